@@ -1,0 +1,81 @@
+//! Errors of the command pipeline: refusals versus infrastructure failures.
+
+use crate::error::StoreError;
+use crate::upcast::DecodeError;
+use crate::version::Conflict;
+
+/// Loading an aggregate failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored event could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+/// A command was not committed.
+///
+/// [`Rejected`](CommandError::Rejected) is the domain refusing the command (the caller's
+/// problem, e.g. HTTP 409/422); every other variant is an infrastructure failure (e.g. HTTP
+/// 503). [`is_rejection`](CommandError::is_rejection) tells them apart.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E: std::error::Error + 'static> {
+    /// The aggregate refused the command; nothing was written.
+    #[error("command refused: {0}")]
+    Rejected(#[source] E),
+
+    /// Other writers kept changing the stream; every attempt conflicted.
+    #[error("gave up after {attempts} attempts: {last}")]
+    TooManyConflicts {
+        /// Attempts made.
+        attempts: u32,
+        /// The last conflict.
+        last: Conflict,
+    },
+
+    /// A produced event could not be serialized; nothing was written.
+    #[error("cannot serialize event `{event_type}` for stream `{stream}`: {source}")]
+    Encode {
+        /// Target stream.
+        stream: String,
+        /// The event's type.
+        event_type: &'static str,
+        /// serde's error.
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// The store failed.
+    #[error(transparent)]
+    Store(StoreError),
+
+    /// A stored event could not be decoded while loading the aggregate.
+    #[error(transparent)]
+    Decode(DecodeError),
+}
+
+impl<E: std::error::Error + 'static> CommandError<E> {
+    /// True when the domain refused the command (as opposed to an infrastructure failure).
+    pub fn is_rejection(&self) -> bool {
+        matches!(self, CommandError::Rejected(_))
+    }
+
+    /// The domain error, if the command was refused.
+    pub fn rejection(&self) -> Option<&E> {
+        match self {
+            CommandError::Rejected(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> From<LoadError> for CommandError<E> {
+    fn from(error: LoadError) -> Self {
+        match error {
+            LoadError::Store(e) => CommandError::Store(e),
+            LoadError::Decode(e) => CommandError::Decode(e),
+        }
+    }
+}

@@ -1,0 +1,409 @@
+//! The command pipeline: load, decide, append with the expected version, retry.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tracing::Instrument;
+
+use super::cache::{BoundedCache, StateCache};
+use super::{CommandContext, CommandError, LoadError, RetryPolicy};
+use crate::aggregate::{stream_id, Aggregate, Command};
+use crate::envelope::RecordedEvent;
+use crate::error::StoreError;
+use crate::event::{Event, JsonPayload, NewEvent};
+use crate::snapshot::{Snapshot, SnapshotPolicy};
+use crate::store::EventStore;
+use crate::upcast::Upcasters;
+use crate::version::ExpectedVersion;
+
+/// An aggregate's state as loaded from the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadedAggregate<A> {
+    /// The state after `version` events.
+    pub state: A,
+    /// The stream version the state includes (0 = the stream does not exist).
+    pub version: u64,
+    /// The snapshot version the load started from, if one was used.
+    pub from_snapshot: Option<u64>,
+}
+
+/// What a successful command committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Committed {
+    /// The aggregate's stream.
+    pub stream_id: String,
+    /// The stream version after the command.
+    pub version: u64,
+    /// The committed events with their envelopes (empty if the command decided nothing).
+    pub events: Vec<RecordedEvent>,
+    /// Attempts it took (more than 1 after conflicts).
+    pub attempts: u32,
+}
+
+struct SnapshotSupport<A> {
+    policy: SnapshotPolicy,
+    encode: fn(&A) -> Result<JsonPayload, serde_json::Error>,
+    decode: fn(&JsonPayload) -> Result<A, serde_json::Error>,
+}
+
+/// Runs commands against aggregates of type `A` stored in `S`.
+///
+/// For each command: load the aggregate (snapshot + tail, or the in-process cache), decide,
+/// append with the loaded version as the expected version, and on
+/// [`Conflict`](crate::Conflict) reload and decide again, up to the [`RetryPolicy`].
+/// Each command runs in a `command` tracing span with the aggregate type and id and the
+/// outcome (`committed`, `rejected`, `failed`).
+///
+/// ```
+/// # use cqrs_core::*;
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// # enum CounterEvent { Incremented { by: u32 } }
+/// # impl Event for CounterEvent {
+/// #     const EVENT_TYPES: &'static [&'static str] = &["Incremented"];
+/// #     fn event_type(&self) -> &'static str { "Incremented" }
+/// # }
+/// # struct Increment { id: String, by: u32 }
+/// # impl Command for Increment { fn aggregate_id(&self) -> &str { &self.id } }
+/// # #[derive(Debug, PartialEq, thiserror::Error)] #[error("too big")] struct TooBig;
+/// # #[derive(Default)] struct Counter { value: u32 }
+/// # impl Aggregate for Counter {
+/// #     const TYPE: &'static str = "Counter";
+/// #     type Command = Increment; type Event = CounterEvent; type Error = TooBig; type Services = ();
+/// #     async fn handle(&self, c: &Increment, _: &()) -> Result<Vec<CounterEvent>, TooBig> {
+/// #         if self.value + c.by > 10 { Err(TooBig) } else { Ok(vec![CounterEvent::Incremented { by: c.by }]) }
+/// #     }
+/// #     fn apply(&mut self, e: &CounterEvent) { let CounterEvent::Incremented { by } = e; self.value += by; }
+/// # }
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// let store = Arc::new(InMemoryEventStore::new());
+/// let counters = Repository::<Counter, _>::new(store);
+///
+/// let committed = counters.execute(Increment { id: "c1".into(), by: 7 }).await.unwrap();
+/// assert_eq!(committed.version, 1);
+///
+/// let refused = counters.execute(Increment { id: "c1".into(), by: 7 }).await.unwrap_err();
+/// assert!(refused.is_rejection());
+/// assert_eq!(counters.load("c1").await.unwrap().state.value, 7);
+/// # });
+/// ```
+pub struct Repository<A: Aggregate, S: EventStore + ?Sized = dyn EventStore> {
+    store: Arc<S>,
+    services: Arc<A::Services>,
+    retry: RetryPolicy,
+    upcasters: Arc<Upcasters>,
+    snapshots: Option<Arc<SnapshotSupport<A>>>,
+    cache: Option<Arc<dyn StateCache<A>>>,
+}
+
+impl<A: Aggregate, S: EventStore + ?Sized> Clone for Repository<A, S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            services: self.services.clone(),
+            retry: self.retry,
+            upcasters: self.upcasters.clone(),
+            snapshots: self.snapshots.clone(),
+            cache: self.cache.clone(),
+        }
+    }
+}
+
+impl<A: Aggregate<Services = ()>, S: EventStore + ?Sized> Repository<A, S> {
+    /// A repository for an aggregate without services.
+    pub fn new(store: Arc<S>) -> Self {
+        Self::with_services(store, ())
+    }
+}
+
+impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
+    /// A repository whose aggregates decide with `services`.
+    pub fn with_services(store: Arc<S>, services: A::Services) -> Self {
+        Self {
+            store,
+            services: Arc::new(services),
+            retry: RetryPolicy::default(),
+            upcasters: Arc::new(Upcasters::new()),
+            snapshots: None,
+            cache: None,
+        }
+    }
+
+    /// Sets the retry policy for conflicts (default: 5 attempts).
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Sets the upcasters applied when loading events.
+    pub fn with_upcasters(mut self, upcasters: Upcasters) -> Self {
+        self.upcasters = Arc::new(upcasters);
+        self
+    }
+
+    /// Takes snapshots by `policy` and starts loads from the latest valid snapshot.
+    pub fn with_snapshots(mut self, policy: SnapshotPolicy) -> Self
+    where
+        A: Serialize + DeserializeOwned,
+    {
+        self.snapshots = Some(Arc::new(SnapshotSupport {
+            policy,
+            encode: |state| JsonPayload::from_serialize(state),
+            decode: |payload| payload.deserialize(),
+        }));
+        self
+    }
+
+    /// Keeps up to `capacity` aggregate states in process, so commands skip the load.
+    ///
+    /// Correct with other writers too: a stale state makes the append conflict (the
+    /// command then reloads and retries), and a refusal decided on a cached state is
+    /// re-decided on a fresh load before it is reported.
+    pub fn with_cache(mut self, capacity: usize) -> Self
+    where
+        A: Clone,
+    {
+        self.cache = Some(Arc::new(BoundedCache::<A>::new(capacity)));
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<S> {
+        &self.store
+    }
+
+    /// The services passed to `handle`.
+    pub fn services(&self) -> &A::Services {
+        &self.services
+    }
+
+    /// The upcasters used to decode events.
+    pub fn upcasters(&self) -> &Upcasters {
+        &self.upcasters
+    }
+
+    /// Loads aggregate `id` from the store (latest valid snapshot, then the events after it).
+    pub async fn load(&self, id: &str) -> Result<LoadedAggregate<A>, LoadError> {
+        self.load_stream(&stream_id::<A>(id)).await
+    }
+
+    /// Runs `command` in a new [`CommandContext`].
+    pub async fn execute(&self, command: A::Command) -> Result<Committed, CommandError<A::Error>> {
+        self.execute_in(&CommandContext::new(), command).await
+    }
+
+    /// Runs `command` in `context`: its events carry the context's correlation id, the
+    /// command id as causation id, and its headers.
+    pub async fn execute_in(
+        &self,
+        context: &CommandContext,
+        command: A::Command,
+    ) -> Result<Committed, CommandError<A::Error>> {
+        let stream = stream_id::<A>(command.aggregate_id());
+        let span = tracing::info_span!(
+            "command",
+            aggregate_type = A::TYPE,
+            aggregate_id = command.aggregate_id(),
+            command_id = %context.command_id,
+            outcome = tracing::field::Empty,
+            attempts = tracing::field::Empty,
+        );
+        let result = self
+            .decide_and_append(&stream, context, &command)
+            .instrument(span.clone())
+            .await;
+        let _entered = span.enter();
+        match &result {
+            Ok(committed) => {
+                span.record("outcome", "committed");
+                span.record("attempts", committed.attempts);
+                tracing::debug!(version = committed.version, events = committed.events.len(), "command committed");
+            }
+            Err(CommandError::Rejected(error)) => {
+                span.record("outcome", "rejected");
+                tracing::debug!(%error, "command rejected");
+            }
+            Err(error) => {
+                span.record("outcome", "failed");
+                tracing::warn!(%error, "command failed");
+            }
+        }
+        result
+    }
+
+    async fn decide_and_append(
+        &self,
+        stream: &str,
+        context: &CommandContext,
+        command: &A::Command,
+    ) -> Result<Committed, CommandError<A::Error>> {
+        let metadata = context.event_metadata();
+        let mut attempt = 0;
+        let mut may_use_cache = true;
+        loop {
+            attempt += 1;
+            let cached = if may_use_cache { self.cached(stream) } else { None };
+            let from_cache = cached.is_some();
+            let loaded = match cached {
+                Some(loaded) => loaded,
+                None => self.load_stream(stream).await?,
+            };
+            let events = match A::handle(&loaded.state, command, &self.services).await {
+                Ok(events) => events,
+                Err(_) if from_cache => {
+                    // Never report a refusal decided on a possibly stale state.
+                    self.forget(stream);
+                    may_use_cache = false;
+                    attempt -= 1;
+                    continue;
+                }
+                Err(error) => return Err(CommandError::Rejected(error)),
+            };
+            if events.is_empty() {
+                return Ok(Committed {
+                    stream_id: stream.to_owned(),
+                    version: loaded.version,
+                    events: Vec::new(),
+                    attempts: attempt,
+                });
+            }
+            let new_events = events
+                .iter()
+                .map(|event| {
+                    NewEvent::from_event(event).map_err(|source| CommandError::Encode {
+                        stream: stream.to_owned(),
+                        event_type: event.event_type(),
+                        source,
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let expected = ExpectedVersion::from_loaded(loaded.version);
+            match self.store.append(stream, expected, new_events, &metadata).await {
+                Ok(appended) => {
+                    self.after_commit(stream, loaded, &events, appended.current_version).await;
+                    return Ok(Committed {
+                        stream_id: stream.to_owned(),
+                        version: appended.current_version,
+                        events: appended.events,
+                        attempts: attempt,
+                    });
+                }
+                Err(StoreError::Conflict(conflict)) => {
+                    self.forget(stream);
+                    may_use_cache = false;
+                    if attempt >= self.retry.max_attempts {
+                        return Err(CommandError::TooManyConflicts { attempts: attempt, last: conflict });
+                    }
+                    tracing::debug!(%conflict, attempt, "conflict, reloading");
+                    tokio::time::sleep(self.retry.backoff(attempt)).await;
+                }
+                Err(error) => {
+                    self.forget(stream);
+                    return Err(CommandError::Store(error));
+                }
+            }
+        }
+    }
+
+    fn cached(&self, stream: &str) -> Option<LoadedAggregate<A>> {
+        let (state, version) = self.cache.as_ref()?.get(stream)?;
+        Some(LoadedAggregate {
+            state,
+            version,
+            from_snapshot: None,
+        })
+    }
+
+    fn forget(&self, stream: &str) {
+        if let Some(cache) = &self.cache {
+            cache.remove(stream);
+        }
+    }
+
+    /// Updates the cache and takes a snapshot when the policy says so. Failures here do
+    /// not fail the command: its events are committed.
+    async fn after_commit(&self, stream: &str, loaded: LoadedAggregate<A>, events: &[A::Event], version: u64) {
+        let snapshot_due = self
+            .snapshots
+            .as_ref()
+            .filter(|s| s.policy.should_snapshot(loaded.version, version));
+        if self.cache.is_none() && snapshot_due.is_none() {
+            return;
+        }
+        let mut state = loaded.state;
+        for event in events {
+            state.apply(event);
+        }
+        if let Some(cache) = &self.cache {
+            cache.put(stream, &state, version);
+        }
+        if let Some(support) = snapshot_due {
+            let snapshot = match (support.encode)(&state) {
+                Ok(encoded) => Snapshot {
+                    stream_id: stream.to_owned(),
+                    version,
+                    schema_version: A::SNAPSHOT_VERSION,
+                    state: encoded,
+                    taken_at: Utc::now(),
+                },
+                Err(error) => {
+                    tracing::warn!(stream, %error, "cannot serialize snapshot; skipped");
+                    return;
+                }
+            };
+            match self.store.save_snapshot(snapshot).await {
+                Ok(()) => tracing::debug!(stream, version, "snapshot taken"),
+                Err(error) => tracing::warn!(stream, %error, "cannot save snapshot; skipped"),
+            }
+        }
+    }
+
+    async fn load_stream(&self, stream: &str) -> Result<LoadedAggregate<A>, LoadError> {
+        let (mut state, mut version) = (A::default(), 0);
+        let mut from_snapshot = None;
+        if let Some((snapshot_state, snapshot_version)) = self.restore_snapshot(stream).await? {
+            state = snapshot_state;
+            version = snapshot_version;
+            from_snapshot = Some(snapshot_version);
+        }
+        for recorded in self.store.read_stream(stream, version + 1).await? {
+            let event: A::Event = self.upcasters.decode(&recorded)?;
+            state.apply(&event);
+            version = recorded.stream_version;
+        }
+        Ok(LoadedAggregate {
+            state,
+            version,
+            from_snapshot,
+        })
+    }
+
+    /// The latest usable snapshot; an outdated or undecodable one is logged and ignored.
+    async fn restore_snapshot(&self, stream: &str) -> Result<Option<(A, u64)>, LoadError> {
+        let Some(support) = &self.snapshots else {
+            return Ok(None);
+        };
+        let Some(snapshot) = self.store.load_snapshot(stream).await? else {
+            return Ok(None);
+        };
+        if snapshot.schema_version != A::SNAPSHOT_VERSION {
+            tracing::warn!(
+                stream,
+                stored = snapshot.schema_version,
+                current = A::SNAPSHOT_VERSION,
+                "snapshot schema version changed; replaying all events"
+            );
+            return Ok(None);
+        }
+        match (support.decode)(&snapshot.state) {
+            Ok(state) => Ok(Some((state, snapshot.version))),
+            Err(error) => {
+                tracing::warn!(stream, %error, "snapshot no longer deserializes; replaying all events");
+                Ok(None)
+            }
+        }
+    }
+}

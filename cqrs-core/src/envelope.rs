@@ -1,0 +1,87 @@
+//! The envelope around a stored event: identity, position, time and causality.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::event::{Event, JsonPayload};
+use crate::upcast::{DecodeError, Upcasters};
+
+/// Causality and free-form headers stored with every event of an append.
+///
+/// The command pipeline fills it from the [`CommandContext`](crate::CommandContext), so
+/// correlation and causation ids flow from a command to the events it emits without the
+/// domain code seeing them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Metadata {
+    /// Id shared by every message of one business transaction.
+    pub correlation_id: Option<Uuid>,
+    /// Id of the message (command or event) that caused these events.
+    pub causation_id: Option<Uuid>,
+    /// Free-form string headers (user id, tenant, trace parent, ...).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+}
+
+impl Metadata {
+    /// Adds a header.
+    pub fn with_header(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// A stored event with its envelope.
+///
+/// `position` is the event's place in the store's global log: strictly increasing in the
+/// order a gap-safe reader sees events, not necessarily dense. `stream_version` counts the
+/// events of its stream from 1.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecordedEvent {
+    /// Unique event id.
+    pub event_id: Uuid,
+    /// The stream (aggregate instance) the event belongs to.
+    pub stream_id: Arc<str>,
+    /// 1-based version of the event within its stream.
+    pub stream_version: u64,
+    /// Position in the global log (1-based).
+    pub position: u64,
+    /// Commit time as recorded by the store, UTC.
+    pub recorded_at: DateTime<Utc>,
+    /// Stable event type name.
+    pub event_type: Arc<str>,
+    /// Schema version of the stored payload.
+    pub event_version: u32,
+    /// The payload as stored (before upcasting).
+    pub payload: JsonPayload,
+    /// Correlation, causation and headers, shared by all events of one append.
+    pub metadata: Arc<Metadata>,
+}
+
+impl RecordedEvent {
+    /// Decodes the payload into the domain event, upcasting old versions first.
+    ///
+    /// Errors name the stream, position and event type.
+    pub fn decode<E: Event>(&self, upcasters: &Upcasters) -> Result<E, DecodeError> {
+        upcasters.decode(self)
+    }
+
+    /// The stream's category: the part of the stream id before the first `-`
+    /// (the aggregate type for streams created by a [`Repository`](crate::Repository)).
+    pub fn category(&self) -> &str {
+        stream_category(&self.stream_id)
+    }
+}
+
+/// The category of a stream id: the part before the first `-`, or the whole id.
+///
+/// ```
+/// assert_eq!(cqrs_core::stream_category("Order-42"), "Order");
+/// assert_eq!(cqrs_core::stream_category("standalone"), "standalone");
+/// ```
+pub fn stream_category(stream_id: &str) -> &str {
+    stream_id.split_once('-').map_or(stream_id, |(c, _)| c)
+}

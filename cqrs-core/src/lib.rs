@@ -1,0 +1,92 @@
+//! # cqrs-core
+//!
+//! The foundation of cqrs-rs: the [`Aggregate`], [`Command`], [`Event`], [`EventStore`] and
+//! [`Projection`] traits; the command pipeline ([`Repository`]); the in-memory store
+//! ([`InMemoryEventStore`]); snapshots, upcasting, metadata; the [`ProjectionRunner`]; a
+//! given/when/then [`test_kit`]; and (feature `testing`) the store contract suite every
+//! store adapter runs.
+//!
+//! ## Quickstart
+//! ```
+//! use std::sync::Arc;
+//! use cqrs_core::{Aggregate, Command, Event, InMemoryEventStore, Repository};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+//! enum AccountEvent { Deposited { cents: i64 }, Withdrawn { cents: i64 } }
+//! impl Event for AccountEvent {
+//!     const EVENT_TYPES: &'static [&'static str] = &["Deposited", "Withdrawn"];
+//!     fn event_type(&self) -> &'static str {
+//!         match self { Self::Deposited { .. } => "Deposited", Self::Withdrawn { .. } => "Withdrawn" }
+//!     }
+//! }
+//!
+//! enum AccountCommand { Deposit { id: String, cents: i64 }, Withdraw { id: String, cents: i64 } }
+//! impl Command for AccountCommand {
+//!     fn aggregate_id(&self) -> &str {
+//!         match self { Self::Deposit { id, .. } | Self::Withdraw { id, .. } => id }
+//!     }
+//! }
+//!
+//! #[derive(Debug, thiserror::Error)]
+//! #[error("insufficient funds: balance {balance}, wanted {wanted}")]
+//! struct InsufficientFunds { balance: i64, wanted: i64 }
+//!
+//! #[derive(Default)]
+//! struct Account { balance: i64 }
+//! impl Aggregate for Account {
+//!     const TYPE: &'static str = "Account";
+//!     type Command = AccountCommand;
+//!     type Event = AccountEvent;
+//!     type Error = InsufficientFunds;
+//!     type Services = ();
+//!     async fn handle(&self, cmd: &AccountCommand, _: &()) -> Result<Vec<AccountEvent>, InsufficientFunds> {
+//!         match *cmd {
+//!             AccountCommand::Deposit { cents, .. } => Ok(vec![AccountEvent::Deposited { cents }]),
+//!             AccountCommand::Withdraw { cents, .. } if cents > self.balance =>
+//!                 Err(InsufficientFunds { balance: self.balance, wanted: cents }),
+//!             AccountCommand::Withdraw { cents, .. } => Ok(vec![AccountEvent::Withdrawn { cents }]),
+//!         }
+//!     }
+//!     fn apply(&mut self, event: &AccountEvent) {
+//!         match event {
+//!             AccountEvent::Deposited { cents } => self.balance += cents,
+//!             AccountEvent::Withdrawn { cents } => self.balance -= cents,
+//!         }
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let accounts = Repository::<Account, _>::new(Arc::new(InMemoryEventStore::new()));
+//! accounts.execute(AccountCommand::Deposit { id: "a1".into(), cents: 500 }).await.unwrap();
+//! let refused = accounts.execute(AccountCommand::Withdraw { id: "a1".into(), cents: 900 }).await;
+//! assert!(refused.unwrap_err().is_rejection());
+//! assert_eq!(accounts.load("a1").await.unwrap().state.balance, 500);
+//! # });
+//! ```
+#![warn(missing_docs)]
+
+mod aggregate;
+pub mod command;
+mod envelope;
+mod error;
+mod event;
+pub mod projection;
+mod snapshot;
+pub mod store;
+pub mod test_kit;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod upcast;
+mod version;
+
+pub use aggregate::{stream_id, Aggregate, Command};
+pub use command::{CommandContext, CommandError, Committed, LoadError, LoadedAggregate, Repository, RetryPolicy};
+pub use envelope::{stream_category, Metadata, RecordedEvent};
+pub use error::{BoxError, StoreError};
+pub use event::{Event, JsonPayload, NewEvent};
+pub use projection::{Projection, ProjectionRunner, RunnerConfig, RunnerError, RunningProjection};
+pub use snapshot::{Snapshot, SnapshotPolicy};
+pub use store::{AppendResult, EventStore, InMemoryEventStore, PositionNotifier, PositionWatch, StoreLimits};
+pub use upcast::{DecodeError, Upcasters};
+pub use version::{Conflict, ExpectedVersion};

@@ -1,0 +1,66 @@
+//! Projections: read models built from the global log, and the runner that feeds them.
+//!
+//! # Delivery and idempotence contract
+//! The [`ProjectionRunner`] delivers events **at least once**, in position order. It stores
+//! the projection's checkpoint after each batch (and, when a projection fails, up to the
+//! last event that succeeded). If the process stops between applying events and storing the
+//! checkpoint, those events are delivered again after the restart. A projection therefore
+//! either
+//! - is naturally idempotent (sets values rather than incrementing them), or
+//! - remembers the last position it applied and ignores `event.position <= last`, or
+//! - stores its read model and its checkpoint in one transaction (see the PostgreSQL
+//!   store's transactional projections), which gives an exactly-once effect.
+
+mod runner;
+
+use async_trait::async_trait;
+
+pub use runner::{ProjectionRunner, RunnerConfig, RunnerError, RunningProjection};
+
+use crate::envelope::RecordedEvent;
+
+/// A read model fed from the global log.
+///
+/// `name` is stable: it keys the projection's checkpoint. Errors are returned, never
+/// swallowed: the runner retries them per its policy, then stops and reports the failing
+/// position.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use cqrs_core::{Projection, RecordedEvent};
+///
+/// #[derive(Default)]
+/// struct EventCounter { seen: u64, last_position: u64 }
+///
+/// #[async_trait]
+/// impl Projection for EventCounter {
+///     type Error = std::convert::Infallible;
+///     fn name(&self) -> &str { "event-counter" }
+///     async fn apply(&mut self, event: &RecordedEvent) -> Result<(), Self::Error> {
+///         if event.position <= self.last_position { return Ok(()); } // redelivery
+///         self.seen += 1;
+///         self.last_position = event.position;
+///         Ok(())
+///     }
+///     async fn reset(&mut self) -> Result<(), Self::Error> {
+///         *self = Self::default();
+///         Ok(())
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Projection: Send + Sync + 'static {
+    /// The projection's error.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Stable name, used as the checkpoint key.
+    fn name(&self) -> &str;
+
+    /// Applies one recorded event. Called in position order, at least once per event.
+    async fn apply(&mut self, event: &RecordedEvent) -> Result<(), Self::Error>;
+
+    /// Clears the read model before a rebuild. The default does nothing.
+    async fn reset(&mut self) -> Result<(), Self::Error> {
+        Ok(())
+    }
+}

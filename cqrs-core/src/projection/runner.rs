@@ -1,0 +1,378 @@
+//! Feeds a [`Projection`] from the global log, with checkpoints, retries and shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::Projection;
+use crate::command::RetryPolicy;
+use crate::envelope::RecordedEvent;
+use crate::error::{BoxError, StoreError};
+use crate::store::EventStore;
+
+/// Tuning of a [`ProjectionRunner`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunnerConfig {
+    /// Events read per batch; the checkpoint is stored after each batch. Default 500.
+    pub batch_size: usize,
+    /// Fallback poll interval when no wake-up arrives. Default 1 s.
+    pub idle_poll: Duration,
+    /// Retries for a failing event or store call before the runner stops.
+    pub retry: RetryPolicy,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 500,
+            idle_poll: Duration::from_secs(1),
+            retry: RetryPolicy::attempts(3).with_backoff(Duration::from_millis(10), Duration::from_secs(1)),
+        }
+    }
+}
+
+/// Why a projection runner stopped or a wait failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// The projection kept failing on one event.
+    #[error("projection `{projection}` failed at position {position} (`{event_type}` in stream `{stream}`) after {attempts} attempts: {source}")]
+    Projection {
+        /// Projection name.
+        projection: String,
+        /// Position of the failing event (the checkpoint is just before it).
+        position: u64,
+        /// Its stream.
+        stream: String,
+        /// Its type.
+        event_type: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The projection's last error.
+        #[source]
+        source: BoxError,
+    },
+    /// The store kept failing.
+    #[error("projection `{projection}`: store failed: {source}")]
+    Store {
+        /// Projection name.
+        projection: String,
+        /// The store's last error.
+        #[source]
+        source: StoreError,
+    },
+    /// The runner is not running any more (it failed or was shut down).
+    #[error("projection `{projection}` runner stopped: {reason}")]
+    Stopped {
+        /// Projection name.
+        projection: String,
+        /// Why.
+        reason: String,
+    },
+    /// A wait did not complete in time.
+    #[error("projection `{projection}` did not reach position {target} within {waited:?} (checkpoint {checkpoint})")]
+    Timeout {
+        /// Projection name.
+        projection: String,
+        /// Position waited for.
+        target: u64,
+        /// Checkpoint reached.
+        checkpoint: u64,
+        /// Time waited.
+        waited: Duration,
+    },
+}
+
+#[derive(Debug, Clone, Default)]
+struct Progress {
+    checkpoint: u64,
+    stopped: Option<Arc<str>>,
+}
+
+/// Reads the global log from a projection's checkpoint in batches, applies each event,
+/// stores the checkpoint. See the [module docs](crate::projection) for the delivery
+/// contract.
+///
+/// ```
+/// # use async_trait::async_trait;
+/// # use cqrs_core::*;
+/// # #[derive(Default)] struct Count(u64);
+/// # #[async_trait] impl Projection for Count {
+/// #     type Error = std::convert::Infallible;
+/// #     fn name(&self) -> &str { "count" }
+/// #     async fn apply(&mut self, _: &RecordedEvent) -> Result<(), Self::Error> { self.0 += 1; Ok(()) }
+/// # }
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// use std::{sync::Arc, time::Duration};
+/// let store = Arc::new(InMemoryEventStore::new());
+/// let running = ProjectionRunner::new(store.clone(), Count::default()).spawn();
+/// let e = NewEvent::raw("Pinged", 1, JsonPayload::parse("{}").unwrap());
+/// store.append("Ping-1", ExpectedVersion::Any, vec![e], &Metadata::default()).await.unwrap();
+/// running.wait_until_caught_up(Duration::from_secs(5)).await.unwrap();
+/// let projection = running.shutdown().await.unwrap();
+/// assert_eq!(projection.0, 1);
+/// assert_eq!(store.load_checkpoint("count").await.unwrap(), Some(1));
+/// # });
+/// ```
+pub struct ProjectionRunner<P: Projection, S: EventStore + ?Sized = dyn EventStore> {
+    store: Arc<S>,
+    projection: P,
+    config: RunnerConfig,
+}
+
+impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
+    /// A runner with the default [`RunnerConfig`].
+    pub fn new(store: Arc<S>, projection: P) -> Self {
+        Self {
+            store,
+            projection,
+            config: RunnerConfig::default(),
+        }
+    }
+
+    /// Sets the configuration.
+    pub fn with_config(mut self, config: RunnerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The projection.
+    pub fn projection(&self) -> &P {
+        &self.projection
+    }
+
+    /// Gives the projection back.
+    pub fn into_projection(self) -> P {
+        self.projection
+    }
+
+    /// Prepares a rebuild: clears the read model ([`Projection::reset`]) and sets the
+    /// checkpoint back to 0, so the next run replays the whole log.
+    pub async fn rebuild(&mut self) -> Result<(), RunnerError> {
+        let name = self.projection.name().to_owned();
+        self.projection.reset().await.map_err(|e| RunnerError::Projection {
+            projection: name.clone(),
+            position: 0,
+            stream: String::new(),
+            event_type: "reset".into(),
+            attempts: 1,
+            source: Box::new(e),
+        })?;
+        self.store
+            .save_checkpoint(&name, 0)
+            .await
+            .map_err(|source| RunnerError::Store { projection: name, source })
+    }
+
+    /// Processes everything currently visible and returns the checkpoint reached.
+    pub async fn catch_up(&mut self) -> Result<u64, RunnerError> {
+        let mut checkpoint = self.load_checkpoint().await?;
+        loop {
+            let batch = self.read_batch(checkpoint).await?;
+            if batch.is_empty() {
+                return Ok(checkpoint);
+            }
+            checkpoint = self.apply_batch(&batch, checkpoint).await?;
+        }
+    }
+
+    /// Runs the projection in a background task until [`RunningProjection::shutdown`].
+    pub fn spawn(self) -> RunningProjection<P, S> {
+        let (progress_tx, progress_rx) = watch::channel(Progress::default());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let store = self.store.clone();
+        let name = self.projection.name().to_owned();
+        let task = tokio::spawn(self.run(progress_tx, stop_rx));
+        RunningProjection {
+            name,
+            store,
+            progress: progress_rx,
+            stop: stop_tx,
+            task,
+        }
+    }
+
+    async fn run(mut self, progress: watch::Sender<Progress>, mut stop: watch::Receiver<bool>) -> Result<P, RunnerError> {
+        let result = self.run_loop(&progress, &mut stop).await;
+        let reason: Arc<str> = match &result {
+            Ok(()) => "shut down".into(),
+            Err(error) => {
+                tracing::error!(%error, "projection runner stopped");
+                error.to_string().into()
+            }
+        };
+        progress.send_modify(|p| p.stopped = Some(reason));
+        result.map(|()| self.projection)
+    }
+
+    async fn run_loop(&mut self, progress: &watch::Sender<Progress>, stop: &mut watch::Receiver<bool>) -> Result<(), RunnerError> {
+        let mut wakeups = self.store.subscribe();
+        let mut checkpoint = self.load_checkpoint().await?;
+        progress.send_modify(|p| p.checkpoint = checkpoint);
+        while !*stop.borrow() {
+            let batch = self.read_batch(checkpoint).await?;
+            if batch.is_empty() {
+                tokio::select! {
+                    _ = stop.changed() => {}
+                    _ = wakeups.wait_beyond(checkpoint, self.config.idle_poll) => {}
+                }
+                continue;
+            }
+            checkpoint = self.apply_batch(&batch, checkpoint).await?;
+            progress.send_modify(|p| p.checkpoint = checkpoint);
+        }
+        Ok(())
+    }
+
+    async fn load_checkpoint(&self) -> Result<u64, RunnerError> {
+        let name = self.projection.name();
+        self.with_store_retry(|| self.store.load_checkpoint(name))
+            .await
+            .map(|c| c.unwrap_or(0))
+    }
+
+    async fn read_batch(&self, checkpoint: u64) -> Result<Vec<RecordedEvent>, RunnerError> {
+        self.with_store_retry(|| self.store.read_all(checkpoint + 1, self.config.batch_size))
+            .await
+    }
+
+    /// Applies a batch and stores the checkpoint; on failure stores the checkpoint up to
+    /// the last applied event before reporting.
+    async fn apply_batch(&mut self, batch: &[RecordedEvent], mut checkpoint: u64) -> Result<u64, RunnerError> {
+        let mut failure = None;
+        for event in batch {
+            if let Err(error) = self.apply_with_retry(event).await {
+                failure = Some(error);
+                break;
+            }
+            checkpoint = event.position;
+        }
+        let name = self.projection.name();
+        self.with_store_retry(|| self.store.save_checkpoint(name, checkpoint))
+            .await?;
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(checkpoint),
+        }
+    }
+
+    async fn apply_with_retry(&mut self, event: &RecordedEvent) -> Result<(), RunnerError> {
+        let retry = self.config.retry;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.projection.apply(event).await {
+                Ok(()) => return Ok(()),
+                Err(error) if attempt < retry.max_attempts => {
+                    tracing::warn!(
+                        projection = self.projection.name(),
+                        position = event.position,
+                        %error,
+                        attempt,
+                        "projection failed, retrying"
+                    );
+                    tokio::time::sleep(retry.backoff(attempt)).await;
+                }
+                Err(error) => {
+                    return Err(RunnerError::Projection {
+                        projection: self.projection.name().to_owned(),
+                        position: event.position,
+                        stream: event.stream_id.to_string(),
+                        event_type: event.event_type.to_string(),
+                        attempts: attempt,
+                        source: Box::new(error),
+                    })
+                }
+            }
+        }
+    }
+
+    async fn with_store_retry<T, F, Fut>(&self, mut call: F) -> Result<T, RunnerError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let retry = self.config.retry;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match call().await {
+                Ok(value) => return Ok(value),
+                Err(error) if attempt < retry.max_attempts => {
+                    tracing::warn!(projection = self.projection.name(), %error, attempt, "store failed, retrying");
+                    tokio::time::sleep(retry.backoff(attempt)).await;
+                }
+                Err(source) => {
+                    return Err(RunnerError::Store {
+                        projection: self.projection.name().to_owned(),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// A projection running in a background task.
+pub struct RunningProjection<P, S: ?Sized> {
+    name: String,
+    store: Arc<S>,
+    progress: watch::Receiver<Progress>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<P, RunnerError>>,
+}
+
+impl<P: Projection, S: EventStore + ?Sized> RunningProjection<P, S> {
+    /// The last stored checkpoint.
+    pub fn checkpoint(&self) -> u64 {
+        self.progress.borrow().checkpoint
+    }
+
+    /// Waits until the checkpoint reaches `position`.
+    pub async fn wait_for_position(&self, position: u64, timeout: Duration) -> Result<u64, RunnerError> {
+        let mut progress = self.progress.clone();
+        let reached = tokio::time::timeout(
+            timeout,
+            progress.wait_for(|p| p.checkpoint >= position || p.stopped.is_some()),
+        )
+        .await;
+        let snapshot = self.progress.borrow().clone();
+        match reached {
+            _ if snapshot.checkpoint >= position => Ok(snapshot.checkpoint),
+            Ok(_) => Err(RunnerError::Stopped {
+                projection: self.name.clone(),
+                reason: snapshot.stopped.as_deref().unwrap_or("task ended").to_owned(),
+            }),
+            Err(_) => Err(RunnerError::Timeout {
+                projection: self.name.clone(),
+                target: position,
+                checkpoint: snapshot.checkpoint,
+                waited: timeout,
+            }),
+        }
+    }
+
+    /// Waits until the projection has processed everything committed before this call
+    /// (for tests and read-your-writes).
+    pub async fn wait_until_caught_up(&self, timeout: Duration) -> Result<u64, RunnerError> {
+        let head = self.store.head_position().await.map_err(|source| RunnerError::Store {
+            projection: self.name.clone(),
+            source,
+        })?;
+        self.wait_for_position(head, timeout).await
+    }
+
+    /// Stops after the current batch (its checkpoint is stored) and returns the projection,
+    /// or the error that stopped the runner earlier.
+    pub async fn shutdown(self) -> Result<P, RunnerError> {
+        let _ = self.stop.send(true);
+        match self.task.await {
+            Ok(result) => result,
+            Err(join_error) => Err(RunnerError::Stopped {
+                projection: self.name,
+                reason: format!("runner task panicked or was cancelled: {join_error}"),
+            }),
+        }
+    }
+}

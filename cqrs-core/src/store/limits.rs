@@ -1,0 +1,79 @@
+//! Input validation shared by every store, applied before anything is written.
+
+use crate::error::StoreError;
+use crate::event::NewEvent;
+
+/// Limits every store enforces on appended input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// Largest accepted payload, in bytes of JSON text. Default 8 MiB.
+    pub max_payload_bytes: usize,
+    /// Largest accepted stream id, in bytes. Default 512.
+    pub max_stream_id_bytes: usize,
+    /// Most events in one append. Default 10,000.
+    pub max_batch_len: usize,
+}
+
+impl Default for StoreLimits {
+    fn default() -> Self {
+        Self {
+            max_payload_bytes: 8 * 1024 * 1024,
+            max_stream_id_bytes: 512,
+            max_batch_len: 10_000,
+        }
+    }
+}
+
+/// Checks a batch against `limits`: a non-empty stream id without NUL characters, event
+/// types that are non-empty, and sizes within the limits. Returns a typed
+/// [`StoreError::InvalidInput`] naming the stream and the offending event.
+pub fn validate_append(stream_id: &str, events: &[NewEvent], limits: &StoreLimits) -> Result<(), StoreError> {
+    let invalid = |reason: String| {
+        tracing::warn!(stream = stream_id, %reason, "append rejected");
+        Err(StoreError::InvalidInput {
+            stream: stream_id.to_owned(),
+            reason,
+        })
+    };
+    if stream_id.is_empty() {
+        return invalid("the stream id is empty".into());
+    }
+    if stream_id.len() > limits.max_stream_id_bytes {
+        return invalid(format!(
+            "the stream id is {} bytes, more than the limit of {}",
+            stream_id.len(),
+            limits.max_stream_id_bytes
+        ));
+    }
+    if stream_id.contains('\0') {
+        return invalid("the stream id contains a NUL character".into());
+    }
+    if events.len() > limits.max_batch_len {
+        return invalid(format!(
+            "the batch has {} events, more than the limit of {}",
+            events.len(),
+            limits.max_batch_len
+        ));
+    }
+    for (index, event) in events.iter().enumerate() {
+        if event.event_type.is_empty() || event.event_type.contains('\0') {
+            return invalid(format!("event #{index} ({}) has an invalid type name", event.event_id));
+        }
+        if event.payload.len() > limits.max_payload_bytes {
+            return invalid(format!(
+                "event #{index} ({} `{}`) has a payload of {} bytes, more than the limit of {}",
+                event.event_id,
+                event.event_type,
+                event.payload.len(),
+                limits.max_payload_bytes
+            ));
+        }
+        if event.payload.as_str().contains("\\u0000") {
+            return invalid(format!(
+                "event #{index} ({} `{}`) contains a NUL character, which JSON stores reject",
+                event.event_id, event.event_type
+            ));
+        }
+    }
+    Ok(())
+}

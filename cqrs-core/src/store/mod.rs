@@ -1,0 +1,132 @@
+//! The [`EventStore`] trait and the in-memory implementation.
+
+mod limits;
+mod memory;
+mod notify;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use limits::{validate_append, StoreLimits};
+pub use memory::InMemoryEventStore;
+pub use notify::{PositionNotifier, PositionWatch};
+
+use crate::envelope::{Metadata, RecordedEvent};
+use crate::error::StoreError;
+use crate::event::NewEvent;
+use crate::snapshot::Snapshot;
+use crate::version::ExpectedVersion;
+
+/// What an append committed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AppendResult {
+    /// The stream's version after the append (the last event's version).
+    pub current_version: u64,
+    /// The committed events with their envelopes, in order.
+    pub events: Vec<RecordedEvent>,
+    /// True when the batch had been stored before (a retry): nothing new was written and
+    /// `events` are the originals.
+    pub deduplicated: bool,
+}
+
+/// An event store: streams of events, a global log, snapshots and checkpoints.
+///
+/// # Guarantees (checked by [`testing::contract`](crate) for every implementation)
+/// - **Optimistic concurrency**: `append` checks [`ExpectedVersion`] and writes atomically;
+///   a mismatch is [`StoreError::Conflict`] and nothing is written.
+/// - **Atomic batches**: all events of one append are stored, or none.
+/// - **Idempotency**: re-appending a batch whose event ids are already stored, in the same
+///   stream and order, returns the original [`AppendResult`] with `deduplicated = true`.
+///   Reusing an id in any other way is [`StoreError::DuplicateEventId`].
+/// - **Empty appends** write nothing, still check the expected version, and return the
+///   stream's current version with no events.
+/// - **Ordering**: `read_stream` returns a stream's events by version; `read_all` returns
+///   the global log by position.
+/// - **Gap-free catch-up**: `read_all` only returns events below which no event can still
+///   appear. A reader that resumes from the last position it saw never skips an event,
+///   even when concurrent transactions commit out of position order.
+/// - **Wake-ups**: [`subscribe`](EventStore::subscribe) notifies readers of new events
+///   without polling.
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Appends `events` to `stream_id` if the stream is at `expected`.
+    async fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        metadata: &Metadata,
+    ) -> Result<AppendResult, StoreError>;
+
+    /// The events of `stream_id` with version `>= from_version`, in version order.
+    /// A stream that does not exist reads as empty.
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Up to `max` events of the global log with position `>= from_position`, in position
+    /// order, never past a position below which an event may still be committed.
+    async fn read_all(
+        &self,
+        from_position: u64,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The highest position a gap-safe reader can currently see (0 for an empty log).
+    async fn head_position(&self) -> Result<u64, StoreError>;
+
+    /// A watch that wakes up when the head position moves.
+    fn subscribe(&self) -> PositionWatch;
+
+    /// The latest snapshot of `stream_id`, if any.
+    async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError>;
+
+    /// Stores a snapshot. A snapshot older than the stored one (lower version) is ignored.
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError>;
+
+    /// The checkpoint (last processed position) of the named consumer, if any.
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError>;
+
+    /// Sets the checkpoint of the named consumer (also backwards, for rebuilds).
+    async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError>;
+}
+
+#[async_trait]
+impl<S: EventStore + ?Sized> EventStore for Arc<S> {
+    async fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        metadata: &Metadata,
+    ) -> Result<AppendResult, StoreError> {
+        (**self).append(stream_id, expected, events, metadata).await
+    }
+    async fn read_stream(&self, stream_id: &str, from_version: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+        (**self).read_stream(stream_id, from_version).await
+    }
+    async fn read_all(&self, from_position: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+        (**self).read_all(from_position, max).await
+    }
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        (**self).head_position().await
+    }
+    fn subscribe(&self) -> PositionWatch {
+        (**self).subscribe()
+    }
+    async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        (**self).load_snapshot(stream_id).await
+    }
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        (**self).save_snapshot(snapshot).await
+    }
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        (**self).load_checkpoint(name).await
+    }
+    async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        (**self).save_checkpoint(name, position).await
+    }
+}
