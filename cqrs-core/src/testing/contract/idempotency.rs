@@ -1,0 +1,94 @@
+//! Idempotent appends by event id, and atomic batches.
+
+use super::{append_ok, event, events, unique_stream, whole_log};
+use crate::{EventStore, ExpectedVersion, Metadata, StoreError};
+
+pub(crate) async fn retried_batch_returns_the_original_result<S: EventStore>(store: &S) {
+    let stream = unique_stream("Retry");
+    let batch = events(0..3);
+    let original = append_ok(store, &stream, ExpectedVersion::NoStream, batch.clone()).await;
+    assert!(!original.deduplicated);
+    let log = whole_log(store).await;
+    // A retry after a lost reply: the expectation is now stale, the ids are stored.
+    let retried = append_ok(store, &stream, ExpectedVersion::NoStream, batch.clone()).await;
+    assert!(retried.deduplicated, "a retried batch must be reported as deduplicated");
+    assert_eq!(retried.current_version, original.current_version);
+    assert_eq!(retried.events, original.events, "a retry returns the original envelopes");
+    assert_eq!(whole_log(store).await, log, "a retry must not write anything");
+    // A retry of an earlier batch after the stream moved on is still the original result.
+    append_ok(store, &stream, ExpectedVersion::Exact(3), events(3..4)).await;
+    let late = append_ok(store, &stream, ExpectedVersion::Exact(0), batch).await;
+    assert!(late.deduplicated);
+    assert_eq!(late.current_version, 3);
+}
+
+pub(crate) async fn reused_event_id_is_refused_and_nothing_written<S: EventStore>(store: &S) {
+    let stream = unique_stream("Reuse");
+    let stored = events(0..2);
+    append_ok(store, &stream, ExpectedVersion::NoStream, stored.clone()).await;
+    let log = whole_log(store).await;
+
+    // The same id in another stream.
+    let other = unique_stream("Reuse");
+    let result = store
+        .append(&other, ExpectedVersion::Any, vec![stored[0].clone()], &Metadata::default())
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::DuplicateEventId { ref event_id, .. }) if *event_id == stored[0].event_id),
+        "reusing an id in another stream must be DuplicateEventId, got {result:?}"
+    );
+    // A batch that only partly overlaps a stored one.
+    let partial = vec![stored[0].clone(), event(7)];
+    let result = store
+        .append(&stream, ExpectedVersion::Any, partial, &Metadata::default())
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::DuplicateEventId { .. })),
+        "a partly stored batch must be DuplicateEventId, got {result:?}"
+    );
+    // The stored ids in another order are not the same batch either.
+    let reversed = vec![stored[1].clone(), stored[0].clone()];
+    let result = store
+        .append(&stream, ExpectedVersion::Any, reversed, &Metadata::default())
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::DuplicateEventId { .. })),
+        "a reordered batch must be DuplicateEventId, got {result:?}"
+    );
+    assert_eq!(whole_log(store).await, log, "refused batches must write nothing");
+}
+
+pub(crate) async fn duplicate_id_inside_a_batch_is_refused<S: EventStore>(store: &S) {
+    let stream = unique_stream("DupInBatch");
+    let e = event(0);
+    let result = store
+        .append(&stream, ExpectedVersion::Any, vec![e.clone(), event(1), e], &Metadata::default())
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::DuplicateEventId { .. })),
+        "an id twice in one batch must be DuplicateEventId, got {result:?}"
+    );
+    assert!(whole_log(store).await.is_empty(), "nothing of the batch may be written");
+}
+
+pub(crate) async fn failing_batch_is_atomic<S: EventStore>(store: &S) {
+    let taken = event(0);
+    let first = unique_stream("Atomic");
+    append_ok(store, &first, ExpectedVersion::NoStream, vec![taken.clone()]).await;
+    // The last event of this batch collides, after the others could have been written.
+    let stream = unique_stream("Atomic");
+    let mut batch = events(1..6);
+    batch.push(taken);
+    let result = store
+        .append(&stream, ExpectedVersion::NoStream, batch, &Metadata::default())
+        .await;
+    assert!(result.is_err(), "a batch with a stored id in another stream must fail");
+    assert!(
+        store.read_stream(&stream, 1).await.expect("read").is_empty(),
+        "no event of a failed batch may be visible"
+    );
+    assert_eq!(whole_log(store).await.len(), 1);
+    // The stream is still usable afterwards.
+    let result = append_ok(store, &stream, ExpectedVersion::NoStream, events(1..6)).await;
+    assert_eq!(result.current_version, 5);
+}

@@ -1,0 +1,123 @@
+//! The store contract suite: every guarantee of [`EventStore`], checked against a real
+//! implementation. Each case gets a fresh store from the factory and panics with the case
+//! name and what differed.
+
+mod concurrency;
+mod idempotency;
+mod ordering;
+mod payloads;
+mod state;
+mod versions;
+
+use std::future::Future;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Event, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+
+/// Runs every contract case against stores made by `factory`, each case on a fresh store.
+///
+/// # Panics
+/// On the first violated guarantee, naming the case and the difference.
+pub async fn run_store_contract<S, F, Fut>(factory: F)
+where
+    S: EventStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    macro_rules! cases {
+        ($($case:path),* $(,)?) => {
+            $(
+                let started = Instant::now();
+                let store = factory().await;
+                $case(&store).await;
+                tracing::info!(case = stringify!($case), elapsed = ?started.elapsed(), "store contract case passed");
+            )*
+        };
+    }
+    cases!(
+        versions::no_stream_accepts_only_a_new_stream,
+        versions::exact_checks_the_current_version,
+        versions::stream_exists_refuses_a_missing_stream,
+        versions::any_always_appends,
+        versions::conflict_writes_nothing,
+        versions::empty_append_checks_version_and_writes_nothing,
+        idempotency::retried_batch_returns_the_original_result,
+        idempotency::reused_event_id_is_refused_and_nothing_written,
+        idempotency::duplicate_id_inside_a_batch_is_refused,
+        idempotency::failing_batch_is_atomic,
+        ordering::read_stream_returns_versions_in_order,
+        ordering::read_all_pages_the_global_log_in_order,
+        ordering::envelope_round_trips,
+        payloads::large_payload_round_trips,
+        payloads::hostile_and_unicode_stream_ids_are_plain_data,
+        payloads::oversized_and_invalid_input_is_refused,
+        payloads::upcasters_apply_to_stored_events,
+        state::snapshots_keep_the_latest_version_per_stream,
+        state::checkpoints_are_per_name_and_can_move_back,
+        state::subscribers_are_woken_by_appends,
+        concurrency::concurrent_writers_on_one_stream_never_share_a_version,
+        concurrency::catch_up_reader_never_skips_with_concurrent_writers,
+    );
+}
+
+/// The event type the contract appends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub(crate) enum ContractEvent {
+    Happened { n: u64, text: String },
+}
+
+impl Event for ContractEvent {
+    const EVENT_TYPES: &'static [&'static str] = &["Happened"];
+    fn event_type(&self) -> &'static str {
+        "Happened"
+    }
+}
+
+pub(crate) fn event(n: u64) -> NewEvent {
+    NewEvent::from_event(&ContractEvent::Happened {
+        n,
+        text: format!("event {n}"),
+    })
+    .expect("contract events serialize")
+}
+
+pub(crate) fn events(range: std::ops::Range<u64>) -> Vec<NewEvent> {
+    range.map(event).collect()
+}
+
+pub(crate) fn unique_stream(prefix: &str) -> String {
+    format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
+}
+
+pub(crate) async fn append_ok<S: EventStore>(
+    store: &S,
+    stream: &str,
+    expected: ExpectedVersion,
+    batch: Vec<NewEvent>,
+) -> crate::AppendResult {
+    match store.append(stream, expected, batch, &Metadata::default()).await {
+        Ok(result) => result,
+        Err(error) => panic!("append to `{stream}` with {expected} should succeed: {error}"),
+    }
+}
+
+pub(crate) async fn whole_log<S: EventStore>(store: &S) -> Vec<RecordedEvent> {
+    let mut all = Vec::new();
+    let mut from = 1;
+    loop {
+        let page = store.read_all(from, 1000).await.expect("read_all");
+        let Some(last) = page.last() else { return all };
+        from = last.position + 1;
+        all.extend(page);
+    }
+}
+
+pub(crate) fn n_of(event: &RecordedEvent) -> u64 {
+    match event.payload.deserialize::<ContractEvent>() {
+        Ok(ContractEvent::Happened { n, .. }) => n,
+        Err(e) => panic!("stored payload {:?} does not decode: {e}", event.payload),
+    }
+}

@@ -1,0 +1,158 @@
+//! The projection runner: order, checkpoints, restarts, rebuilds, failures, shutdown.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use cqrs_core::{
+    EventStore, ExpectedVersion, InMemoryEventStore, JsonPayload, Metadata, NewEvent, Projection, ProjectionRunner,
+    RecordedEvent, RetryPolicy, RunnerConfig, RunnerError,
+};
+
+#[derive(Debug, thiserror::Error)]
+#[error("projection refused position {0}")]
+struct Refused(u64);
+
+/// Records positions; fails on `fail_at` for `failures` attempts.
+#[derive(Default, Clone)]
+struct Recorder {
+    seen: Arc<Mutex<Vec<u64>>>,
+    fail_at: Option<u64>,
+    failures: Arc<AtomicU32>,
+}
+
+#[async_trait]
+impl Projection for Recorder {
+    type Error = Refused;
+    fn name(&self) -> &str {
+        "recorder"
+    }
+    async fn apply(&mut self, event: &RecordedEvent) -> Result<(), Refused> {
+        if Some(event.position) == self.fail_at && self.failures.load(Ordering::SeqCst) > 0 {
+            self.failures.fetch_sub(1, Ordering::SeqCst);
+            return Err(Refused(event.position));
+        }
+        self.seen.lock().unwrap().push(event.position);
+        Ok(())
+    }
+    async fn reset(&mut self) -> Result<(), Refused> {
+        self.seen.lock().unwrap().clear();
+        Ok(())
+    }
+}
+
+async fn append(store: &InMemoryEventStore, n: usize) {
+    for i in 0..n {
+        let e = NewEvent::raw("Ticked", 1, JsonPayload::from_value(&serde_json::json!({ "i": i })));
+        store
+            .append(&format!("Clock-{}", i % 3), ExpectedVersion::Any, vec![e], &Metadata::default())
+            .await
+            .unwrap();
+    }
+}
+
+fn quick() -> RunnerConfig {
+    RunnerConfig {
+        batch_size: 4,
+        idle_poll: Duration::from_secs(60),
+        retry: RetryPolicy::attempts(3).with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
+    }
+}
+
+#[tokio::test]
+async fn applies_every_event_in_order_and_stores_the_checkpoint() {
+    let store = Arc::new(InMemoryEventStore::new());
+    append(&store, 10).await;
+    let recorder = Recorder::default();
+    let running = ProjectionRunner::new(store.clone(), recorder.clone()).with_config(quick()).spawn();
+    running.wait_until_caught_up(Duration::from_secs(5)).await.unwrap();
+    // Woken by the append, although the fallback poll is a minute.
+    let started = Instant::now();
+    append(&store, 5).await;
+    running.wait_until_caught_up(Duration::from_secs(5)).await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(2), "the runner must react to wake-ups");
+    running.shutdown().await.unwrap();
+    assert_eq!(*recorder.seen.lock().unwrap(), (1..=15).collect::<Vec<_>>());
+    assert_eq!(store.load_checkpoint("recorder").await.unwrap(), Some(15));
+}
+
+#[tokio::test]
+async fn a_restarted_runner_resumes_from_its_checkpoint() {
+    let store = Arc::new(InMemoryEventStore::new());
+    append(&store, 6).await;
+    let first = Recorder::default();
+    let mut runner = ProjectionRunner::new(store.clone(), first.clone()).with_config(quick());
+    assert_eq!(runner.catch_up().await.unwrap(), 6);
+    append(&store, 3).await;
+    let second = Recorder::default();
+    let mut runner = ProjectionRunner::new(store.clone(), second.clone()).with_config(quick());
+    runner.catch_up().await.unwrap();
+    assert_eq!(*second.seen.lock().unwrap(), vec![7, 8, 9], "only what came after the checkpoint");
+}
+
+#[tokio::test]
+async fn rebuild_replays_the_whole_log_identically() {
+    let store = Arc::new(InMemoryEventStore::new());
+    append(&store, 9).await;
+    let recorder = Recorder::default();
+    let mut runner = ProjectionRunner::new(store.clone(), recorder.clone()).with_config(quick());
+    runner.catch_up().await.unwrap();
+    let before = recorder.seen.lock().unwrap().clone();
+    runner.rebuild().await.unwrap();
+    assert!(recorder.seen.lock().unwrap().is_empty());
+    assert_eq!(store.load_checkpoint("recorder").await.unwrap(), Some(0));
+    runner.catch_up().await.unwrap();
+    assert_eq!(*recorder.seen.lock().unwrap(), before);
+}
+
+#[tokio::test]
+async fn transient_projection_errors_are_retried_without_skipping() {
+    let store = Arc::new(InMemoryEventStore::new());
+    append(&store, 5).await;
+    let recorder = Recorder {
+        fail_at: Some(3),
+        failures: Arc::new(AtomicU32::new(2)),
+        ..Recorder::default()
+    };
+    let mut runner = ProjectionRunner::new(store.clone(), recorder.clone()).with_config(quick());
+    runner.catch_up().await.unwrap();
+    assert_eq!(*recorder.seen.lock().unwrap(), vec![1, 2, 3, 4, 5]);
+}
+
+#[tokio::test]
+async fn a_persistent_failure_stops_the_runner_at_the_failing_position() {
+    let store = Arc::new(InMemoryEventStore::new());
+    append(&store, 7).await;
+    let recorder = Recorder {
+        fail_at: Some(6),
+        failures: Arc::new(AtomicU32::new(u32::MAX)),
+        ..Recorder::default()
+    };
+    let running = ProjectionRunner::new(store.clone(), recorder.clone()).with_config(quick()).spawn();
+    let waited = running.wait_until_caught_up(Duration::from_secs(5)).await;
+    assert!(matches!(waited, Err(RunnerError::Stopped { .. })), "got {waited:?}");
+    match running.shutdown().await {
+        Err(RunnerError::Projection { position, attempts, stream, .. }) => {
+            assert_eq!((position, attempts), (6, 3));
+            assert_eq!(stream, "Clock-2");
+        }
+        other => panic!("expected the projection error, got {:?}", other.map(|_| ())),
+    }
+    assert_eq!(*recorder.seen.lock().unwrap(), vec![1, 2, 3, 4, 5]);
+    assert_eq!(
+        store.load_checkpoint("recorder").await.unwrap(),
+        Some(5),
+        "the checkpoint stops just before the failing event"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_stops_a_waiting_runner_promptly() {
+    let store = Arc::new(InMemoryEventStore::new());
+    let running = ProjectionRunner::new(store, Recorder::default()).with_config(quick()).spawn();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let started = Instant::now();
+    running.shutdown().await.unwrap();
+    assert!(started.elapsed() < Duration::from_secs(1));
+}
