@@ -1,0 +1,51 @@
+//! The embedded wiring: in-memory store, command pipeline and in-process projection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cqrs_core::{
+    CommandError, Committed, EventStore, InMemoryEventStore, ProjectionRunner, Repository, RunnerError,
+    RunningProjection,
+};
+
+use crate::domain::{Order, OrderCommand, OrderError};
+use crate::views::{PriceTierProjection, PriceTiers};
+
+/// The order system in one process.
+pub struct OrderSystem {
+    /// Command side.
+    pub orders: Repository<Order, dyn EventStore>,
+    /// Query side.
+    pub tiers: PriceTiers,
+    runner: RunningProjection<PriceTierProjection, dyn EventStore>,
+}
+
+impl OrderSystem {
+    /// Starts on a fresh in-memory store.
+    pub fn embedded() -> Self {
+        Self::on(Arc::new(InMemoryEventStore::new()))
+    }
+
+    /// Starts on `store` (the projection resumes from its checkpoint there).
+    pub fn on(store: Arc<dyn EventStore>) -> Self {
+        let orders = Repository::new(store.clone());
+        let (projection, tiers) = PriceTierProjection::new();
+        let runner = ProjectionRunner::new(store, projection).spawn();
+        Self { orders, tiers, runner }
+    }
+
+    /// Executes a command.
+    pub async fn execute(&self, command: OrderCommand) -> Result<Committed, CommandError<OrderError>> {
+        self.orders.execute(command).await
+    }
+
+    /// Waits until the read model has applied everything committed so far.
+    pub async fn settle(&self) -> Result<u64, RunnerError> {
+        self.runner.wait_until_caught_up(Duration::from_secs(10)).await
+    }
+
+    /// Stops the projection runner.
+    pub async fn shutdown(self) -> Result<(), RunnerError> {
+        self.runner.shutdown().await.map(|_| ())
+    }
+}

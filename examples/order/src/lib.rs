@@ -1,0 +1,13 @@
+//! # order: online ordering with a price-tier read model
+//!
+//! The `Order` aggregate ([`domain`]) and the "ordered items by tier" read model
+//! ([`views`]), wired on the embedded in-memory store by [`OrderSystem`]. See the
+//! example's README and `../shared/SPEC-EXAMPLES.md` section 1.
+#![warn(missing_docs)]
+
+pub mod demo;
+pub mod domain;
+mod embedded;
+pub mod views;
+
+pub use embedded::OrderSystem;
