@@ -23,23 +23,38 @@ pub struct Table {
 
 impl Table {
     pub fn push(&mut self, row: Row) {
-        eprintln!("  {} / {}: {:.1} {}", row.group, row.name, row.value, row.unit);
+        eprintln!(
+            "  {} / {}: {:.1} {}",
+            row.group, row.name, row.value, row.unit
+        );
         self.rows.push(row);
     }
 
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "| group | measurement | result | baseline (same run) | ratio | target |");
+        let _ = writeln!(
+            out,
+            "| group | measurement | result | baseline (same run) | ratio | target |"
+        );
         let _ = writeln!(out, "|---|---|---:|---|---:|---|");
         for r in &self.rows {
             let (baseline, ratio) = match &r.baseline {
-                Some((name, value)) if *value > 0.0 => (format!("{name}: {} {}", fmt_num(*value), r.unit), format!("{:.2}x", r.value / value)),
+                Some((name, value)) if *value > 0.0 => (
+                    format!("{name}: {} {}", fmt_num(*value), r.unit),
+                    format!("{:.2}x", r.value / value),
+                ),
                 _ => ("-".to_owned(), "-".to_owned()),
             };
             let _ = writeln!(
                 out,
                 "| {} | {} | {} {} | {} | {} | {} |",
-                r.group, r.name, fmt_num(r.value), r.unit, baseline, ratio, r.target
+                r.group,
+                r.name,
+                fmt_num(r.value),
+                r.unit,
+                baseline,
+                ratio,
+                r.target
             );
         }
         out

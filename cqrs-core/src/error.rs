@@ -85,7 +85,9 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            StoreError::Unavailable { .. } | StoreError::Timeout { .. } | StoreError::Serialization { .. }
+            StoreError::Unavailable { .. }
+                | StoreError::Timeout { .. }
+                | StoreError::Serialization { .. }
         )
     }
 

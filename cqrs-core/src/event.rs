@@ -127,7 +127,10 @@ impl fmt::Debug for JsonPayload {
         if self.0.len() <= SHOWN {
             write!(f, "JsonPayload({})", &self.0)
         } else {
-            let cut = (0..=SHOWN).rev().find(|i| self.0.is_char_boundary(*i)).unwrap_or(0);
+            let cut = (0..=SHOWN)
+                .rev()
+                .find(|i| self.0.is_char_boundary(*i))
+                .unwrap_or(0);
             write!(f, "JsonPayload({}… {} bytes)", &self.0[..cut], self.0.len())
         }
     }

@@ -81,12 +81,16 @@ mod upcast;
 mod version;
 
 pub use aggregate::{stream_id, Aggregate, Command};
-pub use command::{CommandContext, CommandError, Committed, LoadError, LoadedAggregate, Repository, RetryPolicy};
+pub use command::{
+    CommandContext, CommandError, Committed, LoadError, LoadedAggregate, Repository, RetryPolicy,
+};
 pub use envelope::{stream_category, Metadata, RecordedEvent};
 pub use error::{BoxError, StoreError};
 pub use event::{Event, JsonPayload, NewEvent};
 pub use projection::{Projection, ProjectionRunner, RunnerConfig, RunnerError, RunningProjection};
 pub use snapshot::{Snapshot, SnapshotPolicy};
-pub use store::{AppendResult, EventStore, InMemoryEventStore, PositionNotifier, PositionWatch, StoreLimits};
+pub use store::{
+    AppendResult, EventStore, InMemoryEventStore, PositionNotifier, PositionWatch, StoreLimits,
+};
 pub use upcast::{DecodeError, Upcasters};
 pub use version::{Conflict, ExpectedVersion};

@@ -53,7 +53,10 @@ where
 }
 
 /// Starts a test for an aggregate that needs `services`.
-pub fn given_with_services<A: Aggregate>(services: A::Services, events: impl IntoIterator<Item = A::Event>) -> Given<A> {
+pub fn given_with_services<A: Aggregate>(
+    services: A::Services,
+    events: impl IntoIterator<Item = A::Event>,
+) -> Given<A> {
     let mut state = A::default();
     for event in events {
         state.apply(&event);
@@ -65,7 +68,10 @@ impl<A: Aggregate> Given<A> {
     /// Decides `command` on the given state.
     pub fn when(self, command: A::Command) -> Then<A> {
         let result = futures::executor::block_on(self.state.handle(&command, &self.services));
-        Then { state: self.state, result }
+        Then {
+            state: self.state,
+            result,
+        }
     }
 }
 
@@ -142,7 +148,6 @@ impl<A: Aggregate> Then<A> {
     pub fn outcome(self) -> Result<Vec<A::Event>, A::Error> {
         self.result
     }
-
 }
 
 fn apply_all<A: Aggregate>(mut state: A, events: &[A::Event]) -> A {

@@ -51,7 +51,9 @@ impl std::fmt::Debug for Upcasters {
             .iter()
             .flat_map(|(t, m)| m.keys().map(move |v| format!("{t} v{v}")))
             .collect();
-        f.debug_struct("Upcasters").field("registered", &keys).finish()
+        f.debug_struct("Upcasters")
+            .field("registered", &keys)
+            .finish()
     }
 }
 
@@ -63,7 +65,12 @@ impl Upcasters {
 
     /// Registers `upcast` to turn `event_type` payloads of `from_version` into
     /// `from_version + 1`. An `Err(reason)` becomes [`DecodeError::Upcast`].
-    pub fn register<F>(mut self, event_type: impl Into<String>, from_version: u32, upcast: F) -> Self
+    pub fn register<F>(
+        mut self,
+        event_type: impl Into<String>,
+        from_version: u32,
+        upcast: F,
+    ) -> Self
     where
         F: Fn(Value) -> Result<Value, String> + Send + Sync + 'static,
     {
@@ -76,12 +83,19 @@ impl Upcasters {
 
     /// True when a payload of `event_type` at `version` needs upcasting.
     pub fn needs_upcast(&self, event_type: &str, version: u32) -> bool {
-        self.by_type.get(event_type).is_some_and(|m| m.contains_key(&version))
+        self.by_type
+            .get(event_type)
+            .is_some_and(|m| m.contains_key(&version))
     }
 
     /// Applies the chain from `version`; returns the payload and its final version.
     /// The error is `(failing version, reason)`.
-    pub fn upcast(&self, event_type: &str, mut version: u32, mut value: Value) -> Result<(Value, u32), (u32, String)> {
+    pub fn upcast(
+        &self,
+        event_type: &str,
+        mut version: u32,
+        mut value: Value,
+    ) -> Result<(Value, u32), (u32, String)> {
         if let Some(chain) = self.by_type.get(event_type) {
             while let Some(step) = chain.get(&version) {
                 value = step(value).map_err(|reason| (version, reason))?;

@@ -7,8 +7,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use cqrs_core::{
-    CommandContext, CommandError, DecodeError, EventStore, ExpectedVersion, InMemoryEventStore, JsonPayload, Metadata,
-    NewEvent, Repository, RetryPolicy, Snapshot, SnapshotPolicy, StoreError, Upcasters,
+    CommandContext, CommandError, DecodeError, EventStore, ExpectedVersion, InMemoryEventStore,
+    JsonPayload, Metadata, NewEvent, Repository, RetryPolicy, Snapshot, SnapshotPolicy, StoreError,
+    Upcasters,
 };
 use serde_json::json;
 use support::*;
@@ -17,14 +18,27 @@ use support::*;
 async fn multi_event_command_applies_each_event_to_the_state_of_the_previous() {
     let tabs = Repository::<Tab, _>::new(arc(InMemoryEventStore::new()));
     tabs.execute(open("t1", 7)).await.unwrap();
-    let committed = tabs.execute(add("t1", &[("a", 3), ("b", 4), ("c", 5)])).await.unwrap();
-    let types: Vec<_> = committed.events.iter().map(|e| e.event_type.to_string()).collect();
+    let committed = tabs
+        .execute(add("t1", &[("a", 3), ("b", 4), ("c", 5)]))
+        .await
+        .unwrap();
+    let types: Vec<_> = committed
+        .events
+        .iter()
+        .map(|e| e.event_type.to_string())
+        .collect();
     assert_eq!(types, ["Added", "Added", "LimitReached"]);
     assert_eq!(committed.version, 4);
     let loaded = tabs.load("t1").await.unwrap();
-    assert_eq!((loaded.state.total, loaded.state.closed, loaded.version), (7, true, 4));
+    assert_eq!(
+        (loaded.state.total, loaded.state.closed, loaded.version),
+        (7, true, 4)
+    );
     let refused = tabs.execute(add("t1", &[("d", 1)])).await.unwrap_err();
-    assert!(matches!(refused, CommandError::Rejected(TabError::Closed { limit: 7 })));
+    assert!(matches!(
+        refused,
+        CommandError::Rejected(TabError::Closed { limit: 7 })
+    ));
 }
 
 #[tokio::test]
@@ -37,7 +51,11 @@ async fn conflict_is_retried_on_a_fresh_load() {
     assert_eq!(committed.attempts, 3, "two conflicts, then success");
     assert_eq!(store.appends.load(Ordering::SeqCst), 4);
     let state = tabs.load("t1").await.unwrap().state;
-    assert_eq!(state.items, ["competitor", "competitor", "mine"], "the decision ran on the reloaded state");
+    assert_eq!(
+        state.items,
+        ["competitor", "competitor", "mine"],
+        "the decision ran on the reloaded state"
+    );
 }
 
 #[tokio::test]
@@ -67,11 +85,16 @@ async fn refusals_and_infrastructure_failures_are_distinct() {
     store.down.store(true, Ordering::SeqCst);
     let failed = tabs.execute(open("t1", 5)).await.unwrap_err();
     assert!(!failed.is_rejection());
-    assert!(matches!(failed, CommandError::Store(StoreError::Unavailable { .. })), "got {failed:?}");
+    assert!(
+        matches!(failed, CommandError::Store(StoreError::Unavailable { .. })),
+        "got {failed:?}"
+    );
     assert!(store.inner.is_empty(), "nothing written during the outage");
 
     store.down.store(false, Ordering::SeqCst);
-    tabs.execute(open("t1", 5)).await.expect("works again once the store is back");
+    tabs.execute(open("t1", 5))
+        .await
+        .expect("works again once the store is back");
 }
 
 #[tokio::test]
@@ -85,20 +108,38 @@ async fn correlation_and_causation_flow_from_the_command_context() {
     assert_eq!(meta.headers["user"], "ada");
 
     let reaction = CommandContext::caused_by(&committed.events[0]);
-    let next = tabs.execute_in(&reaction, add("t1", &[("x", 1)])).await.unwrap();
-    assert_eq!(next.events[0].metadata.correlation_id, Some(ctx.correlation_id), "the correlation carries on");
+    let next = tabs
+        .execute_in(&reaction, add("t1", &[("x", 1)]))
+        .await
+        .unwrap();
+    assert_eq!(
+        next.events[0].metadata.correlation_id,
+        Some(ctx.correlation_id),
+        "the correlation carries on"
+    );
     assert_eq!(reaction.correlation_id, ctx.correlation_id);
 }
 
 #[tokio::test]
 async fn snapshots_are_taken_by_policy_and_used_on_load() {
     let store = arc(InMemoryEventStore::new());
-    let tabs = Repository::<Tab, _>::new(store.clone()).with_snapshots(SnapshotPolicy::EveryNEvents(3));
+    let tabs =
+        Repository::<Tab, _>::new(store.clone()).with_snapshots(SnapshotPolicy::EveryNEvents(3));
     tabs.execute(open("t1", 1000)).await.unwrap();
     tabs.execute(add("t1", &[("a", 1)])).await.unwrap();
-    assert_eq!(store.load_snapshot("Tab-t1").await.unwrap(), None, "no snapshot before 3 events");
-    tabs.execute(add("t1", &[("b", 1), ("c", 1)])).await.unwrap();
-    let snapshot = store.load_snapshot("Tab-t1").await.unwrap().expect("snapshot after crossing 3");
+    assert_eq!(
+        store.load_snapshot("Tab-t1").await.unwrap(),
+        None,
+        "no snapshot before 3 events"
+    );
+    tabs.execute(add("t1", &[("b", 1), ("c", 1)]))
+        .await
+        .unwrap();
+    let snapshot = store
+        .load_snapshot("Tab-t1")
+        .await
+        .unwrap()
+        .expect("snapshot after crossing 3");
     assert_eq!(snapshot.version, 4);
 
     // Prove the load starts from the snapshot: mark the stored state.
@@ -115,21 +156,34 @@ async fn snapshots_are_taken_by_policy_and_used_on_load() {
     let loaded = tabs.load("t1").await.unwrap();
     assert_eq!(loaded.from_snapshot, Some(4));
     assert_eq!(loaded.version, 5);
-    assert_eq!(loaded.state.items, ["a", "b", "c", "from-snapshot", "d"], "snapshot plus the tail");
+    assert_eq!(
+        loaded.state.items,
+        ["a", "b", "c", "from-snapshot", "d"],
+        "snapshot plus the tail"
+    );
 }
 
 #[tokio::test]
 async fn outdated_or_broken_snapshots_fall_back_to_a_full_replay() {
     let store = arc(InMemoryEventStore::new());
-    let tabs = Repository::<Tab, _>::new(store.clone()).with_snapshots(SnapshotPolicy::EveryNEvents(2));
+    let tabs =
+        Repository::<Tab, _>::new(store.clone()).with_snapshots(SnapshotPolicy::EveryNEvents(2));
     tabs.execute(open("t1", 1000)).await.unwrap();
-    tabs.execute(add("t1", &[("a", 1), ("b", 2)])).await.unwrap();
-    let good = store.load_snapshot("Tab-t1").await.unwrap().expect("snapshot");
+    tabs.execute(add("t1", &[("a", 1), ("b", 2)]))
+        .await
+        .unwrap();
+    let good = store
+        .load_snapshot("Tab-t1")
+        .await
+        .unwrap()
+        .expect("snapshot");
 
     for broken in [
         Snapshot {
             schema_version: 99,
-            state: JsonPayload::from_value(&json!({"open": true, "limit": 0, "total": 0, "items": ["stale"], "closed": false})),
+            state: JsonPayload::from_value(
+                &json!({"open": true, "limit": 0, "total": 0, "items": ["stale"], "closed": false}),
+            ),
             version: 10,
             ..good.clone()
         },
@@ -141,8 +195,15 @@ async fn outdated_or_broken_snapshots_fall_back_to_a_full_replay() {
     ] {
         store.save_snapshot(broken).await.unwrap();
         let loaded = tabs.load("t1").await.unwrap();
-        assert_eq!(loaded.from_snapshot, None, "an unusable snapshot is ignored");
-        assert_eq!(loaded.state.items, ["a", "b"], "full replay gives the right state");
+        assert_eq!(
+            loaded.from_snapshot, None,
+            "an unusable snapshot is ignored"
+        );
+        assert_eq!(
+            loaded.state.items,
+            ["a", "b"],
+            "full replay gives the right state"
+        );
         assert_eq!(loaded.version, 3);
     }
 }
@@ -151,11 +212,24 @@ async fn outdated_or_broken_snapshots_fall_back_to_a_full_replay() {
 async fn upcaster_chains_apply_when_loading_an_aggregate() {
     let store = arc(InMemoryEventStore::new());
     let old = [
-        NewEvent::raw("Opened", 1, JsonPayload::from_value(&json!({"type": "Opened", "max": 50}))),
-        NewEvent::raw("Added", 1, JsonPayload::from_value(&json!({"type": "Added", "name": "tea", "pence": 3}))),
+        NewEvent::raw(
+            "Opened",
+            1,
+            JsonPayload::from_value(&json!({"type": "Opened", "max": 50})),
+        ),
+        NewEvent::raw(
+            "Added",
+            1,
+            JsonPayload::from_value(&json!({"type": "Added", "name": "tea", "pence": 3})),
+        ),
     ];
     store
-        .append("Tab-old", ExpectedVersion::NoStream, old.to_vec(), &Metadata::default())
+        .append(
+            "Tab-old",
+            ExpectedVersion::NoStream,
+            old.to_vec(),
+            &Metadata::default(),
+        )
         .await
         .unwrap();
     let upcasters = Upcasters::new()
@@ -172,10 +246,18 @@ async fn upcaster_chains_apply_when_loading_an_aggregate() {
             Ok(v)
         });
     let plain = Repository::<Tab, _>::new(store.clone());
-    assert!(matches!(plain.load("old").await, Err(cqrs_core::LoadError::Decode(DecodeError::Deserialize { .. }))));
+    assert!(matches!(
+        plain.load("old").await,
+        Err(cqrs_core::LoadError::Decode(
+            DecodeError::Deserialize { .. }
+        ))
+    ));
     let tabs = plain.with_upcasters(upcasters);
     let state = tabs.load("old").await.unwrap().state;
-    assert_eq!((state.limit, state.total, state.items), (50, 3, vec!["tea".to_owned()]));
+    assert_eq!(
+        (state.limit, state.total, state.items),
+        (50, 3, vec!["tea".to_owned()])
+    );
 }
 
 #[tokio::test]
@@ -183,13 +265,25 @@ async fn an_unknown_stored_event_type_is_a_decode_error_naming_the_stream() {
     let store = arc(InMemoryEventStore::new());
     let alien = NewEvent::raw("Teleported", 1, JsonPayload::from_value(&json!({})));
     store
-        .append("Tab-t1", ExpectedVersion::NoStream, vec![alien], &Metadata::default())
+        .append(
+            "Tab-t1",
+            ExpectedVersion::NoStream,
+            vec![alien],
+            &Metadata::default(),
+        )
         .await
         .unwrap();
     let tabs = Repository::<Tab, _>::new(store);
     match tabs.execute(add("t1", &[("x", 1)])).await {
-        Err(CommandError::Decode(DecodeError::UnknownEventType { stream, position, event_type })) => {
-            assert_eq!((stream.as_str(), position, event_type.as_str()), ("Tab-t1", 1, "Teleported"));
+        Err(CommandError::Decode(DecodeError::UnknownEventType {
+            stream,
+            position,
+            event_type,
+        })) => {
+            assert_eq!(
+                (stream.as_str(), position, event_type.as_str()),
+                ("Tab-t1", 1, "Teleported")
+            );
         }
         other => panic!("expected a decode error, got {other:?}"),
     }
@@ -205,7 +299,11 @@ async fn cached_states_stay_correct_when_another_writer_moves_the_stream() {
     // The cached state says total 0; the append conflicts, the command reloads.
     let committed = cached.execute(add("t1", &[("mine", 4)])).await.unwrap();
     assert_eq!(committed.attempts, 2);
-    assert_eq!(committed.events.len(), 2, "decided on the fresh state: the limit is reached");
+    assert_eq!(
+        committed.events.len(),
+        2,
+        "decided on the fresh state: the limit is reached"
+    );
     // A refusal decided on a stale cached state is re-decided on a fresh load.
     let shared = Arc::new(InMemoryEventStore::new());
     let cached = Repository::<Tab, _>::new(shared.clone()).with_cache(100);
@@ -213,7 +311,12 @@ async fn cached_states_stay_correct_when_another_writer_moves_the_stream() {
     cached.execute(add("t2", &[("a", 5)])).await.unwrap(); // closed now
     let reopened = NewEvent::from_event(&TabEvent::Opened { limit: 50 }).unwrap();
     let appended = shared
-        .append("Tab-t2", ExpectedVersion::Any, vec![reopened], &Metadata::default())
+        .append(
+            "Tab-t2",
+            ExpectedVersion::Any,
+            vec![reopened],
+            &Metadata::default(),
+        )
         .await
         .unwrap();
     assert_eq!(appended.current_version, 4);

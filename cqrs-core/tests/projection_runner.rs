@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use cqrs_core::{
-    EventStore, ExpectedVersion, InMemoryEventStore, JsonPayload, Metadata, NewEvent, Projection, ProjectionRunner,
-    RecordedEvent, RetryPolicy, RunnerConfig, RunnerError,
+    EventStore, ExpectedVersion, InMemoryEventStore, JsonPayload, Metadata, NewEvent, Projection,
+    ProjectionRunner, RecordedEvent, RetryPolicy, RunnerConfig, RunnerError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -44,9 +44,18 @@ impl Projection for Recorder {
 
 async fn append(store: &InMemoryEventStore, n: usize) {
     for i in 0..n {
-        let e = NewEvent::raw("Ticked", 1, JsonPayload::from_value(&serde_json::json!({ "i": i })));
+        let e = NewEvent::raw(
+            "Ticked",
+            1,
+            JsonPayload::from_value(&serde_json::json!({ "i": i })),
+        );
         store
-            .append(&format!("Clock-{}", i % 3), ExpectedVersion::Any, vec![e], &Metadata::default())
+            .append(
+                &format!("Clock-{}", i % 3),
+                ExpectedVersion::Any,
+                vec![e],
+                &Metadata::default(),
+            )
             .await
             .unwrap();
     }
@@ -56,7 +65,8 @@ fn quick() -> RunnerConfig {
     RunnerConfig {
         batch_size: 4,
         idle_poll: Duration::from_secs(60),
-        retry: RetryPolicy::attempts(3).with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
+        retry: RetryPolicy::attempts(3)
+            .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
     }
 }
 
@@ -65,13 +75,24 @@ async fn applies_every_event_in_order_and_stores_the_checkpoint() {
     let store = Arc::new(InMemoryEventStore::new());
     append(&store, 10).await;
     let recorder = Recorder::default();
-    let running = ProjectionRunner::new(store.clone(), recorder.clone()).with_config(quick()).spawn();
-    running.wait_until_caught_up(Duration::from_secs(5)).await.unwrap();
+    let running = ProjectionRunner::new(store.clone(), recorder.clone())
+        .with_config(quick())
+        .spawn();
+    running
+        .wait_until_caught_up(Duration::from_secs(5))
+        .await
+        .unwrap();
     // Woken by the append, although the fallback poll is a minute.
     let started = Instant::now();
     append(&store, 5).await;
-    running.wait_until_caught_up(Duration::from_secs(5)).await.unwrap();
-    assert!(started.elapsed() < Duration::from_secs(2), "the runner must react to wake-ups");
+    running
+        .wait_until_caught_up(Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "the runner must react to wake-ups"
+    );
     running.shutdown().await.unwrap();
     assert_eq!(*recorder.seen.lock().unwrap(), (1..=15).collect::<Vec<_>>());
     assert_eq!(store.load_checkpoint("recorder").await.unwrap(), Some(15));
@@ -88,7 +109,11 @@ async fn a_restarted_runner_resumes_from_its_checkpoint() {
     let second = Recorder::default();
     let mut runner = ProjectionRunner::new(store.clone(), second.clone()).with_config(quick());
     runner.catch_up().await.unwrap();
-    assert_eq!(*second.seen.lock().unwrap(), vec![7, 8, 9], "only what came after the checkpoint");
+    assert_eq!(
+        *second.seen.lock().unwrap(),
+        vec![7, 8, 9],
+        "only what came after the checkpoint"
+    );
 }
 
 #[tokio::test]
@@ -129,11 +154,21 @@ async fn a_persistent_failure_stops_the_runner_at_the_failing_position() {
         failures: Arc::new(AtomicU32::new(u32::MAX)),
         ..Recorder::default()
     };
-    let running = ProjectionRunner::new(store.clone(), recorder.clone()).with_config(quick()).spawn();
+    let running = ProjectionRunner::new(store.clone(), recorder.clone())
+        .with_config(quick())
+        .spawn();
     let waited = running.wait_until_caught_up(Duration::from_secs(5)).await;
-    assert!(matches!(waited, Err(RunnerError::Stopped { .. })), "got {waited:?}");
+    assert!(
+        matches!(waited, Err(RunnerError::Stopped { .. })),
+        "got {waited:?}"
+    );
     match running.shutdown().await {
-        Err(RunnerError::Projection { position, attempts, stream, .. }) => {
+        Err(RunnerError::Projection {
+            position,
+            attempts,
+            stream,
+            ..
+        }) => {
             assert_eq!((position, attempts), (6, 3));
             assert_eq!(stream, "Clock-2");
         }
@@ -150,7 +185,9 @@ async fn a_persistent_failure_stops_the_runner_at_the_failing_position() {
 #[tokio::test]
 async fn shutdown_stops_a_waiting_runner_promptly() {
     let store = Arc::new(InMemoryEventStore::new());
-    let running = ProjectionRunner::new(store, Recorder::default()).with_config(quick()).spawn();
+    let running = ProjectionRunner::new(store, Recorder::default())
+        .with_config(quick())
+        .spawn();
     tokio::time::sleep(Duration::from_millis(20)).await;
     let started = Instant::now();
     running.shutdown().await.unwrap();

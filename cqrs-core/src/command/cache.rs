@@ -38,7 +38,11 @@ impl<A: Clone + Send + Sync> StateCache<A> for BoundedCache<A> {
     fn put(&self, stream_id: &str, state: &A, version: u64) {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if entries.len() >= self.capacity && !entries.contains_key(stream_id) {
-            let evict: Vec<String> = entries.keys().take(self.capacity.div_ceil(4)).cloned().collect();
+            let evict: Vec<String> = entries
+                .keys()
+                .take(self.capacity.div_ceil(4))
+                .cloned()
+                .collect();
             for key in evict {
                 entries.remove(&key);
             }

@@ -220,7 +220,11 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
             Ok(committed) => {
                 span.record("outcome", "committed");
                 span.record("attempts", committed.attempts);
-                tracing::debug!(version = committed.version, events = committed.events.len(), "command committed");
+                tracing::debug!(
+                    version = committed.version,
+                    events = committed.events.len(),
+                    "command committed"
+                );
             }
             Err(CommandError::Rejected(error)) => {
                 span.record("outcome", "rejected");
@@ -245,7 +249,11 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
         let mut may_use_cache = true;
         loop {
             attempt += 1;
-            let cached = if may_use_cache { self.cached(stream) } else { None };
+            let cached = if may_use_cache {
+                self.cached(stream)
+            } else {
+                None
+            };
             let from_cache = cached.is_some();
             let loaded = match cached {
                 Some(loaded) => loaded,
@@ -281,9 +289,14 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let expected = ExpectedVersion::from_loaded(loaded.version);
-            match self.store.append(stream, expected, new_events, &metadata).await {
+            match self
+                .store
+                .append(stream, expected, new_events, &metadata)
+                .await
+            {
                 Ok(appended) => {
-                    self.after_commit(stream, loaded, &events, appended.current_version).await;
+                    self.after_commit(stream, loaded, &events, appended.current_version)
+                        .await;
                     return Ok(Committed {
                         stream_id: stream.to_owned(),
                         version: appended.current_version,
@@ -295,7 +308,10 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
                     self.forget(stream);
                     may_use_cache = false;
                     if attempt >= self.retry.max_attempts {
-                        return Err(CommandError::TooManyConflicts { attempts: attempt, last: conflict });
+                        return Err(CommandError::TooManyConflicts {
+                            attempts: attempt,
+                            last: conflict,
+                        });
                     }
                     tracing::debug!(%conflict, attempt, "conflict, reloading");
                     tokio::time::sleep(self.retry.backoff(attempt)).await;
@@ -325,7 +341,13 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
 
     /// Updates the cache and takes a snapshot when the policy says so. Failures here do
     /// not fail the command: its events are committed.
-    async fn after_commit(&self, stream: &str, loaded: LoadedAggregate<A>, events: &[A::Event], version: u64) {
+    async fn after_commit(
+        &self,
+        stream: &str,
+        loaded: LoadedAggregate<A>,
+        events: &[A::Event],
+        version: u64,
+    ) {
         let snapshot_due = self
             .snapshots
             .as_ref()

@@ -28,7 +28,8 @@ impl Default for RunnerConfig {
         Self {
             batch_size: 500,
             idle_poll: Duration::from_secs(1),
-            retry: RetryPolicy::attempts(3).with_backoff(Duration::from_millis(10), Duration::from_secs(1)),
+            retry: RetryPolicy::attempts(3)
+                .with_backoff(Duration::from_millis(10), Duration::from_secs(1)),
         }
     }
 }
@@ -151,18 +152,24 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
     /// checkpoint back to 0, so the next run replays the whole log.
     pub async fn rebuild(&mut self) -> Result<(), RunnerError> {
         let name = self.projection.name().to_owned();
-        self.projection.reset().await.map_err(|e| RunnerError::Projection {
-            projection: name.clone(),
-            position: 0,
-            stream: String::new(),
-            event_type: "reset".into(),
-            attempts: 1,
-            source: Box::new(e),
-        })?;
+        self.projection
+            .reset()
+            .await
+            .map_err(|e| RunnerError::Projection {
+                projection: name.clone(),
+                position: 0,
+                stream: String::new(),
+                event_type: "reset".into(),
+                attempts: 1,
+                source: Box::new(e),
+            })?;
         self.store
             .save_checkpoint(&name, 0)
             .await
-            .map_err(|source| RunnerError::Store { projection: name, source })
+            .map_err(|source| RunnerError::Store {
+                projection: name,
+                source,
+            })
     }
 
     /// Processes everything currently visible and returns the checkpoint reached.
@@ -193,7 +200,11 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
         }
     }
 
-    async fn run(mut self, progress: watch::Sender<Progress>, mut stop: watch::Receiver<bool>) -> Result<P, RunnerError> {
+    async fn run(
+        mut self,
+        progress: watch::Sender<Progress>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<P, RunnerError> {
         let result = self.run_loop(&progress, &mut stop).await;
         let reason: Arc<str> = match &result {
             Ok(()) => "shut down".into(),
@@ -206,7 +217,11 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
         result.map(|()| self.projection)
     }
 
-    async fn run_loop(&mut self, progress: &watch::Sender<Progress>, stop: &mut watch::Receiver<bool>) -> Result<(), RunnerError> {
+    async fn run_loop(
+        &mut self,
+        progress: &watch::Sender<Progress>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), RunnerError> {
         let mut wakeups = self.store.subscribe();
         let mut checkpoint = self.load_checkpoint().await?;
         progress.send_modify(|p| p.checkpoint = checkpoint);
@@ -239,7 +254,11 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
 
     /// Applies a batch and stores the checkpoint; on failure stores the checkpoint up to
     /// the last applied event before reporting.
-    async fn apply_batch(&mut self, batch: &[RecordedEvent], mut checkpoint: u64) -> Result<u64, RunnerError> {
+    async fn apply_batch(
+        &mut self,
+        batch: &[RecordedEvent],
+        mut checkpoint: u64,
+    ) -> Result<u64, RunnerError> {
         let mut failure = None;
         for event in batch {
             if let Err(error) = self.apply_with_retry(event).await {
@@ -330,7 +349,11 @@ impl<P: Projection, S: EventStore + ?Sized> RunningProjection<P, S> {
     }
 
     /// Waits until the checkpoint reaches `position`.
-    pub async fn wait_for_position(&self, position: u64, timeout: Duration) -> Result<u64, RunnerError> {
+    pub async fn wait_for_position(
+        &self,
+        position: u64,
+        timeout: Duration,
+    ) -> Result<u64, RunnerError> {
         let mut progress = self.progress.clone();
         let reached = tokio::time::timeout(
             timeout,
@@ -342,7 +365,11 @@ impl<P: Projection, S: EventStore + ?Sized> RunningProjection<P, S> {
             _ if snapshot.checkpoint >= position => Ok(snapshot.checkpoint),
             Ok(_) => Err(RunnerError::Stopped {
                 projection: self.name.clone(),
-                reason: snapshot.stopped.as_deref().unwrap_or("task ended").to_owned(),
+                reason: snapshot
+                    .stopped
+                    .as_deref()
+                    .unwrap_or("task ended")
+                    .to_owned(),
             }),
             Err(_) => Err(RunnerError::Timeout {
                 projection: self.name.clone(),
@@ -356,10 +383,14 @@ impl<P: Projection, S: EventStore + ?Sized> RunningProjection<P, S> {
     /// Waits until the projection has processed everything committed before this call
     /// (for tests and read-your-writes).
     pub async fn wait_until_caught_up(&self, timeout: Duration) -> Result<u64, RunnerError> {
-        let head = self.store.head_position().await.map_err(|source| RunnerError::Store {
-            projection: self.name.clone(),
-            source,
-        })?;
+        let head = self
+            .store
+            .head_position()
+            .await
+            .map_err(|source| RunnerError::Store {
+                projection: self.name.clone(),
+                source,
+            })?;
         self.wait_for_position(head, timeout).await
     }
 

@@ -27,7 +27,11 @@ impl Default for StoreLimits {
 /// Checks a batch against `limits`: a non-empty stream id without NUL characters, event
 /// types that are non-empty, and sizes within the limits. Returns a typed
 /// [`StoreError::InvalidInput`] naming the stream and the offending event.
-pub fn validate_append(stream_id: &str, events: &[NewEvent], limits: &StoreLimits) -> Result<(), StoreError> {
+pub fn validate_append(
+    stream_id: &str,
+    events: &[NewEvent],
+    limits: &StoreLimits,
+) -> Result<(), StoreError> {
     let invalid = |reason: String| {
         tracing::warn!(stream = stream_id, %reason, "append rejected");
         Err(StoreError::InvalidInput {
@@ -57,7 +61,10 @@ pub fn validate_append(stream_id: &str, events: &[NewEvent], limits: &StoreLimit
     }
     for (index, event) in events.iter().enumerate() {
         if event.event_type.is_empty() || event.event_type.contains('\0') {
-            return invalid(format!("event #{index} ({}) has an invalid type name", event.event_id));
+            return invalid(format!(
+                "event #{index} ({}) has an invalid type name",
+                event.event_id
+            ));
         }
         if event.payload.len() > limits.max_payload_bytes {
             return invalid(format!(

@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{validate_append, AppendResult, EventStore, PositionNotifier, PositionWatch, StoreLimits};
+use super::{
+    validate_append, AppendResult, EventStore, PositionNotifier, PositionWatch, StoreLimits,
+};
 use crate::envelope::{Metadata, RecordedEvent};
 use crate::error::StoreError;
 use crate::event::NewEvent;
@@ -40,14 +42,17 @@ pub struct InMemoryEventStore {
     inner: RwLock<Inner>,
     notifier: PositionNotifier,
     limits: StoreLimits,
+    /// Shared by every append without metadata, to save an allocation per append.
+    no_metadata: Arc<Metadata>,
 }
 
 #[derive(Debug, Default)]
 struct Inner {
     /// The global log; the event at index `i` has position `i + 1`.
     log: Vec<RecordedEvent>,
-    /// For each stream, the positions of its events; index `v` holds version `v + 1`.
-    streams: HashMap<Arc<str>, Vec<u64>>,
+    /// For each stream, its shared id and the positions of its events (index `v` holds
+    /// version `v + 1`), so one lookup yields both.
+    streams: HashMap<Arc<str>, (Arc<str>, Vec<u64>)>,
     /// Position of every stored event id.
     event_ids: HashMap<Uuid, u64>,
     snapshots: HashMap<String, Snapshot>,
@@ -91,20 +96,28 @@ impl InMemoryEventStore {
 
 impl Inner {
     fn stream_version(&self, stream_id: &str) -> u64 {
-        self.streams.get(stream_id).map_or(0, |p| p.len() as u64)
+        self.streams
+            .get(stream_id)
+            .map_or(0, |(_, p)| p.len() as u64)
     }
 
     /// If the batch was stored before, the original result; if some id is stored in any
     /// other way, an error; `None` when no id of the batch is stored.
-    fn find_previous_append(&self, stream_id: &str, events: &[NewEvent]) -> Option<Result<AppendResult, StoreError>> {
+    fn find_previous_append(
+        &self,
+        stream_id: &str,
+        events: &[NewEvent],
+    ) -> Option<Result<AppendResult, StoreError>> {
         let first = events.first()?;
         let Some(&first_position) = self.event_ids.get(&first.event_id) else {
-            return events[1..]
-                .iter()
-                .find_map(|e| self.event_ids.get(&e.event_id).map(|&p| Err(self.duplicate_id(stream_id, e.event_id, p))));
+            return events[1..].iter().find_map(|e| {
+                self.event_ids
+                    .get(&e.event_id)
+                    .map(|&p| Err(self.duplicate_id(stream_id, e.event_id, p)))
+            });
         };
         let first_recorded = &self.log[first_position as usize - 1];
-        let positions = &self.streams[&first_recorded.stream_id];
+        let positions = &self.streams[&first_recorded.stream_id].1;
         let start = first_recorded.stream_version as usize - 1;
         let mut original = Vec::with_capacity(events.len());
         for (offset, event) in events.iter().enumerate() {
@@ -115,7 +128,11 @@ impl Inner {
             match same {
                 Some(recorded) => original.push(recorded.clone()),
                 None => {
-                    let position = self.event_ids.get(&event.event_id).copied().unwrap_or(first_position);
+                    let position = self
+                        .event_ids
+                        .get(&event.event_id)
+                        .copied()
+                        .unwrap_or(first_position);
                     return Some(Err(self.duplicate_id(stream_id, event.event_id, position)));
                 }
             }
@@ -183,12 +200,16 @@ impl EventStore for InMemoryEventStore {
             }
         }
 
-        let stream_key: Arc<str> = match inner.streams.get_key_value(stream_id) {
+        let stream_key: Arc<str> = match inner.streams.get(stream_id) {
             Some((key, _)) => key.clone(),
             None => Arc::from(stream_id),
         };
         let recorded_at = Utc::now();
-        let metadata = Arc::new(metadata.clone());
+        let metadata = if *metadata == Metadata::default() {
+            self.no_metadata.clone()
+        } else {
+            Arc::new(metadata.clone())
+        };
         let first_position = inner.log.len() as u64 + 1;
         let mut committed = Vec::with_capacity(events.len());
         for (offset, event) in events.into_iter().enumerate() {
@@ -208,11 +229,15 @@ impl EventStore for InMemoryEventStore {
         }
         inner.log.extend(committed.iter().cloned());
         let last_position = inner.log.len() as u64;
-        inner
-            .streams
-            .entry(stream_key)
-            .or_default()
-            .extend(first_position..=last_position);
+        match inner.streams.get_mut(stream_id) {
+            Some((_, positions)) => positions.extend(first_position..=last_position),
+            None => {
+                let positions = (first_position..=last_position).collect();
+                inner
+                    .streams
+                    .insert(stream_key.clone(), (stream_key, positions));
+            }
+        }
         drop(guard);
         self.notifier.notify(last_position);
         Ok(AppendResult {
@@ -222,9 +247,13 @@ impl EventStore for InMemoryEventStore {
         })
     }
 
-    async fn read_stream(&self, stream_id: &str, from_version: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let inner = self.read();
-        let Some(positions) = inner.streams.get(stream_id) else {
+        let Some((_, positions)) = inner.streams.get(stream_id) else {
             return Ok(Vec::new());
         };
         let start = (from_version.max(1) - 1) as usize;
@@ -235,7 +264,11 @@ impl EventStore for InMemoryEventStore {
             .collect())
     }
 
-    async fn read_all(&self, from_position: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(
+        &self,
+        from_position: u64,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         let inner = self.read();
         let start = (from_position.max(1) - 1) as usize;
         if start >= inner.log.len() {

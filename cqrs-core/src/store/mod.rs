@@ -105,10 +105,18 @@ impl<S: EventStore + ?Sized> EventStore for Arc<S> {
     ) -> Result<AppendResult, StoreError> {
         (**self).append(stream_id, expected, events, metadata).await
     }
-    async fn read_stream(&self, stream_id: &str, from_version: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         (**self).read_stream(stream_id, from_version).await
     }
-    async fn read_all(&self, from_position: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(
+        &self,
+        from_position: u64,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         (**self).read_all(from_position, max).await
     }
     async fn head_position(&self) -> Result<u64, StoreError> {

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cqrs_core::{
-    Aggregate, AppendResult, Command, Event, EventStore, ExpectedVersion, InMemoryEventStore, Metadata, NewEvent,
-    PositionWatch, RecordedEvent, Snapshot, StoreError,
+    Aggregate, AppendResult, Command, Event, EventStore, ExpectedVersion, InMemoryEventStore,
+    Metadata, NewEvent, PositionWatch, RecordedEvent, Snapshot, StoreError,
 };
 use serde::{Deserialize, Serialize};
 
@@ -32,9 +32,15 @@ impl Event for TabEvent {
 
 #[derive(Debug, Clone)]
 pub enum TabCommand {
-    Open { id: String, limit: u32 },
+    Open {
+        id: String,
+        limit: u32,
+    },
     /// Adds items; emits one `Added` per item and `LimitReached` when the total hits the limit.
-    Add { id: String, items: Vec<(String, u32)> },
+    Add {
+        id: String,
+        items: Vec<(String, u32)>,
+    },
 }
 
 impl Command for TabCommand {
@@ -81,7 +87,10 @@ impl Aggregate for Tab {
                 let mut events = Vec::new();
                 let mut total = self.total;
                 for (item, cents) in items {
-                    events.push(TabEvent::Added { item: item.clone(), cents: *cents });
+                    events.push(TabEvent::Added {
+                        item: item.clone(),
+                        cents: *cents,
+                    });
                     total += cents;
                     if total >= self.limit {
                         events.push(TabEvent::LimitReached);
@@ -106,7 +115,10 @@ impl Aggregate for Tab {
                 self.items.push(item.clone());
             }
             TabEvent::LimitReached => {
-                assert!(self.total >= self.limit, "LimitReached applied before the items that reached it");
+                assert!(
+                    self.total >= self.limit,
+                    "LimitReached applied before the items that reached it"
+                );
                 self.closed = true;
             }
         }
@@ -157,18 +169,37 @@ impl EventStore for FaultyStore {
         self.appends.fetch_add(1, Ordering::SeqCst);
         if self.races.load(Ordering::SeqCst) > 0 {
             self.races.fetch_sub(1, Ordering::SeqCst);
-            let competing = NewEvent::from_event(&TabEvent::Added { item: "competitor".into(), cents: 1 }).expect("json");
+            let competing = NewEvent::from_event(&TabEvent::Added {
+                item: "competitor".into(),
+                cents: 1,
+            })
+            .expect("json");
             self.inner
-                .append(stream_id, ExpectedVersion::Any, vec![competing], &Metadata::default())
+                .append(
+                    stream_id,
+                    ExpectedVersion::Any,
+                    vec![competing],
+                    &Metadata::default(),
+                )
                 .await?;
         }
-        self.inner.append(stream_id, expected, events, metadata).await
+        self.inner
+            .append(stream_id, expected, events, metadata)
+            .await
     }
-    async fn read_stream(&self, stream_id: &str, from_version: u64) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.guard("read_stream")?;
         self.inner.read_stream(stream_id, from_version).await
     }
-    async fn read_all(&self, from_position: u64, max: usize) -> Result<Vec<RecordedEvent>, StoreError> {
+    async fn read_all(
+        &self,
+        from_position: u64,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.guard("read_all")?;
         self.inner.read_all(from_position, max).await
     }
@@ -198,7 +229,10 @@ impl EventStore for FaultyStore {
 }
 
 pub fn open(id: &str, limit: u32) -> TabCommand {
-    TabCommand::Open { id: id.into(), limit }
+    TabCommand::Open {
+        id: id.into(),
+        limit,
+    }
 }
 
 pub fn add(id: &str, items: &[(&str, u32)]) -> TabCommand {

@@ -28,27 +28,52 @@ pub fn script() -> Vec<OrderCommand> {
         place(
             "o-1",
             "alice",
-            vec![line("pen", "Ballpoint pen", 150, 2), line("notebook", "A5 notebook", 500, 1), line("book", "Rust book", 1299, 1)],
+            vec![
+                line("pen", "Ballpoint pen", 150, 2),
+                line("notebook", "A5 notebook", 500, 1),
+                line("book", "Rust book", 1299, 1),
+            ],
         ),
         place(
             "o-2",
             "alice",
-            vec![line("pen", "Ballpoint pen", 150, 3), line("lamp", "Desk lamp", 5000, 1), line("headphones", "Headphones", 5001, 1)],
+            vec![
+                line("pen", "Ballpoint pen", 150, 3),
+                line("lamp", "Desk lamp", 5000, 1),
+                line("headphones", "Headphones", 5001, 1),
+            ],
         ),
         place(
             "o-3",
             "bob",
-            vec![line("monitor", "27\" monitor", 19900, 1), line("cable", "USB-C cable", 499, 2), line("mug", "Mug", 800, 4)],
+            vec![
+                line("monitor", "27\" monitor", 19900, 1),
+                line("cable", "USB-C cable", 499, 2),
+                line("mug", "Mug", 800, 4),
+            ],
         ),
-        place("o-4", "bob", vec![line("chair", "Office chair", 8900, 1), line("mug", "Mug", 800, 2)]),
-        OrderCommand::PayOrder { order_id: "o-1".into() },
-        OrderCommand::ShipOrder { order_id: "o-1".into() },
+        place(
+            "o-4",
+            "bob",
+            vec![
+                line("chair", "Office chair", 8900, 1),
+                line("mug", "Mug", 800, 2),
+            ],
+        ),
+        OrderCommand::PayOrder {
+            order_id: "o-1".into(),
+        },
+        OrderCommand::ShipOrder {
+            order_id: "o-1".into(),
+        },
         OrderCommand::CancelOrder {
             order_id: "o-4".into(),
             reason: "customer request".into(),
         },
         // Refused: a cancelled order cannot be paid.
-        OrderCommand::PayOrder { order_id: "o-4".into() },
+        OrderCommand::PayOrder {
+            order_id: "o-4".into(),
+        },
     ]
 }
 
@@ -58,10 +83,21 @@ pub async fn run(system: &OrderSystem) -> Result<String, Box<dyn std::error::Err
     for command in script() {
         match system.execute(command.clone()).await {
             Ok(committed) => {
-                let types: Vec<_> = committed.events.iter().map(|e| e.event_type.to_string()).collect();
-                writeln!(out, "ok       {:<40} -> {}", describe(&command), types.join(", "))?;
+                let types: Vec<_> = committed
+                    .events
+                    .iter()
+                    .map(|e| e.event_type.to_string())
+                    .collect();
+                writeln!(
+                    out,
+                    "ok       {:<40} -> {}",
+                    describe(&command),
+                    types.join(", ")
+                )?;
             }
-            Err(error) if error.is_rejection() => writeln!(out, "refused  {:<40} -> {error}", describe(&command))?,
+            Err(error) if error.is_rejection() => {
+                writeln!(out, "refused  {:<40} -> {error}", describe(&command))?
+            }
             Err(error) => return Err(error.into()),
         }
     }
@@ -75,7 +111,14 @@ pub async fn run(system: &OrderSystem) -> Result<String, Box<dyn std::error::Err
                 writeln!(out, "    (none)")?;
             }
             for item in group.items {
-                writeln!(out, "    {:<12} {:<16} {:>8} x {}", item.sku, item.label, item.unit_price.to_string(), item.quantity)?;
+                writeln!(
+                    out,
+                    "    {:<12} {:<16} {:>8} x {}",
+                    item.sku,
+                    item.label,
+                    item.unit_price.to_string(),
+                    item.quantity
+                )?;
             }
         }
     }
@@ -84,7 +127,11 @@ pub async fn run(system: &OrderSystem) -> Result<String, Box<dyn std::error::Err
 
 fn describe(command: &OrderCommand) -> String {
     match command {
-        OrderCommand::PlaceOrder { order_id, customer_id, items } => {
+        OrderCommand::PlaceOrder {
+            order_id,
+            customer_id,
+            items,
+        } => {
             format!("place {order_id} for {customer_id} ({} lines)", items.len())
         }
         OrderCommand::PayOrder { order_id } => format!("pay {order_id}"),

@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cqrs_core::{
-    CommandError, Committed, EventStore, InMemoryEventStore, ProjectionRunner, Repository, RunnerError,
-    RunningProjection,
+    CommandError, Committed, EventStore, InMemoryEventStore, ProjectionRunner, Repository,
+    RunnerError, RunningProjection,
 };
 
 use crate::domain::{Order, OrderCommand, OrderError};
@@ -31,17 +31,26 @@ impl OrderSystem {
         let orders = Repository::new(store.clone());
         let (projection, tiers) = PriceTierProjection::new();
         let runner = ProjectionRunner::new(store, projection).spawn();
-        Self { orders, tiers, runner }
+        Self {
+            orders,
+            tiers,
+            runner,
+        }
     }
 
     /// Executes a command.
-    pub async fn execute(&self, command: OrderCommand) -> Result<Committed, CommandError<OrderError>> {
+    pub async fn execute(
+        &self,
+        command: OrderCommand,
+    ) -> Result<Committed, CommandError<OrderError>> {
         self.orders.execute(command).await
     }
 
     /// Waits until the read model has applied everything committed so far.
     pub async fn settle(&self) -> Result<u64, RunnerError> {
-        self.runner.wait_until_caught_up(Duration::from_secs(10)).await
+        self.runner
+            .wait_until_caught_up(Duration::from_secs(10))
+            .await
     }
 
     /// Stops the projection runner.

@@ -28,7 +28,11 @@ fn place(order_id: &str, customer: &str, items: Vec<OrderLine>) -> OrderCommand 
 fn skus(system: &OrderSystem, customer: &str, tier: Tier) -> Vec<(String, u64)> {
     let groups = system.tiers.items(customer, Some(tier));
     assert_eq!(groups.len(), 1);
-    groups[0].items.iter().map(|i| (i.sku.clone(), i.quantity)).collect()
+    groups[0]
+        .items
+        .iter()
+        .map(|i| (i.sku.clone(), i.quantity))
+        .collect()
 }
 
 #[tokio::test]
@@ -43,21 +47,51 @@ async fn exactly_five_and_exactly_fifty_are_affordable() {
     ];
     system.execute(place("o1", "c1", items)).await.unwrap();
     system.settle().await.unwrap();
-    assert_eq!(skus(&system, "c1", Tier::Cheap), [("a1".into(), 1), ("a499".into(), 1)]);
-    assert_eq!(skus(&system, "c1", Tier::Affordable), [("a500".into(), 1), ("a5000".into(), 1)]);
+    assert_eq!(
+        skus(&system, "c1", Tier::Cheap),
+        [("a1".into(), 1), ("a499".into(), 1)]
+    );
+    assert_eq!(
+        skus(&system, "c1", Tier::Affordable),
+        [("a500".into(), 1), ("a5000".into(), 1)]
+    );
     assert_eq!(skus(&system, "c1", Tier::Expensive), [("a5001".into(), 1)]);
     let all = system.tiers.items("c1", None);
-    assert_eq!(all.iter().map(|g| g.tier).collect::<Vec<_>>(), Tier::ALL, "all three groups without a tier");
+    assert_eq!(
+        all.iter().map(|g| g.tier).collect::<Vec<_>>(),
+        Tier::ALL,
+        "all three groups without a tier"
+    );
 }
 
 #[tokio::test]
 async fn same_sku_and_price_aggregate_and_cancelling_removes_the_items() {
     let system = OrderSystem::embedded();
-    system.execute(place("o1", "c1", vec![line("pen", 150, 2), line("lamp", 5000, 1)])).await.unwrap();
-    system.execute(place("o2", "c1", vec![line("pen", 150, 3), line("pen", 175, 1)])).await.unwrap();
-    system.execute(place("o3", "c2", vec![line("pen", 150, 9)])).await.unwrap();
+    system
+        .execute(place(
+            "o1",
+            "c1",
+            vec![line("pen", 150, 2), line("lamp", 5000, 1)],
+        ))
+        .await
+        .unwrap();
+    system
+        .execute(place(
+            "o2",
+            "c1",
+            vec![line("pen", 150, 3), line("pen", 175, 1)],
+        ))
+        .await
+        .unwrap();
+    system
+        .execute(place("o3", "c2", vec![line("pen", 150, 9)]))
+        .await
+        .unwrap();
     system.settle().await.unwrap();
-    assert_eq!(skus(&system, "c1", Tier::Cheap), [("pen".into(), 5), ("pen".into(), 1)]);
+    assert_eq!(
+        skus(&system, "c1", Tier::Cheap),
+        [("pen".into(), 5), ("pen".into(), 1)]
+    );
     system
         .execute(OrderCommand::CancelOrder {
             order_id: "o1".into(),
@@ -66,9 +100,19 @@ async fn same_sku_and_price_aggregate_and_cancelling_removes_the_items() {
         .await
         .unwrap();
     system.settle().await.unwrap();
-    assert_eq!(skus(&system, "c1", Tier::Cheap), [("pen".into(), 3), ("pen".into(), 1)]);
-    assert!(skus(&system, "c1", Tier::Affordable).is_empty(), "the cancelled lamp left the view");
-    assert_eq!(skus(&system, "c2", Tier::Cheap), [("pen".into(), 9)], "other customers untouched");
+    assert_eq!(
+        skus(&system, "c1", Tier::Cheap),
+        [("pen".into(), 3), ("pen".into(), 1)]
+    );
+    assert!(
+        skus(&system, "c1", Tier::Affordable).is_empty(),
+        "the cancelled lamp left the view"
+    );
+    assert_eq!(
+        skus(&system, "c2", Tier::Cheap),
+        [("pen".into(), 9)],
+        "other customers untouched"
+    );
     assert_eq!(
         system.tiers.items("c1", Some(Tier::Cheap))[0].items[0],
         TierItem {
@@ -84,7 +128,10 @@ async fn same_sku_and_price_aggregate_and_cancelling_removes_the_items() {
 async fn redelivered_events_are_applied_once() {
     let store = Arc::new(InMemoryEventStore::new());
     let system = OrderSystem::on(store.clone());
-    system.execute(place("o1", "c1", vec![line("pen", 150, 2)])).await.unwrap();
+    system
+        .execute(place("o1", "c1", vec![line("pen", 150, 2)]))
+        .await
+        .unwrap();
     let events = store.read_all(1, 100).await.unwrap();
     let (mut projection, view) = PriceTierProjection::new();
     for _ in 0..3 {
@@ -108,7 +155,10 @@ async fn a_rebuild_comes_out_identical() {
     let mut runner = ProjectionRunner::new(store.clone(), projection);
     runner.rebuild().await.unwrap();
     runner.catch_up().await.unwrap();
-    assert!(rebuilt.same_items_as(&system.tiers), "the rebuilt view equals the live one");
+    assert!(
+        rebuilt.same_items_as(&system.tiers),
+        "the rebuilt view equals the live one"
+    );
     assert!(!rebuilt.customers().is_empty());
     system.shutdown().await.unwrap();
 }
@@ -118,9 +168,27 @@ async fn the_demo_prints_tiers_with_the_boundaries_right() {
     let system = OrderSystem::embedded();
     let report = order::demo::run(&system).await.unwrap();
     let alice = report.split("alice\n").nth(1).unwrap();
-    let affordable = alice.split("  affordable\n").nth(1).unwrap().split("  expensive").next().unwrap();
-    assert!(affordable.contains("lamp") && affordable.contains("50.00"), "50.00 is affordable:\n{report}");
-    assert!(affordable.contains("notebook") && affordable.contains("5.00"), "5.00 is affordable:\n{report}");
-    assert!(!report.contains("chair"), "the cancelled order's items are gone:\n{report}");
-    assert!(report.contains("refused  pay o-4"), "paying a cancelled order is refused:\n{report}");
+    let affordable = alice
+        .split("  affordable\n")
+        .nth(1)
+        .unwrap()
+        .split("  expensive")
+        .next()
+        .unwrap();
+    assert!(
+        affordable.contains("lamp") && affordable.contains("50.00"),
+        "50.00 is affordable:\n{report}"
+    );
+    assert!(
+        affordable.contains("notebook") && affordable.contains("5.00"),
+        "5.00 is affordable:\n{report}"
+    );
+    assert!(
+        !report.contains("chair"),
+        "the cancelled order's items are gone:\n{report}"
+    );
+    assert!(
+        report.contains("refused  pay o-4"),
+        "paying a cancelled order is refused:\n{report}"
+    );
 }

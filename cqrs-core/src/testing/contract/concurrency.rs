@@ -10,7 +10,9 @@ use crate::{EventStore, ExpectedVersion, Metadata, RecordedEvent, StoreError};
 const WRITERS: u64 = 8;
 const APPENDS_PER_WRITER: u64 = 60;
 
-pub(crate) async fn concurrent_writers_on_one_stream_never_share_a_version<S: EventStore>(store: &S) {
+pub(crate) async fn concurrent_writers_on_one_stream_never_share_a_version<S: EventStore>(
+    store: &S,
+) {
     let stream = unique_stream("Contended");
     let writers = (0..WRITERS).map(|w| {
         let stream = stream.clone();
@@ -20,7 +22,15 @@ pub(crate) async fn concurrent_writers_on_one_stream_never_share_a_version<S: Ev
                 loop {
                     let version = store.read_stream(&stream, 1).await.expect("read").len() as u64;
                     let batch = vec![event(w * 1000 + i)];
-                    match store.append(&stream, ExpectedVersion::Exact(version), batch, &Metadata::default()).await {
+                    match store
+                        .append(
+                            &stream,
+                            ExpectedVersion::Exact(version),
+                            batch,
+                            &Metadata::default(),
+                        )
+                        .await
+                    {
                         Ok(_) => {
                             committed += 1;
                             break;
@@ -39,7 +49,11 @@ pub(crate) async fn concurrent_writers_on_one_stream_never_share_a_version<S: Ev
     let results = futures::future::join_all(writers).await;
     let committed: u64 = results.iter().map(|r| r.0).sum();
     let read = store.read_stream(&stream, 1).await.expect("read");
-    assert_eq!(read.len() as u64, committed, "every success is stored once, nothing else");
+    assert_eq!(
+        read.len() as u64,
+        committed,
+        "every success is stored once, nothing else"
+    );
     assert_eq!(
         read.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
         (1..=committed).collect::<Vec<_>>(),
@@ -56,9 +70,16 @@ pub(crate) async fn catch_up_reader_never_skips_with_concurrent_writers<S: Event
             for i in 0..APPENDS_PER_WRITER {
                 let stream = unique_stream(&format!("Writer{w}"));
                 let size = 1 + (w + i) % 3;
-                let batch = (0..size).map(|k| event(w * 1_000_000 + i * 10 + k)).collect();
+                let batch = (0..size)
+                    .map(|k| event(w * 1_000_000 + i * 10 + k))
+                    .collect();
                 store
-                    .append(&stream, ExpectedVersion::NoStream, batch, &Metadata::default())
+                    .append(
+                        &stream,
+                        ExpectedVersion::NoStream,
+                        batch,
+                        &Metadata::default(),
+                    )
                     .await
                     .expect("append");
                 if i % 7 == 0 {
@@ -88,15 +109,26 @@ pub(crate) async fn catch_up_reader_never_skips_with_concurrent_writers<S: Event
     let ((), seen) = tokio::join!(writers, reader);
     let log = whole_log(store).await;
     let expected: u64 = (0..WRITERS)
-        .map(|w| (0..APPENDS_PER_WRITER).map(|i| 1 + (w + i) % 3).sum::<u64>())
+        .map(|w| {
+            (0..APPENDS_PER_WRITER)
+                .map(|i| 1 + (w + i) % 3)
+                .sum::<u64>()
+        })
         .sum();
     assert_eq!(log.len() as u64, expected, "every append is in the log");
-    assert!(seen.windows(2).all(|p| p[0].position < p[1].position), "the reader sees increasing positions");
+    assert!(
+        seen.windows(2).all(|p| p[0].position < p[1].position),
+        "the reader sees increasing positions"
+    );
     let seen_ids: Vec<_> = seen.iter().map(|e| e.event_id).collect();
     let log_ids: Vec<_> = log.iter().map(|e| e.event_id).collect();
     if seen_ids != log_ids {
         let seen_set: HashSet<_> = seen_ids.iter().collect();
-        let skipped: Vec<_> = log.iter().filter(|e| !seen_set.contains(&e.event_id)).map(|e| e.position).collect();
+        let skipped: Vec<_> = log
+            .iter()
+            .filter(|e| !seen_set.contains(&e.event_id))
+            .map(|e| e.position)
+            .collect();
         panic!(
             "the catch-up reader saw {} events, the log holds {}; skipped positions: {:?}",
             seen_ids.len(),

@@ -11,10 +11,20 @@ pub(crate) async fn retried_batch_returns_the_original_result<S: EventStore>(sto
     let log = whole_log(store).await;
     // A retry after a lost reply: the expectation is now stale, the ids are stored.
     let retried = append_ok(store, &stream, ExpectedVersion::NoStream, batch.clone()).await;
-    assert!(retried.deduplicated, "a retried batch must be reported as deduplicated");
+    assert!(
+        retried.deduplicated,
+        "a retried batch must be reported as deduplicated"
+    );
     assert_eq!(retried.current_version, original.current_version);
-    assert_eq!(retried.events, original.events, "a retry returns the original envelopes");
-    assert_eq!(whole_log(store).await, log, "a retry must not write anything");
+    assert_eq!(
+        retried.events, original.events,
+        "a retry returns the original envelopes"
+    );
+    assert_eq!(
+        whole_log(store).await,
+        log,
+        "a retry must not write anything"
+    );
     // A retry of an earlier batch after the stream moved on is still the original result.
     append_ok(store, &stream, ExpectedVersion::Exact(3), events(3..4)).await;
     let late = append_ok(store, &stream, ExpectedVersion::Exact(0), batch).await;
@@ -31,7 +41,12 @@ pub(crate) async fn reused_event_id_is_refused_and_nothing_written<S: EventStore
     // The same id in another stream.
     let other = unique_stream("Reuse");
     let result = store
-        .append(&other, ExpectedVersion::Any, vec![stored[0].clone()], &Metadata::default())
+        .append(
+            &other,
+            ExpectedVersion::Any,
+            vec![stored[0].clone()],
+            &Metadata::default(),
+        )
         .await;
     assert!(
         matches!(result, Err(StoreError::DuplicateEventId { ref event_id, .. }) if *event_id == stored[0].event_id),
@@ -49,42 +64,77 @@ pub(crate) async fn reused_event_id_is_refused_and_nothing_written<S: EventStore
     // The stored ids in another order are not the same batch either.
     let reversed = vec![stored[1].clone(), stored[0].clone()];
     let result = store
-        .append(&stream, ExpectedVersion::Any, reversed, &Metadata::default())
+        .append(
+            &stream,
+            ExpectedVersion::Any,
+            reversed,
+            &Metadata::default(),
+        )
         .await;
     assert!(
         matches!(result, Err(StoreError::DuplicateEventId { .. })),
         "a reordered batch must be DuplicateEventId, got {result:?}"
     );
-    assert_eq!(whole_log(store).await, log, "refused batches must write nothing");
+    assert_eq!(
+        whole_log(store).await,
+        log,
+        "refused batches must write nothing"
+    );
 }
 
 pub(crate) async fn duplicate_id_inside_a_batch_is_refused<S: EventStore>(store: &S) {
     let stream = unique_stream("DupInBatch");
     let e = event(0);
     let result = store
-        .append(&stream, ExpectedVersion::Any, vec![e.clone(), event(1), e], &Metadata::default())
+        .append(
+            &stream,
+            ExpectedVersion::Any,
+            vec![e.clone(), event(1), e],
+            &Metadata::default(),
+        )
         .await;
     assert!(
         matches!(result, Err(StoreError::DuplicateEventId { .. })),
         "an id twice in one batch must be DuplicateEventId, got {result:?}"
     );
-    assert!(whole_log(store).await.is_empty(), "nothing of the batch may be written");
+    assert!(
+        whole_log(store).await.is_empty(),
+        "nothing of the batch may be written"
+    );
 }
 
 pub(crate) async fn failing_batch_is_atomic<S: EventStore>(store: &S) {
     let taken = event(0);
     let first = unique_stream("Atomic");
-    append_ok(store, &first, ExpectedVersion::NoStream, vec![taken.clone()]).await;
+    append_ok(
+        store,
+        &first,
+        ExpectedVersion::NoStream,
+        vec![taken.clone()],
+    )
+    .await;
     // The last event of this batch collides, after the others could have been written.
     let stream = unique_stream("Atomic");
     let mut batch = events(1..6);
     batch.push(taken);
     let result = store
-        .append(&stream, ExpectedVersion::NoStream, batch, &Metadata::default())
+        .append(
+            &stream,
+            ExpectedVersion::NoStream,
+            batch,
+            &Metadata::default(),
+        )
         .await;
-    assert!(result.is_err(), "a batch with a stored id in another stream must fail");
     assert!(
-        store.read_stream(&stream, 1).await.expect("read").is_empty(),
+        result.is_err(),
+        "a batch with a stored id in another stream must fail"
+    );
+    assert!(
+        store
+            .read_stream(&stream, 1)
+            .await
+            .expect("read")
+            .is_empty(),
         "no event of a failed batch may be visible"
     );
     assert_eq!(whole_log(store).await.len(), 1);

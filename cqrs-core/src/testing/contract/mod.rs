@@ -98,7 +98,10 @@ pub(crate) async fn append_ok<S: EventStore>(
     expected: ExpectedVersion,
     batch: Vec<NewEvent>,
 ) -> crate::AppendResult {
-    match store.append(stream, expected, batch, &Metadata::default()).await {
+    match store
+        .append(stream, expected, batch, &Metadata::default())
+        .await
+    {
         Ok(result) => result,
         Err(error) => panic!("append to `{stream}` with {expected} should succeed: {error}"),
     }

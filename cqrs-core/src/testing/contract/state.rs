@@ -22,27 +22,79 @@ pub(crate) async fn snapshots_keep_the_latest_version_per_stream<S: EventStore>(
     let b = unique_stream("Snap");
     assert_eq!(store.load_snapshot(&a).await.expect("load"), None);
     store.save_snapshot(snapshot(&a, 5)).await.expect("save");
-    let loaded = store.load_snapshot(&a).await.expect("load").expect("a snapshot");
+    let loaded = store
+        .load_snapshot(&a)
+        .await
+        .expect("load")
+        .expect("a snapshot");
     assert_eq!((loaded.version, loaded.schema_version), (5, 2));
-    assert_eq!(loaded.state.to_value().expect("json"), snapshot(&a, 5).state.to_value().expect("json"));
+    assert_eq!(
+        loaded.state.to_value().expect("json"),
+        snapshot(&a, 5).state.to_value().expect("json")
+    );
     store.save_snapshot(snapshot(&a, 3)).await.expect("save");
-    assert_eq!(store.load_snapshot(&a).await.expect("load").map(|s| s.version), Some(5), "an older snapshot is ignored");
+    assert_eq!(
+        store
+            .load_snapshot(&a)
+            .await
+            .expect("load")
+            .map(|s| s.version),
+        Some(5),
+        "an older snapshot is ignored"
+    );
     store.save_snapshot(snapshot(&a, 9)).await.expect("save");
-    assert_eq!(store.load_snapshot(&a).await.expect("load").map(|s| s.version), Some(9));
-    assert_eq!(store.load_snapshot(&b).await.expect("load"), None, "snapshots are per stream");
+    assert_eq!(
+        store
+            .load_snapshot(&a)
+            .await
+            .expect("load")
+            .map(|s| s.version),
+        Some(9)
+    );
+    assert_eq!(
+        store.load_snapshot(&b).await.expect("load"),
+        None,
+        "snapshots are per stream"
+    );
 }
 
 pub(crate) async fn checkpoints_are_per_name_and_can_move_back<S: EventStore>(store: &S) {
-    assert_eq!(store.load_checkpoint("orders-view").await.expect("load"), None);
-    store.save_checkpoint("orders-view", 42).await.expect("save");
-    store.save_checkpoint("o'brien \"view\"", 7).await.expect("save");
-    assert_eq!(store.load_checkpoint("orders-view").await.expect("load"), Some(42));
-    assert_eq!(store.load_checkpoint("o'brien \"view\"").await.expect("load"), Some(7));
+    assert_eq!(
+        store.load_checkpoint("orders-view").await.expect("load"),
+        None
+    );
+    store
+        .save_checkpoint("orders-view", 42)
+        .await
+        .expect("save");
+    store
+        .save_checkpoint("o'brien \"view\"", 7)
+        .await
+        .expect("save");
+    assert_eq!(
+        store.load_checkpoint("orders-view").await.expect("load"),
+        Some(42)
+    );
+    assert_eq!(
+        store
+            .load_checkpoint("o'brien \"view\"")
+            .await
+            .expect("load"),
+        Some(7)
+    );
     store.save_checkpoint("orders-view", 0).await.expect("save");
-    assert_eq!(store.load_checkpoint("orders-view").await.expect("load"), Some(0), "rebuilds move a checkpoint back");
+    assert_eq!(
+        store.load_checkpoint("orders-view").await.expect("load"),
+        Some(0),
+        "rebuilds move a checkpoint back"
+    );
     let big = u64::from(u32::MAX) * 1000;
     store.save_checkpoint("big", big).await.expect("save");
-    assert_eq!(store.load_checkpoint("big").await.expect("load"), Some(big), "positions beyond 32 bits");
+    assert_eq!(
+        store.load_checkpoint("big").await.expect("load"),
+        Some(big),
+        "positions beyond 32 bits"
+    );
 }
 
 pub(crate) async fn subscribers_are_woken_by_appends<S: EventStore>(store: &S) {
@@ -65,7 +117,10 @@ pub(crate) async fn subscribers_are_woken_by_appends<S: EventStore>(store: &S) {
         append_ok(store, &stream, ExpectedVersion::Exact(1), events(1..2)).await
     };
     let ((seen, waited), appended) = tokio::join!(waiter, writer);
-    assert!(seen >= appended.events[0].position, "the waiter must see the new event");
+    assert!(
+        seen >= appended.events[0].position,
+        "the waiter must see the new event"
+    );
     assert!(
         waited < Duration::from_secs(5),
         "a subscriber must be woken promptly, not by a slow poll (waited {waited:?})"

@@ -46,7 +46,8 @@ pub enum OrderEvent {
 }
 
 impl Event for OrderEvent {
-    const EVENT_TYPES: &'static [&'static str] = &["OrderPlaced", "OrderPaid", "OrderCancelled", "OrderShipped"];
+    const EVENT_TYPES: &'static [&'static str] =
+        &["OrderPlaced", "OrderPaid", "OrderCancelled", "OrderShipped"];
 
     fn event_type(&self) -> &'static str {
         match self {

@@ -66,7 +66,9 @@ impl std::str::FromStr for Tier {
             "cheap" => Ok(Tier::Cheap),
             "affordable" => Ok(Tier::Affordable),
             "expensive" => Ok(Tier::Expensive),
-            other => Err(format!("unknown tier `{other}` (expected cheap, affordable or expensive)")),
+            other => Err(format!(
+                "unknown tier `{other}` (expected cheap, affordable or expensive)"
+            )),
         }
     }
 }

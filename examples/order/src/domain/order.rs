@@ -103,7 +103,12 @@ impl Order {
         }
     }
 
-    fn place(&self, order_id: &str, customer_id: &str, items: &[OrderLine]) -> Result<Vec<OrderEvent>, OrderError> {
+    fn place(
+        &self,
+        order_id: &str,
+        customer_id: &str,
+        items: &[OrderLine],
+    ) -> Result<Vec<OrderEvent>, OrderError> {
         if self.status != OrderStatus::New {
             return if self.customer_id == customer_id && self.lines == items {
                 Ok(Vec::new()) // the same order placed again: idempotent
@@ -122,8 +127,12 @@ impl Order {
     fn pay(&self, order_id: &str) -> Result<Vec<OrderEvent>, OrderError> {
         match self.status {
             OrderStatus::New => Err(OrderError::NotFound(order_id.to_owned())),
-            OrderStatus::Placed => Ok(vec![OrderEvent::OrderPaid { amount: self.total() }]),
-            OrderStatus::Paid | OrderStatus::Shipped => Err(OrderError::AlreadyPaid(order_id.to_owned())),
+            OrderStatus::Placed => Ok(vec![OrderEvent::OrderPaid {
+                amount: self.total(),
+            }]),
+            OrderStatus::Paid | OrderStatus::Shipped => {
+                Err(OrderError::AlreadyPaid(order_id.to_owned()))
+            }
             OrderStatus::Cancelled => Err(self.refuse("pay")),
         }
     }
@@ -142,14 +151,21 @@ impl Order {
         match self.status {
             OrderStatus::New => Err(OrderError::NotFound(order_id.to_owned())),
             OrderStatus::Paid => Ok(vec![OrderEvent::OrderShipped]),
-            OrderStatus::Placed | OrderStatus::Shipped | OrderStatus::Cancelled => Err(self.refuse("ship")),
+            OrderStatus::Placed | OrderStatus::Shipped | OrderStatus::Cancelled => {
+                Err(self.refuse("ship"))
+            }
         }
     }
 }
 
 /// Sum of unit price times quantity.
 pub fn total_of(lines: &[OrderLine]) -> Cents {
-    Cents(lines.iter().map(|l| l.unit_price.0 * u64::from(l.quantity)).sum())
+    Cents(
+        lines
+            .iter()
+            .map(|l| l.unit_price.0 * u64::from(l.quantity))
+            .sum(),
+    )
 }
 
 fn validate_lines(items: &[OrderLine]) -> Result<(), OrderError> {

@@ -68,10 +68,14 @@ impl ViewState {
     }
 
     fn remove(&mut self, customer_id: &str, lines: &[OrderLine]) {
-        let Some(tiers) = self.customers.get_mut(customer_id) else { return };
+        let Some(tiers) = self.customers.get_mut(customer_id) else {
+            return;
+        };
         for line in lines {
             let tier = Tier::of(line.unit_price);
-            let Some(items) = tiers.get_mut(&tier) else { continue };
+            let Some(items) = tiers.get_mut(&tier) else {
+                continue;
+            };
             let key = (line.sku.clone(), line.unit_price);
             if let Some(item) = items.get_mut(&key) {
                 item.quantity = item.quantity.saturating_sub(u64::from(line.quantity));
@@ -109,7 +113,9 @@ impl ViewState {
                 );
             }
             OrderEvent::OrderCancelled { .. } => {
-                let Some(order) = self.orders.get_mut(order_id) else { return };
+                let Some(order) = self.orders.get_mut(order_id) else {
+                    return;
+                };
                 if order.cancelled {
                     return;
                 }
@@ -155,7 +161,10 @@ impl PriceTiers {
 
     /// The position of the last event applied.
     pub fn last_position(&self) -> u64 {
-        self.state.read().unwrap_or_else(PoisonError::into_inner).last_position
+        self.state
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .last_position
     }
 
     /// True when both views hold the same items for every customer (used to prove that a
@@ -203,7 +212,11 @@ impl Projection for PriceTierProjection {
         }
         let decoded: OrderEvent = event.decode(&self.upcasters)?;
         let order_id = event.stream_id.split_once('-').map_or("", |(_, id)| id);
-        let mut state = self.view.state.write().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self
+            .view
+            .state
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         if event.position <= state.last_position {
             return Ok(()); // redelivered
         }
@@ -213,7 +226,11 @@ impl Projection for PriceTierProjection {
     }
 
     async fn reset(&mut self) -> Result<(), DecodeError> {
-        *self.view.state.write().unwrap_or_else(PoisonError::into_inner) = ViewState::default();
+        *self
+            .view
+            .state
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = ViewState::default();
         Ok(())
     }
 }
