@@ -94,3 +94,8 @@ pub use store::{
 };
 pub use upcast::{DecodeError, Upcasters};
 pub use version::{Conflict, ExpectedVersion};
+
+/// The quickstart in the repository README, compiled and run as a doctest.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeQuickstart;
