@@ -1,0 +1,148 @@
+//! Mapping of sqlx errors onto the typed [`StoreError`], by SQLSTATE code, never by text.
+
+use cqrs_core::StoreError;
+
+use crate::schema::InvalidSchemaName;
+
+/// SQLSTATE `unique_violation`.
+pub(crate) const UNIQUE_VIOLATION: &str = "23505";
+/// Constraint that makes `(stream_id, stream_version)` unique (see the migrations).
+pub(crate) const STREAM_VERSION_CONSTRAINT: &str = "events_stream_version_key";
+/// Constraint that makes `event_id` unique (see the migrations).
+pub(crate) const EVENT_ID_CONSTRAINT: &str = "events_event_id_key";
+
+/// Setting up a store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The configured schema name is not a plain identifier.
+    #[error(transparent)]
+    InvalidSchema(#[from] InvalidSchemaName),
+    /// The database could not be reached or refused the connection.
+    #[error("cannot connect to PostgreSQL: {0}")]
+    Connect(#[source] StoreError),
+    /// A migration failed; the schema is left at the previous version (migrations run in
+    /// one transaction).
+    #[error("migration {version} ({description}) of schema `{schema}` failed: {source}")]
+    Migration {
+        /// The schema being migrated.
+        schema: String,
+        /// The failing migration's version.
+        version: i32,
+        /// Its description.
+        description: &'static str,
+        /// The database error.
+        #[source]
+        source: StoreError,
+    },
+    /// The schema was migrated by a newer version of this crate.
+    #[error(
+        "schema `{schema}` is at migration {found}, newer than the {known} this version knows"
+    )]
+    SchemaTooNew {
+        /// The schema.
+        schema: String,
+        /// Highest applied migration.
+        found: i32,
+        /// Highest migration shipped with this crate.
+        known: i32,
+    },
+    /// Any other store failure during setup.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The SQLSTATE code of a database error, if `error` is one.
+pub(crate) fn sqlstate(error: &sqlx::Error) -> Option<String> {
+    match error {
+        sqlx::Error::Database(db) => db.code().map(|c| c.into_owned()),
+        _ => None,
+    }
+}
+
+/// The violated constraint of a `unique_violation`, if `error` is one.
+pub(crate) fn unique_violation(error: &sqlx::Error) -> Option<&str> {
+    match error {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some(UNIQUE_VIOLATION) => {
+            db.constraint()
+        }
+        _ => None,
+    }
+}
+
+/// Maps a driver error to the [`StoreError`] a caller can act on.
+///
+/// - connection refused/lost, TLS, protocol breakage, pool closed, server shutting down or
+///   terminating the backend (`57P01`-`57P03`), connection exceptions (`08xxx`):
+///   [`StoreError::Unavailable`];
+/// - pool acquire timeout, `statement_timeout`/cancel (`57014`): [`StoreError::Timeout`];
+/// - `serialization_failure` (`40001`), `deadlock_detected` (`40P01`):
+///   [`StoreError::Serialization`];
+/// - anything else: [`StoreError::Backend`].
+pub(crate) fn map_sqlx(operation: &'static str, error: sqlx::Error) -> StoreError {
+    let code = sqlstate(&error);
+    match (&error, code.as_deref()) {
+        (sqlx::Error::PoolTimedOut, _) | (_, Some("57014")) => StoreError::Timeout { operation },
+        (_, Some("40001" | "40P01")) => StoreError::Serialization {
+            operation,
+            source: Box::new(error),
+        },
+        (_, Some("57P01" | "57P02" | "57P03")) => unavailable(operation, error),
+        (_, Some(code)) if code.starts_with("08") => unavailable(operation, error),
+        (
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::Protocol(_)
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed,
+            _,
+        ) => unavailable(operation, error),
+        _ => StoreError::Backend {
+            operation,
+            source: Box::new(error),
+        },
+    }
+}
+
+fn unavailable(operation: &'static str, error: sqlx::Error) -> StoreError {
+    StoreError::Unavailable {
+        operation,
+        source: Box::new(error),
+    }
+}
+
+/// True for failures after which the same call may succeed on another connection.
+pub(crate) fn is_connection_failure(error: &StoreError) -> bool {
+    matches!(error, StoreError::Unavailable { .. })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_and_pool_errors_are_typed() {
+        let io = sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "reset",
+        ));
+        assert!(matches!(
+            map_sqlx("append", io),
+            StoreError::Unavailable {
+                operation: "append",
+                ..
+            }
+        ));
+        assert!(matches!(
+            map_sqlx("read_all", sqlx::Error::PoolTimedOut),
+            StoreError::Timeout { .. }
+        ));
+        assert!(matches!(
+            map_sqlx("read_all", sqlx::Error::PoolClosed),
+            StoreError::Unavailable { .. }
+        ));
+        assert!(matches!(
+            map_sqlx("x", sqlx::Error::RowNotFound),
+            StoreError::Backend { operation: "x", .. }
+        ));
+    }
+}

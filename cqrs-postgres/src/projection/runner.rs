@@ -1,0 +1,305 @@
+//! Runs a [`TransactionalProjection`]: batch by batch, each in one transaction with its
+//! checkpoint.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cqrs_core::{EventStore, RecordedEvent, RunnerConfig, RunnerError, StoreError};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::TransactionalProjection;
+use crate::error::map_sqlx;
+use crate::store::{checkpoints, read, PgEventStore};
+
+/// Feeds a [`TransactionalProjection`] from the global log.
+///
+/// Each batch runs in one transaction: lock the checkpoint row (`FOR UPDATE` semantics,
+/// creating it at 0), read the next events after it through the gap-safe reader, apply
+/// them, store the new checkpoint, commit. A failure rolls everything back, so the read
+/// model has applied every committed event exactly once. Events at or below the locked
+/// checkpoint are never applied, so two runners of one projection (say, during a rolling
+/// deploy) take turns instead of applying events twice.
+///
+/// ```no_run
+/// # use cqrs_postgres::*;
+/// # async fn doc<P: TransactionalProjection>(store: PgEventStore, projection: P) -> Result<(), Box<dyn std::error::Error>> {
+/// let mut runner = TransactionalRunner::new(store, projection);
+/// let checkpoint = runner.catch_up().await?;
+/// # Ok(()) }
+/// ```
+pub struct TransactionalRunner<P: TransactionalProjection> {
+    store: PgEventStore,
+    projection: P,
+    config: RunnerConfig,
+}
+
+impl<P: TransactionalProjection> TransactionalRunner<P> {
+    /// A runner with the default [`RunnerConfig`].
+    pub fn new(store: PgEventStore, projection: P) -> Self {
+        Self {
+            store,
+            projection,
+            config: RunnerConfig::default(),
+        }
+    }
+
+    /// Sets the configuration (batch size, idle poll, retries of a failing batch).
+    pub fn with_config(mut self, config: RunnerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The projection.
+    pub fn projection(&self) -> &P {
+        &self.projection
+    }
+
+    /// Gives the projection back.
+    pub fn into_projection(self) -> P {
+        self.projection
+    }
+
+    /// Applies one batch in one transaction; returns the checkpoint after it and how many
+    /// events it applied (0 when caught up).
+    pub async fn run_batch(&mut self) -> Result<(u64, usize), RunnerError> {
+        let name = self.projection.name().to_owned();
+        let store_error = |source: StoreError| RunnerError::Store {
+            projection: name.clone(),
+            source,
+        };
+        let sql = self.store.statements();
+        let mut tx = self
+            .store
+            .pool()
+            .begin()
+            .await
+            .map_err(|e| store_error(map_sqlx("begin", e)))?;
+        let locked: i64 = sqlx::query_scalar(&sql.lock_checkpoint)
+            .bind(&name)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| store_error(map_sqlx("lock_checkpoint", e)))?;
+        let checkpoint = u64::try_from(locked).map_err(|_| {
+            store_error(StoreError::Corrupt(format!(
+                "negative checkpoint {locked} of projection `{name}`"
+            )))
+        })?;
+        let batch = read::read_all(
+            &mut *tx,
+            &sql.read_all,
+            checkpoint + 1,
+            self.config.batch_size,
+        )
+        .await
+        .map_err(store_error)?;
+        let batch: Vec<&RecordedEvent> = batch.iter().filter(|e| e.position > checkpoint).collect();
+        let Some(last) = batch.last().map(|e| e.position) else {
+            // Nothing to do; release the lock without writing.
+            let _ = tx.rollback().await;
+            return Ok((checkpoint, 0));
+        };
+        for event in &batch {
+            if let Err(error) = self.projection.apply(event, &mut tx).await {
+                let _ = tx.rollback().await;
+                return Err(RunnerError::Projection {
+                    projection: name,
+                    position: event.position,
+                    stream: event.stream_id.to_string(),
+                    event_type: event.event_type.to_string(),
+                    attempts: 1,
+                    source: Box::new(error),
+                });
+            }
+        }
+        checkpoints::save(&mut *tx, &sql.save_checkpoint, &name, last)
+            .await
+            .map_err(store_error)?;
+        tx.commit()
+            .await
+            .map_err(|e| store_error(map_sqlx("commit", e)))?;
+        tracing::debug!(projection = %name, checkpoint = last, events = batch.len(), "transactional batch committed");
+        Ok((last, batch.len()))
+    }
+
+    /// Applies batches until nothing is left; returns the checkpoint reached.
+    pub async fn catch_up(&mut self) -> Result<u64, RunnerError> {
+        loop {
+            let (checkpoint, applied) = self.run_batch().await?;
+            if applied == 0 {
+                return Ok(checkpoint);
+            }
+        }
+    }
+
+    /// Runs in a background task, woken by new events, until
+    /// [`RunningTransactionalProjection::shutdown`]. A failing batch is retried per the
+    /// config's retry policy, then the runner stops and reports the error.
+    pub fn spawn(self) -> RunningTransactionalProjection<P> {
+        let (progress_tx, progress_rx) = watch::channel(Progress::default());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let name = self.projection.name().to_owned();
+        let store = self.store.clone();
+        let task = tokio::spawn(self.run(progress_tx, stop_rx));
+        RunningTransactionalProjection {
+            name,
+            store,
+            progress: progress_rx,
+            stop: stop_tx,
+            task,
+        }
+    }
+
+    async fn run(
+        mut self,
+        progress: watch::Sender<Progress>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<P, RunnerError> {
+        let result = self.run_loop(&progress, &mut stop).await;
+        let reason: Arc<str> = match &result {
+            Ok(()) => "shut down".into(),
+            Err(error) => {
+                tracing::error!(%error, "transactional projection runner stopped");
+                error.to_string().into()
+            }
+        };
+        progress.send_modify(|p| p.stopped = Some(reason));
+        result.map(|()| self.projection)
+    }
+
+    async fn run_loop(
+        &mut self,
+        progress: &watch::Sender<Progress>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), RunnerError> {
+        let mut wakeups = self.store.subscribe();
+        let mut failures = 0;
+        while !*stop.borrow() {
+            match self.run_batch().await {
+                Ok((checkpoint, applied)) => {
+                    failures = 0;
+                    progress.send_modify(|p| p.checkpoint = checkpoint);
+                    if applied == 0 {
+                        tokio::select! {
+                            _ = stop.changed() => {}
+                            _ = wakeups.wait_beyond(checkpoint, self.config.idle_poll) => {}
+                        }
+                    }
+                }
+                Err(error) => {
+                    failures += 1;
+                    if failures >= self.config.retry.max_attempts {
+                        return Err(with_attempts(error, failures));
+                    }
+                    tracing::warn!(projection = self.projection.name(), %error, attempt = failures, "batch failed, retrying");
+                    tokio::select! {
+                        _ = stop.changed() => {}
+                        _ = tokio::time::sleep(self.config.retry.backoff(failures)) => {}
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn with_attempts(error: RunnerError, attempts: u32) -> RunnerError {
+    match error {
+        RunnerError::Projection {
+            projection,
+            position,
+            stream,
+            event_type,
+            source,
+            ..
+        } => RunnerError::Projection {
+            projection,
+            position,
+            stream,
+            event_type,
+            attempts,
+            source,
+        },
+        other => other,
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Progress {
+    checkpoint: u64,
+    stopped: Option<Arc<str>>,
+}
+
+/// A [`TransactionalRunner`] running in a background task.
+pub struct RunningTransactionalProjection<P> {
+    name: String,
+    store: PgEventStore,
+    progress: watch::Receiver<Progress>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<P, RunnerError>>,
+}
+
+impl<P: TransactionalProjection> RunningTransactionalProjection<P> {
+    /// The last committed checkpoint.
+    pub fn checkpoint(&self) -> u64 {
+        self.progress.borrow().checkpoint
+    }
+
+    /// Waits until the checkpoint reaches `position`.
+    pub async fn wait_for_position(
+        &self,
+        position: u64,
+        timeout: Duration,
+    ) -> Result<u64, RunnerError> {
+        let mut progress = self.progress.clone();
+        let reached = tokio::time::timeout(
+            timeout,
+            progress.wait_for(|p| p.checkpoint >= position || p.stopped.is_some()),
+        )
+        .await;
+        let snapshot = self.progress.borrow().clone();
+        match reached {
+            _ if snapshot.checkpoint >= position => Ok(snapshot.checkpoint),
+            Ok(_) => Err(RunnerError::Stopped {
+                projection: self.name.clone(),
+                reason: snapshot
+                    .stopped
+                    .as_deref()
+                    .unwrap_or("task ended")
+                    .to_owned(),
+            }),
+            Err(_) => Err(RunnerError::Timeout {
+                projection: self.name.clone(),
+                target: position,
+                checkpoint: snapshot.checkpoint,
+                waited: timeout,
+            }),
+        }
+    }
+
+    /// Waits until everything committed before this call is applied.
+    pub async fn wait_until_caught_up(&self, timeout: Duration) -> Result<u64, RunnerError> {
+        let head = self
+            .store
+            .head_position()
+            .await
+            .map_err(|source| RunnerError::Store {
+                projection: self.name.clone(),
+                source,
+            })?;
+        self.wait_for_position(head, timeout).await
+    }
+
+    /// Stops after the current batch and returns the projection, or the error that
+    /// stopped the runner earlier.
+    pub async fn shutdown(self) -> Result<P, RunnerError> {
+        let _ = self.stop.send(true);
+        match self.task.await {
+            Ok(result) => result,
+            Err(join_error) => Err(RunnerError::Stopped {
+                projection: self.name,
+                reason: format!("runner task panicked or was cancelled: {join_error}"),
+            }),
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! [`PgEventStore`]: the [`EventStore`] on PostgreSQL.
+
+mod append;
+pub(crate) mod checkpoints;
+pub(crate) mod read;
+mod rows;
+mod snapshots;
+mod statements;
+
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use cqrs_core::store::validate_append;
+use cqrs_core::{
+    AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, PositionNotifier, PositionWatch,
+    RecordedEvent, Snapshot, StoreError,
+};
+use sqlx::postgres::{PgConnectOptions, PgPool};
+
+pub(crate) use append::{
+    find_previous_append, stream_version, EncodedBatch, Outcome, MAX_EVENTS_PER_TRANSACTION,
+};
+pub(crate) use read::head_position;
+pub(crate) use statements::Statements;
+
+use crate::config::PgEventStoreConfig;
+use crate::error::{
+    is_connection_failure, map_sqlx, unique_violation, SetupError, EVENT_ID_CONSTRAINT,
+    STREAM_VERSION_CONSTRAINT,
+};
+use crate::transaction::PgTransaction;
+use crate::wakeup::{WakeupSource, WakeupTasks};
+
+/// An event store in a PostgreSQL schema.
+///
+/// - **Appends** check the [`ExpectedVersion`] and insert the whole batch in one statement
+///   (one round trip). A lost race is a typed [`Conflict`](cqrs_core::Conflict), decided
+///   before commit. Re-appending a stored batch returns the original (`deduplicated`).
+/// - **The global log is gap-free**: positions are `(transaction id << 20) | index`, and
+///   [`read_all`](EventStore::read_all) returns only positions below the oldest running
+///   transaction, so a catch-up reader never skips a late commit. Positions are strictly
+///   increasing but sparse.
+/// - **Wake-ups**: appends `pg_notify` at commit; a background task (started by the first
+///   [`subscribe`](EventStore::subscribe), stopped when the store is dropped) LISTENs and
+///   polls as a fallback.
+/// - **Transactions**: [`begin`](PgEventStore::begin) appends inside a transaction you
+///   also write your own rows in (inline projections).
+///
+/// Cloning is cheap and shares the pool and the wake-up task.
+///
+/// ```no_run
+/// # async fn doc() -> Result<(), Box<dyn std::error::Error>> {
+/// use cqrs_core::{EventStore, ExpectedVersion, JsonPayload, Metadata, NewEvent};
+/// use cqrs_postgres::{PgEventStore, PgEventStoreConfig};
+///
+/// let store = PgEventStore::connect("postgres://postgres@127.0.0.1:5432/test", PgEventStoreConfig::default()).await?;
+/// store.migrate().await?;
+/// let event = NewEvent::raw("Opened", 1, JsonPayload::parse(r#"{"owner":"ada"}"#)?);
+/// let appended = store.append("Account-1", ExpectedVersion::NoStream, vec![event], &Metadata::default()).await?;
+/// assert_eq!(appended.current_version, 1);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct PgEventStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    sql: Statements,
+    head_sql: Arc<str>,
+    config: PgEventStoreConfig,
+    channel: String,
+    notifier: PositionNotifier,
+    wakeups: OnceLock<WakeupTasks>,
+}
+
+impl std::fmt::Debug for PgEventStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgEventStore")
+            .field("schema", &self.inner.config.schema)
+            .field("pool_size", &self.inner.pool.size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgEventStore {
+    /// Connects a pool built from `config.pool` to `database_url`. Does not touch the
+    /// schema: call [`migrate`](Self::migrate) once at start-up.
+    pub async fn connect(
+        database_url: &str,
+        config: PgEventStoreConfig,
+    ) -> Result<Self, SetupError> {
+        let options: PgConnectOptions = database_url
+            .parse()
+            .map_err(|e| SetupError::Connect(map_sqlx("connect", e)))?;
+        Self::connect_with(options, config).await
+    }
+
+    /// Like [`connect`](Self::connect), from parsed connect options.
+    pub async fn connect_with(
+        options: PgConnectOptions,
+        config: PgEventStoreConfig,
+    ) -> Result<Self, SetupError> {
+        let pool = config
+            .pool
+            .to_pool_options()
+            .connect_with(options)
+            .await
+            .map_err(|e| SetupError::Connect(map_sqlx("connect", e)))?;
+        Ok(Self::from_pool(pool, config))
+    }
+
+    /// A store on an existing pool (shared with your read models, say); `config.pool` is
+    /// ignored.
+    pub fn from_pool(pool: PgPool, config: PgEventStoreConfig) -> Self {
+        let sql = Statements::new(&config.schema);
+        Self {
+            inner: Arc::new(Inner {
+                pool,
+                head_sql: Arc::from(sql.head_position.as_str()),
+                sql,
+                channel: config.schema.notify_channel(),
+                config,
+                notifier: PositionNotifier::new(),
+                wakeups: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Creates the schema and applies pending migrations (idempotent, safe to call from
+    /// several processes at once). Returns the migration versions applied by this call.
+    pub async fn migrate(&self) -> Result<Vec<i32>, SetupError> {
+        crate::migrate::run(&self.inner.pool, &self.inner.config.schema).await
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &PgEventStoreConfig {
+        &self.inner.config
+    }
+
+    /// Starts a transaction to append events together with your own writes (inline
+    /// projections); nothing is visible to others until [`PgTransaction::commit`].
+    pub async fn begin(&self) -> Result<PgTransaction, StoreError> {
+        let tx = self
+            .inner
+            .pool
+            .begin()
+            .await
+            .map_err(|e| map_sqlx("begin", e))?;
+        Ok(PgTransaction::new(self.clone(), tx))
+    }
+
+    pub(crate) fn statements(&self) -> &Statements {
+        &self.inner.sql
+    }
+
+    /// The notification channel, when appends notify.
+    pub(crate) fn channel(&self) -> Option<&str> {
+        self.inner
+            .config
+            .wakeups
+            .listen
+            .then_some(self.inner.channel.as_str())
+    }
+
+    async fn try_append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: &[NewEvent],
+        metadata: &Metadata,
+    ) -> Result<AppendResult, StoreError> {
+        let sql = &self.inner.sql;
+        let pool = &self.inner.pool;
+        if events.is_empty() {
+            let current = stream_version(pool, &sql.stream_version, stream_id).await?;
+            let batch = EncodedBatch::new(stream_id, expected, events, metadata)?;
+            if !expected.accepts(current) {
+                return Err(batch.conflict(current));
+            }
+            return Ok(AppendResult {
+                current_version: current,
+                events: Vec::new(),
+                deduplicated: false,
+            });
+        }
+        let batch = EncodedBatch::new(stream_id, expected, events, metadata)?;
+        let retries = self.inner.config.retries;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let error = match batch
+                .run(pool, &sql.append, events, 0, self.channel())
+                .await
+            {
+                Ok(Outcome::Appended(result)) => return Ok(result),
+                Ok(Outcome::Rejected { actual }) => {
+                    if let Some(previous) =
+                        find_previous_append(pool, &sql.find_by_ids, stream_id, events, batch.ids())
+                            .await?
+                    {
+                        return previous;
+                    }
+                    return Err(batch.conflict(actual));
+                }
+                Err(error) => error,
+            };
+            match unique_violation(&error) {
+                Some(constraint @ (STREAM_VERSION_CONSTRAINT | EVENT_ID_CONSTRAINT)) => {
+                    // A concurrent writer committed first. Either it stored this very batch
+                    // (a retry racing the original) or it took the next version.
+                    if let Some(previous) =
+                        find_previous_append(pool, &sql.find_by_ids, stream_id, events, batch.ids())
+                            .await?
+                    {
+                        return previous;
+                    }
+                    let lost_version_race = constraint == STREAM_VERSION_CONSTRAINT;
+                    if attempt <= retries
+                        && (expected == ExpectedVersion::Any || !lost_version_race)
+                    {
+                        tracing::debug!(
+                            stream = stream_id,
+                            attempt,
+                            constraint,
+                            "append lost a race; retrying"
+                        );
+                        continue;
+                    }
+                    let actual = stream_version(pool, &sql.stream_version, stream_id).await?;
+                    return Err(batch.conflict(actual));
+                }
+                _ => {
+                    let error = map_sqlx("append", error);
+                    if is_connection_failure(&error) && attempt <= retries {
+                        tracing::warn!(stream = stream_id, attempt, %error, "append failed on a dead connection; retrying");
+                        continue;
+                    }
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// Retries `call` on a dead pooled connection (reads are side-effect free).
+    async fn with_reconnect<T, F, Fut>(&self, mut call: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match call().await {
+                Err(error)
+                    if is_connection_failure(&error) && attempt <= self.inner.config.retries =>
+                {
+                    tracing::warn!(attempt, %error, "read failed on a dead connection; retrying");
+                }
+                result => return result,
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for PgEventStore {
+    async fn append(
+        &self,
+        stream_id: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        metadata: &Metadata,
+    ) -> Result<AppendResult, StoreError> {
+        validate_append(stream_id, &events, &self.inner.config.limits)?;
+        if events.len() > MAX_EVENTS_PER_TRANSACTION {
+            return Err(StoreError::InvalidInput {
+                stream: stream_id.to_owned(),
+                reason: format!(
+                    "the batch has {} events, more than {MAX_EVENTS_PER_TRANSACTION}",
+                    events.len()
+                ),
+            });
+        }
+        self.try_append(stream_id, expected, &events, metadata)
+            .await
+    }
+
+    async fn read_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = &self.inner.sql.read_stream;
+        self.with_reconnect(|| read::read_stream(&self.inner.pool, sql, stream_id, from_version))
+            .await
+    }
+
+    async fn read_all(
+        &self,
+        from_position: u64,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        let sql = &self.inner.sql.read_all;
+        self.with_reconnect(|| read::read_all(&self.inner.pool, sql, from_position, max))
+            .await
+    }
+
+    async fn head_position(&self) -> Result<u64, StoreError> {
+        let sql = &self.inner.sql.head_position;
+        self.with_reconnect(|| head_position(&self.inner.pool, sql))
+            .await
+    }
+
+    fn subscribe(&self) -> PositionWatch {
+        let inner = &self.inner;
+        if inner.wakeups.get().is_none() {
+            match tokio::runtime::Handle::try_current() {
+                Ok(runtime) => {
+                    let source = WakeupSource {
+                        pool: inner.pool.clone(),
+                        head_sql: inner.head_sql.clone(),
+                        channel: inner.channel.clone(),
+                        notifier: inner.notifier.clone(),
+                    };
+                    // A concurrent subscriber may win the race; the loser's tasks are
+                    // dropped, which aborts them.
+                    let _ = inner.wakeups.set(source.spawn(&inner.config.wakeups, &runtime));
+                }
+                Err(_) => tracing::warn!("subscribe() outside a tokio runtime: no wake-ups, readers fall back to their own polling"),
+            }
+        }
+        inner.notifier.subscribe()
+    }
+
+    async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError> {
+        let sql = &self.inner.sql.load_snapshot;
+        self.with_reconnect(|| snapshots::load(&self.inner.pool, sql, stream_id))
+            .await
+    }
+
+    async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
+        let sql = &self.inner.sql.save_snapshot;
+        self.with_reconnect(|| snapshots::save(&self.inner.pool, sql, &snapshot))
+            .await
+    }
+
+    async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError> {
+        let sql = &self.inner.sql.load_checkpoint;
+        self.with_reconnect(|| checkpoints::load(&self.inner.pool, sql, name))
+            .await
+    }
+
+    async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
+        let sql = &self.inner.sql.save_checkpoint;
+        self.with_reconnect(|| checkpoints::save(&self.inner.pool, sql, name, position))
+            .await
+    }
+}

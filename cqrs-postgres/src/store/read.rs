@@ -1,0 +1,64 @@
+//! Reads: one stream by version, the global log by position (gap-safe), the head.
+
+use cqrs_core::{RecordedEvent, StoreError};
+use sqlx::{Executor, Postgres};
+
+use super::rows::{to_i64, to_u64, EventDecoder};
+use crate::error::map_sqlx;
+
+/// `read_stream.sql`: the events of `stream_id` from `from_version` on.
+pub(crate) async fn read_stream<'c, E>(
+    executor: E,
+    sql: &str,
+    stream_id: &str,
+    from_version: u64,
+) -> Result<Vec<RecordedEvent>, StoreError>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    let rows = sqlx::query(sql)
+        .bind(stream_id)
+        .bind(to_i64(from_version))
+        .fetch_all(executor)
+        .await
+        .map_err(|e| map_sqlx("read_stream", e))?;
+    let mut decoder = EventDecoder::for_stream(stream_id);
+    rows.iter()
+        .map(|row| decoder.decode_in_stream(row))
+        .collect()
+}
+
+/// `read_all.sql`: up to `max` events from `from_position` on, below the gap-safe bound.
+pub(crate) async fn read_all<'c, E>(
+    executor: E,
+    sql: &str,
+    from_position: u64,
+    max: usize,
+) -> Result<Vec<RecordedEvent>, StoreError>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    if max == 0 {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(sql)
+        .bind(to_i64(from_position))
+        .bind(i64::try_from(max).unwrap_or(i64::MAX))
+        .fetch_all(executor)
+        .await
+        .map_err(|e| map_sqlx("read_all", e))?;
+    let mut decoder = EventDecoder::default();
+    rows.iter().map(|row| decoder.decode_full(row)).collect()
+}
+
+/// `head_position.sql`: the highest gap-safe position (0 for none).
+pub(crate) async fn head_position<'c, E>(executor: E, sql: &str) -> Result<u64, StoreError>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    let head: i64 = sqlx::query_scalar(sql)
+        .fetch_one(executor)
+        .await
+        .map_err(|e| map_sqlx("head_position", e))?;
+    to_u64(head, "position", "(global log)")
+}

@@ -1,0 +1,41 @@
+//! The store's SQL, rendered once per store for its schema.
+//!
+//! The `.sql` files beside this module hold the statements with `{schema}` placeholders
+//! and a comment on the guarantee each gives. Rendering once keeps the strings stable, so
+//! sqlx's per-connection prepared statement cache hits on every call.
+
+use crate::schema::SchemaName;
+
+/// Every statement the store runs, for one schema.
+#[derive(Debug)]
+pub(crate) struct Statements {
+    pub append: String,
+    pub stream_version: String,
+    pub find_by_ids: String,
+    pub read_stream: String,
+    pub read_all: String,
+    pub head_position: String,
+    pub load_snapshot: String,
+    pub save_snapshot: String,
+    pub load_checkpoint: String,
+    pub save_checkpoint: String,
+    pub lock_checkpoint: String,
+}
+
+impl Statements {
+    pub(crate) fn new(schema: &SchemaName) -> Self {
+        Self {
+            append: schema.render(include_str!("append.sql")),
+            stream_version: schema.render(include_str!("stream_version.sql")),
+            find_by_ids: schema.render(include_str!("find_by_ids.sql")),
+            read_stream: schema.render(include_str!("read_stream.sql")),
+            read_all: schema.render(include_str!("read_all.sql")),
+            head_position: schema.render(include_str!("head_position.sql")),
+            load_snapshot: schema.render(include_str!("load_snapshot.sql")),
+            save_snapshot: schema.render(include_str!("save_snapshot.sql")),
+            load_checkpoint: schema.render(include_str!("load_checkpoint.sql")),
+            save_checkpoint: schema.render(include_str!("save_checkpoint.sql")),
+            lock_checkpoint: schema.render(include_str!("../projection/lock_checkpoint.sql")),
+        }
+    }
+}
