@@ -1,1 +1,72 @@
-//! Work in progress.
+//! # cqrs-kafka
+//!
+//! Kafka for cqrs-rs, in both directions:
+//!
+//! - [`EventRelay`]: the transactional outbox. The event store's global log *is* the
+//!   outbox; the relay tails it from its own checkpoint and publishes every event (topic
+//!   per aggregate type, key = stream id, envelope in [`headers`]) with an idempotent
+//!   producer. The checkpoint only moves past events the broker acknowledged, so a crash
+//!   between a commit and the send loses nothing. Works with any
+//!   [`EventStore`](cqrs_core::EventStore).
+//! - [`ConsumerRunner`]: feeds a [`MessageHandler`] or a [`Projection`](cqrs_core::Projection)
+//!   (through [`ProjectionHandler`]) from topics with a consumer group, committing offsets
+//!   only after the handler succeeded, dead-lettering poison messages.
+//!
+//! Both deliver **at least once**, in order per stream (message key). Duplicates carry the
+//! same event id; [`handler`] explains how to keep a read model exact.
+//!
+//! ## Quickstart
+//! ```no_run
+//! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::{sync::Arc, time::Duration};
+//! use async_trait::async_trait;
+//! use cqrs_core::{EventStore, ExpectedVersion, InMemoryEventStore, JsonPayload, Metadata, NewEvent, RecordedEvent};
+//! use cqrs_kafka::{ConsumerConfig, ConsumerRunner, EventRelay, HandlerError, KafkaConfig, MessageHandler, MessageSource};
+//!
+//! let kafka = KafkaConfig::new("127.0.0.1:9092");
+//! cqrs_kafka::create_topics(&kafka, &["Order"], 3, 1).await?;
+//!
+//! // Command side: append to the store; the relay publishes.
+//! let store = Arc::new(InMemoryEventStore::new());
+//! let relay = EventRelay::new(store.clone(), kafka.clone()).spawn();
+//! let placed = NewEvent::raw("OrderPlaced", 1, JsonPayload::parse(r#"{"total":1250}"#)?);
+//! store.append("Order-1", ExpectedVersion::NoStream, vec![placed], &Metadata::default()).await?;
+//!
+//! // Query side: a handler fed from the `Order` topic.
+//! #[derive(Default)]
+//! struct Placed { count: u64, last_version: std::collections::HashMap<String, u64> }
+//! #[async_trait]
+//! impl MessageHandler for Placed {
+//!     async fn handle(&mut self, event: &RecordedEvent, _: &MessageSource<'_>) -> Result<(), HandlerError> {
+//!         let last = self.last_version.entry(event.stream_id.to_string()).or_default();
+//!         if event.stream_version > *last { *last = event.stream_version; self.count += 1; }
+//!         Ok(())
+//!     }
+//! }
+//! let consumer = ConsumerRunner::new(kafka, ConsumerConfig::new("placed-counter", ["Order"]), Placed::default()).spawn()?;
+//! consumer.wait_for_processed(1, Duration::from_secs(30)).await?;
+//! assert_eq!(consumer.shutdown().await?.count, 1);
+//! relay.shutdown().await?;
+//! # Ok(()) }
+//! ```
+#![warn(missing_docs)]
+
+mod admin;
+mod config;
+mod consumer;
+pub mod headers;
+mod logging;
+mod relay;
+mod stop;
+mod topics;
+
+pub use admin::{create_topics, AdminError};
+pub use config::KafkaConfig;
+pub use consumer::handler;
+pub use consumer::{
+    ConsumerConfig, ConsumerError, ConsumerRunner, ConsumerStats, DecodeError, Decoder, EnvelopeDecoder, HandlerError,
+    IncomingMessage, MessageHandler, MessageSource, ProjectionHandler, RawJsonDecoder, RunningConsumer,
+};
+pub use logging::TracingContext;
+pub use relay::{EventRelay, RelayConfig, RelayError, RelayProgress, RunningRelay};
+pub use topics::TopicMapping;

@@ -1,0 +1,59 @@
+//! Tuning of the [`ConsumerRunner`](super::ConsumerRunner).
+
+use std::time::Duration;
+
+use cqrs_core::RetryPolicy;
+
+/// Which topics to consume with which group, and how to treat failures.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Consumer group id: partitions are shared among the group's members and offsets are
+    /// committed per group.
+    pub group_id: String,
+    /// Topics to consume.
+    pub topics: Vec<String>,
+    /// Where poison messages go. Without one, a poison message stops the runner.
+    pub dead_letter_topic: Option<String>,
+    /// Attempts for a message whose handler returns
+    /// [`HandlerError::Rejected`](crate::HandlerError::Rejected), before it is
+    /// dead-lettered. Default 3 attempts, 10 ms to 1 s backoff.
+    pub retry: RetryPolicy,
+    /// Backoff for [`HandlerError::Transient`](crate::HandlerError::Transient) failures,
+    /// which are retried until they succeed: starts at the first value, doubles up to the
+    /// second. Default 100 ms to 10 s.
+    pub transient_backoff: (Duration, Duration),
+    /// Handled offsets are committed at least this often. Default 1 s.
+    pub commit_interval: Duration,
+    /// ... and after this many handled messages. Default 1,000.
+    pub commit_every: u64,
+    /// Where a group without committed offsets starts: `true` = the earliest message
+    /// (`auto.offset.reset=earliest`, the default), `false` = only new messages.
+    pub start_from_earliest: bool,
+}
+
+impl ConsumerConfig {
+    /// A group consuming `topics`, with the defaults above and no dead-letter topic.
+    pub fn new(group_id: impl Into<String>, topics: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        Self {
+            group_id: group_id.into(),
+            topics: topics.into_iter().map(Into::into).collect(),
+            dead_letter_topic: None,
+            retry: RetryPolicy::attempts(3).with_backoff(Duration::from_millis(10), Duration::from_secs(1)),
+            transient_backoff: (Duration::from_millis(100), Duration::from_secs(10)),
+            commit_interval: Duration::from_secs(1),
+            commit_every: 1_000,
+            start_from_earliest: true,
+        }
+    }
+
+    /// Sends poison messages to `topic`.
+    pub fn with_dead_letter_topic(mut self, topic: impl Into<String>) -> Self {
+        self.dead_letter_topic = Some(topic.into());
+        self
+    }
+
+    pub(crate) fn transient_delay(&self, failures: u32) -> Duration {
+        let (initial, max) = self.transient_backoff;
+        initial.saturating_mul(1u32 << failures.saturating_sub(1).min(16)).min(max)
+    }
+}

@@ -1,0 +1,52 @@
+//! Why a consumer runner stopped.
+
+use rdkafka::error::KafkaError;
+
+/// A consumer runner failure.
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    /// The consumer or the dead-letter producer could not be created, or the subscription
+    /// was refused (bad configuration).
+    #[error("consumer group `{group}`: cannot set up the Kafka client: {source}")]
+    Setup {
+        /// Consumer group.
+        group: String,
+        /// librdkafka's error.
+        #[source]
+        source: KafkaError,
+    },
+
+    /// A message could not be handled and no dead-letter topic is configured, so the
+    /// runner stopped rather than skip it. Its offset is not committed.
+    #[error("consumer group `{group}`: poison message at {at} and no dead-letter topic: {reason}")]
+    Poison {
+        /// Consumer group.
+        group: String,
+        /// Topic, partition and offset.
+        at: String,
+        /// Why it could not be handled.
+        reason: String,
+    },
+
+    /// The runner is not running any more.
+    #[error("consumer group `{group}` runner stopped: {reason}")]
+    Stopped {
+        /// Consumer group.
+        group: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// A wait for the runner did not complete in time.
+    #[error("consumer group `{group}`: {handled} messages handled, waited {waited:?} for {target}")]
+    Timeout {
+        /// Consumer group.
+        group: String,
+        /// Messages handled so far.
+        handled: u64,
+        /// Messages waited for.
+        target: u64,
+        /// Time waited.
+        waited: std::time::Duration,
+    },
+}

@@ -1,0 +1,136 @@
+//! What the consumer runner feeds: a [`MessageHandler`], or a [`Projection`] through
+//! [`ProjectionHandler`].
+//!
+//! # Staying idempotent under redelivery
+//! The runner commits an offset only after the handler succeeded, so a crash between the
+//! handler's effect and the commit delivers the message again (at-least-once). Every
+//! redelivered event has the same `event_id`, `stream_id`, `stream_version` and (with the
+//! [`EnvelopeDecoder`](crate::EnvelopeDecoder)) the same store `position`. A handler stays
+//! exact by one of:
+//! - **Per-stream version**: remember the last `stream_version` applied per `stream_id` and
+//!   ignore events at or below it. Kafka keeps one stream's events in order (one key, one
+//!   partition), so this is exact and needs one number per stream.
+//! - **Event id**: record applied event ids (in the read model's own transaction when it
+//!   lives in a database, e.g. a table with the event id as primary key, `ON CONFLICT DO
+//!   NOTHING`), and skip ids already seen.
+//! - **Naturally idempotent writes**: upserts that set values rather than increment them.
+//!
+//! Do **not** deduplicate with one global "last position" across topics or partitions:
+//! Kafka orders messages per partition only, so a higher global position from one
+//! partition can arrive before a lower one from another, and a global high-water mark
+//! would skip it.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use cqrs_core::{BoxError, Projection, RecordedEvent};
+
+use super::message::MessageSource;
+
+/// A handler failure, classified by what the runner should do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// Infrastructure trouble (database down, timeout): retried with backoff, forever,
+    /// without skipping the message and without consuming later ones.
+    #[error("transient: {0}")]
+    Transient(#[source] BoxError),
+    /// The message cannot be handled: retried per the runner's retry policy, then sent to
+    /// the dead-letter topic.
+    #[error("{0}")]
+    Rejected(#[source] BoxError),
+}
+
+impl HandlerError {
+    /// A transient failure.
+    pub fn transient(error: impl Into<BoxError>) -> Self {
+        HandlerError::Transient(error.into())
+    }
+
+    /// A rejection.
+    pub fn rejected(error: impl Into<BoxError>) -> Self {
+        HandlerError::Rejected(error.into())
+    }
+}
+
+/// Handles decoded events from Kafka, one at a time, in partition order.
+///
+/// ```
+/// use async_trait::async_trait;
+/// use cqrs_core::RecordedEvent;
+/// use cqrs_kafka::{HandlerError, MessageHandler, MessageSource};
+/// use std::collections::HashMap;
+///
+/// /// Counts events per stream, exactly, under redelivery.
+/// #[derive(Default)]
+/// struct EventsPerStream { applied_version: HashMap<String, u64>, count: HashMap<String, u64> }
+///
+/// #[async_trait]
+/// impl MessageHandler for EventsPerStream {
+///     async fn handle(&mut self, event: &RecordedEvent, _: &MessageSource<'_>) -> Result<(), HandlerError> {
+///         let seen = self.applied_version.entry(event.stream_id.to_string()).or_default();
+///         if event.stream_version <= *seen { return Ok(()); } // redelivery
+///         *seen = event.stream_version;
+///         *self.count.entry(event.stream_id.to_string()).or_default() += 1;
+///         Ok(())
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait MessageHandler: Send + 'static {
+    /// Applies one event. `Ok` lets the runner commit the message's offset.
+    async fn handle(&mut self, event: &RecordedEvent, source: &MessageSource<'_>) -> Result<(), HandlerError>;
+}
+
+/// Feeds a [`Projection`] from Kafka.
+///
+/// The projection's errors are rejections (retried per policy, then dead-lettered) unless
+/// a classifier set with [`with_transient`](ProjectionHandler::with_transient) says
+/// otherwise. The projection must be idempotent (see the [module docs](self)).
+pub struct ProjectionHandler<P: Projection> {
+    projection: P,
+    is_transient: fn(&P::Error) -> bool,
+}
+
+impl<P: Projection> ProjectionHandler<P> {
+    /// Wraps `projection`.
+    pub fn new(projection: P) -> Self {
+        Self {
+            projection,
+            is_transient: |_| false,
+        }
+    }
+
+    /// Classifies the projection's errors: `true` means retry forever without skipping.
+    pub fn with_transient(mut self, is_transient: fn(&P::Error) -> bool) -> Self {
+        self.is_transient = is_transient;
+        self
+    }
+
+    /// The projection.
+    pub fn projection(&self) -> &P {
+        &self.projection
+    }
+
+    /// Gives the projection back.
+    pub fn into_inner(self) -> P {
+        self.projection
+    }
+}
+
+impl<P: Projection + fmt::Debug> fmt::Debug for ProjectionHandler<P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProjectionHandler").field("projection", &self.projection).finish()
+    }
+}
+
+#[async_trait]
+impl<P: Projection> MessageHandler for ProjectionHandler<P> {
+    async fn handle(&mut self, event: &RecordedEvent, _source: &MessageSource<'_>) -> Result<(), HandlerError> {
+        match self.projection.apply(event).await {
+            Ok(()) => Ok(()),
+            Err(error) if (self.is_transient)(&error) => Err(HandlerError::Transient(Box::new(error))),
+            Err(error) => Err(HandlerError::Rejected(Box::new(error))),
+        }
+    }
+}

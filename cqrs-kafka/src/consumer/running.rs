@@ -1,0 +1,84 @@
+//! The handle of a consumer runner in a background task.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::error::ConsumerError;
+
+/// What a consumer runner has done so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsumerStats {
+    /// Messages the handler accepted.
+    pub handled: u64,
+    /// Poison messages sent to the dead-letter topic.
+    pub dead_lettered: u64,
+    /// Handler attempts that failed and were retried.
+    pub retries: u64,
+    /// Set when the runner stopped, with the reason.
+    pub stopped: Option<Arc<str>>,
+}
+
+impl ConsumerStats {
+    /// Messages done with: handled or dead-lettered.
+    pub fn processed(&self) -> u64 {
+        self.handled + self.dead_lettered
+    }
+}
+
+/// A consumer runner in a background task. Dropping the handle leaves it running; call
+/// [`shutdown`](RunningConsumer::shutdown) to stop it, commit and get the handler back.
+pub struct RunningConsumer<H> {
+    pub(crate) group: String,
+    pub(crate) stats: watch::Receiver<ConsumerStats>,
+    pub(crate) stop: watch::Sender<bool>,
+    pub(crate) task: JoinHandle<Result<H, ConsumerError>>,
+}
+
+impl<H> RunningConsumer<H> {
+    /// The latest statistics.
+    pub fn stats(&self) -> ConsumerStats {
+        self.stats.borrow().clone()
+    }
+
+    /// Waits until at least `count` messages were processed (handled or dead-lettered).
+    pub async fn wait_for_processed(&self, count: u64, timeout: Duration) -> Result<ConsumerStats, ConsumerError> {
+        let mut stats = self.stats.clone();
+        let reached = tokio::time::timeout(timeout, stats.wait_for(|s| s.processed() >= count || s.stopped.is_some())).await;
+        let now = self.stats();
+        match reached {
+            _ if now.processed() >= count => Ok(now),
+            Ok(_) => Err(ConsumerError::Stopped {
+                group: self.group.clone(),
+                reason: now.stopped.as_deref().unwrap_or("task ended").to_owned(),
+            }),
+            Err(_) => Err(ConsumerError::Timeout {
+                group: self.group.clone(),
+                handled: now.processed(),
+                target: count,
+                waited: timeout,
+            }),
+        }
+    }
+
+    /// Stops after the current message, commits the handled offsets, leaves the group and
+    /// returns the handler (or the error that stopped the runner earlier).
+    pub async fn shutdown(self) -> Result<H, ConsumerError> {
+        let _ = self.stop.send(true);
+        match self.task.await {
+            Ok(result) => result,
+            Err(join_error) => Err(ConsumerError::Stopped {
+                group: self.group,
+                reason: format!("runner task panicked or was cancelled: {join_error}"),
+            }),
+        }
+    }
+
+    /// Kills the runner task without committing, as a crash would: messages handled since
+    /// the last commit are delivered again to the next member of the group.
+    pub fn abort(self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,195 @@
+//! The outbox relay: publishes the event store's global log to Kafka.
+//!
+//! The event log is the outbox: commands only append to the store, and the relay tails
+//! the store's gap-safe global log from its own checkpoint and publishes every event. A
+//! crash anywhere between a commit and the broker's acknowledgement loses nothing: the
+//! checkpoint only moves past events the broker acknowledged, so the next relay publishes
+//! them (again). Delivery is therefore **at least once**; duplicates carry the same event
+//! id and are limited to events after the last stored checkpoint.
+
+mod config;
+mod error;
+mod in_flight;
+mod running;
+mod session;
+
+use std::sync::Arc;
+
+use rdkafka::producer::FutureProducer;
+use tokio::sync::watch;
+
+pub use config::RelayConfig;
+pub use error::RelayError;
+pub use running::{RelayProgress, RunningRelay};
+
+use cqrs_core::EventStore;
+use session::Session;
+
+use crate::stop::wait_or_stop;
+
+use crate::KafkaConfig;
+
+/// Publishes every event of a store to Kafka, in position order, at least once.
+///
+/// - **Topic** per stream category by default ([`TopicMapping`](crate::TopicMapping)),
+///   **key** = stream id (one stream stays on one partition, in order), **value** = the
+///   payload JSON text, **headers** = the envelope (see [`headers`](crate::headers)),
+///   message timestamp = the event's commit time.
+/// - **Idempotent producer** (`enable.idempotence=true`, `acks=all`): librdkafka's own
+///   retries never duplicate or reorder a partition.
+/// - **Pipelined**: up to [`RelayConfig::max_in_flight`] events are in flight while the
+///   next batch is read; acknowledgements are settled in position order and the
+///   checkpoint advances only to the highest position up to which *every* event was
+///   acknowledged.
+/// - **Self-healing**: when the broker is unreachable or the store fails transiently, the
+///   relay reports a [`RelayError`] in its [`RelayProgress`], backs off, rebuilds its
+///   producer and resends from the last acknowledged position, until it succeeds.
+/// - **Wake-ups** from [`EventStore::subscribe`], with a fallback poll.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// use std::{sync::Arc, time::Duration};
+/// use cqrs_core::InMemoryEventStore;
+/// use cqrs_kafka::{EventRelay, KafkaConfig, RelayConfig, TopicMapping};
+///
+/// let store = Arc::new(InMemoryEventStore::new());
+/// let relay = EventRelay::new(store.clone(), KafkaConfig::new("127.0.0.1:9092"))
+///     .with_config(RelayConfig { topics: TopicMapping::by_category().with_prefix("shop."), ..Default::default() })
+///     .spawn();
+/// // ... commands append events to `store` ...
+/// relay.wait_until_caught_up(Duration::from_secs(10)).await?;
+/// relay.shutdown().await?; // waits for the acks and stores the checkpoint
+/// # Ok(()) }
+/// ```
+pub struct EventRelay<S: EventStore + ?Sized = dyn EventStore> {
+    store: Arc<S>,
+    kafka: KafkaConfig,
+    config: RelayConfig,
+}
+
+impl<S: EventStore + ?Sized> EventRelay<S> {
+    /// A relay from `store` to the brokers of `kafka`, with the default [`RelayConfig`].
+    pub fn new(store: Arc<S>, kafka: KafkaConfig) -> Self {
+        Self {
+            store,
+            kafka,
+            config: RelayConfig::default(),
+        }
+    }
+
+    /// Sets the configuration.
+    pub fn with_config(mut self, config: RelayConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Runs the relay in a background task until [`RunningRelay::shutdown`].
+    pub fn spawn(self) -> RunningRelay<S> {
+        let (progress_tx, progress) = watch::channel(RelayProgress::default());
+        let (stop, stop_rx) = watch::channel(false);
+        let name = self.config.checkpoint_name.clone();
+        let store = self.store.clone();
+        let task = tokio::spawn(self.run(progress_tx, stop_rx));
+        RunningRelay {
+            name,
+            store,
+            progress,
+            stop,
+            task,
+        }
+    }
+
+    /// Runs the relay in the current task until `stop` turns true, then flushes and stores
+    /// the checkpoint.
+    pub async fn run(self, progress: watch::Sender<RelayProgress>, mut stop: watch::Receiver<bool>) -> Result<(), RelayError> {
+        let result = self.supervise(&progress, &mut stop).await;
+        let reason: Arc<str> = match &result {
+            Ok(()) => "shut down".into(),
+            Err(error) => {
+                tracing::error!(relay = %self.config.checkpoint_name, %error, "relay stopped");
+                error.to_string().into()
+            }
+        };
+        progress.send_modify(|p| p.stopped = Some(reason));
+        result
+    }
+
+    /// Runs publishing sessions; after a transient failure backs off and starts a new
+    /// session (new producer) from the last acknowledged position.
+    async fn supervise(&self, progress: &watch::Sender<RelayProgress>, stop: &mut watch::Receiver<bool>) -> Result<(), RelayError> {
+        let name = &self.config.checkpoint_name;
+        let Some(mut acked) = self.load_checkpoint(progress, stop).await? else {
+            return Ok(());
+        };
+        tracing::info!(relay = %name, checkpoint = acked, "relay starting");
+        progress.send_modify(|p| {
+            p.checkpoint = acked;
+            p.acked = acked;
+            p.sent = acked;
+        });
+        let mut failures = 0;
+        loop {
+            let producer = self.producer()?;
+            let mut session = Session::new(&*self.store, &self.config, producer, acked, progress);
+            let outcome = session.run(stop).await;
+            let reached = session.close().await;
+            if reached > acked {
+                failures = 0;
+            }
+            acked = reached;
+            match outcome {
+                Ok(()) => return Ok(()),
+                Err(error) if error.is_transient() => {
+                    failures += 1;
+                    let delay = self.config.backoff(failures);
+                    tracing::warn!(relay = %name, %error, acked, retry_in = ?delay, "relay failed, retrying");
+                    progress.send_modify(|p| p.last_error = Some(error.to_string().into()));
+                    if wait_or_stop(delay, stop).await {
+                        return Ok(());
+                    }
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    /// The stored checkpoint, retrying transient store failures; `None` if stopped first.
+    async fn load_checkpoint(&self, progress: &watch::Sender<RelayProgress>, stop: &mut watch::Receiver<bool>) -> Result<Option<u64>, RelayError> {
+        let name = &self.config.checkpoint_name;
+        let mut failures = 0;
+        loop {
+            match self.store.load_checkpoint(name).await {
+                Ok(checkpoint) => return Ok(Some(checkpoint.unwrap_or(0))),
+                Err(source) => {
+                    let error = RelayError::Store {
+                        relay: name.clone(),
+                        source,
+                    };
+                    if !error.is_transient() {
+                        return Err(error);
+                    }
+                    failures += 1;
+                    tracing::warn!(relay = %name, %error, "cannot load the relay checkpoint, retrying");
+                    progress.send_modify(|p| p.last_error = Some(error.to_string().into()));
+                    if wait_or_stop(self.config.backoff(failures), stop).await {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// An idempotent producer (`acks=all`) with the relay's timeouts.
+    fn producer(&self) -> Result<FutureProducer, RelayError> {
+        let mut config = self.kafka.client_config();
+        config
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.timeout.ms", self.config.delivery_timeout.as_millis().to_string())
+            .set("linger.ms", self.config.linger.as_millis().to_string());
+        config.create().map_err(|source| RelayError::Producer {
+            relay: self.config.checkpoint_name.clone(),
+            source,
+        })
+    }
+}

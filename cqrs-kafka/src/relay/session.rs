@@ -1,0 +1,178 @@
+//! One publishing session: one producer, from the last acknowledged position until a
+//! stop or a failure.
+
+use std::time::Instant;
+
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio::sync::watch;
+
+use cqrs_core::{EventStore, RecordedEvent};
+
+use super::config::RelayConfig;
+use super::error::RelayError;
+use super::in_flight::InFlight;
+use super::running::RelayProgress;
+use crate::{headers, stop};
+
+pub(crate) struct Session<'a, S: ?Sized> {
+    store: &'a S,
+    config: &'a RelayConfig,
+    producer: FutureProducer,
+    in_flight: InFlight,
+    /// Next position to read from the store.
+    next: u64,
+    /// Checkpoint last stored.
+    saved: u64,
+    last_save: Instant,
+    progress: &'a watch::Sender<RelayProgress>,
+}
+
+impl<'a, S: EventStore + ?Sized> Session<'a, S> {
+    /// A session resuming after `acked` (everything up to it is acknowledged).
+    pub(crate) fn new(
+        store: &'a S,
+        config: &'a RelayConfig,
+        producer: FutureProducer,
+        acked: u64,
+        progress: &'a watch::Sender<RelayProgress>,
+    ) -> Self {
+        Self {
+            store,
+            config,
+            producer,
+            in_flight: InFlight::new(&config.checkpoint_name, acked),
+            next: acked + 1,
+            saved: acked,
+            last_save: Instant::now(),
+            progress,
+        }
+    }
+
+    /// Publishes until a stop is requested (then waits for every acknowledgement and
+    /// stores the checkpoint) or something fails.
+    pub(crate) async fn run(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), RelayError> {
+        let mut wakeups = self.store.subscribe();
+        let max_in_flight = self.config.max_in_flight.max(1);
+        loop {
+            if *stop.borrow() {
+                self.in_flight.settle_until(0).await?;
+                return self.save_checkpoint(true).await;
+            }
+            let room = max_in_flight.saturating_sub(self.in_flight.len());
+            let mut sent_any = false;
+            if room > 0 {
+                let batch = self.read_batch(room).await?;
+                sent_any = !batch.is_empty();
+                for event in &batch {
+                    self.send(event).await?;
+                }
+                self.progress.send_modify(|p| p.sent = self.next - 1);
+            }
+            self.in_flight.settle_ready()?;
+            if sent_any {
+                self.save_checkpoint(false).await?;
+                continue;
+            }
+            if !self.in_flight.is_empty() {
+                // Window full, or nothing new to send: wait for acknowledgements.
+                let keep = if room == 0 { max_in_flight / 2 } else { 0 };
+                tokio::select! {
+                    settled = self.in_flight.settle_until(keep) => settled?,
+                    () = stop::requested(stop) => {}
+                }
+                self.save_checkpoint(false).await?;
+                continue;
+            }
+            self.save_checkpoint(true).await?;
+            tokio::select! {
+                () = stop::requested(stop) => {}
+                _ = wakeups.wait_beyond(self.next - 1, self.config.idle_poll) => {}
+            }
+        }
+    }
+
+    /// Ends the session: stores the checkpoint reached (best effort; the caller resumes
+    /// from the returned position either way) and drops the producer, which purges
+    /// unacknowledged messages.
+    pub(crate) async fn close(mut self) -> u64 {
+        if let Err(error) = self.in_flight.settle_ready() {
+            tracing::debug!(%error, "discarding failed deliveries of the closing session");
+        }
+        if let Err(error) = self.save_checkpoint(true).await {
+            tracing::warn!(%error, "cannot store the relay checkpoint while closing the session");
+        }
+        self.in_flight.acked()
+    }
+
+    async fn read_batch(&self, room: usize) -> Result<Vec<RecordedEvent>, RelayError> {
+        let max = self.config.batch_size.max(1).min(room);
+        self.store.read_all(self.next, max).await.map_err(|source| RelayError::Store {
+            relay: self.config.checkpoint_name.clone(),
+            source,
+        })
+    }
+
+    /// Hands one event to the producer, in order. A full producer queue waits for the
+    /// oldest acknowledgement instead of reordering.
+    async fn send(&mut self, event: &RecordedEvent) -> Result<(), RelayError> {
+        let config = self.config;
+        let topic = config.topics.topic_for(event);
+        let mut record = FutureRecord::to(topic.as_ref())
+            .key(event.stream_id.as_bytes())
+            .payload(event.payload.as_str())
+            .timestamp(event.recorded_at.timestamp_millis())
+            .headers(headers::encode(event));
+        loop {
+            match self.producer.send_result(record) {
+                Ok(delivery) => {
+                    self.in_flight.push(event.position, &event.stream_id, &topic, delivery);
+                    self.next = event.position + 1;
+                    return Ok(());
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    record = returned;
+                    if self.in_flight.is_empty() {
+                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    } else {
+                        let keep = self.in_flight.len() - 1;
+                        self.in_flight.settle_until(keep).await?;
+                    }
+                }
+                Err((source, _)) => {
+                    return Err(RelayError::Publish {
+                        relay: self.config.checkpoint_name.clone(),
+                        position: event.position,
+                        stream: event.stream_id.to_string(),
+                        topic: topic.into_owned(),
+                        source,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Stores the acknowledged position as the checkpoint if it moved and either `force`
+    /// is set or the checkpoint interval elapsed.
+    async fn save_checkpoint(&mut self, force: bool) -> Result<(), RelayError> {
+        let acked = self.in_flight.acked();
+        self.progress.send_if_modified(|p| std::mem::replace(&mut p.acked, acked) != acked);
+        if acked == self.saved || (!force && self.last_save.elapsed() < self.config.checkpoint_interval) {
+            return Ok(());
+        }
+        self.store
+            .save_checkpoint(&self.config.checkpoint_name, acked)
+            .await
+            .map_err(|source| RelayError::Store {
+                relay: self.config.checkpoint_name.clone(),
+                source,
+            })?;
+        self.saved = acked;
+        self.last_save = Instant::now();
+        self.progress.send_modify(|p| {
+            p.checkpoint = acked;
+            p.last_error = None;
+        });
+        Ok(())
+    }
+}
