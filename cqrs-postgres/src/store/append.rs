@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use cqrs_core::{
-    AppendResult, Conflict, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreError,
+    AppendResult, Conflict, ExpectedVersion, JsonPayload, Metadata, NewEvent, RecordedEvent,
+    StoreError,
 };
 use sqlx::{Executor, Postgres, Row};
 use uuid::Uuid;
@@ -135,12 +136,26 @@ impl<'a> EncodedBatch<'a> {
         let recorded_at = row
             .try_get::<Option<chrono::DateTime<chrono::Utc>>, _>(2)?
             .unwrap_or_else(chrono::Utc::now);
+        let payloads: Vec<String> = row
+            .try_get::<Option<Vec<String>>, _>(3)?
+            .unwrap_or_default();
+        if positions.len() != events.len() || payloads.len() != events.len() {
+            return Err(sqlx::Error::Decode(Box::<
+                dyn std::error::Error + Send + Sync,
+            >::from(format!(
+                "append to `{}` returned {} positions and {} payloads for {} events",
+                self.stream_id,
+                positions.len(),
+                payloads.len(),
+                events.len()
+            ))));
+        }
         let stream_id: Arc<str> = Arc::from(self.stream_id);
         let recorded = events
             .iter()
-            .zip(positions)
+            .zip(positions.into_iter().zip(payloads))
             .enumerate()
-            .map(|(offset, (event, position))| RecordedEvent {
+            .map(|(offset, (event, (position, payload)))| RecordedEvent {
                 event_id: event.event_id,
                 stream_id: stream_id.clone(),
                 stream_version: before + offset as u64 + 1,
@@ -148,7 +163,7 @@ impl<'a> EncodedBatch<'a> {
                 recorded_at,
                 event_type: Arc::from(event.event_type.as_str()),
                 event_version: event.event_version,
-                payload: event.payload.clone(),
+                payload: JsonPayload::from_trusted_json(payload),
                 metadata: self.metadata.clone(),
             })
             .collect::<Vec<_>>();

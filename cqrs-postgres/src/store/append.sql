@@ -11,6 +11,8 @@
 -- * All events of the batch are inserted or none (one statement).
 -- * position = (transaction id << 20) | (index within the transaction): unique, increasing
 --   within the transaction, and below the positions of every later transaction's events.
+-- * The payloads come back as stored: jsonb normalizes key order and spacing, and the
+--   result of an append must equal what readers will see.
 -- * pg_notify wakes listeners at commit (notifications are transactional); skipped when
 --   $10 is NULL.
 --
@@ -45,7 +47,7 @@ WITH current AS (
     FROM accepted,
          unnest($4::uuid[], $5::text[], $6::integer[], $7::text[])
              WITH ORDINALITY AS e (event_id, event_type, event_version, payload, ordinality)
-    RETURNING position, recorded_at
+    RETURNING position, recorded_at, payload
 ), notified AS (
     SELECT pg_notify($10::text, max(position)::text)
     FROM inserted
@@ -55,5 +57,6 @@ WITH current AS (
 SELECT current.version AS version_before,
        (SELECT array_agg(position ORDER BY position) FROM inserted) AS positions,
        (SELECT min(recorded_at) FROM inserted) AS recorded_at,
+       (SELECT array_agg(payload::text ORDER BY position) FROM inserted) AS payloads,
        (SELECT count(*) FROM notified) AS notified
 FROM current

@@ -1,0 +1,112 @@
+//! Test support: a connection to the test database, fresh schemas, and the skip rule.
+//!
+//! `DATABASE_URL` defaults to `postgres://postgres@127.0.0.1:5432/test`. When PostgreSQL is
+//! unreachable, tests fail if `CI=true`; otherwise each prints one `SKIPPED` line and
+//! passes.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use cqrs_postgres::sqlx::postgres::{PgPool, PgPoolOptions};
+use cqrs_postgres::{PgEventStore, PgEventStoreConfig, SchemaName};
+
+/// The default test database.
+pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A reachable test database.
+pub struct TestDb {
+    /// Its URL.
+    pub url: String,
+    /// A pool shared by the stores of one test.
+    pub pool: PgPool,
+    schemas: Mutex<Vec<SchemaName>>,
+}
+
+/// The test database, or `None` (after printing the SKIPPED line) when it is unreachable
+/// outside CI.
+pub async fn database() -> Option<TestDb> {
+    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
+    let connected = PgPoolOptions::new()
+        .max_connections(12)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(&url)
+        .await;
+    match connected {
+        Ok(pool) => Some(TestDb {
+            url,
+            pool,
+            schemas: Mutex::new(Vec::new()),
+        }),
+        Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("CI=true and PostgreSQL is unreachable at {url}: {error}")
+        }
+        Err(_) => {
+            // Written past the test harness's capture, so it shows in `cargo test` output.
+            let line = format!("SKIPPED cqrs-postgres: PostgreSQL unreachable at {url}\n");
+            let _ = std::io::stderr().lock().write_all(line.as_bytes());
+            None
+        }
+    }
+}
+
+/// A schema name no other test uses.
+pub fn unique_schema() -> SchemaName {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    SchemaName::new(format!("t_{}", &id[..20])).expect("valid generated schema name")
+}
+
+impl TestDb {
+    /// A migrated store in a fresh schema, on the shared pool.
+    pub async fn store(&self) -> PgEventStore {
+        self.store_with(PgEventStoreConfig::new(self.fresh_schema()))
+            .await
+    }
+
+    /// A migrated store with `config` (its schema is dropped by [`cleanup`](Self::cleanup)).
+    pub async fn store_with(&self, config: PgEventStoreConfig) -> PgEventStore {
+        self.remember(&config.schema);
+        let store = PgEventStore::from_pool(self.pool.clone(), config);
+        store.migrate().await.expect("migrate the test schema");
+        store
+    }
+
+    /// A migrated store with its own pool built from `config.pool`.
+    pub async fn own_pool_store(&self, config: PgEventStoreConfig) -> PgEventStore {
+        self.remember(&config.schema);
+        let store = PgEventStore::connect(&self.url, config)
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate the test schema");
+        store
+    }
+
+    /// A fresh schema name, dropped by [`cleanup`](Self::cleanup).
+    pub fn fresh_schema(&self) -> SchemaName {
+        let schema = unique_schema();
+        self.remember(&schema);
+        schema
+    }
+
+    fn remember(&self, schema: &SchemaName) {
+        let mut schemas = self.schemas.lock().unwrap_or_else(|e| e.into_inner());
+        if !schemas.contains(schema) {
+            schemas.push(schema.clone());
+        }
+    }
+
+    /// Drops every schema this test created.
+    pub async fn cleanup(&self) {
+        let schemas = std::mem::take(&mut *self.schemas.lock().unwrap_or_else(|e| e.into_inner()));
+        for schema in schemas {
+            let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", schema.quoted());
+            if let Err(error) = cqrs_postgres::sqlx::query(&sql).execute(&self.pool).await {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "cannot drop test schema {schema}: {error}"
+                );
+            }
+        }
+    }
+}
