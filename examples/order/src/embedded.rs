@@ -53,6 +53,14 @@ impl OrderSystem {
             .await
     }
 
+    /// The HTTP API's state for this system.
+    pub fn app_state(&self) -> crate::http::AppState {
+        crate::http::AppState {
+            orders: self.orders.clone(),
+            tiers: std::sync::Arc::new(self.tiers.clone()),
+        }
+    }
+
     /// Stops the projection runner.
     pub async fn shutdown(self) -> Result<(), RunnerError> {
         self.runner.shutdown().await.map(|_| ())

@@ -8,6 +8,7 @@
 pub mod demo;
 pub mod domain;
 mod embedded;
+pub mod http;
 pub mod views;
 
 pub use embedded::OrderSystem;
