@@ -31,6 +31,19 @@ use crate::error::{
 use crate::transaction::PgTransaction;
 use crate::wakeup::{WakeupSource, WakeupTasks};
 
+/// Attempts of an `ExpectedVersion::Any` append that keeps losing races for the next
+/// stream version before it reports the [`Conflict`](cqrs_core::Conflict).
+const ANY_RACE_ATTEMPTS: u32 = 64;
+
+/// A short, jittered pause between lost races, growing to about 2 ms.
+fn race_backoff(attempt: u32) -> std::time::Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let max_micros = u64::from(attempt.min(20)) * 100;
+    std::time::Duration::from_micros(u64::from(nanos) % max_micros.max(1))
+}
+
 /// An event store in a PostgreSQL schema.
 ///
 /// - **Appends** check the [`ExpectedVersion`] and insert the whole batch in one statement
@@ -221,16 +234,21 @@ impl PgEventStore {
                     {
                         return previous;
                     }
-                    let lost_version_race = constraint == STREAM_VERSION_CONSTRAINT;
-                    if attempt <= retries
-                        && (expected == ExpectedVersion::Any || !lost_version_race)
-                    {
+                    // With `Any` the caller asked for no check: a lost race is retried
+                    // (each loss means another writer progressed). A reused id that
+                    // vanished (its writer rolled back) is retried too.
+                    let retry_race =
+                        expected == ExpectedVersion::Any || constraint == EVENT_ID_CONSTRAINT;
+                    if retry_race && attempt < ANY_RACE_ATTEMPTS {
                         tracing::debug!(
                             stream = stream_id,
                             attempt,
                             constraint,
                             "append lost a race; retrying"
                         );
+                        if attempt > 2 {
+                            tokio::time::sleep(race_backoff(attempt)).await;
+                        }
                         continue;
                     }
                     let actual = stream_version(pool, &sql.stream_version, stream_id).await?;

@@ -110,3 +110,34 @@ impl TestDb {
         }
     }
 }
+
+/// A small deterministic PRNG (xorshift64*) so randomized tests need no extra crate and
+/// print a seed that reproduces them.
+pub struct Rng(u64);
+
+impl Rng {
+    /// Seeded from `seed` (0 is replaced).
+    pub fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+
+    /// A seed from the clock.
+    pub fn seed_from_clock() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64)
+    }
+
+    /// The next value in `0..bound`.
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) % bound.max(1)
+    }
+}
+
+/// An event with a JSON payload.
+pub fn event(event_type: &str, payload: serde_json::Value) -> cqrs_core::NewEvent {
+    cqrs_core::NewEvent::raw(event_type, 1, cqrs_core::JsonPayload::from_value(&payload))
+}
