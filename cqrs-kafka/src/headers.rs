@@ -19,7 +19,7 @@ pub const STREAM_ID: &str = "stream-id";
 pub const STREAM_VERSION: &str = "stream-version";
 /// Position in the store's global log (decimal).
 pub const GLOBAL_POSITION: &str = "global-position";
-/// Commit time, RFC 3339 UTC with microseconds.
+/// Commit time, RFC 3339 UTC, with the store's sub-second precision.
 pub const RECORDED_AT: &str = "recorded-at";
 /// Correlation id (UUID), absent when the event has none.
 pub const CORRELATION_ID: &str = "correlation-id";
@@ -54,7 +54,7 @@ pub fn encode(event: &RecordedEvent) -> OwnedHeaders {
     add(GLOBAL_POSITION, &event.position.to_string());
     add(
         RECORDED_AT,
-        &event.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        &event.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
     );
     if let Some(id) = metadata.correlation_id {
         add(CORRELATION_ID, &id.to_string());

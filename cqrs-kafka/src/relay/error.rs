@@ -1,5 +1,7 @@
 //! Why the relay failed to publish, and whether retrying can help.
 
+use std::sync::Arc;
+
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 
 use cqrs_core::StoreError;
@@ -28,16 +30,16 @@ pub enum RelayError {
     #[error("relay `{relay}`: publishing position {position} (stream `{stream}`) to topic `{topic}` failed: {source}")]
     Publish {
         /// Checkpoint name of the relay.
-        relay: String,
+        relay: Arc<str>,
         /// Global position of the event.
         position: u64,
         /// Its stream.
-        stream: String,
+        stream: Arc<str>,
         /// The topic it was sent to.
-        topic: String,
+        topic: Arc<str>,
         /// librdkafka's error.
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
 
     /// The producer went away before acknowledging the event at `position`.

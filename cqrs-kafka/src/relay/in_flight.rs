@@ -5,6 +5,7 @@
 //! acknowledged. That mark is what the relay may checkpoint.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use futures::FutureExt;
 use rdkafka::producer::DeliveryFuture;
@@ -14,14 +15,14 @@ use super::error::RelayError;
 /// One sent event waiting for its acknowledgement.
 struct Pending {
     position: u64,
-    stream: Box<str>,
-    topic: Box<str>,
+    stream: Arc<str>,
+    topic: Arc<str>,
     delivery: DeliveryFuture,
 }
 
 /// Sent events in position order, and the highest position below which all are acked.
 pub(crate) struct InFlight {
-    relay: String,
+    relay: Arc<str>,
     pending: VecDeque<Pending>,
     acked: u64,
 }
@@ -30,7 +31,7 @@ impl InFlight {
     /// An empty window; everything up to `acked` is already acknowledged.
     pub(crate) fn new(relay: &str, acked: u64) -> Self {
         Self {
-            relay: relay.to_owned(),
+            relay: relay.into(),
             pending: VecDeque::new(),
             acked,
         }
@@ -51,11 +52,11 @@ impl InFlight {
     }
 
     /// Records a sent event. Positions must be pushed in increasing order.
-    pub(crate) fn push(&mut self, position: u64, stream: &str, topic: &str, delivery: DeliveryFuture) {
+    pub(crate) fn push(&mut self, position: u64, stream: Arc<str>, topic: Arc<str>, delivery: DeliveryFuture) {
         self.pending.push_back(Pending {
             position,
-            stream: stream.into(),
-            topic: topic.into(),
+            stream,
+            topic,
             delivery,
         });
     }
@@ -96,12 +97,12 @@ impl InFlight {
             Ok(Err((source, _message))) => Err(RelayError::Publish {
                 relay: self.relay.clone(),
                 position: front.position,
-                stream: front.stream.into(),
-                topic: front.topic.into(),
-                source,
+                stream: front.stream,
+                topic: front.topic,
+                source: Box::new(source),
             }),
             Err(_canceled) => Err(RelayError::ProducerGone {
-                relay: self.relay.clone(),
+                relay: self.relay.to_string(),
                 position: front.position,
             }),
         }

@@ -126,7 +126,7 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
         loop {
             match self.producer.send_result(record) {
                 Ok(delivery) => {
-                    self.in_flight.push(event.position, &event.stream_id, &topic, delivery);
+                    self.in_flight.push(event.position, event.stream_id.clone(), topic.as_ref().into(), delivery);
                     self.next = event.position + 1;
                     return Ok(());
                 }
@@ -141,11 +141,11 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
                 }
                 Err((source, _)) => {
                     return Err(RelayError::Publish {
-                        relay: self.config.checkpoint_name.clone(),
+                        relay: self.config.checkpoint_name.as_str().into(),
                         position: event.position,
-                        stream: event.stream_id.to_string(),
-                        topic: topic.into_owned(),
-                        source,
+                        stream: event.stream_id.clone(),
+                        topic: topic.as_ref().into(),
+                        source: Box::new(source),
                     })
                 }
             }

@@ -1,0 +1,10 @@
+//! Shared by the integration tests: the broker, topics, seeding the store, reading topics.
+#![allow(dead_code)] // each test binary uses a different part
+
+pub mod broker;
+pub mod read;
+pub mod seed;
+
+pub use broker::{broker, create_topics, unique};
+pub use read::{read_topics, Received};
+pub use seed::append_events;
