@@ -1,0 +1,383 @@
+//! Errors: this crate's own, and the mapping of driver errors to typed [`StoreError`]s.
+//!
+//! The mapping reads server error *codes* and driver error *labels*, never message text.
+//! It is split in two steps so it can be tested without a server: [`ErrorFacts::of`]
+//! extracts what matters from a driver error, and [`classify`] decides from the facts.
+
+use cqrs_core::StoreError;
+use mongodb::error::{
+    Error as DriverError, ErrorKind, WriteFailure, RETRYABLE_WRITE_ERROR,
+    TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT,
+};
+
+/// Errors of the MongoDB store's own API (connecting, migrating, transactional
+/// projections). [`EventStore`](cqrs_core::EventStore) methods return [`StoreError`].
+#[derive(Debug, thiserror::Error)]
+pub enum MongoStoreError {
+    /// The server is a standalone `mongod`: it cannot run multi-document transactions.
+    #[error(
+        "MongoDB at {address} is a standalone server; cqrs-mongo needs a replica set (a single-node \
+         replica set is enough: start mongod with --replSet rs0, run rs.initiate(), and add \
+         ?replicaSet=rs0 to the connection string) or a sharded cluster, because appends use \
+         multi-document transactions"
+    )]
+    StandaloneServer {
+        /// The server's address as configured.
+        address: String,
+    },
+
+    /// The configuration is not usable (bad connection string, empty names...).
+    #[error("invalid MongoDB store configuration: {0}")]
+    Config(String),
+
+    /// A store operation failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What the store does with a driver error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// A unique index refused a document (server code 11000).
+    DuplicateKey,
+    /// The server could not be reached or is not primary right now.
+    Unavailable,
+    /// An operation or the network ran out of time.
+    Timeout,
+    /// A transaction lost a write conflict or was aborted by the server; retrying may succeed.
+    Serialization,
+    /// Anything else.
+    Other,
+}
+
+/// The parts of a driver error the mapping depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorFacts {
+    /// Which kind of driver error it is.
+    pub kind: FactKind,
+    /// The server's error code (command error, first write error, or write concern error).
+    pub code: Option<i32>,
+    /// The error labels (`TransientTransactionError`, ...).
+    pub labels: Vec<String>,
+}
+
+/// The kinds of driver error the mapping distinguishes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FactKind {
+    /// A socket error; `timed_out` when the OS reported a timeout.
+    Io {
+        /// The I/O error was a timeout.
+        timed_out: bool,
+    },
+    /// No suitable server was found in time.
+    ServerSelection,
+    /// A connection pool was cleared under the operation, or the client was shut down.
+    ConnectionLost,
+    /// The server answered with a command error.
+    Command,
+    /// A write was refused (write error or write concern error).
+    Write,
+    /// Anything else (authentication, invalid argument, driver-side transaction errors...).
+    Other,
+}
+
+/// Server codes: <https://github.com/mongodb/mongo/blob/master/src/mongo/base/error_codes.yml>.
+pub mod codes {
+    /// Duplicate key (and its legacy variants).
+    pub const DUPLICATE_KEY: [i32; 3] = [11000, 11001, 12582];
+    /// The server or the network ran out of time: MaxTimeMSExpired, NetworkTimeout,
+    /// WriteConcernFailed (wtimeout), NetworkInterfaceExceededTimeLimit, ExceededTimeLimit.
+    pub const TIMEOUT: [i32; 5] = [50, 89, 64, 202, 262];
+    /// Not reachable or not primary: HostUnreachable, HostNotFound, ShutdownInProgress,
+    /// FailedToSatisfyReadPreference, PrimarySteppedDown, SocketException, LegacyNotPrimary,
+    /// NotWritablePrimary, InterruptedAtShutdown, InterruptedDueToReplStateChange,
+    /// NotPrimaryNoSecondaryOk, NotPrimaryOrSecondary.
+    pub const UNAVAILABLE: [i32; 12] = [
+        6, 7, 91, 133, 189, 9001, 10058, 10107, 11600, 11602, 13435, 13436,
+    ];
+    /// The transaction must be retried: LockTimeout, WriteConflict, TransactionTooOld,
+    /// SnapshotTooOld, SnapshotUnavailable, NoSuchTransaction.
+    pub const SERIALIZATION: [i32; 6] = [24, 112, 225, 239, 246, 251];
+}
+
+impl ErrorFacts {
+    /// Extracts the facts from a driver error.
+    pub fn of(error: &DriverError) -> Self {
+        let (kind, code) = match error.kind.as_ref() {
+            ErrorKind::Io(io) => (
+                FactKind::Io {
+                    timed_out: io.kind() == std::io::ErrorKind::TimedOut,
+                },
+                None,
+            ),
+            ErrorKind::ServerSelection { .. } => (FactKind::ServerSelection, None),
+            ErrorKind::ConnectionPoolCleared { .. } | ErrorKind::Shutdown => {
+                (FactKind::ConnectionLost, None)
+            }
+            ErrorKind::Command(command) => (FactKind::Command, Some(command.code)),
+            ErrorKind::Write(WriteFailure::WriteError(write)) => {
+                (FactKind::Write, Some(write.code))
+            }
+            ErrorKind::Write(WriteFailure::WriteConcernError(concern)) => {
+                (FactKind::Write, Some(concern.code))
+            }
+            ErrorKind::InsertMany(insert) => {
+                let code = insert
+                    .write_errors
+                    .as_ref()
+                    .and_then(|errors| errors.first().map(|e| e.code))
+                    .or_else(|| insert.write_concern_error.as_ref().map(|e| e.code));
+                (FactKind::Write, code)
+            }
+            _ => (FactKind::Other, None),
+        };
+        let mut labels: Vec<String> = error.labels().iter().cloned().collect();
+        // Labels of wrapped source errors count too (the driver checks them the same way).
+        for label in [
+            TRANSIENT_TRANSACTION_ERROR,
+            UNKNOWN_TRANSACTION_COMMIT_RESULT,
+            RETRYABLE_WRITE_ERROR,
+        ] {
+            if !labels.iter().any(|l| l == label) && error.contains_label(label) {
+                labels.push(label.to_owned());
+            }
+        }
+        labels.sort();
+        Self { kind, code, labels }
+    }
+
+    /// True when the error carries `label`.
+    pub fn has_label(&self, label: &str) -> bool {
+        self.labels.iter().any(|l| l == label)
+    }
+}
+
+/// Decides what an error means for the store.
+///
+/// Order matters: a duplicate key is never transient; a network error inside a transaction
+/// carries `TransientTransactionError` but is reported as unavailability, which says more.
+pub fn classify(facts: &ErrorFacts) -> ErrorClass {
+    let code = facts.code;
+    let is = |list: &[i32]| code.is_some_and(|c| list.contains(&c));
+    if is(&codes::DUPLICATE_KEY) {
+        return ErrorClass::DuplicateKey;
+    }
+    match facts.kind {
+        FactKind::Io { timed_out: true } => return ErrorClass::Timeout,
+        FactKind::Io { timed_out: false }
+        | FactKind::ServerSelection
+        | FactKind::ConnectionLost => return ErrorClass::Unavailable,
+        _ => {}
+    }
+    if is(&codes::TIMEOUT) {
+        ErrorClass::Timeout
+    } else if is(&codes::UNAVAILABLE) || facts.has_label(RETRYABLE_WRITE_ERROR) {
+        ErrorClass::Unavailable
+    } else if is(&codes::SERIALIZATION) || facts.has_label(TRANSIENT_TRANSACTION_ERROR) {
+        ErrorClass::Serialization
+    } else {
+        ErrorClass::Other
+    }
+}
+
+/// Maps a driver error to the store error a caller can act on.
+pub fn store_error(operation: &'static str, error: DriverError) -> StoreError {
+    let facts = ErrorFacts::of(&error);
+    let class = classify(&facts);
+    tracing::debug!(operation, ?class, code = ?facts.code, labels = ?facts.labels, %error, "mongodb error");
+    from_class(operation, class, Box::new(error))
+}
+
+/// The store error for an error of the given class.
+pub fn from_class(
+    operation: &'static str,
+    class: ErrorClass,
+    source: cqrs_core::BoxError,
+) -> StoreError {
+    match class {
+        ErrorClass::Unavailable => StoreError::Unavailable { operation, source },
+        ErrorClass::Timeout => StoreError::Timeout { operation },
+        ErrorClass::Serialization => StoreError::Serialization { operation, source },
+        ErrorClass::DuplicateKey | ErrorClass::Other => StoreError::Backend { operation, source },
+    }
+}
+
+/// Stored data that does not decode.
+pub fn corrupt(detail: impl Into<String>) -> StoreError {
+    StoreError::Corrupt(detail.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn facts(kind: FactKind, code: Option<i32>, labels: &[&str]) -> ErrorFacts {
+        ErrorFacts {
+            kind,
+            code,
+            labels: labels.iter().map(|l| l.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn duplicate_key_codes_are_recognised_before_labels() {
+        for code in [11000, 11001, 12582] {
+            let f = facts(FactKind::Write, Some(code), &[TRANSIENT_TRANSACTION_ERROR]);
+            assert_eq!(classify(&f), ErrorClass::DuplicateKey);
+        }
+    }
+
+    #[test]
+    fn write_conflicts_and_aborted_transactions_are_serialization_failures() {
+        assert_eq!(
+            classify(&facts(FactKind::Command, Some(112), &[])),
+            ErrorClass::Serialization
+        );
+        assert_eq!(
+            classify(&facts(FactKind::Command, Some(251), &[])),
+            ErrorClass::Serialization
+        );
+        assert_eq!(
+            classify(&facts(
+                FactKind::Command,
+                Some(999_999),
+                &[TRANSIENT_TRANSACTION_ERROR]
+            )),
+            ErrorClass::Serialization
+        );
+    }
+
+    #[test]
+    fn network_and_primary_changes_are_unavailable() {
+        assert_eq!(
+            classify(&facts(
+                FactKind::Io { timed_out: false },
+                None,
+                &[TRANSIENT_TRANSACTION_ERROR]
+            )),
+            ErrorClass::Unavailable
+        );
+        assert_eq!(
+            classify(&facts(FactKind::ServerSelection, None, &[])),
+            ErrorClass::Unavailable
+        );
+        assert_eq!(
+            classify(&facts(FactKind::ConnectionLost, None, &[])),
+            ErrorClass::Unavailable
+        );
+        assert_eq!(
+            classify(&facts(FactKind::Command, Some(10107), &[])),
+            ErrorClass::Unavailable
+        );
+        assert_eq!(
+            classify(&facts(FactKind::Command, Some(189), &[])),
+            ErrorClass::Unavailable
+        );
+        assert_eq!(
+            classify(&facts(FactKind::Command, Some(1), &[RETRYABLE_WRITE_ERROR])),
+            ErrorClass::Unavailable
+        );
+    }
+
+    #[test]
+    fn timeouts_are_timeouts() {
+        assert_eq!(
+            classify(&facts(FactKind::Io { timed_out: true }, None, &[])),
+            ErrorClass::Timeout
+        );
+        assert_eq!(
+            classify(&facts(FactKind::Command, Some(50), &[])),
+            ErrorClass::Timeout
+        );
+        assert_eq!(
+            classify(&facts(FactKind::Write, Some(64), &[])),
+            ErrorClass::Timeout
+        );
+    }
+
+    #[test]
+    fn other_errors_stay_backend_errors() {
+        assert_eq!(
+            classify(&facts(FactKind::Command, Some(13), &[])),
+            ErrorClass::Other
+        ); // Unauthorized
+        assert_eq!(
+            classify(&facts(FactKind::Other, None, &[])),
+            ErrorClass::Other
+        );
+    }
+
+    #[test]
+    fn facts_are_extracted_from_driver_errors() {
+        let io = DriverError::from(ErrorKind::Io(Arc::new(std::io::Error::from(
+            std::io::ErrorKind::TimedOut,
+        ))));
+        assert_eq!(ErrorFacts::of(&io).kind, FactKind::Io { timed_out: true });
+        assert!(matches!(
+            store_error("append", io),
+            StoreError::Timeout {
+                operation: "append"
+            }
+        ));
+
+        let refused = DriverError::from(ErrorKind::Io(Arc::new(std::io::Error::from(
+            std::io::ErrorKind::ConnectionRefused,
+        ))));
+        assert!(matches!(
+            store_error("read_all", refused),
+            StoreError::Unavailable {
+                operation: "read_all",
+                ..
+            }
+        ));
+
+        // Server replies deserialize into the driver's public error types.
+        let command: mongodb::error::CommandError = bson::from_document(
+            bson::doc! { "code": 112, "codeName": "WriteConflict", "errmsg": "conflict" },
+        )
+        .unwrap();
+        let conflict = DriverError::from(ErrorKind::Command(command));
+        assert_eq!(ErrorFacts::of(&conflict).code, Some(112));
+        assert!(matches!(
+            store_error("append", conflict),
+            StoreError::Serialization { .. }
+        ));
+
+        let write: mongodb::error::WriteError =
+            bson::from_document(bson::doc! { "code": 11000, "errmsg": "E11000 duplicate key" })
+                .unwrap();
+        let duplicate = DriverError::from(ErrorKind::Write(WriteFailure::WriteError(write)));
+        assert_eq!(
+            classify(&ErrorFacts::of(&duplicate)),
+            ErrorClass::DuplicateKey
+        );
+
+        let insert: mongodb::error::InsertManyError = bson::from_document(bson::doc! {
+            "writeErrors": [{ "index": 3, "code": 11000, "errmsg": "E11000 duplicate key" }],
+        })
+        .unwrap();
+        let insert = DriverError::from(ErrorKind::InsertMany(insert));
+        assert_eq!(ErrorFacts::of(&insert).code, Some(11000));
+        assert_eq!(classify(&ErrorFacts::of(&insert)), ErrorClass::DuplicateKey);
+
+        let shutdown = DriverError::from(ErrorKind::Shutdown);
+        assert!(matches!(
+            store_error("head_position", shutdown),
+            StoreError::Unavailable { .. }
+        ));
+    }
+
+    #[test]
+    fn standalone_error_message_says_what_to_do() {
+        let message = MongoStoreError::StandaloneServer {
+            address: "localhost:27017".into(),
+        }
+        .to_string();
+        assert!(
+            message.contains("standalone")
+                && message.contains("replica set")
+                && message.contains("rs.initiate()")
+        );
+    }
+}

@@ -1,0 +1,91 @@
+//! Reading streams, the global log and its head.
+//!
+//! All reads use majority read concern: a reader only sees events that survive a failover.
+//! The global log is gap-free for readers because positions are allocated in commit order
+//! (see [`append`](super::append)): every committed position is below every position a
+//! still-open transaction holds, so a reader that resumes after the last position it saw
+//! never skips one.
+
+use bson::Document;
+use cqrs_core::{RecordedEvent, StoreError};
+use futures::TryStreamExt;
+use mongodb::{Collection, Cursor};
+
+use crate::codec::{decode_event, get_u64, u64_to_i64};
+use crate::error::{corrupt, store_error};
+use crate::queries;
+
+pub(crate) async fn read_stream(
+    events: &Collection<Document>,
+    stream_id: &str,
+    from_version: u64,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let Some(from) = u64_to_i64(from_version.max(1)) else {
+        return Ok(Vec::new());
+    };
+    let cursor = events
+        .find(queries::stream_from(stream_id, from))
+        .sort(queries::by_version())
+        .await
+        .map_err(|e| store_error("read_stream", e))?;
+    collect(cursor, "read_stream").await
+}
+
+pub(crate) async fn read_all(
+    events: &Collection<Document>,
+    from_position: u64,
+    max: usize,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let Some(from) = u64_to_i64(from_position.max(1)) else {
+        return Ok(Vec::new());
+    };
+    // A limit of 0 means "no limit" to MongoDB.
+    if max == 0 {
+        return Ok(Vec::new());
+    }
+    let cursor = events
+        .find(queries::log_from(from))
+        .sort(queries::by_position())
+        .limit(i64::try_from(max).unwrap_or(i64::MAX))
+        .await
+        .map_err(|e| store_error("read_all", e))?;
+    collect(cursor, "read_all").await
+}
+
+pub(crate) async fn head_position(events: &Collection<Document>) -> Result<u64, StoreError> {
+    let last = events
+        .find_one(Document::new())
+        .sort(queries::last_position_first())
+        .projection(queries::position_only())
+        .await
+        .map_err(|e| store_error("head_position", e))?;
+    match last {
+        None => Ok(0),
+        Some(document) => {
+            get_u64(&document, "_id").map_err(|e| corrupt(format!("head of the event log: {e}")))
+        }
+    }
+}
+
+async fn collect(
+    mut cursor: Cursor<Document>,
+    operation: &'static str,
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    let mut documents = Vec::new();
+    while let Some(document) = cursor
+        .try_next()
+        .await
+        .map_err(|e| store_error(operation, e))?
+    {
+        documents.push(document);
+    }
+    decode_all(&documents)
+}
+
+/// Decodes event documents; the first undecodable one is reported as corrupt data.
+pub(crate) fn decode_all(documents: &[Document]) -> Result<Vec<RecordedEvent>, StoreError> {
+    documents
+        .iter()
+        .map(|d| decode_event(d).map_err(corrupt))
+        .collect()
+}
