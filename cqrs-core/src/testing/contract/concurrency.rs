@@ -1,7 +1,8 @@
-//! Concurrent writers and a concurrent catch-up reader.
+//! Concurrent writers and a concurrent catch-up reader, as parallel tasks.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::{event, unique_stream, whole_log};
@@ -10,25 +11,25 @@ use crate::{EventStore, ExpectedVersion, Metadata, RecordedEvent, StoreError};
 const WRITERS: u64 = 8;
 const APPENDS_PER_WRITER: u64 = 60;
 
-pub(crate) async fn concurrent_writers_on_one_stream_never_share_a_version<S: EventStore>(
+/// Writers race with `Exact` expectations on one stream: every success gets its own
+/// version, losers get a `Conflict` reporting a newer version.
+pub(crate) async fn concurrent_writers_on_one_stream_never_share_a_version<
+    S: EventStore + Clone,
+>(
     store: &S,
 ) {
     let stream = unique_stream("Contended");
     let writers = (0..WRITERS).map(|w| {
-        let stream = stream.clone();
-        async move {
-            let (mut committed, mut conflicts) = (0u64, 0u64);
+        let (store, stream) = (store.clone(), stream.clone());
+        tokio::spawn(async move {
+            let mut committed = 0u64;
             for i in 0..10 {
                 loop {
                     let version = store.read_stream(&stream, 1).await.expect("read").len() as u64;
                     let batch = vec![event(w * 1000 + i)];
+                    let expected = ExpectedVersion::Exact(version);
                     match store
-                        .append(
-                            &stream,
-                            ExpectedVersion::Exact(version),
-                            batch,
-                            &Metadata::default(),
-                        )
+                        .append(&stream, expected, batch, &Metadata::default())
                         .await
                     {
                         Ok(_) => {
@@ -36,18 +37,19 @@ pub(crate) async fn concurrent_writers_on_one_stream_never_share_a_version<S: Ev
                             break;
                         }
                         Err(StoreError::Conflict(c)) => {
-                            assert!(c.actual > version, "a conflict reports a newer version");
-                            conflicts += 1;
+                            assert!(c.actual > version, "a conflict reports a newer version")
                         }
                         Err(e) => panic!("unexpected error under contention: {e}"),
                     }
                 }
             }
-            (committed, conflicts)
-        }
+            committed
+        })
     });
-    let results = futures::future::join_all(writers).await;
-    let committed: u64 = results.iter().map(|r| r.0).sum();
+    let mut committed = 0;
+    for writer in futures::future::join_all(writers).await {
+        committed += writer.expect("writer task");
+    }
     let read = store.read_stream(&stream, 1).await.expect("read");
     assert_eq!(
         read.len() as u64,
@@ -61,52 +63,62 @@ pub(crate) async fn concurrent_writers_on_one_stream_never_share_a_version<S: Ev
     );
 }
 
-/// Writers append to many streams concurrently while a reader catches up from its last
-/// position; the reader must see exactly the final log, in order, with nothing skipped.
-pub(crate) async fn catch_up_reader_never_skips_with_concurrent_writers<S: EventStore>(store: &S) {
-    let done = AtomicBool::new(false);
-    let writers = async {
-        let tasks = (0..WRITERS).map(|w| async move {
-            for i in 0..APPENDS_PER_WRITER {
-                let stream = unique_stream(&format!("Writer{w}"));
-                let size = 1 + (w + i) % 3;
-                let batch = (0..size)
-                    .map(|k| event(w * 1_000_000 + i * 10 + k))
-                    .collect();
-                store
-                    .append(
-                        &stream,
-                        ExpectedVersion::NoStream,
-                        batch,
-                        &Metadata::default(),
-                    )
-                    .await
-                    .expect("append");
-                if i % 7 == 0 {
-                    tokio::task::yield_now().await;
-                }
-            }
-        });
-        futures::future::join_all(tasks).await;
-        done.store(true, Ordering::SeqCst);
-    };
-    let reader = async {
-        let mut seen: Vec<RecordedEvent> = Vec::new();
-        let mut next = 1;
-        loop {
-            let finished = done.load(Ordering::SeqCst);
-            let page = store.read_all(next, 37).await.expect("read_all");
-            if let Some(last) = page.last() {
-                next = last.position + 1;
-                seen.extend(page);
-            } else if finished {
-                return seen;
-            } else {
-                tokio::time::sleep(Duration::from_millis(1)).await;
-            }
+async fn write_many<S: EventStore + Clone>(store: S, writer: u64) {
+    for i in 0..APPENDS_PER_WRITER {
+        let stream = unique_stream(&format!("Writer{writer}"));
+        let size = 1 + (writer + i) % 3;
+        let batch = (0..size)
+            .map(|k| event(writer * 1_000_000 + i * 10 + k))
+            .collect();
+        store
+            .append(
+                &stream,
+                ExpectedVersion::NoStream,
+                batch,
+                &Metadata::default(),
+            )
+            .await
+            .expect("append");
+        if i % 7 == 0 {
+            tokio::task::yield_now().await;
         }
-    };
-    let ((), seen) = tokio::join!(writers, reader);
+    }
+}
+
+async fn catch_up_until_done<S: EventStore>(store: S, done: Arc<AtomicBool>) -> Vec<RecordedEvent> {
+    let mut seen: Vec<RecordedEvent> = Vec::new();
+    let mut next = 1;
+    loop {
+        // Read `done` before reading the log: a final empty page then proves the end.
+        let finished = done.load(Ordering::SeqCst);
+        let page = store.read_all(next, 37).await.expect("read_all");
+        if let Some(last) = page.last() {
+            next = last.position + 1;
+            seen.extend(page);
+        } else if finished {
+            return seen;
+        } else {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+    }
+}
+
+/// Writers append to many streams in parallel while a reader catches up from its last
+/// position; the reader must see exactly the final log, in order, with nothing skipped.
+pub(crate) async fn catch_up_reader_never_skips_with_concurrent_writers<S: EventStore + Clone>(
+    store: &S,
+) {
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = tokio::spawn(catch_up_until_done(store.clone(), done.clone()));
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| tokio::spawn(write_many(store.clone(), w)))
+        .collect();
+    for writer in futures::future::join_all(writers).await {
+        writer.expect("writer task");
+    }
+    done.store(true, Ordering::SeqCst);
+    let seen = reader.await.expect("reader task");
+
     let log = whole_log(store).await;
     let expected: u64 = (0..WRITERS)
         .map(|w| {

@@ -30,7 +30,7 @@ where
         ($($case:path),* $(,)?) => {
             $(
                 let started = Instant::now();
-                let store = factory().await;
+                let store = std::sync::Arc::new(factory().await);
                 $case(&store).await;
                 tracing::info!(case = stringify!($case), elapsed = ?started.elapsed(), "store contract case passed");
             )*
