@@ -258,12 +258,30 @@ impl PgEventStore {
                     let error = map_sqlx("append", error);
                     if is_connection_failure(&error) && attempt <= retries {
                         tracing::warn!(stream = stream_id, attempt, %error, "append failed on a dead connection; retrying");
+                        self.purge_dead_connections().await;
                         continue;
                     }
                     return Err(error);
                 }
             }
         }
+    }
+
+    /// After a connection failure: pings every idle pooled connection and closes the dead
+    /// ones (a server restart or `pg_terminate_backend` kills them all at once), so the
+    /// retry gets a live or a fresh connection. Costs nothing on the happy path.
+    async fn purge_dead_connections(&self) {
+        let mut checked = Vec::new();
+        while let Some(mut connection) = self.inner.pool.try_acquire() {
+            if sqlx::Connection::ping(&mut *connection).await.is_err() {
+                connection.close_on_drop();
+            }
+            checked.push(connection);
+        }
+        tracing::debug!(
+            checked = checked.len(),
+            "pooled connections checked after a failure"
+        );
     }
 
     /// Retries `call` on a dead pooled connection (reads are side-effect free).
@@ -280,6 +298,7 @@ impl PgEventStore {
                     if is_connection_failure(&error) && attempt <= self.inner.config.retries =>
                 {
                     tracing::warn!(attempt, %error, "read failed on a dead connection; retrying");
+                    self.purge_dead_connections().await;
                 }
                 result => return result,
             }

@@ -1,0 +1,144 @@
+//! Faults: backends terminated while commands run.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cqrs_core::{EventStore, ExpectedVersion, Metadata, StoreError};
+use cqrs_postgres::sqlx::postgres::PgConnectOptions;
+use cqrs_postgres::{PgEventStore, PgEventStoreConfig};
+use serde_json::json;
+use support::event;
+
+/// Terminates every backend of the store's pool (found by application name).
+async fn terminate_backends(admin: &cqrs_postgres::sqlx::PgPool, application: &str) -> i64 {
+    cqrs_postgres::sqlx::query_scalar(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+         WHERE application_name = $1 AND pid <> pg_backend_pid()",
+    )
+    .bind(application)
+    .fetch_one(admin)
+    .await
+    .expect("terminate backends")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn terminated_connections_fail_typed_write_nothing_partial_and_recover() {
+    const WRITERS: usize = 6;
+    const BATCH: usize = 3;
+    let Some(db) = support::database().await else {
+        return;
+    };
+    let application = format!("cqrs-fault-{}", uuid::Uuid::new_v4().simple());
+    let options: PgConnectOptions = db
+        .url
+        .parse::<PgConnectOptions>()
+        .expect("url")
+        .application_name(&application);
+    let config = PgEventStoreConfig::new(db.fresh_schema()).max_connections(6);
+    let store = PgEventStore::connect_with(options, config)
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut writers = Vec::new();
+    for w in 0..WRITERS {
+        let store = store.clone();
+        let stop = stop.clone();
+        writers.push(tokio::spawn(async move {
+            let (mut ok, mut failed) = (Vec::new(), Vec::new());
+            let mut batch_no = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                batch_no += 1;
+                let events = (0..BATCH)
+                    .map(|i| event("Faulted", json!({"batch": batch_no, "i": i})))
+                    .collect();
+                match store
+                    .append(
+                        &format!("Fault-{w}"),
+                        ExpectedVersion::Any,
+                        events,
+                        &Metadata::default(),
+                    )
+                    .await
+                {
+                    Ok(result) => ok.push((batch_no, result.events.len())),
+                    Err(error) => failed.push((batch_no, error)),
+                }
+            }
+            (ok, failed)
+        }));
+    }
+
+    let mut terminated = 0;
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        terminated += terminate_backends(&db.pool, &application).await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    assert!(terminated > 0, "the test terminated no backend");
+
+    let mut committed_batches = 0;
+    for (w, writer) in writers.into_iter().enumerate() {
+        let (ok, failed) = writer.await.expect("writer task");
+        committed_batches += ok.len();
+        for (batch, error) in &failed {
+            assert!(
+                matches!(
+                    error,
+                    StoreError::Unavailable { .. } | StoreError::Timeout { .. }
+                ),
+                "writer {w} batch {batch}: untyped failure {error:?}"
+            );
+        }
+        // Nothing half-written: every stored batch is complete, versions are contiguous,
+        // and every acknowledged batch is stored.
+        let stream = store
+            .read_stream(&format!("Fault-{w}"), 1)
+            .await
+            .expect("read stream after faults");
+        let versions: Vec<u64> = stream.iter().map(|e| e.stream_version).collect();
+        assert_eq!(versions, (1..=stream.len() as u64).collect::<Vec<_>>());
+        let mut per_batch: BTreeMap<u64, usize> = BTreeMap::new();
+        for e in &stream {
+            let payload: serde_json::Value = e.payload.to_value().expect("payload");
+            *per_batch
+                .entry(payload["batch"].as_u64().expect("batch"))
+                .or_default() += 1;
+        }
+        assert!(
+            per_batch.values().all(|&n| n == BATCH),
+            "writer {w}: a partial batch is visible: {per_batch:?}"
+        );
+        for (batch, _) in &ok {
+            assert_eq!(
+                per_batch.get(batch),
+                Some(&BATCH),
+                "writer {w}: acknowledged batch {batch} is missing"
+            );
+        }
+    }
+    assert!(committed_batches > 0);
+
+    // Terminate once more while idle, then every new command must succeed without a restart.
+    terminate_backends(&db.pool, &application).await;
+    for w in 0..WRITERS {
+        store
+            .append(
+                &format!("Fault-{w}"),
+                ExpectedVersion::Any,
+                vec![event("After", json!({}))],
+                &Metadata::default(),
+            )
+            .await
+            .expect("append after the faults");
+    }
+    let head = store.head_position().await.expect("head after the faults");
+    assert!(head > 0);
+    drop(store);
+    db.cleanup().await;
+}

@@ -1,0 +1,267 @@
+//! Transactional projections: the read model and the checkpoint commit together, so a
+//! failure mid-batch leaves no trace and every event is applied exactly once.
+
+mod support;
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use cqrs_core::{EventStore, ExpectedVersion, Metadata, RecordedEvent, RunnerConfig, RunnerError};
+use cqrs_postgres::sqlx::{self, PgConnection};
+use cqrs_postgres::{PgEventStore, TransactionalProjection, TransactionalRunner};
+use serde_json::json;
+use support::event;
+
+/// Adds each event's amount to its stream's total: not idempotent, so a replayed event
+/// would show.
+struct Totals {
+    table: String,
+    /// Fail (once) when this event number is applied: a crash mid-batch.
+    fail_at: Option<u64>,
+}
+
+#[derive(Debug, thiserror::Error)]
+enum TotalsError {
+    #[error("simulated crash at event {0}")]
+    Crash(u64),
+    #[error(transparent)]
+    Sql(#[from] sqlx::Error),
+}
+
+#[async_trait]
+impl TransactionalProjection for Totals {
+    type Error = TotalsError;
+    fn name(&self) -> &str {
+        "totals"
+    }
+    async fn apply(
+        &mut self,
+        event: &RecordedEvent,
+        connection: &mut PgConnection,
+    ) -> Result<(), TotalsError> {
+        let payload = event
+            .payload
+            .to_value()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        let n = payload["n"].as_u64().unwrap_or_default();
+        sqlx::query(&format!(
+            "INSERT INTO {} (stream_id, total, applied) VALUES ($1, $2, 1)
+             ON CONFLICT (stream_id) DO UPDATE SET total = {0}.total + $2, applied = {0}.applied + 1",
+            self.table
+        ))
+        .bind(&*event.stream_id)
+        .bind(payload["amount"].as_i64().unwrap_or_default())
+        .execute(&mut *connection)
+        .await?;
+        if self.fail_at == Some(n) {
+            self.fail_at = None;
+            return Err(TotalsError::Crash(n));
+        }
+        Ok(())
+    }
+}
+
+async fn totals(store: &PgEventStore, table: &str) -> HashMap<String, (i64, i64)> {
+    let rows: Vec<(String, i64, i64)> =
+        sqlx::query_as(&format!("SELECT stream_id, total, applied FROM {table}"))
+            .fetch_all(store.pool())
+            .await
+            .expect("read totals");
+    rows.into_iter().map(|(s, t, a)| (s, (t, a))).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transactional_projection_applies_each_event_exactly_once_across_a_crash() {
+    let Some(db) = support::database().await else {
+        return;
+    };
+    let store = db.store().await;
+    let table = format!("{}.totals", store.config().schema.quoted());
+    sqlx::query(&format!(
+        "CREATE TABLE {table} (stream_id text PRIMARY KEY, total bigint NOT NULL, applied bigint NOT NULL)"
+    ))
+    .execute(store.pool())
+    .await
+    .expect("create read model");
+
+    let mut expected: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut positions = Vec::new();
+    for n in 0..50u64 {
+        let stream = format!("Acct-{}", n % 5);
+        let amount = (n * 3 + 1) as i64;
+        let appended = store
+            .append(
+                &stream,
+                ExpectedVersion::Any,
+                vec![event("Deposited", json!({"n": n, "amount": amount}))],
+                &Metadata::default(),
+            )
+            .await
+            .expect("append");
+        positions.push(appended.events[0].position);
+        let entry = expected.entry(stream).or_default();
+        entry.0 += amount;
+        entry.1 += 1;
+    }
+
+    let config = RunnerConfig {
+        batch_size: 20,
+        ..RunnerConfig::default()
+    };
+    let projection = Totals {
+        table: table.clone(),
+        fail_at: Some(29),
+    };
+    let mut runner = TransactionalRunner::new(store.clone(), projection).with_config(config);
+    // The second batch (events 20..40) fails at event 29, after writing rows for 20..=29.
+    let error = runner
+        .catch_up()
+        .await
+        .expect_err("the simulated crash stops the catch-up");
+    assert!(
+        matches!(error, RunnerError::Projection { position, .. } if position == positions[29]),
+        "{error}"
+    );
+    assert_eq!(
+        store.load_checkpoint("totals").await.expect("checkpoint"),
+        Some(positions[19])
+    );
+    let after_crash = totals(&store, &table).await;
+    let applied: i64 = after_crash.values().map(|(_, a)| a).sum();
+    assert_eq!(applied, 20, "only the first, committed batch is visible");
+
+    // Restart: two runners of the same projection race; each event still counts once.
+    let second = TransactionalRunner::new(
+        store.clone(),
+        Totals {
+            table: table.clone(),
+            fail_at: None,
+        },
+    )
+    .with_config(config);
+    let (a, b) = tokio::join!(
+        async move {
+            let mut runner = runner;
+            runner.catch_up().await
+        },
+        async move {
+            let mut runner = second;
+            runner.catch_up().await
+        }
+    );
+    assert_eq!(a.expect("runner a"), positions[49]);
+    assert_eq!(b.expect("runner b"), positions[49]);
+    assert_eq!(
+        totals(&store, &table).await,
+        expected,
+        "every event applied exactly once"
+    );
+    assert_eq!(
+        store.load_checkpoint("totals").await.expect("checkpoint"),
+        Some(positions[49])
+    );
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn inline_projection_commits_or_rolls_back_with_the_events() {
+    let Some(db) = support::database().await else {
+        return;
+    };
+    let store = db.store().await;
+    let table = format!("{}.orders_view", store.config().schema.quoted());
+    sqlx::query(&format!(
+        "CREATE TABLE {table} (stream_id text PRIMARY KEY, version bigint NOT NULL)"
+    ))
+    .execute(store.pool())
+    .await
+    .expect("create view table");
+    let upsert = format!(
+        "INSERT INTO {table} VALUES ($1, $2) ON CONFLICT (stream_id) DO UPDATE SET version = $2"
+    );
+
+    // Rolled back: neither the event nor the row exists.
+    let mut tx = store.begin().await.expect("begin");
+    let appended = tx
+        .append(
+            "Order-9",
+            ExpectedVersion::NoStream,
+            vec![event("Placed", json!({}))],
+            &Metadata::default(),
+        )
+        .await
+        .expect("append in tx");
+    sqlx::query(&upsert)
+        .bind("Order-9")
+        .bind(appended.current_version as i64)
+        .execute(tx.connection())
+        .await
+        .expect("view row");
+    tx.rollback().await.expect("rollback");
+    assert!(store
+        .read_stream("Order-9", 1)
+        .await
+        .expect("read")
+        .is_empty());
+    let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert_eq!(rows, 0);
+
+    // Committed: both, with two appends in one transaction.
+    let mut tx = store.begin().await.expect("begin");
+    tx.append(
+        "Order-9",
+        ExpectedVersion::NoStream,
+        vec![event("Placed", json!({}))],
+        &Metadata::default(),
+    )
+    .await
+    .expect("append 1");
+    let second = tx
+        .append(
+            "Order-9",
+            ExpectedVersion::Exact(1),
+            vec![event("Paid", json!({}))],
+            &Metadata::default(),
+        )
+        .await
+        .expect("append 2 sees append 1");
+    assert!(second.events[0].position > 0);
+    sqlx::query(&upsert)
+        .bind("Order-9")
+        .bind(second.current_version as i64)
+        .execute(tx.connection())
+        .await
+        .expect("view row");
+    // A version conflict inside the transaction leaves it usable.
+    let conflict = tx
+        .append(
+            "Order-9",
+            ExpectedVersion::Exact(1),
+            vec![event("Paid", json!({}))],
+            &Metadata::default(),
+        )
+        .await
+        .expect_err("stale version");
+    assert!(
+        conflict.as_conflict().is_some_and(|c| c.actual == 2),
+        "{conflict:?}"
+    );
+    tx.commit().await.expect("commit");
+    let stream = store.read_stream("Order-9", 1).await.expect("read");
+    assert_eq!(
+        stream.iter().map(|e| e.stream_version).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+    assert!(stream[0].position < stream[1].position);
+    let version: i64 = sqlx::query_scalar(&format!(
+        "SELECT version FROM {table} WHERE stream_id = 'Order-9'"
+    ))
+    .fetch_one(store.pool())
+    .await
+    .expect("view");
+    assert_eq!(version, 2);
+    db.cleanup().await;
+}
