@@ -1,5 +1,7 @@
 //! Read models of the order example.
 
+mod pg_price_tiers;
 mod price_tiers;
 
+pub use pg_price_tiers::{PgPriceTiers, PgViewError};
 pub use price_tiers::{PriceTierProjection, PriceTiers, TierGroup, TierItem};

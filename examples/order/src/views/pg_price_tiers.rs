@@ -1,0 +1,206 @@
+//! The price-tier read model kept in PostgreSQL (services mode).
+//!
+//! Each event is applied in its own transaction that first claims the event id in
+//! `tier_applied_events`: a redelivered event (Kafka at-least-once delivery) finds its id
+//! claimed and changes nothing, so the view has exactly one effect per event.
+
+use async_trait::async_trait;
+use cqrs_core::{Aggregate, DecodeError, RecordedEvent, Upcasters};
+use cqrs_postgres::SchemaName;
+use sqlx::{PgPool, Row};
+
+use crate::domain::{Cents, Order, OrderEvent, OrderLine, Tier};
+use crate::http::{QueryError, TierQueries};
+use crate::views::{TierGroup, TierItem};
+
+/// Applying an event to the PostgreSQL view failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PgViewError {
+    /// The event does not decode.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The database failed; retrying may succeed.
+    #[error("price-tier view database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Stored data does not have the expected shape.
+    #[error("price-tier view holds corrupt data: {0}")]
+    Corrupt(String),
+}
+
+/// The price-tier view in a PostgreSQL schema.
+#[derive(Debug, Clone)]
+pub struct PgPriceTiers {
+    pool: PgPool,
+    schema: SchemaName,
+    upcasters: Upcasters,
+}
+
+struct LineColumns {
+    tiers: Vec<String>,
+    skus: Vec<String>,
+    prices: Vec<i64>,
+    labels: Vec<String>,
+    quantities: Vec<i64>,
+}
+
+fn columns(lines: &[OrderLine]) -> Result<LineColumns, PgViewError> {
+    let mut c = LineColumns {
+        tiers: Vec::new(),
+        skus: Vec::new(),
+        prices: Vec::new(),
+        labels: Vec::new(),
+        quantities: Vec::new(),
+    };
+    for line in lines {
+        c.tiers.push(Tier::of(line.unit_price).as_str().to_owned());
+        c.skus.push(line.sku.clone());
+        c.prices.push(
+            i64::try_from(line.unit_price.0)
+                .map_err(|_| PgViewError::Corrupt("unit price beyond i64".into()))?,
+        );
+        c.labels.push(line.label.clone());
+        c.quantities.push(i64::from(line.quantity));
+    }
+    Ok(c)
+}
+
+impl PgPriceTiers {
+    /// The view in `schema` on `pool`; call [`migrate`](Self::migrate) once.
+    pub fn new(pool: PgPool, schema: SchemaName) -> Self {
+        Self {
+            pool,
+            schema,
+            upcasters: Upcasters::new(),
+        }
+    }
+
+    fn sql(&self, template: &str) -> String {
+        template.replace("{schema}", &self.schema.quoted())
+    }
+
+    /// Creates the view's tables if they do not exist.
+    pub async fn migrate(&self) -> Result<(), sqlx::Error> {
+        sqlx::raw_sql(&self.sql(include_str!("sql/tiers_schema.sql")))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Applies one recorded event exactly once (events of other aggregates are ignored).
+    pub async fn apply(&self, event: &RecordedEvent) -> Result<(), PgViewError> {
+        if event.category() != Order::TYPE {
+            return Ok(());
+        }
+        let decoded: OrderEvent = event.decode(&self.upcasters)?;
+        let position = i64::try_from(event.position)
+            .map_err(|_| PgViewError::Corrupt("position beyond i64".into()))?;
+        let mut tx = self.pool.begin().await?;
+        let claimed = sqlx::query(&self.sql(include_str!("sql/tiers_claim_event.sql")))
+            .bind(event.event_id)
+            .bind(position)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if claimed.is_none() {
+            tracing::debug!(event_id = %event.event_id, "redelivered event skipped");
+            return Ok(());
+        }
+        match decoded {
+            OrderEvent::OrderPlaced {
+                order_id,
+                customer_id,
+                lines,
+            } => {
+                let c = columns(&lines)?;
+                sqlx::query(&self.sql(include_str!("sql/tiers_place.sql")))
+                    .bind(&order_id)
+                    .bind(&customer_id)
+                    .bind(sqlx::types::Json(&lines))
+                    .bind(&c.tiers)
+                    .bind(&c.skus)
+                    .bind(&c.prices)
+                    .bind(&c.labels)
+                    .bind(&c.quantities)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            OrderEvent::OrderCancelled { .. } => {
+                let order_id = event.stream_id.split_once('-').map_or("", |(_, id)| id);
+                let cancelled = sqlx::query(&self.sql(include_str!("sql/tiers_cancel.sql")))
+                    .bind(order_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some(row) = cancelled {
+                    let customer_id: String = row.try_get("customer_id")?;
+                    let sqlx::types::Json(lines): sqlx::types::Json<Vec<OrderLine>> =
+                        row.try_get("lines")?;
+                    let c = columns(&lines)?;
+                    sqlx::query(&self.sql(include_str!("sql/tiers_remove.sql")))
+                        .bind(&customer_id)
+                        .bind(&c.tiers)
+                        .bind(&c.skus)
+                        .bind(&c.prices)
+                        .bind(&c.quantities)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+            }
+            OrderEvent::OrderPaid { .. } | OrderEvent::OrderShipped => {}
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn query_items(
+        &self,
+        customer_id: &str,
+        tier: Option<Tier>,
+    ) -> Result<Vec<TierGroup>, PgViewError> {
+        let rows = sqlx::query(&self.sql(include_str!("sql/tiers_items.sql")))
+            .bind(customer_id)
+            .bind(tier.map(Tier::as_str))
+            .fetch_all(&self.pool)
+            .await?;
+        let mut groups: Vec<TierGroup> = Tier::ALL
+            .into_iter()
+            .filter(|t| tier.is_none_or(|wanted| wanted == *t))
+            .map(|t| TierGroup {
+                tier: t,
+                items: Vec::new(),
+            })
+            .collect();
+        for row in rows {
+            let row_tier: String = row.try_get("tier")?;
+            let row_tier: Tier = row_tier.parse().map_err(PgViewError::Corrupt)?;
+            let unit_price: i64 = row.try_get("unit_price")?;
+            let quantity: i64 = row.try_get("quantity")?;
+            let item = TierItem {
+                sku: row.try_get("sku")?,
+                label: row.try_get("label")?,
+                unit_price: Cents(
+                    u64::try_from(unit_price)
+                        .map_err(|_| PgViewError::Corrupt("negative price".into()))?,
+                ),
+                quantity: u64::try_from(quantity)
+                    .map_err(|_| PgViewError::Corrupt("negative quantity".into()))?,
+            };
+            if let Some(group) = groups.iter_mut().find(|g| g.tier == row_tier) {
+                group.items.push(item);
+            }
+        }
+        Ok(groups)
+    }
+}
+
+#[async_trait]
+impl TierQueries for PgPriceTiers {
+    async fn items(
+        &self,
+        customer_id: &str,
+        tier: Option<Tier>,
+    ) -> Result<Vec<TierGroup>, QueryError> {
+        self.query_items(customer_id, tier).await.map_err(|e| {
+            tracing::error!(error = %e, "price-tier query failed");
+            QueryError(e.to_string())
+        })
+    }
+}
