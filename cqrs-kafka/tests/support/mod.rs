@@ -2,8 +2,10 @@
 #![allow(dead_code)] // each test binary uses a different part
 
 pub mod broker;
+pub mod publish;
 pub mod read;
 pub mod seed;
+pub mod totals;
 
 pub use broker::{broker, create_topics, unique};
 pub use read::{read_topics, Received};
