@@ -1,0 +1,88 @@
+//! Embedded mode: one in-memory store for orders, products and allocations; the saga and
+//! the stock view fed in process from the global log.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use cqrs_core::{
+    EventStore, InMemoryEventStore, ProjectionRunner, RetryPolicy, RunnerConfig, RunnerError,
+    RunningProjection,
+};
+
+use crate::app::Inventory;
+use crate::saga::SagaProjection;
+use crate::views::StockLevelProjection;
+
+/// The whole inventory system in one process.
+///
+/// ```
+/// # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+/// let system = inventory::InventorySystem::embedded();
+/// system.app.register_product("pen", "Ballpoint pen").await.unwrap();
+/// system.app.receive_stock("pen", 5).await.unwrap();
+/// system.settle().await.unwrap();
+/// assert_eq!(system.app.stock_level("pen").unwrap().available, 5);
+/// system.shutdown().await.unwrap();
+/// # });
+/// ```
+pub struct InventorySystem {
+    /// Commands and queries.
+    pub app: Inventory,
+    store: Arc<dyn EventStore>,
+    saga: RunningProjection<SagaProjection, dyn EventStore>,
+    stock: RunningProjection<StockLevelProjection, dyn EventStore>,
+}
+
+impl InventorySystem {
+    /// Starts on a fresh in-memory store.
+    pub fn embedded() -> Self {
+        Self::on(Arc::new(InMemoryEventStore::new()))
+    }
+
+    /// Starts on `store`; the saga and the view resume from their checkpoints there.
+    pub fn on(store: Arc<dyn EventStore>) -> Self {
+        let (projection, levels) = StockLevelProjection::new();
+        let app = Inventory::new(store.clone(), levels);
+        let saga_config = RunnerConfig {
+            retry: RetryPolicy::attempts(10)
+                .with_backoff(Duration::from_millis(10), Duration::from_secs(2)),
+            ..RunnerConfig::default()
+        };
+        let saga = ProjectionRunner::new(store.clone(), SagaProjection::new(app.saga()))
+            .with_config(saga_config)
+            .spawn();
+        let stock = ProjectionRunner::new(store.clone(), projection).spawn();
+        Self {
+            app,
+            store,
+            saga,
+            stock,
+        }
+    }
+
+    /// The shared event store.
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        &self.store
+    }
+
+    /// Waits until the saga and the view have processed everything, including the events
+    /// the saga itself appended (for the demo, tests and read-your-writes).
+    pub async fn settle(&self) -> Result<u64, RunnerError> {
+        const TIMEOUT: Duration = Duration::from_secs(30);
+        loop {
+            let head = self.saga.wait_until_caught_up(TIMEOUT).await?;
+            self.stock.wait_for_position(head, TIMEOUT).await?;
+            let now = self.saga.wait_until_caught_up(TIMEOUT).await?;
+            if now == head {
+                return Ok(head);
+            }
+        }
+    }
+
+    /// Stops the saga and the view after their current batch.
+    pub async fn shutdown(self) -> Result<(), RunnerError> {
+        let saga = self.saga.shutdown().await.map(|_| ());
+        let stock = self.stock.shutdown().await.map(|_| ());
+        saga.and(stock)
+    }
+}

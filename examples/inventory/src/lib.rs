@@ -1,0 +1,23 @@
+//! # inventory: stock that never goes negative, reacting to orders
+//!
+//! - [`domain`]: the `Product` aggregate (stream per sku: on hand, reservations per order)
+//!   and the `OrderAllocation` aggregate (the saga's decision per order, recorded once).
+//! - [`saga`]: the fulfilment process manager reacting to the order example's
+//!   `OrderPlaced`, `OrderCancelled` and `OrderShipped` events.
+//! - [`views`]: stock level per sku and the low-stock list.
+//! - [`Inventory`]: commands and queries over any event store; [`InventorySystem`]: the
+//!   embedded wiring (in-memory store, in-process delivery); [`http`]: the axum API.
+//!
+//! See the example's README and `../shared/SPEC-EXAMPLES.md` section 2.
+#![warn(missing_docs)]
+
+mod app;
+pub mod demo;
+pub mod domain;
+mod embedded;
+pub mod http;
+pub mod saga;
+pub mod views;
+
+pub use app::{Inventory, OrderReport};
+pub use embedded::InventorySystem;

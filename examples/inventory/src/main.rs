@@ -1,0 +1,126 @@
+//! The inventory example's command line.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use inventory::http::{self, ApiState};
+use inventory::InventorySystem;
+
+/// Stock that never goes negative, reserved by a saga reacting to orders (cqrs-rs example).
+///
+/// Embedded mode (the default) keeps everything in memory in one process.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Mode,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Run a scripted scenario (products, stock, orders that can and cannot be filled,
+    /// a cancellation, a shipment) and print order outcomes and stock levels.
+    Demo {
+        /// Products with fewer available units than this are listed as low on stock.
+        #[arg(long, env = "LOW_STOCK_THRESHOLD", default_value_t = 3)]
+        low_stock_threshold: u64,
+    },
+    /// Serve the HTTP/JSON API until Ctrl-C (or SIGTERM).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "INVENTORY_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Default threshold of `GET /stock/low` (products with fewer available units).
+    #[arg(long, env = "LOW_STOCK_THRESHOLD", default_value_t = 5)]
+    low_stock_threshold: u64,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match Cli::parse().command {
+        Mode::Demo {
+            low_stock_threshold,
+        } => demo(low_stock_threshold).await,
+        Mode::Serve(args) => serve(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("inventory: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type MainError = Box<dyn std::error::Error + Send + Sync>;
+
+async fn demo(low_stock_threshold: u64) -> Result<(), MainError> {
+    let system = InventorySystem::embedded();
+    let result = inventory::demo::run(&system, low_stock_threshold).await;
+    let stopped = system.shutdown().await;
+    print!("{}", result?);
+    stopped?;
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> Result<(), MainError> {
+    let system = InventorySystem::embedded();
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let state = ApiState {
+        inventory: system.app.clone(),
+        low_stock_threshold: args.low_stock_threshold,
+    };
+    tracing::info!(mode = "embedded", "starting");
+    eprintln!(
+        "inventory API (embedded mode) on http://{}",
+        listener.local_addr()?
+    );
+    let served = http::serve(listener, state, shutdown_signal()).await;
+    let stopped = system.shutdown().await;
+    served?;
+    stopped?;
+    Ok(())
+}
+
+/// Completes on Ctrl-C or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down");
+}

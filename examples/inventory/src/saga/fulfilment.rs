@@ -1,0 +1,415 @@
+//! The fulfilment saga's decisions, independent of how events reach it.
+
+use std::collections::BTreeMap;
+
+use cqrs_core::{
+    Aggregate, CommandContext, CommandError, EventStore, RecordedEvent, Repository, Upcasters,
+};
+use order::domain::{Order, OrderCommand, OrderError, OrderEvent, OrderLine};
+use serde::Serialize;
+
+use super::SagaError;
+use crate::domain::{
+    AllocatedLine, AllocationCommand, AllocationError, AllocationStatus, OrderAllocation, Product,
+    ProductCommand, ProductError, Shortage,
+};
+
+/// The cancellation reason the saga gives an order it cannot fill.
+pub const OUT_OF_STOCK: &str = "out_of_stock";
+
+/// What the saga did with one event (for logs and tests).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum SagaOutcome {
+    /// Every line was reserved; the order is confirmed.
+    Confirmed {
+        /// The order.
+        order_id: String,
+    },
+    /// A line could not be reserved; the order was cancelled with `out_of_stock`.
+    Rejected {
+        /// The order.
+        order_id: String,
+        /// The line that failed.
+        shortage: Shortage,
+    },
+    /// The order was decided before (a redelivery): nothing new happened.
+    AlreadyDecided {
+        /// The order.
+        order_id: String,
+        /// Its recorded status.
+        status: AllocationStatus,
+    },
+    /// A confirmed order was cancelled; its reservations were released.
+    Released {
+        /// The order.
+        order_id: String,
+    },
+    /// A confirmed order shipped; its units left the stock.
+    Shipped {
+        /// The order.
+        order_id: String,
+    },
+    /// The event needs nothing from the inventory.
+    Ignored,
+}
+
+/// The process manager between orders and stock. Cheap to clone.
+///
+/// Every command it issues runs in a [`CommandContext::caused_by`] the event it reacts to,
+/// so the whole business transaction shares one correlation id.
+#[derive(Clone)]
+pub struct FulfilmentSaga {
+    orders: Repository<Order, dyn EventStore>,
+    products: Repository<Product, dyn EventStore>,
+    allocations: Repository<OrderAllocation, dyn EventStore>,
+    upcasters: Upcasters,
+}
+
+impl FulfilmentSaga {
+    /// A saga issuing commands through these repositories.
+    pub fn new(
+        orders: Repository<Order, dyn EventStore>,
+        products: Repository<Product, dyn EventStore>,
+        allocations: Repository<OrderAllocation, dyn EventStore>,
+    ) -> Self {
+        Self {
+            orders,
+            products,
+            allocations,
+            upcasters: Upcasters::new(),
+        }
+    }
+
+    /// Reacts to one event. Events that are not `Order` events are ignored.
+    ///
+    /// Safe to call again with the same event: the recorded allocation makes it a no-op.
+    pub async fn handle(&self, event: &RecordedEvent) -> Result<SagaOutcome, SagaError> {
+        if event.category() != Order::TYPE {
+            return Ok(SagaOutcome::Ignored);
+        }
+        let order_id = event
+            .stream_id
+            .split_once('-')
+            .map_or("", |(_, id)| id)
+            .to_owned();
+        let outcome = match event.decode::<OrderEvent>(&self.upcasters)? {
+            OrderEvent::OrderPlaced { lines, .. } => {
+                self.on_placed(event, &order_id, &lines).await?
+            }
+            OrderEvent::OrderCancelled { reason } => {
+                self.on_cancelled(event, &order_id, &reason).await?
+            }
+            OrderEvent::OrderShipped => self.on_shipped(event, &order_id).await?,
+            OrderEvent::OrderPaid { .. } => SagaOutcome::Ignored,
+        };
+        if outcome != SagaOutcome::Ignored {
+            tracing::info!(
+                order_id,
+                position = event.position,
+                outcome = ?outcome,
+                "fulfilment saga handled order event"
+            );
+        }
+        Ok(outcome)
+    }
+
+    async fn on_placed(
+        &self,
+        event: &RecordedEvent,
+        order_id: &str,
+        lines: &[OrderLine],
+    ) -> Result<SagaOutcome, SagaError> {
+        let wanted = quantities_by_sku(lines);
+        match self.allocation(order_id).await?.status {
+            AllocationStatus::Pending => {}
+            AllocationStatus::Rejected => {
+                // Re-run the (idempotent) compensation in case a crash interrupted it.
+                self.compensate(event, order_id, &wanted).await?;
+                return Ok(already(order_id, AllocationStatus::Rejected));
+            }
+            status => return Ok(already(order_id, status)),
+        }
+
+        let mut reserved = Vec::with_capacity(wanted.len());
+        for (sku, &qty) in &wanted {
+            let command = ProductCommand::ReserveStock {
+                sku: sku.clone(),
+                order_id: order_id.to_owned(),
+                qty,
+            };
+            match self
+                .products
+                .execute_in(&CommandContext::caused_by(event), command)
+                .await
+            {
+                Ok(_) => reserved.push(AllocatedLine {
+                    sku: sku.clone(),
+                    qty,
+                }),
+                Err(CommandError::Rejected(refusal)) => {
+                    let shortage = shortage_of(sku, qty, &refusal);
+                    return self.reject(event, order_id, &wanted, shortage).await;
+                }
+                Err(source) => {
+                    return Err(SagaError::Product {
+                        order_id: order_id.to_owned(),
+                        source,
+                    })
+                }
+            }
+        }
+
+        let confirm = AllocationCommand::Confirm {
+            order_id: order_id.to_owned(),
+            lines: reserved,
+        };
+        match self.record(event, order_id, confirm).await? {
+            Ok(()) => Ok(SagaOutcome::Confirmed {
+                order_id: order_id.to_owned(),
+            }),
+            // Another delivery of this event decided first; follow its decision.
+            Err(AllocationError::AlreadyDecided { status, .. }) => {
+                if status == AllocationStatus::Rejected {
+                    self.compensate(event, order_id, &wanted).await?;
+                }
+                Ok(already(order_id, status))
+            }
+            Err(AllocationError::NotConfirmed { status, .. }) => Ok(already(order_id, status)),
+        }
+    }
+
+    /// Records the rejection first, then compensates: a crash in between leaves a recorded
+    /// rejection whose compensation the redelivery completes.
+    async fn reject(
+        &self,
+        event: &RecordedEvent,
+        order_id: &str,
+        wanted: &BTreeMap<String, u64>,
+        shortage: Shortage,
+    ) -> Result<SagaOutcome, SagaError> {
+        let reject = AllocationCommand::Reject {
+            order_id: order_id.to_owned(),
+            reason: OUT_OF_STOCK.to_owned(),
+            shortage: shortage.clone(),
+        };
+        match self.record(event, order_id, reject).await? {
+            Ok(()) => {}
+            Err(AllocationError::AlreadyDecided { status, .. }) => {
+                // Confirmed by a concurrent delivery: its reservations are ours (reserving
+                // is idempotent per order id), so there is nothing to undo.
+                return Ok(already(order_id, status));
+            }
+            Err(AllocationError::NotConfirmed { status, .. }) => {
+                return Ok(already(order_id, status))
+            }
+        }
+        self.compensate(event, order_id, wanted).await?;
+        Ok(SagaOutcome::Rejected {
+            order_id: order_id.to_owned(),
+            shortage,
+        })
+    }
+
+    /// Releases every sku of the order (a no-op where nothing is reserved) and cancels the
+    /// order with reason `out_of_stock` (a no-op when it is cancelled already).
+    async fn compensate(
+        &self,
+        event: &RecordedEvent,
+        order_id: &str,
+        wanted: &BTreeMap<String, u64>,
+    ) -> Result<(), SagaError> {
+        let skus: Vec<String> = wanted.keys().cloned().collect();
+        self.release_all(event, order_id, &skus).await?;
+        let cancel = OrderCommand::CancelOrder {
+            order_id: order_id.to_owned(),
+            reason: OUT_OF_STOCK.to_owned(),
+        };
+        match self
+            .orders
+            .execute_in(&CommandContext::caused_by(event), cancel)
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(CommandError::Rejected(refusal)) => {
+                // Cancelled before (a redelivery), or shipped meanwhile: nothing to cancel.
+                match refusal {
+                    OrderError::InvalidStatus { .. } => {
+                        tracing::debug!(order_id, %refusal, "order not cancelled again")
+                    }
+                    other => {
+                        tracing::warn!(order_id, refusal = %other, "order refused cancellation")
+                    }
+                }
+                Ok(())
+            }
+            Err(source) => Err(SagaError::Order {
+                order_id: order_id.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    async fn on_cancelled(
+        &self,
+        event: &RecordedEvent,
+        order_id: &str,
+        reason: &str,
+    ) -> Result<SagaOutcome, SagaError> {
+        let allocation = self.allocation(order_id).await?;
+        if allocation.status != AllocationStatus::Confirmed {
+            return Ok(SagaOutcome::Ignored);
+        }
+        // Release first, record after: a crash in between is completed by the redelivery.
+        let skus: Vec<String> = allocation.lines.iter().map(|l| l.sku.clone()).collect();
+        self.release_all(event, order_id, &skus).await?;
+        let release = AllocationCommand::Release {
+            order_id: order_id.to_owned(),
+            reason: reason.to_owned(),
+        };
+        match self.record(event, order_id, release).await? {
+            Ok(()) => Ok(SagaOutcome::Released {
+                order_id: order_id.to_owned(),
+            }),
+            Err(refusal) => {
+                tracing::warn!(order_id, %refusal, "allocation not released");
+                Ok(SagaOutcome::Ignored)
+            }
+        }
+    }
+
+    async fn on_shipped(
+        &self,
+        event: &RecordedEvent,
+        order_id: &str,
+    ) -> Result<SagaOutcome, SagaError> {
+        let allocation = self.allocation(order_id).await?;
+        if allocation.status != AllocationStatus::Confirmed {
+            return Ok(SagaOutcome::Ignored);
+        }
+        for line in &allocation.lines {
+            let ship = ProductCommand::ConfirmShipment {
+                sku: line.sku.clone(),
+                order_id: order_id.to_owned(),
+            };
+            match self
+                .products
+                .execute_in(&CommandContext::caused_by(event), ship)
+                .await
+            {
+                Ok(_) => {}
+                Err(CommandError::Rejected(refusal)) => {
+                    tracing::warn!(order_id, %refusal, "shipment not confirmed")
+                }
+                Err(source) => {
+                    return Err(SagaError::Product {
+                        order_id: order_id.to_owned(),
+                        source,
+                    })
+                }
+            }
+        }
+        let shipped = AllocationCommand::MarkShipped {
+            order_id: order_id.to_owned(),
+        };
+        match self.record(event, order_id, shipped).await? {
+            Ok(()) => Ok(SagaOutcome::Shipped {
+                order_id: order_id.to_owned(),
+            }),
+            Err(refusal) => {
+                tracing::warn!(order_id, %refusal, "allocation not marked shipped");
+                Ok(SagaOutcome::Ignored)
+            }
+        }
+    }
+
+    async fn release_all(
+        &self,
+        event: &RecordedEvent,
+        order_id: &str,
+        skus: &[String],
+    ) -> Result<(), SagaError> {
+        for sku in skus {
+            let release = ProductCommand::ReleaseReservation {
+                sku: sku.clone(),
+                order_id: order_id.to_owned(),
+            };
+            match self
+                .products
+                .execute_in(&CommandContext::caused_by(event), release)
+                .await
+            {
+                // Releasing is never refused; an unknown reservation is a no-op.
+                Ok(_) | Err(CommandError::Rejected(_)) => {}
+                Err(source) => {
+                    return Err(SagaError::Product {
+                        order_id: order_id.to_owned(),
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn allocation(&self, order_id: &str) -> Result<OrderAllocation, SagaError> {
+        self.allocations
+            .load(order_id)
+            .await
+            .map(|loaded| loaded.state)
+            .map_err(|source| SagaError::Load {
+                order_id: order_id.to_owned(),
+                source,
+            })
+    }
+
+    /// Runs an allocation command: `Ok(Err(refusal))` when the domain refused it.
+    async fn record(
+        &self,
+        event: &RecordedEvent,
+        order_id: &str,
+        command: AllocationCommand,
+    ) -> Result<Result<(), AllocationError>, SagaError> {
+        match self
+            .allocations
+            .execute_in(&CommandContext::caused_by(event), command)
+            .await
+        {
+            Ok(_) => Ok(Ok(())),
+            Err(CommandError::Rejected(refusal)) => Ok(Err(refusal)),
+            Err(source) => Err(SagaError::Allocation {
+                order_id: order_id.to_owned(),
+                source,
+            }),
+        }
+    }
+}
+
+fn already(order_id: &str, status: AllocationStatus) -> SagaOutcome {
+    SagaOutcome::AlreadyDecided {
+        order_id: order_id.to_owned(),
+        status,
+    }
+}
+
+/// The units wanted per sku: an order may name a sku on several lines.
+fn quantities_by_sku(lines: &[OrderLine]) -> BTreeMap<String, u64> {
+    let mut wanted = BTreeMap::new();
+    for line in lines {
+        *wanted.entry(line.sku.clone()).or_insert(0) += u64::from(line.quantity);
+    }
+    wanted
+}
+
+fn shortage_of(sku: &str, requested: u64, refusal: &ProductError) -> Shortage {
+    let available = match refusal {
+        ProductError::InsufficientStock { available, .. } => *available,
+        _ => 0,
+    };
+    Shortage {
+        sku: sku.to_owned(),
+        requested,
+        available,
+        detail: refusal.to_string(),
+    }
+}
