@@ -9,6 +9,8 @@ pub mod demo;
 pub mod domain;
 mod embedded;
 pub mod http;
+pub mod services;
 pub mod views;
 
 pub use embedded::OrderSystem;
+pub use services::{OrderServices, ServicesConfig};

@@ -3,12 +3,15 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use order::OrderSystem;
+use clap::{Args, Parser, Subcommand};
+use order::{OrderServices, OrderSystem, ServicesConfig};
 
 /// Online ordering with a price-tier read model, built on cqrs-rs.
 ///
 /// Runs embedded by default: in-memory event store, in-process projection, no services.
+/// `serve` runs in services mode when both DATABASE_URL and KAFKA_BROKERS are given:
+/// PostgreSQL (or MongoDB, with MONGODB_URL) event store, Kafka between the command and
+/// the query side, the read model in PostgreSQL.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
@@ -26,7 +29,49 @@ enum Mode {
         /// Address to listen on.
         #[arg(long, env = "ORDER_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        #[command(flatten)]
+        services: ServiceArgs,
     },
+}
+
+/// Services mode (all of DATABASE_URL and KAFKA_BROKERS, or neither).
+#[derive(Debug, Args)]
+struct ServiceArgs {
+    /// PostgreSQL URL for the read model (and the event store unless MONGODB_URL is set).
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Kafka bootstrap servers, e.g. 127.0.0.1:9092.
+    #[arg(long, env = "KAFKA_BROKERS")]
+    kafka_brokers: Option<String>,
+    /// MongoDB URL (a replica set): use MongoDB as the event store.
+    #[arg(long, env = "MONGODB_URL")]
+    mongodb_url: Option<String>,
+    /// PostgreSQL schema (or MongoDB database) of the event store.
+    #[arg(long, env = "ORDER_EVENT_SCHEMA", default_value = "order_events")]
+    event_schema: String,
+    /// PostgreSQL schema of the read model.
+    #[arg(long, env = "ORDER_VIEW_SCHEMA", default_value = "order_views")]
+    view_schema: String,
+    /// Kafka consumer group of the read-model updater.
+    #[arg(long, env = "ORDER_GROUP_ID", default_value = "order-price-tiers")]
+    group_id: String,
+}
+
+impl ServiceArgs {
+    fn config(&self) -> Result<Option<ServicesConfig>, BoxError> {
+        match (&self.database_url, &self.kafka_brokers) {
+            (Some(database_url), Some(brokers)) => {
+                let mut config = ServicesConfig::new(database_url, brokers);
+                config.mongodb_url.clone_from(&self.mongodb_url);
+                config.event_schema.clone_from(&self.event_schema);
+                config.view_schema.clone_from(&self.view_schema);
+                config.group_id.clone_from(&self.group_id);
+                Ok(Some(config))
+            }
+            (None, None) if self.mongodb_url.is_none() => Ok(None),
+            _ => Err("services mode needs both DATABASE_URL and KAFKA_BROKERS".into()),
+        }
+    }
 }
 
 #[tokio::main]
@@ -39,7 +84,11 @@ async fn main() -> ExitCode {
         .init();
     let result = match Cli::parse().command {
         Mode::Demo => demo().await,
-        Mode::Serve { listen } => serve(listen).await,
+        Mode::Serve { listen, services } => match services.config() {
+            Ok(Some(config)) => serve_services(listen, config).await,
+            Ok(None) => serve(listen).await,
+            Err(error) => Err(error),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -60,16 +109,30 @@ async fn demo() -> Result<(), BoxError> {
     Ok(())
 }
 
+async fn ctrl_c() {
+    let _ = tokio::signal::ctrl_c().await;
+    tracing::info!("shutting down");
+}
+
+async fn serve_services(listen: SocketAddr, config: ServicesConfig) -> Result<(), BoxError> {
+    let services = OrderServices::start(config).await?;
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    tracing::info!(address = %listener.local_addr()?, "order API listening (services mode)");
+    order::http::serve(
+        listener,
+        order::http::router(services.app_state()),
+        ctrl_c(),
+    )
+    .await?;
+    services.shutdown().await
+}
+
 async fn serve(listen: SocketAddr) -> Result<(), BoxError> {
     let system = OrderSystem::embedded();
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "order API listening (embedded mode)");
     let router = order::http::router(system.app_state());
-    order::http::serve(listener, router, async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down");
-    })
-    .await?;
+    order::http::serve(listener, router, ctrl_c()).await?;
     system.shutdown().await?;
     Ok(())
 }

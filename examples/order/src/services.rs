@@ -1,0 +1,171 @@
+//! The services wiring: PostgreSQL (or MongoDB) event store, Kafka between the command side
+//! and the query side, the price-tier view in PostgreSQL.
+//!
+//! ```text
+//! HTTP command -> Repository -> event store ──(outbox relay)──> Kafka topic `Order`
+//!                                                                 │ consumer group
+//! HTTP query  <- PgPriceTiers (PostgreSQL) <── TierViewHandler <──┘
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cqrs_core::{EventStore, RecordedEvent, Repository};
+use cqrs_kafka::{
+    ConsumerConfig, ConsumerRunner, EventRelay, HandlerError, KafkaConfig, MessageHandler,
+    MessageSource, RelayConfig, RunningConsumer, RunningRelay, TopicMapping,
+};
+use cqrs_mongo::{MongoEventStore, MongoStoreConfig};
+use cqrs_postgres::{PgEventStore, PgEventStoreConfig, SchemaName};
+
+use crate::domain::Order;
+use crate::http::AppState;
+use crate::views::{PgPriceTiers, PgViewError};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where the services are and how this instance names its things in them.
+#[derive(Debug, Clone)]
+pub struct ServicesConfig {
+    /// PostgreSQL URL (read model; event store unless `mongodb_url` is set).
+    pub database_url: String,
+    /// Kafka bootstrap servers.
+    pub kafka_brokers: String,
+    /// MongoDB URL: when set, the event store is MongoDB (a replica set).
+    pub mongodb_url: Option<String>,
+    /// PostgreSQL schema (or MongoDB database) of the event store. Default `order_events`.
+    pub event_schema: String,
+    /// PostgreSQL schema of the read model. Default `order_views`.
+    pub view_schema: String,
+    /// Topic prefix (the `Order` events go to `{prefix}Order`). Default empty.
+    pub topic_prefix: String,
+    /// Consumer group of the read-model updater. Default `order-price-tiers`.
+    pub group_id: String,
+}
+
+impl ServicesConfig {
+    /// Defaults for the given PostgreSQL and Kafka.
+    pub fn new(database_url: impl Into<String>, kafka_brokers: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            kafka_brokers: kafka_brokers.into(),
+            mongodb_url: None,
+            event_schema: "order_events".into(),
+            view_schema: "order_views".into(),
+            topic_prefix: String::new(),
+            group_id: "order-price-tiers".into(),
+        }
+    }
+
+    fn topic(&self) -> String {
+        format!(
+            "{}{}",
+            self.topic_prefix,
+            <Order as cqrs_core::Aggregate>::TYPE
+        )
+    }
+}
+
+/// Feeds the PostgreSQL price-tier view from Kafka. Database failures are transient
+/// (retried without skipping); undecodable events are rejected (dead-lettered).
+pub struct TierViewHandler {
+    view: PgPriceTiers,
+}
+
+#[async_trait]
+impl MessageHandler for TierViewHandler {
+    async fn handle(
+        &mut self,
+        event: &RecordedEvent,
+        _: &MessageSource<'_>,
+    ) -> Result<(), HandlerError> {
+        self.view.apply(event).await.map_err(|error| match error {
+            PgViewError::Database(e) => HandlerError::transient(e),
+            other => HandlerError::rejected(other),
+        })
+    }
+}
+
+/// The order system on real services.
+pub struct OrderServices {
+    /// Command side.
+    pub orders: Repository<Order, dyn EventStore>,
+    /// Query side.
+    pub view: PgPriceTiers,
+    relay: RunningRelay<dyn EventStore>,
+    consumer: RunningConsumer<TierViewHandler>,
+}
+
+impl OrderServices {
+    /// Connects, migrates, creates the topic, starts the relay and the view updater.
+    pub async fn start(config: ServicesConfig) -> Result<Self, BoxError> {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(&config.database_url)
+            .await?;
+        let store: Arc<dyn EventStore> = match &config.mongodb_url {
+            Some(url) => {
+                let store = MongoEventStore::connect(
+                    url,
+                    MongoStoreConfig::new(config.event_schema.clone()),
+                )
+                .await?;
+                store.migrate().await?;
+                Arc::new(store)
+            }
+            None => {
+                let schema = SchemaName::new(config.event_schema.clone())?;
+                let store =
+                    PgEventStore::connect(&config.database_url, PgEventStoreConfig::new(schema))
+                        .await?;
+                store.migrate().await?;
+                Arc::new(store)
+            }
+        };
+        let view = PgPriceTiers::new(pool, SchemaName::new(config.view_schema.clone())?);
+        view.migrate().await?;
+
+        let kafka = KafkaConfig::new(config.kafka_brokers.clone());
+        let topic = config.topic();
+        cqrs_kafka::create_topics(&kafka, &[topic.as_str()], 3, 1).await?;
+        let relay_config = RelayConfig {
+            topics: TopicMapping::by_category().with_prefix(config.topic_prefix.clone()),
+            ..RelayConfig::default()
+        };
+        let relay = EventRelay::new(store.clone(), kafka.clone())
+            .with_config(relay_config)
+            .spawn();
+        let consumer = ConsumerRunner::new(
+            kafka,
+            ConsumerConfig::new(config.group_id.clone(), [topic.clone()])
+                .with_dead_letter_topic(format!("{topic}.dlq")),
+            TierViewHandler { view: view.clone() },
+        )
+        .spawn()?;
+        tracing::info!(topic, group = config.group_id, "order services started");
+        Ok(Self {
+            orders: Repository::new(store),
+            view,
+            relay,
+            consumer,
+        })
+    }
+
+    /// The HTTP API's state.
+    pub fn app_state(&self) -> AppState {
+        AppState {
+            orders: self.orders.clone(),
+            tiers: Arc::new(self.view.clone()),
+        }
+    }
+
+    /// Stops the consumer (committing its offsets) and the relay (flushing and storing its
+    /// checkpoint).
+    pub async fn shutdown(self) -> Result<(), BoxError> {
+        self.consumer.shutdown().await?;
+        self.relay.shutdown().await?;
+        Ok(())
+    }
+}
