@@ -1,1 +1,233 @@
-fn main() {}
+//! The sensor-log command line: `embedded` (default), `ingest`, `serve`, `demo`.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use sensor_log::api::{self, AppState};
+use sensor_log::ingest::kafka::{spawn_writer, WriterConfig};
+use sensor_log::ingest::{Ingestor, Topics};
+use sensor_log::queries::SensorQueries;
+use sensor_log::store::{MemoryStore, PostgresStore, SensorStore};
+
+/// IoT time series: devices publish JSON readings to Kafka, a writer job stores them in
+/// PostgreSQL, a query service serves them over HTTP.
+///
+/// Without a subcommand, runs embedded: in-memory store, ingest over HTTP
+/// (POST /ingest/readings, POST /ingest/sensors) and the query API in one process.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about)]
+struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Mode {
+    /// Ingest and query in one process, in memory, no services: devices' messages are
+    /// POSTed to /ingest/readings and /ingest/sensors instead of Kafka.
+    Embedded {
+        #[command(flatten)]
+        listen: Listen,
+    },
+    /// The writer job: consume logger.sensor.ts and logger.sensor.instance with a consumer
+    /// group, store valid readings in PostgreSQL in batches, dead-letter malformed
+    /// messages to logger.sensor.ts.dlq; until Ctrl-C.
+    Ingest {
+        #[command(flatten)]
+        database: Database,
+        #[command(flatten)]
+        kafka: Kafka,
+    },
+    /// The query service: the HTTP/JSON API over PostgreSQL, until Ctrl-C.
+    Serve {
+        #[command(flatten)]
+        database: Database,
+        #[command(flatten)]
+        listen: Listen,
+    },
+    /// Feed sample readings in-process and print what every query endpoint answers.
+    Demo {
+        /// Run against PostgreSQL instead of memory (the tables are created if missing).
+        #[arg(long, env = "DATABASE_URL")]
+        database_url: Option<String>,
+        /// PostgreSQL schema of the tables, with --database-url.
+        #[arg(long, env = "SENSOR_LOG_SCHEMA", default_value = "sensor_log_demo")]
+        schema: String,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Listen {
+    /// Address the HTTP API listens on.
+    #[arg(long, env = "SENSOR_LOG_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+}
+
+#[derive(Debug, Args)]
+struct Database {
+    /// PostgreSQL URL, e.g. postgres://postgres@127.0.0.1:5432/test. The tables are
+    /// created if missing; with TimescaleDB installed, readings is a hypertable.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: String,
+    /// PostgreSQL schema holding the sensors and readings tables.
+    #[arg(long, env = "SENSOR_LOG_SCHEMA", default_value = "sensor_log")]
+    schema: String,
+}
+
+#[derive(Debug, Args)]
+struct Kafka {
+    /// Kafka bootstrap brokers, comma-separated host:port.
+    #[arg(long, env = "KAFKA_BROKERS")]
+    kafka_brokers: String,
+    /// Consumer group of the writer job: writers with the same group share partitions,
+    /// and the group's committed offsets say where a restarted writer resumes.
+    #[arg(long, env = "SENSOR_LOG_GROUP_ID", default_value = "sensor-log-writer")]
+    group_id: String,
+    /// Topic of the readings (JSON arrays).
+    #[arg(
+        long,
+        env = "SENSOR_LOG_READINGS_TOPIC",
+        default_value = "logger.sensor.ts"
+    )]
+    readings_topic: String,
+    /// Topic of the sensor metadata (JSON objects).
+    #[arg(
+        long,
+        env = "SENSOR_LOG_SENSORS_TOPIC",
+        default_value = "logger.sensor.instance"
+    )]
+    sensors_topic: String,
+    /// Dead-letter topic for malformed messages (reason in the dlq-error header).
+    #[arg(
+        long,
+        env = "SENSOR_LOG_DLQ_TOPIC",
+        default_value = "logger.sensor.ts.dlq"
+    )]
+    dlq_topic: String,
+    /// Partitions of the topics when the writer has to create them (0: do not create).
+    #[arg(long, default_value_t = 3)]
+    create_partitions: i32,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let result = match Cli::parse().mode {
+        None => {
+            embedded(Listen {
+                listen: default_listen(),
+            })
+            .await
+        }
+        Some(Mode::Embedded { listen }) => embedded(listen).await,
+        Some(Mode::Ingest { database, kafka }) => ingest(database, kafka).await,
+        Some(Mode::Serve { database, listen }) => serve(database, listen).await,
+        Some(Mode::Demo {
+            database_url,
+            schema,
+        }) => demo(database_url, &schema).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    std::env::var("SENSOR_LOG_LISTEN")
+        .ok()
+        .and_then(|text| text.parse().ok())
+        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)))
+}
+
+async fn ctrl_c() {
+    if let Err(error) = tokio::signal::ctrl_c().await {
+        tracing::error!(%error, "cannot listen for Ctrl-C");
+        std::future::pending::<()>().await;
+    }
+    tracing::info!("shutting down");
+}
+
+async fn embedded(listen: Listen) -> Result<(), BoxError> {
+    let store: Arc<dyn SensorStore> = Arc::new(MemoryStore::default());
+    let state = AppState {
+        queries: SensorQueries::new(store.clone()),
+        ingestor: Some(Ingestor::new(store)),
+    };
+    let listener = tokio::net::TcpListener::bind(listen.listen).await?;
+    tracing::info!(address = %listener.local_addr()?, "sensor-log embedded: POST /ingest/readings, GET /sensors ...");
+    api::serve(listener, api::router(state), ctrl_c()).await?;
+    Ok(())
+}
+
+async fn serve(database: Database, listen: Listen) -> Result<(), BoxError> {
+    let store = PostgresStore::connect(&database.database_url, &database.schema).await?;
+    let state = AppState {
+        queries: SensorQueries::new(Arc::new(store)),
+        ingestor: None,
+    };
+    let listener = tokio::net::TcpListener::bind(listen.listen).await?;
+    tracing::info!(address = %listener.local_addr()?, "sensor-log query API listening");
+    api::serve(listener, api::router(state), ctrl_c()).await?;
+    Ok(())
+}
+
+async fn ingest(database: Database, kafka: Kafka) -> Result<(), BoxError> {
+    let store: Arc<dyn SensorStore> =
+        Arc::new(PostgresStore::connect(&database.database_url, &database.schema).await?);
+    let brokers = cqrs_kafka::KafkaConfig::new(&kafka.kafka_brokers);
+    let topics = Topics {
+        readings: kafka.readings_topic,
+        sensors: kafka.sensors_topic,
+        dead_letter: kafka.dlq_topic,
+    };
+    if kafka.create_partitions > 0 {
+        cqrs_kafka::create_topics(&brokers, &topics.all(), kafka.create_partitions, 1).await?;
+    }
+    let config = WriterConfig {
+        group_id: kafka.group_id,
+        topics,
+    };
+    tracing::info!(group = %config.group_id, topics = ?config.topics, "sensor-log writer starting");
+    let writer = spawn_writer(brokers, config, Ingestor::new(store.clone()))?;
+    let mut report = tokio::time::interval(Duration::from_secs(10));
+    let mut interrupted = std::pin::pin!(ctrl_c());
+    loop {
+        tokio::select! {
+            () = &mut interrupted => break,
+            _ = report.tick() => {
+                let stats = writer.stats();
+                if stats.stopped.is_some() {
+                    break;
+                }
+                tracing::info!(handled = stats.handled, dead_lettered = stats.dead_lettered, retries = stats.retries, "writer progress");
+            }
+        }
+    }
+    writer.shutdown().await?;
+    Ok(())
+}
+
+async fn demo(database_url: Option<String>, schema: &str) -> Result<(), BoxError> {
+    let store: Arc<dyn SensorStore> = match database_url {
+        Some(url) => Arc::new(PostgresStore::connect(&url, schema).await?),
+        None => Arc::new(MemoryStore::default()),
+    };
+    let report =
+        sensor_log::demo::run(&Ingestor::new(store.clone()), &SensorQueries::new(store)).await?;
+    print!("{report}");
+    Ok(())
+}
