@@ -50,7 +50,8 @@ pub async fn create_topics(
         topics: topics.iter().map(|t| (*t).to_owned()).collect(),
         source,
     };
-    let admin: AdminClient<DefaultClientContext> = kafka.client_config().create().map_err(request_error)?;
+    let admin: AdminClient<DefaultClientContext> =
+        kafka.client_config().create().map_err(request_error)?;
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|topic| NewTopic::new(topic, partitions, TopicReplication::Fixed(replication)))
@@ -58,7 +59,10 @@ pub async fn create_topics(
     let options = AdminOptions::new()
         .request_timeout(Some(Duration::from_secs(10)))
         .operation_timeout(Some(Duration::from_secs(10)));
-    let results = admin.create_topics(&new_topics, &options).await.map_err(request_error)?;
+    let results = admin
+        .create_topics(&new_topics, &options)
+        .await
+        .map_err(request_error)?;
     for result in results {
         match result {
             Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}

@@ -44,7 +44,10 @@ pub fn encode(event: &RecordedEvent) -> OwnedHeaders {
     let metadata = &event.metadata;
     let mut headers = OwnedHeaders::new_with_capacity(9 + metadata.headers.len());
     let mut add = |key: &str, value: &str| {
-        headers = std::mem::take(&mut headers).insert(Header { key, value: Some(value) });
+        headers = std::mem::take(&mut headers).insert(Header {
+            key,
+            value: Some(value),
+        });
     };
     add(EVENT_ID, &event.event_id.to_string());
     add(EVENT_TYPE, &event.event_type);
@@ -54,7 +57,9 @@ pub fn encode(event: &RecordedEvent) -> OwnedHeaders {
     add(GLOBAL_POSITION, &event.position.to_string());
     add(
         RECORDED_AT,
-        &event.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+        &event
+            .recorded_at
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
     );
     if let Some(id) = metadata.correlation_id {
         add(CORRELATION_ID, &id.to_string());

@@ -64,8 +64,9 @@ pub use admin::{create_topics, AdminError};
 pub use config::KafkaConfig;
 pub use consumer::handler;
 pub use consumer::{
-    ConsumerConfig, ConsumerError, ConsumerRunner, ConsumerStats, DecodeError, Decoder, EnvelopeDecoder, HandlerError,
-    IncomingMessage, MessageHandler, MessageSource, ProjectionHandler, RawJsonDecoder, RunningConsumer,
+    ConsumerConfig, ConsumerError, ConsumerRunner, ConsumerStats, DecodeError, Decoder,
+    EnvelopeDecoder, HandlerError, IncomingMessage, MessageHandler, MessageSource,
+    ProjectionHandler, RawJsonDecoder, RunningConsumer,
 };
 pub use logging::TracingContext;
 pub use relay::{EventRelay, RelayConfig, RelayError, RelayProgress, RunningRelay};

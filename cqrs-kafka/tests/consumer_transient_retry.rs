@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cqrs_core::RecordedEvent;
-use cqrs_kafka::{ConsumerConfig, ConsumerRunner, HandlerError, KafkaConfig, MessageHandler, MessageSource, RawJsonDecoder};
+use cqrs_kafka::{
+    ConsumerConfig, ConsumerRunner, HandlerError, KafkaConfig, MessageHandler, MessageSource,
+    RawJsonDecoder,
+};
 
 /// Fails the first `outage` attempts as if its database were down.
 struct FlakyStore {
@@ -18,7 +21,11 @@ struct FlakyStore {
 
 #[async_trait]
 impl MessageHandler for FlakyStore {
-    async fn handle(&mut self, event: &RecordedEvent, _: &MessageSource<'_>) -> Result<(), HandlerError> {
+    async fn handle(
+        &mut self,
+        event: &RecordedEvent,
+        _: &MessageSource<'_>,
+    ) -> Result<(), HandlerError> {
         self.attempts += 1;
         if self.attempts <= self.outage {
             return Err(HandlerError::transient("database unavailable"));
@@ -31,12 +38,21 @@ impl MessageHandler for FlakyStore {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn transient_handler_errors_are_retried_without_skipping() {
-    let Some(brokers) = support::broker() else { return };
+    let Some(brokers) = support::broker() else {
+        return;
+    };
     let kafka = KafkaConfig::new(brokers);
     let topic = support::unique("flaky");
     support::create_topics(&kafka, &[topic.clone()]).await;
     for n in 1..=3 {
-        support::publish::produce_raw(&kafka, &topic, "k", format!(r#"{{"n":{n}}}"#).as_bytes(), &[]).await;
+        support::publish::produce_raw(
+            &kafka,
+            &topic,
+            "k",
+            format!(r#"{{"n":{n}}}"#).as_bytes(),
+            &[],
+        )
+        .await;
     }
 
     // More transient failures than the rejection retry policy allows: still not skipped.
@@ -51,8 +67,14 @@ async fn transient_handler_errors_are_retried_without_skipping() {
         .with_decoder(RawJsonDecoder::default())
         .spawn()
         .expect("consumer");
-    let stats = running.wait_for_processed(3, Duration::from_secs(60)).await.expect("all processed");
-    assert_eq!((stats.handled, stats.dead_lettered, stats.retries), (3, 0, 6));
+    let stats = running
+        .wait_for_processed(3, Duration::from_secs(60))
+        .await
+        .expect("all processed");
+    assert_eq!(
+        (stats.handled, stats.dead_lettered, stats.retries),
+        (3, 0, 6)
+    );
     let handler = running.shutdown().await.expect("clean shutdown");
     assert_eq!(handler.stored, vec![1, 2, 3]);
 }

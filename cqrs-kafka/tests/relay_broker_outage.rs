@@ -28,30 +28,58 @@ async fn relay_recovers_when_the_broker_comes_up_later() {
         retry_backoff: (Duration::from_millis(100), Duration::from_secs(1)),
         ..RelayConfig::default()
     };
-    let relay = EventRelay::new(store.clone(), kafka.clone()).with_config(config).spawn();
+    let relay = EventRelay::new(store.clone(), kafka.clone())
+        .with_config(config)
+        .spawn();
 
     // No broker: nothing is acknowledged, and the failure is reported.
     let mut progress = relay.watch();
-    let failing = tokio::time::timeout(Duration::from_secs(20), progress.wait_for(|p| p.last_error.is_some()))
-        .await
-        .expect("the relay reports the unreachable broker")
-        .expect("progress watch")
-        .clone();
+    let failing = tokio::time::timeout(
+        Duration::from_secs(20),
+        progress.wait_for(|p| p.last_error.is_some()),
+    )
+    .await
+    .expect("the relay reports the unreachable broker")
+    .expect("progress watch")
+    .clone();
     assert_eq!(failing.checkpoint, 0);
-    assert!(failing.stopped.is_none(), "the relay keeps retrying: {failing:?}");
+    assert!(
+        failing.stopped.is_none(),
+        "the relay keeps retrying: {failing:?}"
+    );
     println!("while down: {:?}", failing.last_error);
 
     // The broker comes up later; the relay catches up by itself.
     let _broker = support::broker::start_tansu(port).await;
     support::create_topics(&kafka, &topics).await;
-    relay.wait_until_caught_up(Duration::from_secs(90)).await.expect("relay recovers");
+    relay
+        .wait_until_caught_up(Duration::from_secs(90))
+        .await
+        .expect("relay recovers");
     assert!(relay.progress().last_error.is_none());
     relay.shutdown().await.expect("clean shutdown");
-    assert_eq!(store.load_checkpoint("kafka-relay").await.unwrap(), Some(500));
+    assert_eq!(
+        store.load_checkpoint("kafka-relay").await.unwrap(),
+        Some(500)
+    );
 
-    let received = support::read_topics(&kafka, &topics, 500, Duration::from_secs(1), Duration::from_secs(60)).await;
-    let ids: HashSet<&str> = received.iter().map(|m| m.header(headers::EVENT_ID)).collect();
+    let received = support::read_topics(
+        &kafka,
+        &topics,
+        500,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )
+    .await;
+    let ids: HashSet<&str> = received
+        .iter()
+        .map(|m| m.header(headers::EVENT_ID))
+        .collect();
     for event in &appended {
-        assert!(ids.contains(event.event_id.to_string().as_str()), "event at position {} arrived", event.position);
+        assert!(
+            ids.contains(event.event_id.to_string().as_str()),
+            "event at position {} arrived",
+            event.position
+        );
     }
 }

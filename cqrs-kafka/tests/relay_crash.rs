@@ -12,7 +12,9 @@ use cqrs_kafka::{headers, EventRelay, KafkaConfig, RelayConfig, TopicMapping};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_killed_mid_stream_republishes_only_the_unacknowledged_tail() {
-    let Some(brokers) = support::broker() else { return };
+    let Some(brokers) = support::broker() else {
+        return;
+    };
     let kafka = KafkaConfig::new(brokers);
     let prefix = format!("{}.", support::unique("crash"));
     let topics = vec![format!("{prefix}Order"), format!("{prefix}Invoice")];
@@ -28,7 +30,9 @@ async fn relay_killed_mid_stream_republishes_only_the_unacknowledged_tail() {
     };
 
     // Kill the first relay once it checkpointed some events and has more in flight.
-    let first = EventRelay::new(store.clone(), kafka.clone()).with_config(config.clone()).spawn();
+    let first = EventRelay::new(store.clone(), kafka.clone())
+        .with_config(config.clone())
+        .spawn();
     let mut progress = first.watch();
     let at_kill = tokio::time::timeout(
         Duration::from_secs(60),
@@ -39,21 +43,45 @@ async fn relay_killed_mid_stream_republishes_only_the_unacknowledged_tail() {
     .expect("progress watch")
     .clone();
     first.abort();
-    let checkpoint = store.load_checkpoint("kafka-relay").await.unwrap().unwrap_or(0);
-    assert!(checkpoint < 10_000, "killed mid-stream (checkpoint {checkpoint}, progress {at_kill:?})");
+    let checkpoint = store
+        .load_checkpoint("kafka-relay")
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert!(
+        checkpoint < 10_000,
+        "killed mid-stream (checkpoint {checkpoint}, progress {at_kill:?})"
+    );
 
-    let second = EventRelay::new(store.clone(), kafka.clone()).with_config(config).spawn();
-    second.wait_until_caught_up(Duration::from_secs(120)).await.expect("second relay catches up");
+    let second = EventRelay::new(store.clone(), kafka.clone())
+        .with_config(config)
+        .spawn();
+    second
+        .wait_until_caught_up(Duration::from_secs(120))
+        .await
+        .expect("second relay catches up");
     second.shutdown().await.expect("clean shutdown");
 
-    let received = support::read_topics(&kafka, &topics, 10_000, Duration::from_secs(3), Duration::from_secs(120)).await;
+    let received = support::read_topics(
+        &kafka,
+        &topics,
+        10_000,
+        Duration::from_secs(3),
+        Duration::from_secs(120),
+    )
+    .await;
     let mut copies: HashMap<String, usize> = HashMap::new();
     for message in &received {
-        *copies.entry(message.header(headers::EVENT_ID).to_owned()).or_default() += 1;
+        *copies
+            .entry(message.header(headers::EVENT_ID).to_owned())
+            .or_default() += 1;
     }
     let mut duplicated = 0;
     for event in &appended {
-        let count = copies.get(&event.event_id.to_string()).copied().unwrap_or(0);
+        let count = copies
+            .get(&event.event_id.to_string())
+            .copied()
+            .unwrap_or(0);
         assert!(count >= 1, "event at position {} was lost", event.position);
         if count > 1 {
             duplicated += 1;
@@ -64,5 +92,7 @@ async fn relay_killed_mid_stream_republishes_only_the_unacknowledged_tail() {
             );
         }
     }
-    println!("checkpoint at kill {checkpoint}, progress {at_kill:?}, duplicated events {duplicated}");
+    println!(
+        "checkpoint at kill {checkpoint}, progress {at_kill:?}, duplicated events {duplicated}"
+    );
 }

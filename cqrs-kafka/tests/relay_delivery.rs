@@ -12,7 +12,9 @@ use cqrs_kafka::{headers, EventRelay, KafkaConfig, RelayConfig, TopicMapping};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_publishes_every_event_exactly_once_in_stream_order() {
-    let Some(brokers) = support::broker() else { return };
+    let Some(brokers) = support::broker() else {
+        return;
+    };
     let kafka = KafkaConfig::new(brokers);
     let prefix = format!("{}.", support::unique("exact"));
     let topics = vec![format!("{prefix}Order"), format!("{prefix}Invoice")];
@@ -24,12 +26,27 @@ async fn relay_publishes_every_event_exactly_once_in_stream_order() {
         topics: TopicMapping::by_category().with_prefix(&prefix),
         ..RelayConfig::default()
     };
-    let relay = EventRelay::new(store.clone(), kafka.clone()).with_config(config).spawn();
-    relay.wait_until_caught_up(Duration::from_secs(120)).await.expect("relay catches up");
+    let relay = EventRelay::new(store.clone(), kafka.clone())
+        .with_config(config)
+        .spawn();
+    relay
+        .wait_until_caught_up(Duration::from_secs(120))
+        .await
+        .expect("relay catches up");
     relay.shutdown().await.expect("clean shutdown");
-    assert_eq!(store.load_checkpoint("kafka-relay").await.unwrap(), Some(10_000));
+    assert_eq!(
+        store.load_checkpoint("kafka-relay").await.unwrap(),
+        Some(10_000)
+    );
 
-    let received = support::read_topics(&kafka, &topics, 10_000, Duration::from_secs(3), Duration::from_secs(120)).await;
+    let received = support::read_topics(
+        &kafka,
+        &topics,
+        10_000,
+        Duration::from_secs(3),
+        Duration::from_secs(120),
+    )
+    .await;
 
     // Exactly once by event id.
     let mut copies: HashMap<&str, usize> = HashMap::new();
@@ -38,7 +55,12 @@ async fn relay_publishes_every_event_exactly_once_in_stream_order() {
     }
     assert_eq!(received.len(), 10_000, "no extra copies");
     for event in &appended {
-        assert_eq!(copies.get(event.event_id.to_string().as_str()), Some(&1), "event {} once", event.event_id);
+        assert_eq!(
+            copies.get(event.event_id.to_string().as_str()),
+            Some(&1),
+            "event {} once",
+            event.event_id
+        );
     }
 
     // Per key: one partition, versions 1, 2, 3, ... in offset order.
@@ -48,10 +70,14 @@ async fn relay_publishes_every_event_exactly_once_in_stream_order() {
     }
     assert_eq!(by_key.len(), 50);
     for (key, mut messages) in by_key {
-        let partitions: std::collections::HashSet<_> = messages.iter().map(|m| (&m.topic, m.partition)).collect();
+        let partitions: std::collections::HashSet<_> =
+            messages.iter().map(|m| (&m.topic, m.partition)).collect();
         assert_eq!(partitions.len(), 1, "stream {key} on one partition");
         messages.sort_by_key(|m| m.offset);
-        let versions: Vec<u64> = messages.iter().map(|m| m.header(headers::STREAM_VERSION).parse().unwrap()).collect();
+        let versions: Vec<u64> = messages
+            .iter()
+            .map(|m| m.header(headers::STREAM_VERSION).parse().unwrap())
+            .collect();
         let expected: Vec<u64> = (1..=versions.len() as u64).collect();
         assert_eq!(versions, expected, "stream {key} in order");
     }
@@ -70,7 +96,8 @@ async fn relay_publishes_every_event_exactly_once_in_stream_order() {
     assert_eq!(message.header(headers::STREAM_ID), &*first.stream_id);
     assert_eq!(message.header(headers::STREAM_VERSION), "1");
     assert_eq!(message.header(headers::GLOBAL_POSITION), "1");
-    let recorded_at = chrono::DateTime::parse_from_rfc3339(message.header(headers::RECORDED_AT)).unwrap();
+    let recorded_at =
+        chrono::DateTime::parse_from_rfc3339(message.header(headers::RECORDED_AT)).unwrap();
     assert_eq!(recorded_at, first.recorded_at);
     let correlation = first.metadata.correlation_id.unwrap().to_string();
     assert_eq!(message.header(headers::CORRELATION_ID), correlation);

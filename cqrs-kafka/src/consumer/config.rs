@@ -33,12 +33,16 @@ pub struct ConsumerConfig {
 
 impl ConsumerConfig {
     /// A group consuming `topics`, with the defaults above and no dead-letter topic.
-    pub fn new(group_id: impl Into<String>, topics: impl IntoIterator<Item = impl Into<String>>) -> Self {
+    pub fn new(
+        group_id: impl Into<String>,
+        topics: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         Self {
             group_id: group_id.into(),
             topics: topics.into_iter().map(Into::into).collect(),
             dead_letter_topic: None,
-            retry: RetryPolicy::attempts(3).with_backoff(Duration::from_millis(10), Duration::from_secs(1)),
+            retry: RetryPolicy::attempts(3)
+                .with_backoff(Duration::from_millis(10), Duration::from_secs(1)),
             transient_backoff: (Duration::from_millis(100), Duration::from_secs(10)),
             commit_interval: Duration::from_secs(1),
             commit_every: 1_000,
@@ -54,6 +58,8 @@ impl ConsumerConfig {
 
     pub(crate) fn transient_delay(&self, failures: u32) -> Duration {
         let (initial, max) = self.transient_backoff;
-        initial.saturating_mul(1u32 << failures.saturating_sub(1).min(16)).min(max)
+        initial
+            .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+            .min(max)
     }
 }

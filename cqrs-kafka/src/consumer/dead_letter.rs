@@ -40,7 +40,12 @@ impl DeadLetters {
 
     /// Publishes `message` with the reason it was rejected and waits for the broker's
     /// acknowledgement.
-    pub(crate) async fn send(&self, message: &IncomingMessage<'_>, stage: &str, error: &str) -> Result<(), KafkaError> {
+    pub(crate) async fn send(
+        &self,
+        message: &IncomingMessage<'_>,
+        stage: &str,
+        error: &str,
+    ) -> Result<(), KafkaError> {
         let source = message.source();
         let mut out = OwnedHeaders::new();
         for (key, value) in message.headers() {
@@ -55,7 +60,10 @@ impl DeadLetters {
             (headers::DLQ_ORIGINAL_PARTITION, partition.as_str()),
             (headers::DLQ_ORIGINAL_OFFSET, offset.as_str()),
         ] {
-            out = out.insert(Header { key, value: Some(value) });
+            out = out.insert(Header {
+                key,
+                value: Some(value),
+            });
         }
         let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(&self.topic).headers(out);
         if let Some(key) = message.key() {

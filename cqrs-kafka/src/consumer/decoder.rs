@@ -86,7 +86,8 @@ impl Decoder for EnvelopeDecoder {
         };
         for (key, value) in message.headers() {
             if let Some(name) = key.strip_prefix(headers::METADATA_PREFIX) {
-                let value = std::str::from_utf8(value.unwrap_or_default()).map_err(|e| invalid(at(), key, e))?;
+                let value = std::str::from_utf8(value.unwrap_or_default())
+                    .map_err(|e| invalid(at(), key, e))?;
                 metadata.headers.insert(name.to_owned(), value.to_owned());
             }
         }
@@ -94,13 +95,25 @@ impl Decoder for EnvelopeDecoder {
         Ok(RecordedEvent {
             event_id: parse(at, headers::EVENT_ID, required(headers::EVENT_ID)?)?,
             stream_id: Arc::from(required(headers::STREAM_ID)?),
-            stream_version: parse(at, headers::STREAM_VERSION, required(headers::STREAM_VERSION)?)?,
-            position: parse(at, headers::GLOBAL_POSITION, required(headers::GLOBAL_POSITION)?)?,
+            stream_version: parse(
+                at,
+                headers::STREAM_VERSION,
+                required(headers::STREAM_VERSION)?,
+            )?,
+            position: parse(
+                at,
+                headers::GLOBAL_POSITION,
+                required(headers::GLOBAL_POSITION)?,
+            )?,
             recorded_at: DateTime::parse_from_rfc3339(recorded_at)
                 .map_err(|e| invalid(at(), headers::RECORDED_AT, e))?
                 .with_timezone(&Utc),
             event_type: Arc::from(required(headers::EVENT_TYPE)?),
-            event_version: parse(at, headers::EVENT_VERSION, required(headers::EVENT_VERSION)?)?,
+            event_version: parse(
+                at,
+                headers::EVENT_VERSION,
+                required(headers::EVENT_VERSION)?,
+            )?,
             payload: json_payload(message)?,
             metadata: Arc::new(metadata),
         })
@@ -159,7 +172,10 @@ impl Decoder for RawJsonDecoder {
             stream_version: sequence,
             position: sequence,
             recorded_at,
-            event_type: self.event_type.clone().unwrap_or_else(|| Arc::from(source.topic)),
+            event_type: self
+                .event_type
+                .clone()
+                .unwrap_or_else(|| Arc::from(source.topic)),
             event_version: 1,
             payload: json_payload(message)?,
             metadata: Arc::new(Metadata::default()),
@@ -181,16 +197,25 @@ fn json_payload(message: &IncomingMessage<'_>) -> Result<JsonPayload, DecodeErro
     })
 }
 
-fn optional_uuid(message: &IncomingMessage<'_>, header: &'static str) -> Result<Option<Uuid>, DecodeError> {
+fn optional_uuid(
+    message: &IncomingMessage<'_>,
+    header: &'static str,
+) -> Result<Option<Uuid>, DecodeError> {
     let Some(value) = message.header(header) else {
         return Ok(None);
     };
     let at = || message.source().to_string();
     let text = std::str::from_utf8(value).map_err(|e| invalid(at(), header, e))?;
-    Uuid::parse_str(text).map(Some).map_err(|e| invalid(at(), header, e))
+    Uuid::parse_str(text)
+        .map(Some)
+        .map_err(|e| invalid(at(), header, e))
 }
 
-fn parse<T: FromStr>(at: impl Fn() -> String, header: &'static str, text: &str) -> Result<T, DecodeError>
+fn parse<T: FromStr>(
+    at: impl Fn() -> String,
+    header: &'static str,
+    text: &str,
+) -> Result<T, DecodeError>
 where
     T::Err: std::fmt::Display,
 {

@@ -38,7 +38,9 @@ pub enum ConsumerError {
     },
 
     /// A wait for the runner did not complete in time.
-    #[error("consumer group `{group}`: {handled} messages handled, waited {waited:?} for {target}")]
+    #[error(
+        "consumer group `{group}`: {handled} messages handled, waited {waited:?} for {target}"
+    )]
     Timeout {
         /// Consumer group.
         group: String,

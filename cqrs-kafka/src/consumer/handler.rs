@@ -79,7 +79,11 @@ impl HandlerError {
 #[async_trait]
 pub trait MessageHandler: Send + 'static {
     /// Applies one event. `Ok` lets the runner commit the message's offset.
-    async fn handle(&mut self, event: &RecordedEvent, source: &MessageSource<'_>) -> Result<(), HandlerError>;
+    async fn handle(
+        &mut self,
+        event: &RecordedEvent,
+        source: &MessageSource<'_>,
+    ) -> Result<(), HandlerError>;
 }
 
 /// Feeds a [`Projection`] from Kafka.
@@ -120,16 +124,24 @@ impl<P: Projection> ProjectionHandler<P> {
 
 impl<P: Projection + fmt::Debug> fmt::Debug for ProjectionHandler<P> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProjectionHandler").field("projection", &self.projection).finish()
+        f.debug_struct("ProjectionHandler")
+            .field("projection", &self.projection)
+            .finish()
     }
 }
 
 #[async_trait]
 impl<P: Projection> MessageHandler for ProjectionHandler<P> {
-    async fn handle(&mut self, event: &RecordedEvent, _source: &MessageSource<'_>) -> Result<(), HandlerError> {
+    async fn handle(
+        &mut self,
+        event: &RecordedEvent,
+        _source: &MessageSource<'_>,
+    ) -> Result<(), HandlerError> {
         match self.projection.apply(event).await {
             Ok(()) => Ok(()),
-            Err(error) if (self.is_transient)(&error) => Err(HandlerError::Transient(Box::new(error))),
+            Err(error) if (self.is_transient)(&error) => {
+                Err(HandlerError::Transient(Box::new(error)))
+            }
             Err(error) => Err(HandlerError::Rejected(Box::new(error))),
         }
     }

@@ -17,7 +17,11 @@ pub struct MessageSource<'a> {
 
 impl fmt::Display for MessageSource<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "topic `{}` partition {} offset {}", self.topic, self.partition, self.offset)
+        write!(
+            f,
+            "topic `{}` partition {} offset {}",
+            self.topic, self.partition, self.offset
+        )
     }
 }
 
@@ -57,7 +61,9 @@ impl<'a> IncomingMessage<'a> {
 
     /// The value of the first header named `name`.
     pub fn header(&self, name: &str) -> Option<&'a [u8]> {
-        self.headers().find(|(key, _)| *key == name).and_then(|(_, value)| value)
+        self.headers()
+            .find(|(key, _)| *key == name)
+            .and_then(|(_, value)| value)
     }
 
     /// Every header, in order.

@@ -135,7 +135,11 @@ impl<H: MessageHandler, D: Decoder> ConsumerRunner<H, D> {
             .set("enable.auto.offset.store", "false")
             .set(
                 "auto.offset.reset",
-                if self.config.start_from_earliest { "earliest" } else { "latest" },
+                if self.config.start_from_earliest {
+                    "earliest"
+                } else {
+                    "latest"
+                },
             );
         config.create_with_context(OffsetTracker::default())
     }

@@ -40,7 +40,11 @@ impl OffsetTracker {
 
     /// True when some handled offsets are not committed yet.
     pub(crate) fn has_pending(&self) -> bool {
-        !self.pending.lock().unwrap_or_else(PoisonError::into_inner).is_empty()
+        !self
+            .pending
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_empty()
     }
 
     /// Takes every pending offset, for a commit.
@@ -89,7 +93,11 @@ impl ConsumerContext for OffsetTracker {
         match rebalance {
             Rebalance::Revoke(revoked) => {
                 let offsets = self.take_revoked(revoked);
-                tracing::info!(partitions = revoked.count(), committing = offsets.count(), "partitions revoked");
+                tracing::info!(
+                    partitions = revoked.count(),
+                    committing = offsets.count(),
+                    "partitions revoked"
+                );
                 if offsets.count() > 0 {
                     if let Err(error) = consumer.commit(&offsets, CommitMode::Sync) {
                         tracing::warn!(%error, "commit on revocation failed; the next owner will see those messages again");

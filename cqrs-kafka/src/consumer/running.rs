@@ -44,9 +44,17 @@ impl<H> RunningConsumer<H> {
     }
 
     /// Waits until at least `count` messages were processed (handled or dead-lettered).
-    pub async fn wait_for_processed(&self, count: u64, timeout: Duration) -> Result<ConsumerStats, ConsumerError> {
+    pub async fn wait_for_processed(
+        &self,
+        count: u64,
+        timeout: Duration,
+    ) -> Result<ConsumerStats, ConsumerError> {
         let mut stats = self.stats.clone();
-        let reached = tokio::time::timeout(timeout, stats.wait_for(|s| s.processed() >= count || s.stopped.is_some())).await;
+        let reached = tokio::time::timeout(
+            timeout,
+            stats.wait_for(|s| s.processed() >= count || s.stopped.is_some()),
+        )
+        .await;
         let now = self.stats();
         match reached {
             _ if now.processed() >= count => Ok(now),

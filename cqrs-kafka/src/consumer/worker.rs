@@ -33,7 +33,11 @@ pub(crate) struct Worker<H, D> {
 }
 
 impl<H: MessageHandler, D: Decoder> Worker<H, D> {
-    pub(crate) async fn run(mut self, consumer: StreamConsumer<OffsetTracker>, mut stop: watch::Receiver<bool>) -> Result<H, ConsumerError> {
+    pub(crate) async fn run(
+        mut self,
+        consumer: StreamConsumer<OffsetTracker>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<H, ConsumerError> {
         let result = self.consume(&consumer, &mut stop).await;
         self.commit(&consumer, CommitMode::Sync);
         // Leaving the group polls until librdkafka closed the consumer: off the runtime.
@@ -51,7 +55,11 @@ impl<H: MessageHandler, D: Decoder> Worker<H, D> {
         result.map(|()| self.handler)
     }
 
-    async fn consume(&mut self, consumer: &StreamConsumer<OffsetTracker>, stop: &mut watch::Receiver<bool>) -> Result<(), ConsumerError> {
+    async fn consume(
+        &mut self,
+        consumer: &StreamConsumer<OffsetTracker>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), ConsumerError> {
         let mut since_commit = 0u64;
         let mut last_commit = Instant::now();
         let mut receive_failures = 0;
@@ -77,14 +85,20 @@ impl<H: MessageHandler, D: Decoder> Worker<H, D> {
                     receive_failures = 0;
                     match self.process(&message, stop).await? {
                         Outcome::Done => {
-                            consumer.context().mark(message.topic(), message.partition(), message.offset());
+                            consumer.context().mark(
+                                message.topic(),
+                                message.partition(),
+                                message.offset(),
+                            );
                             since_commit += 1;
                         }
                         Outcome::Interrupted => return Ok(()),
                     }
                 }
             }
-            if since_commit >= self.config.commit_every || last_commit.elapsed() >= self.config.commit_interval {
+            if since_commit >= self.config.commit_every
+                || last_commit.elapsed() >= self.config.commit_interval
+            {
                 self.commit(consumer, CommitMode::Async);
                 since_commit = 0;
                 last_commit = Instant::now();
@@ -94,12 +108,20 @@ impl<H: MessageHandler, D: Decoder> Worker<H, D> {
 
     /// Decodes and handles one message, retrying per the configuration; poison messages go
     /// to the dead-letter topic.
-    async fn process(&mut self, message: &BorrowedMessage<'_>, stop: &mut watch::Receiver<bool>) -> Result<Outcome, ConsumerError> {
+    async fn process(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Outcome, ConsumerError> {
         let incoming = IncomingMessage::new(message);
         let source = incoming.source();
         let event = match self.decoder.decode(&incoming) {
             Ok(event) => event,
-            Err(error) => return self.dead_letter(&incoming, "decode", &error.to_string(), stop).await,
+            Err(error) => {
+                return self
+                    .dead_letter(&incoming, "decode", &error.to_string(), stop)
+                    .await
+            }
         };
         let (mut rejections, mut transient) = (0, 0);
         loop {

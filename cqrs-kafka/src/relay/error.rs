@@ -91,7 +91,9 @@ impl RelayError {
             RelayError::Publish { source, .. } => !is_permanent(source),
             RelayError::ProducerGone { .. } => true,
             RelayError::Store { source, .. } => source.is_transient(),
-            RelayError::Producer { .. } | RelayError::Stopped { .. } | RelayError::Timeout { .. } => false,
+            RelayError::Producer { .. }
+            | RelayError::Stopped { .. }
+            | RelayError::Timeout { .. } => false,
         }
     }
 }

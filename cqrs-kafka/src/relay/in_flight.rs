@@ -52,7 +52,13 @@ impl InFlight {
     }
 
     /// Records a sent event. Positions must be pushed in increasing order.
-    pub(crate) fn push(&mut self, position: u64, stream: Arc<str>, topic: Arc<str>, delivery: DeliveryFuture) {
+    pub(crate) fn push(
+        &mut self,
+        position: u64,
+        stream: Arc<str>,
+        topic: Arc<str>,
+        delivery: DeliveryFuture,
+    ) {
         self.pending.push_back(Pending {
             position,
             stream,
@@ -75,7 +81,9 @@ impl InFlight {
     /// Waits until at most `keep` events remain unsettled.
     pub(crate) async fn settle_until(&mut self, keep: usize) -> Result<(), RelayError> {
         while self.pending.len() > keep {
-            let Some(front) = self.pending.front_mut() else { break };
+            let Some(front) = self.pending.front_mut() else {
+                break;
+            };
             let outcome = (&mut front.delivery).await;
             self.settle_front(outcome)?;
         }
@@ -84,7 +92,10 @@ impl InFlight {
 
     fn settle_front(
         &mut self,
-        outcome: Result<rdkafka::producer::future_producer::OwnedDeliveryResult, futures::channel::oneshot::Canceled>,
+        outcome: Result<
+            rdkafka::producer::future_producer::OwnedDeliveryResult,
+            futures::channel::oneshot::Canceled,
+        >,
     ) -> Result<(), RelayError> {
         let Some(front) = self.pending.pop_front() else {
             return Ok(());

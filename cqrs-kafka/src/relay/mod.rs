@@ -101,7 +101,11 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
 
     /// Runs the relay in the current task until `stop` turns true, then flushes and stores
     /// the checkpoint.
-    pub async fn run(self, progress: watch::Sender<RelayProgress>, mut stop: watch::Receiver<bool>) -> Result<(), RelayError> {
+    pub async fn run(
+        self,
+        progress: watch::Sender<RelayProgress>,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<(), RelayError> {
         let result = self.supervise(&progress, &mut stop).await;
         let reason: Arc<str> = match &result {
             Ok(()) => "shut down".into(),
@@ -116,7 +120,11 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
 
     /// Runs publishing sessions; after a transient failure backs off and starts a new
     /// session (new producer) from the last acknowledged position.
-    async fn supervise(&self, progress: &watch::Sender<RelayProgress>, stop: &mut watch::Receiver<bool>) -> Result<(), RelayError> {
+    async fn supervise(
+        &self,
+        progress: &watch::Sender<RelayProgress>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), RelayError> {
         let name = &self.config.checkpoint_name;
         let Some(mut acked) = self.load_checkpoint(progress, stop).await? else {
             return Ok(());
@@ -154,7 +162,11 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
     }
 
     /// The stored checkpoint, retrying transient store failures; `None` if stopped first.
-    async fn load_checkpoint(&self, progress: &watch::Sender<RelayProgress>, stop: &mut watch::Receiver<bool>) -> Result<Option<u64>, RelayError> {
+    async fn load_checkpoint(
+        &self,
+        progress: &watch::Sender<RelayProgress>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Option<u64>, RelayError> {
         let name = &self.config.checkpoint_name;
         let mut failures = 0;
         loop {
@@ -185,7 +197,10 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("message.timeout.ms", self.config.delivery_timeout.as_millis().to_string())
+            .set(
+                "message.timeout.ms",
+                self.config.delivery_timeout.as_millis().to_string(),
+            )
             .set("linger.ms", self.config.linger.as_millis().to_string());
         config.create().map_err(|source| RelayError::Producer {
             relay: self.config.checkpoint_name.clone(),

@@ -46,7 +46,11 @@ impl<S: EventStore + ?Sized> RunningRelay<S> {
     }
 
     /// Waits until the stored checkpoint reaches `position`.
-    pub async fn wait_for_checkpoint(&self, position: u64, timeout: Duration) -> Result<u64, RelayError> {
+    pub async fn wait_for_checkpoint(
+        &self,
+        position: u64,
+        timeout: Duration,
+    ) -> Result<u64, RelayError> {
         let mut progress = self.progress.clone();
         let reached = tokio::time::timeout(
             timeout,
@@ -72,10 +76,14 @@ impl<S: EventStore + ?Sized> RunningRelay<S> {
     /// Waits until everything committed to the store before this call is published and
     /// checkpointed.
     pub async fn wait_until_caught_up(&self, timeout: Duration) -> Result<u64, RelayError> {
-        let head = self.store.head_position().await.map_err(|source| RelayError::Store {
-            relay: self.name.clone(),
-            source,
-        })?;
+        let head = self
+            .store
+            .head_position()
+            .await
+            .map_err(|source| RelayError::Store {
+                relay: self.name.clone(),
+                source,
+            })?;
         self.wait_for_checkpoint(head, timeout).await
     }
 

@@ -107,10 +107,13 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
 
     async fn read_batch(&self, room: usize) -> Result<Vec<RecordedEvent>, RelayError> {
         let max = self.config.batch_size.max(1).min(room);
-        self.store.read_all(self.next, max).await.map_err(|source| RelayError::Store {
-            relay: self.config.checkpoint_name.clone(),
-            source,
-        })
+        self.store
+            .read_all(self.next, max)
+            .await
+            .map_err(|source| RelayError::Store {
+                relay: self.config.checkpoint_name.clone(),
+                source,
+            })
     }
 
     /// Hands one event to the producer, in order. A full producer queue waits for the
@@ -126,7 +129,12 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
         loop {
             match self.producer.send_result(record) {
                 Ok(delivery) => {
-                    self.in_flight.push(event.position, event.stream_id.clone(), topic.as_ref().into(), delivery);
+                    self.in_flight.push(
+                        event.position,
+                        event.stream_id.clone(),
+                        topic.as_ref().into(),
+                        delivery,
+                    );
                     self.next = event.position + 1;
                     return Ok(());
                 }
@@ -156,8 +164,11 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
     /// is set or the checkpoint interval elapsed.
     async fn save_checkpoint(&mut self, force: bool) -> Result<(), RelayError> {
         let acked = self.in_flight.acked();
-        self.progress.send_if_modified(|p| std::mem::replace(&mut p.acked, acked) != acked);
-        if acked == self.saved || (!force && self.last_save.elapsed() < self.config.checkpoint_interval) {
+        self.progress
+            .send_if_modified(|p| std::mem::replace(&mut p.acked, acked) != acked);
+        if acked == self.saved
+            || (!force && self.last_save.elapsed() < self.config.checkpoint_interval)
+        {
             return Ok(());
         }
         self.store

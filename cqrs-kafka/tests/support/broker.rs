@@ -38,7 +38,10 @@ pub fn answers(address: &str) -> bool {
 
 /// A name no other test run uses.
 pub fn unique(name: &str) -> String {
-    format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..10])
+    format!(
+        "{name}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
 }
 
 /// Creates the topics with 3 partitions: through the admin API, falling back to the tansu
@@ -52,7 +55,15 @@ pub async fn create_topics(kafka: &KafkaConfig, topics: &[String]) {
     eprintln!("admin create_topics failed ({admin_error}); trying `tansu topic create`");
     for topic in topics {
         let status = std::process::Command::new(tansu_binary().expect("tansu binary"))
-            .args(["topic", "create", topic, "--broker", &format!("tcp://{}", kafka.brokers()), "--partitions", "3"])
+            .args([
+                "topic",
+                "create",
+                topic,
+                "--broker",
+                &format!("tcp://{}", kafka.brokers()),
+                "--partitions",
+                "3",
+            ])
             .status()
             .expect("run tansu topic create");
         assert!(status.success(), "tansu topic create {topic} failed");
@@ -86,7 +97,13 @@ pub async fn start_tansu(port: u16) -> tokio::process::Child {
     let binary = tansu_binary().expect("tansu binary");
     let url = format!("tcp://127.0.0.1:{port}");
     let child = tokio::process::Command::new(binary)
-        .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+        .args([
+            "broker",
+            "--listener-url",
+            &url,
+            "--advertised-listener-url",
+            &url,
+        ])
         .args(["--storage-engine", "memory://tansu/"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -106,7 +123,8 @@ pub async fn start_tansu(port: u16) -> tokio::process::Child {
 fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,librdkafka=error".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "warn,librdkafka=error".into()),
         )
         .with_test_writer()
         .try_init();

@@ -16,7 +16,12 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 /// at or after the requested one, so the rest of that batch is skipped, or nothing comes
 /// back at the end of the log). A consumer resuming from a committed offset therefore only
 /// works on tansu when every message is its own batch. Real Kafka has no such limit.
-pub async fn relayed_events(kafka: &KafkaConfig, prefix: &str, streams: usize, total: usize) -> (Vec<String>, Vec<RecordedEvent>) {
+pub async fn relayed_events(
+    kafka: &KafkaConfig,
+    prefix: &str,
+    streams: usize,
+    total: usize,
+) -> (Vec<String>, Vec<RecordedEvent>) {
     let topics = vec![format!("{prefix}Order"), format!("{prefix}Invoice")];
     super::create_topics(kafka, &topics).await;
     let store = Arc::new(InMemoryEventStore::new());
@@ -26,20 +31,40 @@ pub async fn relayed_events(kafka: &KafkaConfig, prefix: &str, streams: usize, t
         ..RelayConfig::default()
     };
     let one_per_batch = kafka.clone().set("batch.num.messages", "1");
-    let relay = EventRelay::new(store, one_per_batch).with_config(config).spawn();
-    relay.wait_until_caught_up(Duration::from_secs(60)).await.expect("relayed");
+    let relay = EventRelay::new(store, one_per_batch)
+        .with_config(config)
+        .spawn();
+    relay
+        .wait_until_caught_up(Duration::from_secs(60))
+        .await
+        .expect("relayed");
     relay.shutdown().await.expect("relay shutdown");
     (topics, events)
 }
 
 /// Produces one raw message and returns its (partition, offset).
-pub async fn produce_raw(kafka: &KafkaConfig, topic: &str, key: &str, value: &[u8], headers: &[(&str, &str)]) -> (i32, i64) {
+pub async fn produce_raw(
+    kafka: &KafkaConfig,
+    topic: &str,
+    key: &str,
+    value: &[u8],
+    headers: &[(&str, &str)],
+) -> (i32, i64) {
     let producer: FutureProducer = kafka.client_config().create().expect("producer");
     let mut owned = OwnedHeaders::new();
     for (key, value) in headers {
-        owned = owned.insert(Header { key, value: Some(*value) });
+        owned = owned.insert(Header {
+            key,
+            value: Some(*value),
+        });
     }
-    let record = FutureRecord::to(topic).key(key).payload(value).headers(owned);
-    let delivery = producer.send(record, Duration::from_secs(5)).await.expect("delivered");
+    let record = FutureRecord::to(topic)
+        .key(key)
+        .payload(value)
+        .headers(owned);
+    let delivery = producer
+        .send(record, Duration::from_secs(5))
+        .await
+        .expect("delivered");
     (delivery.partition, delivery.offset)
 }

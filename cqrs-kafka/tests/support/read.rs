@@ -20,13 +20,22 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> &str {
-        self.headers.get(name).map(String::as_str).unwrap_or_else(|| panic!("header {name} missing in {self:?}"))
+        self.headers
+            .get(name)
+            .map(String::as_str)
+            .unwrap_or_else(|| panic!("header {name} missing in {self:?}"))
     }
 }
 
 /// Reads `topics` from the start with a new group until `expected` messages arrived, then
 /// keeps reading for `settle` to catch extra copies. Panics after `timeout`.
-pub async fn read_topics(kafka: &KafkaConfig, topics: &[String], expected: usize, settle: Duration, timeout: Duration) -> Vec<Received> {
+pub async fn read_topics(
+    kafka: &KafkaConfig,
+    topics: &[String],
+    expected: usize,
+    settle: Duration,
+    timeout: Duration,
+) -> Vec<Received> {
     let consumer: StreamConsumer = kafka
         .client_config()
         .set("group.id", super::unique("reader"))
@@ -54,7 +63,8 @@ pub async fn read_topics(kafka: &KafkaConfig, topics: &[String], expected: usize
             continue;
         };
         let message = message.expect("receive");
-        let text = |bytes: Option<&[u8]>| String::from_utf8_lossy(bytes.unwrap_or_default()).into_owned();
+        let text =
+            |bytes: Option<&[u8]>| String::from_utf8_lossy(bytes.unwrap_or_default()).into_owned();
         received.push(Received {
             topic: message.topic().to_owned(),
             partition: message.partition(),
@@ -63,7 +73,11 @@ pub async fn read_topics(kafka: &KafkaConfig, topics: &[String], expected: usize
             payload: text(message.payload()),
             headers: message
                 .headers()
-                .map(|h| h.iter().map(|h| (h.key.to_owned(), text(h.value))).collect())
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_owned(), text(h.value)))
+                        .collect()
+                })
                 .unwrap_or_default(),
         });
         if received.len() >= expected && settle_until.is_none() {

@@ -7,7 +7,11 @@ use uuid::Uuid;
 /// a few events per append, round-robin, so the global log interleaves the streams.
 /// Every event's payload is `{"amount": <its global index + 1>}`; every append carries a
 /// correlation id and a `tenant` header. Returns the recorded events in position order.
-pub async fn append_events<S: EventStore + ?Sized>(store: &S, streams: usize, total: usize) -> Vec<RecordedEvent> {
+pub async fn append_events<S: EventStore + ?Sized>(
+    store: &S,
+    streams: usize,
+    total: usize,
+) -> Vec<RecordedEvent> {
     const PER_APPEND: usize = 4;
     let mut recorded = Vec::with_capacity(total);
     let mut index = 0;
@@ -22,7 +26,8 @@ pub async fn append_events<S: EventStore + ?Sized>(store: &S, streams: usize, to
             let count = PER_APPEND.min(total - index);
             let events = (0..count)
                 .map(|i| {
-                    let payload = JsonPayload::parse(format!(r#"{{"amount":{}}}"#, index + i + 1)).expect("json");
+                    let payload = JsonPayload::parse(format!(r#"{{"amount":{}}}"#, index + i + 1))
+                        .expect("json");
                     NewEvent::raw(format!("{category}Changed"), 1, payload)
                 })
                 .collect();

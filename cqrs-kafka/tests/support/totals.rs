@@ -22,15 +22,28 @@ impl Totals {
     /// Applies `event` unless its stream already moved past it.
     pub fn apply(&mut self, event: &RecordedEvent) {
         self.deliveries += 1;
-        let applied = self.applied_version.entry(event.stream_id.to_string()).or_default();
+        let applied = self
+            .applied_version
+            .entry(event.stream_id.to_string())
+            .or_default();
         if event.stream_version <= *applied {
             self.duplicates += 1;
             return;
         }
-        assert_eq!(event.stream_version, *applied + 1, "stream {} delivered in order", event.stream_id);
+        assert_eq!(
+            event.stream_version,
+            *applied + 1,
+            "stream {} delivered in order",
+            event.stream_id
+        );
         *applied = event.stream_version;
-        let amount = event.payload.to_value().expect("json")["amount"].as_i64().expect("amount");
-        *self.per_stream.entry(event.stream_id.to_string()).or_default() += amount;
+        let amount = event.payload.to_value().expect("json")["amount"]
+            .as_i64()
+            .expect("amount");
+        *self
+            .per_stream
+            .entry(event.stream_id.to_string())
+            .or_default() += amount;
     }
 
     /// Distinct events applied.
@@ -42,7 +55,9 @@ impl Totals {
     pub fn expected(events: &[RecordedEvent]) -> HashMap<String, i64> {
         let mut totals = HashMap::new();
         for event in events {
-            let amount = event.payload.to_value().unwrap()["amount"].as_i64().unwrap();
+            let amount = event.payload.to_value().unwrap()["amount"]
+                .as_i64()
+                .unwrap();
             *totals.entry(event.stream_id.to_string()).or_default() += amount;
         }
         totals
@@ -55,6 +70,8 @@ pub struct TotalsProjection {
     pub model: Arc<Mutex<Totals>>,
     pub crash_at: Option<u64>,
     pub crashed: Arc<Notify>,
+    /// Time each delivery takes (to keep a run going while the group changes).
+    pub pace: std::time::Duration,
 }
 
 impl TotalsProjection {
@@ -63,6 +80,7 @@ impl TotalsProjection {
             model,
             crash_at: None,
             crashed: Arc::new(Notify::new()),
+            pace: std::time::Duration::ZERO,
         }
     }
 }
@@ -76,6 +94,9 @@ impl Projection for TotalsProjection {
     }
 
     async fn apply(&mut self, event: &RecordedEvent) -> Result<(), Self::Error> {
+        if !self.pace.is_zero() {
+            tokio::time::sleep(self.pace).await;
+        }
         let deliveries = {
             let mut model = self.model.lock().unwrap();
             model.apply(event);
@@ -90,14 +111,21 @@ impl Projection for TotalsProjection {
 }
 
 /// Polls until the model applied `count` distinct events.
-pub async fn wait_for_applied(model: &Arc<Mutex<Totals>>, count: u64, timeout: std::time::Duration) {
+pub async fn wait_for_applied(
+    model: &Arc<Mutex<Totals>>,
+    count: u64,
+    timeout: std::time::Duration,
+) {
     let started = std::time::Instant::now();
     loop {
         let applied = model.lock().unwrap().applied();
         if applied >= count {
             return;
         }
-        assert!(started.elapsed() < timeout, "applied {applied} of {count} events within {timeout:?}");
+        assert!(
+            started.elapsed() < timeout,
+            "applied {applied} of {count} events within {timeout:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
