@@ -57,37 +57,33 @@ async fn run(
     let mut token: Option<ResumeToken> = None;
     let mut failures: u32 = 0;
     loop {
-        let mut stream = if change_stream {
-            Some(open(&events, token.clone()).await)
-        } else {
-            None
-        };
-        if let Some(Err(error)) = &stream {
-            failures += 1;
-            tracing::warn!(%error, failures, "cannot open the change stream; polling the head meanwhile");
-            if ErrorFacts::of(error)
-                .code
-                .is_some_and(|c| TOKEN_LOST.contains(&c))
-            {
-                token = None;
-                notifier.wake_all();
-            }
-        }
-        match &mut stream {
-            Some(Ok(changes)) => {
-                failures = 0;
-                follow(changes, &events, &notifier, &mut ticker, &mut token).await;
-            }
-            _ => {
-                // No stream (disabled or failed): poll until it is time to try again.
-                let retry_after = sleep(retry_delay(failures));
-                tokio::pin!(retry_after);
-                loop {
-                    tokio::select! {
-                        _ = &mut retry_after, if change_stream => break,
-                        _ = ticker.tick() => poll_head(&events, &notifier).await,
+        if change_stream {
+            match open(&events, token.clone()).await {
+                Ok(mut changes) => {
+                    if follow(&mut changes, &events, &notifier, &mut ticker, &mut token).await {
+                        failures = 0;
                     }
                 }
+                Err(error) => {
+                    tracing::warn!(%error, failures, "cannot open the change stream; polling the head meanwhile");
+                    if ErrorFacts::of(&error)
+                        .code
+                        .is_some_and(|c| TOKEN_LOST.contains(&c))
+                    {
+                        token = None;
+                        notifier.wake_all();
+                    }
+                }
+            }
+            failures = failures.saturating_add(1);
+        }
+        // Before reopening (or forever, without change streams): poll the head.
+        let reopen = sleep(retry_delay(failures));
+        tokio::pin!(reopen);
+        loop {
+            tokio::select! {
+                _ = &mut reopen, if change_stream => break,
+                _ = ticker.tick() => poll_head(&events, &notifier).await,
             }
         }
     }
@@ -104,18 +100,21 @@ async fn open(
         .await
 }
 
-/// Reads the change stream until it fails, polling the head on every tick too.
+/// Reads the change stream until it fails or ends, polling the head on every tick too.
+/// Returns whether any change arrived (a healthy stream resets the reconnect backoff).
 async fn follow(
     changes: &mut ChangeStream<ChangeStreamEvent<Document>>,
     events: &Collection<Document>,
     notifier: &PositionNotifier,
     ticker: &mut tokio::time::Interval,
     token: &mut Option<ResumeToken>,
-) {
+) -> bool {
+    let mut received = false;
     loop {
         tokio::select! {
             change = changes.next() => match change {
                 Some(Ok(change)) => {
+                    received = true;
                     if let Some(position) = inserted_position(change.document_key.as_ref()) {
                         notifier.notify(position);
                     }
@@ -128,12 +127,12 @@ async fn follow(
                         *token = None;
                     }
                     notifier.wake_all();
-                    return;
+                    return received;
                 }
                 None => {
                     tracing::debug!("change stream ended; reopening");
                     *token = changes.resume_token().or(token.take());
-                    return;
+                    return received;
                 }
             },
             _ = ticker.tick() => poll_head(events, notifier).await,
