@@ -1,0 +1,391 @@
+//! Services mode end to end: raw device messages produced to Kafka, the writer job
+//! storing them in PostgreSQL, malformed ones in the dead-letter topic with the reason,
+//! redelivery storing nothing twice, and the query API over PostgreSQL.
+//!
+//! Needs PostgreSQL (`DATABASE_URL`) and a Kafka broker (`KAFKA_BROKERS`, e.g. started by
+//! `scripts/start-kafka.sh`); without them it prints `SKIPPED ...` and passes, unless
+//! `CI=true`. Every test uses its own schema, topics and consumer groups.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use cqrs_kafka::KafkaConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+use sensor_log::api::{router, AppState};
+use sensor_log::device::Limits;
+use sensor_log::ingest::kafka::{spawn_writer, WriterConfig};
+use sensor_log::ingest::{Ingestor, Topics};
+use sensor_log::queries::SensorQueries;
+use sensor_log::store::{PostgresStore, SensorStore};
+use serde_json::{json, Value};
+
+const T0: i64 = 1_646_409_600; // 2022-03-04T16:00:00Z
+
+struct Services {
+    brokers: String,
+    topics: Topics,
+    store: PostgresStore,
+}
+
+impl Services {
+    async fn start(test: &str) -> Option<Self> {
+        let url = support::database_url(test).await?;
+        let brokers = support::kafka_brokers(test).await?;
+        let suffix = support::unique("e2e");
+        let topics = Topics::with_suffix(&suffix);
+        cqrs_kafka::create_topics(&KafkaConfig::new(&brokers), &topics.all(), 3, 1)
+            .await
+            .expect("create topics");
+        let store = PostgresStore::connect(&url, &format!("sl_{suffix}"))
+            .await
+            .expect("store");
+        Some(Self {
+            brokers,
+            topics,
+            store,
+        })
+    }
+
+    fn writer_config(&self, group: &str) -> WriterConfig {
+        WriterConfig {
+            group_id: format!("{group}-{}", self.store.schema()),
+            topics: self.topics.clone(),
+        }
+    }
+
+    fn ingestor(&self) -> Ingestor {
+        // A small size limit, so the oversized case stays below the broker's own limit.
+        Ingestor::new(Arc::new(self.store.clone())).with_limits(Limits {
+            max_message_bytes: 64 * 1024,
+            max_readings: 10_000,
+        })
+    }
+
+    async fn produce(&self, topic: &str, messages: &[String]) {
+        let producer: FutureProducer = ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .set("message.timeout.ms", "10000")
+            .create()
+            .expect("producer");
+        for (index, message) in messages.iter().enumerate() {
+            let key = format!("device-{}", index % 4);
+            producer
+                .send(
+                    FutureRecord::to(topic).key(&key).payload(message),
+                    Duration::from_secs(10),
+                )
+                .await
+                .map_err(|(error, _)| error)
+                .expect("produce");
+        }
+    }
+
+    async fn rows(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM readings")
+            .fetch_one(self.store.pool())
+            .await
+            .expect("count")
+    }
+
+    async fn dead_letters(&self, count: usize) -> Vec<(Value, String, String)> {
+        let consumer: StreamConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.brokers)
+            .set("group.id", format!("dlq-reader-{}", self.store.schema()))
+            .set("auto.offset.reset", "earliest")
+            .create()
+            .expect("consumer");
+        consumer
+            .subscribe(&[&self.topics.dead_letter])
+            .expect("subscribe");
+        let mut found = Vec::new();
+        while found.len() < count {
+            let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
+                .await
+                .expect("dead letters arrive")
+                .expect("receive");
+            let header = |name: &str| {
+                message
+                    .headers()
+                    .and_then(|h| h.iter().find(|x| x.key == name).and_then(|x| x.value))
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                    .unwrap_or_default()
+            };
+            let payload =
+                String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned();
+            let body = serde_json::from_str(&payload).unwrap_or(Value::String(payload));
+            found.push((
+                body,
+                header(cqrs_kafka::headers::DLQ_STAGE),
+                header(cqrs_kafka::headers::DLQ_ERROR),
+            ));
+        }
+        found
+    }
+
+    async fn drop_schema(&self) {
+        let sql = format!("DROP SCHEMA {} CASCADE", self.store.schema());
+        sqlx::query(&sql)
+            .execute(self.store.pool())
+            .await
+            .expect("drop schema");
+    }
+}
+
+/// `count` messages of `per_message` readings: sensors 1 and 2 alternately, one reading a
+/// minute from T0, temperature 20 + minute % 10, cpu = minute % 100.
+fn good_messages(count: usize, per_message: usize) -> Vec<String> {
+    (0..count)
+        .map(|m| {
+            let readings: Vec<Value> = (0..per_message)
+                .map(|i| {
+                    let minute = (m * per_message + i) as i64;
+                    json!({"ts": T0 + minute * 60, "sensor_id": 1 + (minute % 2),
+                           "temperature": 20 + minute % 10, "cpu": minute % 100})
+                })
+                .collect();
+            Value::from(readings).to_string()
+        })
+        .collect()
+}
+
+fn bad_messages() -> Vec<(String, &'static str)> {
+    let oversized =
+        json!([{"ts": T0, "sensor_id": 9, "temperature": 1, "cpu": 1, "pad": "x".repeat(70_000)}]);
+    vec![
+        ("this is not json".to_owned(), "not valid JSON"),
+        (
+            r#"[{"ts": 1646409600, "sensor_id": 9, "temperature": 30, "cpu": 150}]"#.to_owned(),
+            "out_of_range at [0].cpu",
+        ),
+        (
+            r#"[{"ts": 1646409600, "sensor_id": 9, "cpu": 5}]"#.to_owned(),
+            "missing_field at [0].temperature",
+        ),
+        (
+            r#"[{"ts": "now", "sensor_id": 9, "temperature": 1, "cpu": 5}]"#.to_owned(),
+            "wrong_type at [0].ts",
+        ),
+        (oversized.to_string(), "oversized"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writer_stores_valid_readings_dead_letters_the_rest_and_never_duplicates() {
+    let Some(services) = Services::start("writer").await else {
+        return;
+    };
+    let good = good_messages(20, 30); // 600 readings, 300 minutes of two sensors
+    let bad = bad_messages();
+    services
+        .produce(
+            &services.topics.sensors,
+            &[
+                r#"{"id": 1, "type": "pi", "location": "lab"}"#.to_owned(),
+                "{\"id\": 0}".to_owned(),
+            ],
+        )
+        .await;
+    services.produce(&services.topics.readings, &good).await;
+    let bad_texts: Vec<String> = bad.iter().map(|(m, _)| m.clone()).collect();
+    services
+        .produce(&services.topics.readings, &bad_texts)
+        .await;
+    let total = (good.len() + bad.len() + 2) as u64;
+
+    let writer = spawn_writer(
+        KafkaConfig::new(&services.brokers),
+        services.writer_config("writer"),
+        services.ingestor(),
+    )
+    .expect("writer");
+    let stats = writer
+        .wait_for_processed(total, Duration::from_secs(90))
+        .await
+        .expect("all processed");
+    assert_eq!(stats.dead_lettered, (bad.len() + 1) as u64, "{stats:?}");
+    assert_eq!(services.rows().await, 600);
+    writer.shutdown().await.expect("shutdown");
+
+    // Every malformed message is in the dead-letter topic with its reason.
+    let letters = services.dead_letters(bad.len() + 1).await;
+    for (message, reason) in &bad {
+        let letter = letters
+            .iter()
+            .find(|(_, _, error)| error.contains(reason))
+            .unwrap_or_else(|| panic!("no dead letter with `{reason}` in {letters:#?}"));
+        let original: Value =
+            serde_json::from_str(message).unwrap_or_else(|_| Value::String(message.clone()));
+        assert_eq!(
+            letter.0, original,
+            "the dead letter carries the original message"
+        );
+        let stage = if reason == &"not valid JSON" {
+            "decode"
+        } else {
+            "handler"
+        };
+        assert_eq!(letter.1, stage);
+    }
+    assert!(
+        letters
+            .iter()
+            .any(|(_, _, error)| error.contains("out_of_range at id")),
+        "{letters:#?}"
+    );
+
+    // Redelivery: a second group re-reads everything, and devices resend some messages.
+    services
+        .produce(&services.topics.readings, &good[..5])
+        .await;
+    let replay = spawn_writer(
+        KafkaConfig::new(&services.brokers),
+        services.writer_config("replay"),
+        services.ingestor(),
+    )
+    .expect("writer");
+    replay
+        .wait_for_processed(total + 5, Duration::from_secs(90))
+        .await
+        .expect("replayed");
+    replay.shutdown().await.expect("shutdown");
+    assert_eq!(
+        services.rows().await,
+        600,
+        "redelivered readings are stored once"
+    );
+
+    // The metadata arrived; sensor 2 was registered by its readings alone.
+    let sensors = services.store.sensors(None, 10).await.expect("sensors");
+    assert_eq!(sensors.len(), 2);
+    assert_eq!(sensors[0].location.as_deref(), Some("lab"));
+    assert_eq!(sensors[1].kind, None);
+    services.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_writer_leaves_uncommitted_messages_to_the_next_one() {
+    let Some(services) = Services::start("crash").await else {
+        return;
+    };
+    let good = good_messages(10, 10);
+    services.produce(&services.topics.readings, &good).await;
+    let config = services.writer_config("crash");
+    let first = spawn_writer(
+        KafkaConfig::new(&services.brokers),
+        config.clone(),
+        services.ingestor(),
+    )
+    .expect("writer");
+    first
+        .wait_for_processed(10, Duration::from_secs(90))
+        .await
+        .expect("processed");
+    first.abort(); // no commit: a crash after the rows were written
+
+    services
+        .produce(&services.topics.readings, &good_messages(12, 10)[10..])
+        .await;
+    let second = spawn_writer(
+        KafkaConfig::new(&services.brokers),
+        config,
+        services.ingestor(),
+    )
+    .expect("writer");
+    // Whatever the first one had not committed is delivered again, plus the 2 new messages.
+    second
+        .wait_for_processed(2, Duration::from_secs(90))
+        .await
+        .expect("processed");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while services.rows().await < 120 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    second.shutdown().await.expect("shutdown");
+    assert_eq!(
+        services.rows().await,
+        120,
+        "nothing lost, nothing duplicated"
+    );
+    services.drop_schema().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn query_api_pages_and_aggregates_what_the_writer_stored() {
+    let Some(services) = Services::start("query api").await else {
+        return;
+    };
+    services
+        .produce(&services.topics.readings, &good_messages(4, 60))
+        .await; // 4 hours
+    let writer = spawn_writer(
+        KafkaConfig::new(&services.brokers),
+        services.writer_config("api"),
+        services.ingestor(),
+    )
+    .expect("writer");
+    writer
+        .wait_for_processed(4, Duration::from_secs(90))
+        .await
+        .expect("processed");
+    writer.shutdown().await.expect("shutdown");
+
+    let store: Arc<dyn SensorStore> = Arc::new(services.store.clone());
+    let app = router(AppState {
+        queries: SensorQueries::new(store),
+        ingestor: None,
+    });
+    // Sensor 1 has the even minutes: 120 readings. Pages of 50: 50, 50, 20.
+    let mut uri = "/sensors/1/readings?limit=50".to_owned();
+    let mut sizes = Vec::new();
+    let mut last_ts = String::new();
+    loop {
+        let (status, page) = support::get(&app, &uri).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let items = page["items"].as_array().expect("items");
+        let first_ts = items[0]["ts"].as_str().expect("ts").to_owned();
+        assert!(
+            first_ts > last_ts,
+            "pages follow each other without overlap"
+        );
+        last_ts = items
+            .last()
+            .and_then(|r| r["ts"].as_str())
+            .expect("ts")
+            .to_owned();
+        sizes.push(items.len());
+        match page["next_cursor"].as_str() {
+            Some(cursor) => uri = format!("/sensors/1/readings?limit=50&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, vec![50, 50, 20]);
+
+    let (status, stats) =
+        support::get(&app, "/sensors/2/stats?bucket=1h&from=2022-03-04T17:00:00Z").await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    let buckets = stats["buckets"].as_array().expect("buckets");
+    assert_eq!(buckets.len(), 3);
+    assert_eq!(buckets[0]["bucket_start"], "2022-03-04T17:00:00Z");
+    assert_eq!(buckets[0]["count"], 30);
+    // Odd minutes 61..=119: temperature 20 + minute % 10 cycles 21,23,25,27,29.
+    assert_eq!(
+        buckets[0]["temperature"],
+        json!({"avg": 25.0, "min": 21.0, "max": 29.0})
+    );
+
+    let (_, latest) = support::get(&app, "/sensors/latest").await;
+    assert_eq!(latest[1]["sensor_id"], 2);
+    assert_eq!(latest[1]["ts"], "2022-03-04T19:59:00Z");
+    let (status, error) = support::get(&app, "/sensors/1/stats?bucket=soon").await;
+    assert_eq!(
+        (status, error["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bucket"))
+    );
+    services.drop_schema().await;
+}
