@@ -15,7 +15,7 @@ use crate::domain::{
     ReserveOutcome,
 };
 use crate::saga::FulfilmentSaga;
-use crate::views::{StockLevel, StockLevels};
+use crate::views::{StockLevel, StockQueries, ViewUnavailable};
 
 /// An order as the inventory API reports it: the order's own state and the inventory's
 /// decision about it.
@@ -43,15 +43,16 @@ pub struct Inventory {
     orders: Repository<Order, dyn EventStore>,
     products: Repository<Product, dyn EventStore>,
     allocations: Repository<OrderAllocation, dyn EventStore>,
-    stock: StockLevels,
+    stock: Arc<dyn StockQueries>,
 }
 
 impl Inventory {
-    /// The application on `store`, answering stock queries from `stock`.
+    /// The application on `store`, answering stock queries from `stock` (a read model the
+    /// caller keeps fed).
     ///
     /// Product commands retry conflicts patiently (up to 100 attempts): many orders
     /// reserving one popular sku at once all append to the same stream.
-    pub fn new(store: Arc<dyn EventStore>, stock: StockLevels) -> Self {
+    pub fn new(store: Arc<dyn EventStore>, stock: Arc<dyn StockQueries>) -> Self {
         let hot_stream = RetryPolicy::attempts(100)
             .with_backoff(Duration::from_millis(1), Duration::from_millis(20));
         Self {
@@ -205,18 +206,18 @@ impl Inventory {
     }
 
     /// The product's stock level (from the read model).
-    pub fn stock_level(&self, sku: &str) -> Option<StockLevel> {
-        self.stock.get(sku)
+    pub async fn stock_level(&self, sku: &str) -> Result<Option<StockLevel>, ViewUnavailable> {
+        self.stock.stock_level(sku).await
     }
 
     /// Every product's stock level (from the read model).
-    pub fn stock_levels(&self) -> Vec<StockLevel> {
-        self.stock.all()
+    pub async fn stock_levels(&self) -> Result<Vec<StockLevel>, ViewUnavailable> {
+        self.stock.stock_levels().await
     }
 
     /// Products with fewer than `threshold` available units (from the read model).
-    pub fn low_stock(&self, threshold: u64) -> Vec<StockLevel> {
-        self.stock.low_stock(threshold)
+    pub async fn low_stock(&self, threshold: u64) -> Result<Vec<StockLevel>, ViewUnavailable> {
+        self.stock.low_stock(threshold).await
     }
 
     /// The product as the command side sees it (always current).

@@ -132,7 +132,7 @@ pub async fn run(system: &InventorySystem, low_stock_threshold: u64) -> Result<S
         "{:<10} {:<14} {:>7} {:>8} {:>9}",
         "sku", "name", "on hand", "reserved", "available"
     )?;
-    for level in app.stock_levels() {
+    for level in app.stock_levels().await? {
         writeln!(
             out,
             "{:<10} {:<14} {:>7} {:>8} {:>9}",
@@ -140,7 +140,7 @@ pub async fn run(system: &InventorySystem, low_stock_threshold: u64) -> Result<S
         )?;
     }
     writeln!(out, "\n== low stock (available < {low_stock_threshold})")?;
-    for level in app.low_stock(low_stock_threshold) {
+    for level in app.low_stock(low_stock_threshold).await? {
         writeln!(out, "{:<10} {:>3} available", level.sku, level.available)?;
     }
     Ok(out)

@@ -11,7 +11,7 @@ use cqrs_core::{
 
 use crate::app::Inventory;
 use crate::saga::SagaProjection;
-use crate::views::StockLevelProjection;
+use crate::views::{StockLevelProjection, StockLevels};
 
 /// The whole inventory system in one process.
 ///
@@ -21,16 +21,18 @@ use crate::views::StockLevelProjection;
 /// system.app.register_product("pen", "Ballpoint pen").await.unwrap();
 /// system.app.receive_stock("pen", 5).await.unwrap();
 /// system.settle().await.unwrap();
-/// assert_eq!(system.app.stock_level("pen").unwrap().available, 5);
+/// assert_eq!(system.stock.get("pen").unwrap().available, 5);
 /// system.shutdown().await.unwrap();
 /// # });
 /// ```
 pub struct InventorySystem {
     /// Commands and queries.
     pub app: Inventory,
+    /// The in-memory stock view (also reachable through `app`).
+    pub stock: StockLevels,
     store: Arc<dyn EventStore>,
     saga: RunningProjection<SagaProjection, dyn EventStore>,
-    stock: RunningProjection<StockLevelProjection, dyn EventStore>,
+    stock_runner: RunningProjection<StockLevelProjection, dyn EventStore>,
 }
 
 impl InventorySystem {
@@ -42,7 +44,7 @@ impl InventorySystem {
     /// Starts on `store`; the saga and the view resume from their checkpoints there.
     pub fn on(store: Arc<dyn EventStore>) -> Self {
         let (projection, levels) = StockLevelProjection::new();
-        let app = Inventory::new(store.clone(), levels);
+        let app = Inventory::new(store.clone(), Arc::new(levels.clone()));
         let saga_config = RunnerConfig {
             retry: RetryPolicy::attempts(10)
                 .with_backoff(Duration::from_millis(10), Duration::from_secs(2)),
@@ -51,12 +53,13 @@ impl InventorySystem {
         let saga = ProjectionRunner::new(store.clone(), SagaProjection::new(app.saga()))
             .with_config(saga_config)
             .spawn();
-        let stock = ProjectionRunner::new(store.clone(), projection).spawn();
+        let stock_runner = ProjectionRunner::new(store.clone(), projection).spawn();
         Self {
             app,
+            stock: levels,
             store,
             saga,
-            stock,
+            stock_runner,
         }
     }
 
@@ -71,7 +74,7 @@ impl InventorySystem {
         const TIMEOUT: Duration = Duration::from_secs(30);
         loop {
             let head = self.saga.wait_until_caught_up(TIMEOUT).await?;
-            self.stock.wait_for_position(head, TIMEOUT).await?;
+            self.stock_runner.wait_for_position(head, TIMEOUT).await?;
             let now = self.saga.wait_until_caught_up(TIMEOUT).await?;
             if now == head {
                 return Ok(head);
@@ -82,7 +85,7 @@ impl InventorySystem {
     /// Stops the saga and the view after their current batch.
     pub async fn shutdown(self) -> Result<(), RunnerError> {
         let saga = self.saga.shutdown().await.map(|_| ());
-        let stock = self.stock.shutdown().await.map(|_| ());
+        let stock = self.stock_runner.shutdown().await.map(|_| ());
         saga.and(stock)
     }
 }

@@ -6,7 +6,8 @@
 //!   `OrderPlaced`, `OrderCancelled` and `OrderShipped` events.
 //! - [`views`]: stock level per sku and the low-stock list.
 //! - [`Inventory`]: commands and queries over any event store; [`InventorySystem`]: the
-//!   embedded wiring (in-memory store, in-process delivery); [`http`]: the axum API.
+//!   embedded wiring (in-memory store, in-process delivery); [`InventoryServices`]: the
+//!   services wiring (PostgreSQL, Kafka); [`http`]: the axum API.
 //!
 //! See the example's README and `../shared/SPEC-EXAMPLES.md` section 2.
 #![warn(missing_docs)]
@@ -17,7 +18,9 @@ pub mod domain;
 mod embedded;
 pub mod http;
 pub mod saga;
+pub mod services;
 pub mod views;
 
 pub use app::{Inventory, OrderReport};
 pub use embedded::InventorySystem;
+pub use services::{InventoryServices, ServicesConfig};

@@ -5,11 +5,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use inventory::http::{self, ApiState};
-use inventory::InventorySystem;
+use inventory::{Inventory, InventoryServices, InventorySystem, ServicesConfig};
 
 /// Stock that never goes negative, reserved by a saga reacting to orders (cqrs-rs example).
 ///
-/// Embedded mode (the default) keeps everything in memory in one process.
+/// Embedded mode (the default) keeps everything in memory in one process. `serve` with both
+/// `--database-url` and `--kafka-brokers` (or DATABASE_URL and KAFKA_BROKERS) runs in
+/// services mode: PostgreSQL event store and stock view, the saga fed from Kafka.
 #[derive(Debug, Parser)]
 #[command(version, about, long_about)]
 struct Cli {
@@ -38,6 +40,69 @@ struct ServeArgs {
     /// Default threshold of `GET /stock/low` (products with fewer available units).
     #[arg(long, env = "LOW_STOCK_THRESHOLD", default_value_t = 5)]
     low_stock_threshold: u64,
+    /// PostgreSQL URL of the event store and the stock view (services mode, with
+    /// --kafka-brokers).
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    /// Kafka bootstrap servers, e.g. 127.0.0.1:19092 (services mode, with --database-url).
+    #[arg(long, env = "KAFKA_BROKERS")]
+    kafka_brokers: Option<String>,
+    /// Prefix of the Kafka topic names (`{prefix}Order`, `{prefix}Product`, ...).
+    #[arg(long, env = "INVENTORY_TOPIC_PREFIX", default_value = "")]
+    topic_prefix: String,
+    /// Schema of the event store in PostgreSQL.
+    #[arg(
+        long,
+        env = "INVENTORY_EVENT_SCHEMA",
+        default_value = "inventory_events"
+    )]
+    event_schema: String,
+    /// Schema of the stock view in PostgreSQL.
+    #[arg(long, env = "INVENTORY_VIEW_SCHEMA", default_value = "inventory_views")]
+    view_schema: String,
+}
+
+/// The system behind the API, in either mode.
+enum Running {
+    Embedded(InventorySystem),
+    Services(InventoryServices),
+}
+
+impl Running {
+    async fn start(args: &ServeArgs) -> Result<Self, MainError> {
+        match (&args.database_url, &args.kafka_brokers) {
+            (None, None) => Ok(Running::Embedded(InventorySystem::embedded())),
+            (Some(database_url), Some(kafka_brokers)) => {
+                let mut config = ServicesConfig::new(database_url, kafka_brokers);
+                config.topic_prefix.clone_from(&args.topic_prefix);
+                config.event_schema.clone_from(&args.event_schema);
+                config.view_schema.clone_from(&args.view_schema);
+                Ok(Running::Services(InventoryServices::start(config).await?))
+            }
+            _ => Err("services mode needs both --database-url (DATABASE_URL) and --kafka-brokers (KAFKA_BROKERS); set neither for embedded mode".into()),
+        }
+    }
+
+    fn mode(&self) -> &'static str {
+        match self {
+            Running::Embedded(_) => "embedded",
+            Running::Services(_) => "services",
+        }
+    }
+
+    fn app(&self) -> Inventory {
+        match self {
+            Running::Embedded(system) => system.app.clone(),
+            Running::Services(services) => services.app.clone(),
+        }
+    }
+
+    async fn shutdown(self) -> Result<(), MainError> {
+        match self {
+            Running::Embedded(system) => Ok(system.shutdown().await?),
+            Running::Services(services) => services.shutdown().await,
+        }
+    }
 }
 
 #[tokio::main]
@@ -76,17 +141,18 @@ async fn demo(low_stock_threshold: u64) -> Result<(), MainError> {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), MainError> {
-    let system = InventorySystem::embedded();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let system = Running::start(&args).await?;
     let state = ApiState {
-        inventory: system.app.clone(),
+        inventory: system.app(),
         low_stock_threshold: args.low_stock_threshold,
     };
-    tracing::info!(mode = "embedded", "starting");
+    tracing::info!(mode = system.mode(), "starting");
     eprintln!(
-        "inventory API (embedded mode) on http://{}",
+        "inventory API ({} mode) on http://{}",
+        system.mode(),
         listener.local_addr()?
     );
     let served = http::serve(listener, state, shutdown_signal()).await;

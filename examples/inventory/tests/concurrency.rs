@@ -35,7 +35,7 @@ async fn fifty_concurrent_orders_for_twenty_units_confirm_twenty_and_cancel_thir
     system.settle().await.expect("settle");
 
     assert_exact_allocation(system.store(), &system.app, "hot", &ids, STOCK).await;
-    let view = system.app.stock_level("hot").expect("in view");
+    let view = system.stock.get("hot").expect("in view");
     assert_eq!((view.on_hand, view.reserved, view.available), (20, 20, 0));
     system.shutdown().await.expect("shutdown");
 }

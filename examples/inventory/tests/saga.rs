@@ -25,9 +25,9 @@ async fn an_order_whose_lines_are_all_available_is_confirmed_and_its_stock_reser
     let report = app.order("o1").await.expect("load").expect("placed");
     assert_eq!(report.status, OrderStatus::Placed);
     assert_eq!(report.allocation.status, AllocationStatus::Confirmed);
-    let pen = app.stock_level("pen").expect("pen in view");
+    let pen = system.stock.get("pen").expect("pen in view");
     assert_eq!((pen.on_hand, pen.reserved, pen.available), (5, 2, 3));
-    let book = app.stock_level("book").expect("book in view");
+    let book = system.stock.get("book").expect("book in view");
     assert_eq!((book.on_hand, book.reserved, book.available), (2, 2, 0));
     system.shutdown().await.expect("shutdown");
 }
@@ -73,7 +73,7 @@ async fn an_order_with_one_short_line_keeps_nothing_and_is_cancelled_out_of_stoc
         ]
     );
     for sku in ["book", "pen"] {
-        assert_eq!(app.stock_level(sku).expect("in view").reserved, 0, "{sku}");
+        assert_eq!(system.stock.get(sku).expect("in view").reserved, 0, "{sku}");
     }
     system.shutdown().await.expect("shutdown");
 }
@@ -262,7 +262,7 @@ async fn cancelling_a_confirmed_order_releases_its_stock() {
         .await
         .expect("place");
     system.settle().await.expect("settle");
-    assert_eq!(app.stock_level("pen").expect("view").available, 0);
+    assert_eq!(system.stock.get("pen").expect("view").available, 0);
 
     app.cancel_order("o1", "customer_request")
         .await
@@ -270,7 +270,7 @@ async fn cancelling_a_confirmed_order_releases_its_stock() {
     system.settle().await.expect("settle");
     let report = app.order("o1").await.expect("load").expect("placed");
     assert_eq!(report.allocation.status, AllocationStatus::Released);
-    let pen = app.stock_level("pen").expect("view");
+    let pen = system.stock.get("pen").expect("view");
     assert_eq!((pen.on_hand, pen.reserved, pen.available), (3, 0, 3));
     system.shutdown().await.expect("shutdown");
 }
@@ -297,7 +297,7 @@ async fn shipping_a_confirmed_order_takes_its_units_out_of_stock() {
     system.settle().await.expect("settle");
     let report = app.order("o1").await.expect("load").expect("placed");
     assert_eq!(report.allocation.status, AllocationStatus::Shipped);
-    let pen = app.stock_level("pen").expect("view");
+    let pen = system.stock.get("pen").expect("view");
     assert_eq!((pen.on_hand, pen.reserved, pen.available), (1, 0, 1));
     system.shutdown().await.expect("shutdown");
 }

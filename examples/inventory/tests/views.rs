@@ -15,13 +15,13 @@ async fn the_view_shows_on_hand_reserved_and_available_per_sku() {
     stocked(app, "mug", 0).await;
     app.reserve("pen", "o1", 4).await.expect("reserve");
     system.settle().await.expect("settle");
-    let pen = app.stock_level("pen").expect("pen");
+    let pen = system.stock.get("pen").expect("pen");
     assert_eq!(
         (pen.name.as_str(), pen.on_hand, pen.reserved, pen.available),
         ("pen name", 10, 4, 6)
     );
-    assert_eq!(app.stock_level("mug").expect("mug").available, 0);
-    assert!(app.stock_level("ghost").is_none());
+    assert_eq!(system.stock.get("mug").expect("mug").available, 0);
+    assert!(system.stock.get("ghost").is_none());
     system.shutdown().await.expect("shutdown");
 }
 
@@ -35,7 +35,9 @@ async fn low_stock_lists_products_under_the_threshold_fewest_first() {
     app.reserve("a", "o1", 4).await.expect("reserve"); // a: 1 available
     system.settle().await.expect("settle");
     let skus = |threshold| -> Vec<String> {
-        app.low_stock(threshold)
+        system
+            .stock
+            .low_stock(threshold)
             .into_iter()
             .map(|l| l.sku)
             .collect()
@@ -71,7 +73,7 @@ async fn a_rebuilt_view_is_identical_and_resumes_from_its_checkpoint() {
         .await
         .expect("place");
     system.settle().await.expect("settle");
-    let before = app.stock_levels();
+    let before = system.stock.all();
 
     let (projection, rebuilt) = StockLevelProjection::new();
     let mut runner = ProjectionRunner::new(system.store().clone(), projection);

@@ -15,6 +15,7 @@ use order::domain::OrderError;
 use serde_json::json;
 
 use crate::domain::ProductError;
+use crate::views::ViewUnavailable;
 
 /// An error answered by the API.
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +122,12 @@ impl From<CommandError<OrderError>> for ApiError {
             | OrderError::Price { .. }
             | OrderError::EmptyText { .. } => ApiError::refused(RULE, "invalid_order", &e),
         })
+    }
+}
+
+impl From<ViewUnavailable> for ApiError {
+    fn from(error: ViewUnavailable) -> Self {
+        ApiError::Unavailable(error.to_string())
     }
 }
 

@@ -67,6 +67,7 @@ pub(super) async fn get(
     state
         .inventory
         .stock_level(&sku)
+        .await?
         .map(Json)
         .ok_or_else(|| ApiError::NotFound(format!("product `{sku}` is not registered")))
 }
@@ -109,7 +110,7 @@ pub(super) async fn low_stock(
                 )
             })?,
     };
-    let products = state.inventory.low_stock(threshold);
+    let products = state.inventory.low_stock(threshold).await?;
     Ok(Json(
         json!({ "threshold": threshold, "products": products }),
     ))

@@ -25,7 +25,7 @@ pub fn line(sku: &str, quantity: u32) -> OrderLine {
 /// by hand.
 pub fn bare_app() -> (Arc<dyn EventStore>, Inventory) {
     let store: Arc<dyn EventStore> = Arc::new(InMemoryEventStore::new());
-    let app = Inventory::new(store.clone(), StockLevels::default());
+    let app = Inventory::new(store.clone(), Arc::new(StockLevels::default()));
     (store, app)
 }
 

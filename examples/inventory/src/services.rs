@@ -1,0 +1,207 @@
+//! Services mode: PostgreSQL event store and stock view, Kafka between the order events
+//! and the saga.
+//!
+//! ```text
+//! HTTP command -> Repository -> PostgreSQL event store ──(outbox relay)──> Kafka topics
+//!                                                   `Order`, `Product`, `Allocation`
+//!   topic `Order`   ──(group inventory-fulfilment-saga)──> FulfilmentSaga -> commands
+//!   topic `Product` ──(group inventory-stock-levels)────> PgStockLevels (PostgreSQL)
+//! HTTP query <- PgStockLevels
+//! ```
+//!
+//! Both consumers are at least once; the saga's recorded decision per order and the view's
+//! per-stream version guard make redelivery a no-op. Failures of the store or the database
+//! are transient (retried, never skipped); undecodable events go to a dead-letter topic.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use cqrs_core::{Aggregate, EventStore, RecordedEvent};
+use cqrs_kafka::{
+    ConsumerConfig, ConsumerRunner, EventRelay, HandlerError, KafkaConfig, MessageHandler,
+    MessageSource, RelayConfig, RunningConsumer, RunningRelay, TopicMapping,
+};
+use cqrs_postgres::{PgEventStore, PgEventStoreConfig, SchemaName};
+use order::domain::Order;
+
+use crate::domain::{OrderAllocation, Product};
+use crate::saga::{FulfilmentSaga, SagaError};
+use crate::views::{PgStockLevels, PgViewError};
+use crate::Inventory;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where the services are and how this deployment names its things in them.
+#[derive(Debug, Clone)]
+pub struct ServicesConfig {
+    /// PostgreSQL URL (event store and stock view).
+    pub database_url: String,
+    /// Kafka bootstrap servers.
+    pub kafka_brokers: String,
+    /// Schema of the event store. Default `inventory_events`.
+    pub event_schema: String,
+    /// Schema of the stock view. Default `inventory_views`.
+    pub view_schema: String,
+    /// Prefix of topic names (`{prefix}Order`, ...). Default empty.
+    pub topic_prefix: String,
+    /// Prefix of consumer group ids and of the relay's checkpoint. Default `inventory`.
+    pub group_prefix: String,
+    /// Partitions of the topics created at start-up. Default 3.
+    pub partitions: i32,
+}
+
+impl ServicesConfig {
+    /// Defaults for the given PostgreSQL and Kafka.
+    pub fn new(database_url: impl Into<String>, kafka_brokers: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            kafka_brokers: kafka_brokers.into(),
+            event_schema: "inventory_events".into(),
+            view_schema: "inventory_views".into(),
+            topic_prefix: String::new(),
+            group_prefix: "inventory".into(),
+            partitions: 3,
+        }
+    }
+
+    fn topic(&self, category: &str) -> String {
+        format!("{}{category}", self.topic_prefix)
+    }
+}
+
+/// Feeds the saga from the `Order` topic.
+pub struct SagaHandler {
+    saga: FulfilmentSaga,
+}
+
+#[async_trait]
+impl MessageHandler for SagaHandler {
+    async fn handle(
+        &mut self,
+        event: &RecordedEvent,
+        _: &MessageSource<'_>,
+    ) -> Result<(), HandlerError> {
+        match self.saga.handle(event).await {
+            Ok(_) => Ok(()),
+            Err(error @ SagaError::Decode(_)) => Err(HandlerError::rejected(error)),
+            Err(error) => Err(HandlerError::transient(error)),
+        }
+    }
+}
+
+/// Feeds the PostgreSQL stock view from the `Product` topic.
+pub struct StockViewHandler {
+    view: PgStockLevels,
+}
+
+#[async_trait]
+impl MessageHandler for StockViewHandler {
+    async fn handle(
+        &mut self,
+        event: &RecordedEvent,
+        _: &MessageSource<'_>,
+    ) -> Result<(), HandlerError> {
+        self.view.apply(event).await.map_err(|error| match error {
+            PgViewError::Unavailable(e) => HandlerError::transient(e),
+            decode @ PgViewError::Decode(_) => HandlerError::rejected(decode),
+        })
+    }
+}
+
+/// The inventory system on PostgreSQL and Kafka.
+pub struct InventoryServices {
+    /// Commands and queries.
+    pub app: Inventory,
+    relay: RunningRelay<dyn EventStore>,
+    saga: RunningConsumer<SagaHandler>,
+    stock: RunningConsumer<StockViewHandler>,
+}
+
+impl InventoryServices {
+    /// Connects, migrates, creates the topics, starts the relay, the saga and the view.
+    pub async fn start(config: ServicesConfig) -> Result<Self, BoxError> {
+        let store = PgEventStore::connect(
+            &config.database_url,
+            PgEventStoreConfig::new(SchemaName::new(config.event_schema.clone())?),
+        )
+        .await?;
+        store.migrate().await?;
+        let view = PgStockLevels::new(
+            store.pool().clone(),
+            &SchemaName::new(config.view_schema.clone())?,
+        );
+        view.migrate().await?;
+        let store: Arc<dyn EventStore> = Arc::new(store);
+        let app = Inventory::new(store.clone(), Arc::new(view.clone()));
+
+        let kafka = KafkaConfig::new(config.kafka_brokers.clone());
+        let order_topic = config.topic(Order::TYPE);
+        let product_topic = config.topic(Product::TYPE);
+        let allocation_topic = config.topic(OrderAllocation::TYPE);
+        let saga_group = format!("{}-fulfilment-saga", config.group_prefix);
+        let stock_group = format!("{}-stock-levels", config.group_prefix);
+        let saga_dlq = format!("{order_topic}.{saga_group}.dlq");
+        let stock_dlq = format!("{product_topic}.{stock_group}.dlq");
+        cqrs_kafka::create_topics(
+            &kafka,
+            &[
+                order_topic.as_str(),
+                product_topic.as_str(),
+                allocation_topic.as_str(),
+                saga_dlq.as_str(),
+                stock_dlq.as_str(),
+            ],
+            config.partitions,
+            1,
+        )
+        .await?;
+
+        let relay_config = RelayConfig {
+            checkpoint_name: format!("{}-kafka-relay", config.group_prefix),
+            topics: TopicMapping::by_category().with_prefix(config.topic_prefix.clone()),
+            ..RelayConfig::default()
+        };
+        let relay = EventRelay::new(store, kafka.clone())
+            .with_config(relay_config)
+            .spawn();
+        let saga = ConsumerRunner::new(
+            kafka.clone(),
+            ConsumerConfig::new(saga_group.clone(), [order_topic.clone()])
+                .with_dead_letter_topic(saga_dlq),
+            SagaHandler { saga: app.saga() },
+        )
+        .spawn()?;
+        let stock = ConsumerRunner::new(
+            kafka,
+            ConsumerConfig::new(stock_group.clone(), [product_topic.clone()])
+                .with_dead_letter_topic(stock_dlq),
+            StockViewHandler { view },
+        )
+        .spawn()?;
+        tracing::info!(
+            order_topic,
+            product_topic,
+            saga_group,
+            stock_group,
+            "inventory services started"
+        );
+        Ok(Self {
+            app,
+            relay,
+            saga,
+            stock,
+        })
+    }
+
+    /// Stops the consumers (committing their offsets), then the relay (flushing and
+    /// storing its checkpoint).
+    pub async fn shutdown(self) -> Result<(), BoxError> {
+        let saga = self.saga.shutdown().await.map(|_| ());
+        let stock = self.stock.shutdown().await.map(|_| ());
+        let relay = self.relay.shutdown().await;
+        saga?;
+        stock?;
+        relay?;
+        Ok(())
+    }
+}

@@ -1,0 +1,147 @@
+//! The stock level read model in PostgreSQL (services mode).
+//!
+//! One row per sku. Each product event is applied as one upsert of deltas guarded by the
+//! stream version, so the view is exact under at-least-once delivery from Kafka (a
+//! stream's events arrive in order on one partition; a redelivered one is skipped).
+
+use async_trait::async_trait;
+use cqrs_core::{DecodeError, RecordedEvent, Upcasters};
+use cqrs_postgres::sqlx::{self, PgPool, Row};
+use cqrs_postgres::SchemaName;
+
+use super::{StockLevel, StockQueries, ViewUnavailable};
+use crate::domain::{sku_of_stream, ProductEvent};
+
+const MIGRATE: &str = include_str!("sql/migrate.sql");
+const APPLY: &str = include_str!("sql/apply.sql");
+const GET: &str = include_str!("sql/get.sql");
+const ALL: &str = include_str!("sql/all.sql");
+const LOW_STOCK: &str = include_str!("sql/low_stock.sql");
+
+/// Why an event could not be applied to the PostgreSQL view.
+#[derive(Debug, thiserror::Error)]
+pub enum PgViewError {
+    /// The event does not decode (dead-letter it; retrying will not help).
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// The database failed (retry).
+    #[error(transparent)]
+    Unavailable(#[from] ViewUnavailable),
+}
+
+/// The stock view in a PostgreSQL schema. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PgStockLevels {
+    pool: PgPool,
+    sql_apply: String,
+    sql_get: String,
+    sql_all: String,
+    sql_low_stock: String,
+    sql_migrate: String,
+    upcasters: Upcasters,
+}
+
+fn unavailable(operation: &'static str) -> impl FnOnce(sqlx::Error) -> ViewUnavailable {
+    move |e| ViewUnavailable {
+        operation,
+        source: Box::new(e),
+    }
+}
+
+fn as_i64(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+impl PgStockLevels {
+    /// The view in `schema` of the database behind `pool`.
+    pub fn new(pool: PgPool, schema: &SchemaName) -> Self {
+        let sql = |text: &str| text.replace("{schema}", &schema.quoted());
+        Self {
+            pool,
+            sql_apply: sql(APPLY),
+            sql_get: sql(GET),
+            sql_all: sql(ALL),
+            sql_low_stock: sql(LOW_STOCK),
+            sql_migrate: sql(MIGRATE),
+            upcasters: Upcasters::new(),
+        }
+    }
+
+    /// Creates the schema, table and index if missing.
+    pub async fn migrate(&self) -> Result<(), ViewUnavailable> {
+        sqlx::raw_sql(&self.sql_migrate)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(unavailable("migrate"))
+    }
+
+    /// Applies one event; events of other categories are ignored.
+    pub async fn apply(&self, event: &RecordedEvent) -> Result<(), PgViewError> {
+        let Some(sku) = sku_of_stream(&event.stream_id) else {
+            return Ok(());
+        };
+        let decoded: ProductEvent = event.decode(&self.upcasters)?;
+        let (name, on_hand, reserved) = match &decoded {
+            ProductEvent::ProductRegistered { name, .. } => (name.as_str(), 0, 0),
+            ProductEvent::StockReceived { qty } => ("", as_i64(*qty), 0),
+            ProductEvent::StockReserved { qty, .. } => ("", 0, as_i64(*qty)),
+            ProductEvent::ReservationReleased { qty, .. } => ("", 0, -as_i64(*qty)),
+            ProductEvent::ShipmentConfirmed { qty, .. } => ("", -as_i64(*qty), -as_i64(*qty)),
+        };
+        sqlx::query(&self.sql_apply)
+            .bind(sku)
+            .bind(name)
+            .bind(on_hand)
+            .bind(reserved)
+            .bind(as_i64(event.stream_version))
+            .execute(&self.pool)
+            .await
+            .map_err(unavailable("apply"))?;
+        Ok(())
+    }
+
+    async fn levels(
+        &self,
+        operation: &'static str,
+        query: sqlx::query::Query<'_, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> Result<Vec<StockLevel>, ViewUnavailable> {
+        let rows = query
+            .fetch_all(&self.pool)
+            .await
+            .map_err(unavailable(operation))?;
+        rows.iter()
+            .map(|row| {
+                let on_hand: i64 = row.try_get("on_hand")?;
+                let reserved: i64 = row.try_get("reserved")?;
+                let (on_hand, reserved) = (on_hand.max(0) as u64, reserved.max(0) as u64);
+                Ok(StockLevel {
+                    sku: row.try_get("sku")?,
+                    name: row.try_get("name")?,
+                    on_hand,
+                    reserved,
+                    available: on_hand.saturating_sub(reserved),
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(unavailable(operation))
+    }
+}
+
+#[async_trait]
+impl StockQueries for PgStockLevels {
+    async fn stock_level(&self, sku: &str) -> Result<Option<StockLevel>, ViewUnavailable> {
+        let query = sqlx::query(&self.sql_get).bind(sku);
+        Ok(self.levels("stock_level", query).await?.into_iter().next())
+    }
+
+    async fn stock_levels(&self) -> Result<Vec<StockLevel>, ViewUnavailable> {
+        self.levels("stock_levels", sqlx::query(&self.sql_all))
+            .await
+    }
+
+    async fn low_stock(&self, threshold: u64) -> Result<Vec<StockLevel>, ViewUnavailable> {
+        let query = sqlx::query(&self.sql_low_stock).bind(as_i64(threshold));
+        self.levels("low_stock", query).await
+    }
+}

@@ -1,0 +1,169 @@
+//! Services mode end to end: PostgreSQL event store and stock view, the outbox relay to
+//! Kafka, the saga consuming `OrderPlaced` with a consumer group, driven over HTTP.
+//!
+//! Needs PostgreSQL (`DATABASE_URL`) and a Kafka broker (`KAFKA_BROKERS`; `scripts/test.sh`
+//! starts one). Without them it prints one SKIPPED line, unless `CI=true` (then it fails).
+
+mod support;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use cqrs_postgres::sqlx;
+use inventory::http::{self, ApiState};
+use inventory::{InventoryServices, ServicesConfig};
+use serde_json::{json, Value};
+use support::http_client::request;
+
+const ORDERS: usize = 50;
+const STOCK: u64 = 20;
+
+async fn services_reachable(database_url: &str, brokers: &str) -> Result<(), String> {
+    sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(5))
+        .connect(database_url)
+        .await
+        .map_err(|e| format!("PostgreSQL unreachable at {database_url}: {e}"))?;
+    let address = brokers.split(',').next().unwrap_or(brokers);
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(address),
+    )
+    .await
+    .map_err(|_| format!("no Kafka broker at {address} (timeout)"))?
+    .map_err(|e| format!("no Kafka broker at {address}: {e}"))?;
+    Ok(())
+}
+
+async fn call(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    let body = body.map(|b| b.to_string());
+    let response = request(addr, method, path, body.as_deref()).await;
+    (response.status, response.body)
+}
+
+async fn eventually(addr: SocketAddr, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (status, body) = call(addr, "GET", path, None).await;
+        if status == 200 && done(&body) {
+            return body;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "GET {path} never reached the expected state: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_orders_over_kafka_confirm_exactly_the_stock_and_cancel_the_rest() {
+    let database_url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into());
+    if let Err(reason) = services_reachable(&database_url, &brokers).await {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("services mode e2e needs PostgreSQL and Kafka in CI: {reason}");
+        }
+        eprintln!("SKIPPED inventory services-mode e2e: {reason}");
+        return;
+    }
+
+    // Fresh names per run: reruns and parallel runs never share state.
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let run = &run[run.len() - 10..];
+    let mut config = ServicesConfig::new(&database_url, &brokers);
+    config.event_schema = format!("inv_events_{run}");
+    config.view_schema = format!("inv_views_{run}");
+    config.topic_prefix = format!("inv{run}.");
+    config.group_prefix = format!("inv-{run}");
+    let services = InventoryServices::start(config)
+        .await
+        .expect("services start");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let state = ApiState {
+        inventory: services.app.clone(),
+        low_stock_threshold: 5,
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(http::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+
+    let (status, _) = call(
+        addr,
+        "POST",
+        "/products",
+        Some(json!({ "sku": "hot", "name": "Hot item" })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, _) = call(
+        addr,
+        "POST",
+        "/products/hot/stock",
+        Some(json!({ "qty": STOCK })),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let ids: Vec<String> = (0..ORDERS).map(|i| format!("k-{i:02}")).collect();
+    let placing: Vec<_> = ids
+        .iter()
+        .map(|id| {
+            let body = json!({
+                "order_id": id,
+                "customer_id": "c",
+                "items": [{ "sku": "hot", "label": "Hot item", "unit_price": 999, "quantity": 1 }]
+            });
+            tokio::spawn(async move { call(addr, "POST", "/orders", Some(body)).await })
+        })
+        .collect();
+    for task in placing {
+        let (status, body) = task.await.expect("task");
+        assert_eq!(status, 202, "{body}");
+    }
+
+    let (mut confirmed, mut cancelled) = (0, 0);
+    for id in &ids {
+        let report = eventually(addr, &format!("/orders/{id}"), |b| {
+            b["allocation"]["status"] != "pending"
+        })
+        .await;
+        match report["allocation"]["status"].as_str() {
+            Some("confirmed") => {
+                assert_eq!(report["status"], "placed", "{report}");
+                confirmed += 1;
+            }
+            Some("rejected") => {
+                let cancelled_report = eventually(addr, &format!("/orders/{id}"), |b| {
+                    b["status"] == "cancelled"
+                })
+                .await;
+                assert_eq!(cancelled_report["cancel_reason"], "out_of_stock");
+                cancelled += 1;
+            }
+            other => panic!("order {id}: unexpected allocation {other:?}"),
+        }
+    }
+    assert_eq!((confirmed, cancelled), (20, 30));
+
+    let level = eventually(addr, "/products/hot", |b| b["reserved"] == STOCK).await;
+    assert_eq!(
+        level,
+        json!({ "sku": "hot", "name": "Hot item", "on_hand": 20, "reserved": 20, "available": 0 })
+    );
+    let low = eventually(addr, "/stock/low?threshold=1", |b| {
+        b["products"][0]["sku"] == "hot"
+    })
+    .await;
+    assert_eq!(low["products"].as_array().map(Vec::len), Some(1));
+
+    let _ = stop.send(());
+    server.await.expect("server task").expect("served");
+    services.shutdown().await.expect("shutdown");
+}
