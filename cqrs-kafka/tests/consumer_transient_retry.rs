@@ -43,7 +43,7 @@ async fn transient_handler_errors_are_retried_without_skipping() {
     };
     let kafka = KafkaConfig::new(brokers);
     let topic = support::unique("flaky");
-    support::create_topics(&kafka, &[topic.clone()]).await;
+    support::create_topics(&kafka, std::slice::from_ref(&topic)).await;
     for n in 1..=3 {
         support::publish::produce_raw(
             &kafka,

@@ -1,5 +1,5 @@
 //! Shared by the integration tests: the broker, topics, seeding the store, reading topics.
-#![allow(dead_code)] // each test binary uses a different part
+#![allow(dead_code, unused_imports)] // each test binary uses a different part
 
 pub mod broker;
 pub mod publish;
