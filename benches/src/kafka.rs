@@ -12,9 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use cqrs_core::{EventStore, ExpectedVersion, InMemoryEventStore, JsonPayload, Metadata, NewEvent, Projection, RecordedEvent};
+use cqrs_core::{
+    EventStore, ExpectedVersion, InMemoryEventStore, JsonPayload, Metadata, NewEvent, Projection,
+    RecordedEvent,
+};
 use cqrs_kafka::{
-    ConsumerConfig, ConsumerRunner, EventRelay, KafkaConfig, ProjectionHandler, RelayConfig, TopicMapping,
+    ConsumerConfig, ConsumerRunner, EventRelay, KafkaConfig, ProjectionHandler, RelayConfig,
+    TopicMapping,
 };
 use cqrs_postgres::{PgEventStore, PgEventStoreConfig, SchemaName};
 use rdkafka::consumer::{Consumer, StreamConsumer};
@@ -113,12 +117,19 @@ async fn fill<S: EventStore + ?Sized>(store: &S) {
         let category = if stream % 2 == 0 { "Order" } else { "Invoice" };
         let events = (0..PER_APPEND)
             .map(|i| {
-                let payload = JsonPayload::parse(format!(r#"{{"sku":"SKU-{i}","quantity":{i},"unit_price":1250}}"#));
+                let payload = JsonPayload::parse(format!(
+                    r#"{{"sku":"SKU-{i}","quantity":{i},"unit_price":1250}}"#
+                ));
                 NewEvent::raw("LineAdded", 1, payload.expect("json"))
             })
             .collect();
         store
-            .append(&format!("{category}-{stream}"), ExpectedVersion::Any, events, &metadata)
+            .append(
+                &format!("{category}-{stream}"),
+                ExpectedVersion::Any,
+                events,
+                &metadata,
+            )
             .await
             .expect("append");
     }
@@ -135,7 +146,9 @@ async fn relay<S: EventStore + ?Sized>(kafka: &KafkaConfig, store: Arc<S>) -> (f
         ..RelayConfig::default()
     };
     let started = Instant::now();
-    let running = EventRelay::new(store, kafka.clone()).with_config(config).spawn();
+    let running = EventRelay::new(store, kafka.clone())
+        .with_config(config)
+        .spawn();
     running
         .wait_for_checkpoint(head, Duration::from_secs(600))
         .await
@@ -209,15 +222,23 @@ impl Projection for EventsPerStream {
 async fn consume(kafka: &KafkaConfig, topics: &[String]) -> f64 {
     let config = ConsumerConfig::new(format!("bench-runner-{}", short_id()), topics.to_vec());
     let started = Instant::now();
-    let running = ConsumerRunner::new(kafka.clone(), config, ProjectionHandler::new(EventsPerStream::default()))
-        .spawn()
-        .expect("consumer");
+    let running = ConsumerRunner::new(
+        kafka.clone(),
+        config,
+        ProjectionHandler::new(EventsPerStream::default()),
+    )
+    .spawn()
+    .expect("consumer");
     running
         .wait_for_processed(EVENTS as u64, Duration::from_secs(600))
         .await
         .expect("consumed");
     let rate = EVENTS as f64 / started.elapsed().as_secs_f64();
-    let projection = running.shutdown().await.expect("consumer shutdown").into_inner();
+    let projection = running
+        .shutdown()
+        .await
+        .expect("consumer shutdown")
+        .into_inner();
     assert_eq!(projection.applied.values().sum::<u64>(), EVENTS as u64);
     rate
 }
@@ -242,13 +263,18 @@ async fn raw_consume(kafka: &KafkaConfig, topics: &[String]) -> f64 {
 
 async fn create(kafka: &KafkaConfig, topics: &[String]) {
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-    cqrs_kafka::create_topics(kafka, &names, 3, 1).await.expect("create topics");
+    cqrs_kafka::create_topics(kafka, &names, 3, 1)
+        .await
+        .expect("create topics");
 }
 
 /// A PgEventStore in a fresh schema, and a future that drops the schema.
-async fn postgres_store() -> Result<(Arc<PgEventStore>, impl std::future::Future<Output = ()>), String> {
-    let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
-    let schema = SchemaName::new(format!("bench_kafka_{}", short_id())).map_err(|e| e.to_string())?;
+async fn postgres_store(
+) -> Result<(Arc<PgEventStore>, impl std::future::Future<Output = ()>), String> {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+    let schema =
+        SchemaName::new(format!("bench_kafka_{}", short_id())).map_err(|e| e.to_string())?;
     let config = PgEventStoreConfig::new(schema.clone()).max_connections(4);
     let store = PgEventStore::connect(&url, config)
         .await
