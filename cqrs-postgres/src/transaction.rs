@@ -49,6 +49,8 @@ pub struct PgTransaction {
     next_index: usize,
     /// Set when a statement of ours failed and PostgreSQL aborted the transaction.
     aborted: Option<String>,
+    /// Highest position appended, announced to listeners after commit.
+    last_position: u64,
 }
 
 impl std::fmt::Debug for PgTransaction {
@@ -67,6 +69,7 @@ impl PgTransaction {
             tx,
             next_index: 0,
             aborted: None,
+            last_position: 0,
         }
     }
 
@@ -121,19 +124,15 @@ impl PgTransaction {
         {
             return previous;
         }
-        let channel = self.store.channel().map(str::to_owned);
         match batch
-            .run(
-                &mut *self.tx,
-                &sql.append,
-                &events,
-                self.next_index,
-                channel.as_deref(),
-            )
+            .run(&mut *self.tx, &sql.append, &events, self.next_index)
             .await
         {
             Ok(Outcome::Appended(result)) => {
                 self.next_index += events.len();
+                if let Some(last) = result.events.last() {
+                    self.last_position = self.last_position.max(last.position);
+                }
                 Ok(result)
             }
             Ok(Outcome::Rejected { actual }) => Err(batch.conflict(actual)),
@@ -188,7 +187,11 @@ impl PgTransaction {
             let _ = self.tx.rollback().await;
             return Err(aborted_error("commit", &reason));
         }
-        self.tx.commit().await.map_err(|e| map_sqlx("commit", e))
+        self.tx.commit().await.map_err(|e| map_sqlx("commit", e))?;
+        if self.last_position > 0 {
+            self.store.announce(self.last_position);
+        }
+        Ok(())
     }
 
     /// Rolls back everything done in this transaction.

@@ -1,20 +1,29 @@
 //! Wake-ups for readers: LISTEN/NOTIFY plus a fallback poll, feeding a [`PositionNotifier`].
 //!
-//! Appends send `pg_notify(channel, position)` in their own transaction, so a notification
-//! arrives only after the commit. The notified position is not announced as is: an older
+//! After an append commits, the store's [`Announcer`] sends `pg_notify(channel, position)`
+//! from a background task, coalescing bursts into one notification. It is not sent inside
+//! the append's transaction on purpose: a transaction that notifies holds PostgreSQL's
+//! global notification lock through its commit, which serializes all writers. The price is
+//! that a process that dies between its commit and the announcement wakes nobody; the
+//! fallback poll then finds the events within its interval.
+//!
+//! The notified position is not passed on to readers as is: an older
 //! transaction may still hold the gap-safe bound below it, and announcing it would make
 //! readers re-read in a loop until that transaction ends. Instead the listener re-reads the
 //! gap-safe head (one cheap query per burst of notifications) and announces that. A
 //! periodic poll of the head covers lost notifications (connection drops) and transactions
 //! outside this store that held the bound back.
 //!
-//! The tasks stop when the store that started them is dropped ([`WakeupTasks`] aborts them).
+//! The tasks stop when the store that started them is dropped ([`WakeupTasks`] and
+//! [`Announcer`] abort them).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use cqrs_core::PositionNotifier;
 use sqlx::postgres::{PgListener, PgPool};
+use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::config::WakeupConfig;
@@ -126,6 +135,62 @@ impl WakeupSource {
                     self.notifier.wake_all();
                     self.refresh().await;
                 }
+            }
+        }
+    }
+}
+
+/// Sends one `pg_notify` per burst of committed appends, from a background task.
+#[derive(Debug)]
+pub(crate) struct Announcer {
+    highest: Arc<AtomicU64>,
+    wake: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl Drop for Announcer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Announcer {
+    /// Starts the announcing task on `runtime`.
+    pub(crate) fn start(pool: PgPool, channel: String, runtime: &tokio::runtime::Handle) -> Self {
+        let highest = Arc::new(AtomicU64::new(0));
+        let wake = Arc::new(Notify::new());
+        let task = runtime.spawn(announce_loop(pool, channel, highest.clone(), wake.clone()));
+        Self {
+            highest,
+            wake,
+            task,
+        }
+    }
+
+    /// Records that events up to `position` committed; never waits.
+    pub(crate) fn announce(&self, position: u64) {
+        self.highest.fetch_max(position, Ordering::AcqRel);
+        self.wake.notify_one();
+    }
+}
+
+async fn announce_loop(pool: PgPool, channel: String, highest: Arc<AtomicU64>, wake: Arc<Notify>) {
+    let mut sent = 0;
+    loop {
+        wake.notified().await;
+        let position = highest.load(Ordering::Acquire);
+        if position <= sent {
+            continue;
+        }
+        let notified = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(&channel)
+            .bind(position.to_string())
+            .execute(&pool)
+            .await;
+        match notified {
+            Ok(_) => sent = position,
+            Err(error) => {
+                tracing::debug!(%channel, %error, "cannot announce appends; the fallback poll will")
             }
         }
     }

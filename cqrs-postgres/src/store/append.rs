@@ -97,14 +97,13 @@ impl<'a> EncodedBatch<'a> {
     }
 
     /// Runs `append.sql` once. `first_index` is the index of the first event within the
-    /// transaction; `channel` the notification channel, if any.
+    /// transaction.
     pub(crate) async fn run<'c, E>(
         &self,
         executor: E,
         sql: &str,
         events: &[NewEvent],
         first_index: usize,
-        channel: Option<&str>,
     ) -> Result<Outcome, sqlx::Error>
     where
         E: Executor<'c, Database = Postgres>,
@@ -125,7 +124,6 @@ impl<'a> EncodedBatch<'a> {
             .bind(&self.payloads)
             .bind(&self.metadata_json)
             .bind(first_index as i64)
-            .bind(channel)
             .fetch_one(executor)
             .await?;
         let before: i64 = row.try_get(0)?;

@@ -13,13 +13,14 @@
 --   within the transaction, and below the positions of every later transaction's events.
 -- * The payloads come back as stored: jsonb normalizes key order and spacing, and the
 --   result of an append must equal what readers will see.
--- * pg_notify wakes listeners at commit (notifications are transactional); skipped when
---   $10 is NULL.
+-- * No NOTIFY here: a transaction that notifies holds PostgreSQL's global notification
+--   lock through its commit (WAL flush included), which serializes every appending
+--   transaction (measured: 3x fewer commands/s, 3x fewer batch events/s). Wake-ups are
+--   announced after commit instead, coalesced (see wakeup.rs).
 --
 -- $1 stream id, $2 expectation (0 any, 1 no stream, 2 stream exists, 3 exact version $3),
 -- $4..$7 the events as parallel arrays (id, type, schema version, payload JSON text),
--- $8 metadata JSON text, $9 index of the first event within the transaction,
--- $10 notification channel or NULL.
+-- $8 metadata JSON text, $9 index of the first event within the transaction.
 WITH current AS (
     SELECT coalesce(max(stream_version), 0) AS version
     FROM {schema}.events
@@ -48,15 +49,9 @@ WITH current AS (
          unnest($4::uuid[], $5::text[], $6::integer[], $7::text[])
              WITH ORDINALITY AS e (event_id, event_type, event_version, payload, ordinality)
     RETURNING position, recorded_at, payload
-), notified AS (
-    SELECT pg_notify($10::text, max(position)::text)
-    FROM inserted
-    WHERE $10::text IS NOT NULL
-    HAVING count(*) > 0
 )
 SELECT current.version AS version_before,
        (SELECT array_agg(position ORDER BY position) FROM inserted) AS positions,
        (SELECT min(recorded_at) FROM inserted) AS recorded_at,
-       (SELECT array_agg(payload::text ORDER BY position) FROM inserted) AS payloads,
-       (SELECT count(*) FROM notified) AS notified
+       (SELECT array_agg(payload::text ORDER BY position) FROM inserted) AS payloads
 FROM current

@@ -29,7 +29,7 @@ use crate::error::{
     STREAM_VERSION_CONSTRAINT,
 };
 use crate::transaction::PgTransaction;
-use crate::wakeup::{WakeupSource, WakeupTasks};
+use crate::wakeup::{Announcer, WakeupSource, WakeupTasks};
 
 /// Attempts of an `ExpectedVersion::Any` append that keeps losing races for the next
 /// stream version before it reports the [`Conflict`](cqrs_core::Conflict).
@@ -86,6 +86,7 @@ struct Inner {
     channel: String,
     notifier: PositionNotifier,
     wakeups: OnceLock<WakeupTasks>,
+    announcer: OnceLock<Announcer>,
 }
 
 impl std::fmt::Debug for PgEventStore {
@@ -137,6 +138,7 @@ impl PgEventStore {
                 config,
                 notifier: PositionNotifier::new(),
                 wakeups: OnceLock::new(),
+                announcer: OnceLock::new(),
             }),
         }
     }
@@ -173,13 +175,27 @@ impl PgEventStore {
         &self.inner.sql
     }
 
-    /// The notification channel, when appends notify.
-    pub(crate) fn channel(&self) -> Option<&str> {
-        self.inner
-            .config
-            .wakeups
-            .listen
-            .then_some(self.inner.channel.as_str())
+    /// Announces committed events up to `position` to listeners (other processes and this
+    /// one), after commit and coalesced; a no-op when wake-ups are off or outside a runtime.
+    pub(crate) fn announce(&self, position: u64) {
+        let inner = &self.inner;
+        if !inner.config.wakeups.listen {
+            return;
+        }
+        if inner.announcer.get().is_none() {
+            let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                return;
+            };
+            // A concurrent caller may win; the loser's task is aborted when dropped.
+            let _ = inner.announcer.set(Announcer::start(
+                inner.pool.clone(),
+                inner.channel.clone(),
+                &runtime,
+            ));
+        }
+        if let Some(announcer) = inner.announcer.get() {
+            announcer.announce(position);
+        }
     }
 
     async fn try_append(
@@ -208,11 +224,13 @@ impl PgEventStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let error = match batch
-                .run(pool, &sql.append, events, 0, self.channel())
-                .await
-            {
-                Ok(Outcome::Appended(result)) => return Ok(result),
+            let error = match batch.run(pool, &sql.append, events, 0).await {
+                Ok(Outcome::Appended(result)) => {
+                    if let Some(last) = result.events.last() {
+                        self.announce(last.position);
+                    }
+                    return Ok(result);
+                }
                 Ok(Outcome::Rejected { actual }) => {
                     if let Some(previous) =
                         find_previous_append(pool, &sql.find_by_ids, stream_id, events, batch.ids())

@@ -30,7 +30,7 @@ pub async fn database() -> Option<TestDb> {
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
     let connected = PgPoolOptions::new()
         .max_connections(12)
-        .acquire_timeout(Duration::from_secs(5))
+        .acquire_timeout(Duration::from_secs(3))
         .connect(&url)
         .await;
     match connected {
