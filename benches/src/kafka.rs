@@ -114,7 +114,10 @@ async fn fill<S: EventStore + ?Sized>(store: &S) {
     };
     for append in 0..EVENTS / PER_APPEND {
         let stream = append % STREAMS;
-        let category = if stream % 2 == 0 { "Order" } else { "Invoice" };
+        let category = match stream % 2 {
+            0 => "Order",
+            _ => "Invoice",
+        };
         let events = (0..PER_APPEND)
             .map(|i| {
                 let payload = JsonPayload::parse(format!(
