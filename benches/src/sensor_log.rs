@@ -72,7 +72,10 @@ async fn baseline(database_url: &str, batches: &[Vec<Reading>]) -> Result<f64, S
         .map_err(|e| e.to_string())?;
     let started = Instant::now();
     for batch in batches {
-        store.insert_readings(batch).await.map_err(|e| e.to_string())?;
+        store
+            .insert_readings(batch)
+            .await
+            .map_err(|e| e.to_string())?;
     }
     let elapsed = started.elapsed();
     drop_schema(&store).await;
@@ -80,7 +83,11 @@ async fn baseline(database_url: &str, batches: &[Vec<Reading>]) -> Result<f64, S
 }
 
 /// Produce to Kafka while the writer consumes; readings/s until all are in PostgreSQL.
-async fn end_to_end(database_url: &str, brokers: &str, per_message: usize) -> Result<(f64, f64), String> {
+async fn end_to_end(
+    database_url: &str,
+    brokers: &str,
+    per_message: usize,
+) -> Result<(f64, f64), String> {
     let suffix = unique("bench");
     let topics = Topics::with_suffix(&suffix);
     let kafka = KafkaConfig::new(brokers);
@@ -90,6 +97,20 @@ async fn end_to_end(database_url: &str, brokers: &str, per_message: usize) -> Re
     let store = PostgresStore::connect(database_url, &format!("bench_sl_{suffix}"))
         .await
         .map_err(|e| e.to_string())?;
+    let result = measure(&store, kafka, brokers, topics, &suffix, per_message).await;
+    drop_schema(&store).await;
+    result
+}
+
+/// The timed part of [`end_to_end`]: returns (end-to-end rate, produce rate).
+async fn measure(
+    store: &PostgresStore,
+    kafka: KafkaConfig,
+    brokers: &str,
+    topics: Topics,
+    suffix: &str,
+    per_message: usize,
+) -> Result<(f64, f64), String> {
     let producer: FutureProducer = ClientConfig::new()
         .set("bootstrap.servers", brokers)
         .set("linger.ms", "5")
@@ -101,7 +122,10 @@ async fn end_to_end(database_url: &str, brokers: &str, per_message: usize) -> Re
         let topic = topic.to_owned();
         async move {
             producer
-                .send(FutureRecord::to(&topic).key(&key).payload(&payload), Duration::from_secs(30))
+                .send(
+                    FutureRecord::to(&topic).key(&key).payload(&payload),
+                    Duration::from_secs(30),
+                )
                 .await
                 .map(|_| ())
                 .map_err(|(e, _)| e.to_string())
@@ -115,7 +139,10 @@ async fn end_to_end(database_url: &str, brokers: &str, per_message: usize) -> Re
     let ingestor = Ingestor::new(Arc::new(store.clone()) as Arc<dyn SensorStore>);
     let writer = spawn_writer(kafka, config, ingestor).map_err(|e| e.to_string())?;
     // Warm-up: the writer joins its group and stores one reading before the clock starts.
-    let warm_up = format!(r#"[{{"ts":{T0},"sensor_id":{},"temperature":1,"cpu":1}}]"#, SENSORS + 1);
+    let warm_up = format!(
+        r#"[{{"ts":{T0},"sensor_id":{},"temperature":1,"cpu":1}}]"#,
+        SENSORS + 1
+    );
     send(&topics.readings, "warm-up".into(), warm_up).await?;
     writer
         .wait_for_processed(1, Duration::from_secs(60))
@@ -137,7 +164,9 @@ async fn end_to_end(database_url: &str, brokers: &str, per_message: usize) -> Re
             break;
         }
         if started.elapsed() > Duration::from_secs(300) {
-            return Err(format!("only {stored} of {target} readings stored after 300 s"));
+            return Err(format!(
+                "only {stored} of {target} readings stored after 300 s"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -145,7 +174,6 @@ async fn end_to_end(database_url: &str, brokers: &str, per_message: usize) -> Re
     if let Err(error) = writer.shutdown().await {
         eprintln!("  writer shutdown: {error}");
     }
-    drop_schema(&store).await;
     Ok((
         READINGS as f64 / elapsed.as_secs_f64(),
         READINGS as f64 / produced.as_secs_f64(),
@@ -156,7 +184,9 @@ async fn end_to_end(database_url: &str, brokers: &str, per_message: usize) -> Re
 pub async fn run(table: &mut Table, database_url: &str, brokers: &str) {
     let batches: Vec<Vec<Reading>> = messages(1_000)
         .iter()
-        .map(|m| decode_readings(m.as_bytes(), &Limits::default()).expect("benchmark messages are valid"))
+        .map(|m| {
+            decode_readings(m.as_bytes(), &Limits::default()).expect("benchmark messages are valid")
+        })
         .collect();
     let raw = match baseline(database_url, &batches).await {
         Ok(rate) => rate,
@@ -169,7 +199,9 @@ pub async fn run(table: &mut Table, database_url: &str, brokers: &str) {
     for per_message in [1_000, 100] {
         match end_to_end(database_url, brokers, per_message).await {
             Ok((rate, produce_rate)) => {
-                eprintln!("  ({per_message} readings/message: produced at {produce_rate:.0} readings/s)");
+                eprintln!(
+                    "  ({per_message} readings/message: produced at {produce_rate:.0} readings/s)"
+                );
                 table.push(Row {
                     group: "sensor-log",
                     name: format!(
@@ -185,7 +217,9 @@ pub async fn run(table: &mut Table, database_url: &str, brokers: &str) {
                     },
                 })
             }
-            Err(error) => eprintln!("  sensor-log end to end ({per_message}/message) failed: {error}"),
+            Err(error) => {
+                eprintln!("  sensor-log end to end ({per_message}/message) failed: {error}")
+            }
         }
     }
 }
