@@ -174,7 +174,13 @@ impl Announcer {
     }
 }
 
+/// Pause after each announcement, so a busy store sends at most a few hundred per second.
+const ANNOUNCE_PACING: Duration = Duration::from_millis(2);
+
 async fn announce_loop(pool: PgPool, channel: String, highest: Arc<AtomicU64>, wake: Arc<Notify>) {
+    // A dedicated connection: announcing never waits for, or occupies, a pooled one.
+    let options = pool.connect_options().as_ref().clone();
+    let mut connection: Option<sqlx::PgConnection> = None;
     let mut sent = 0;
     loop {
         wake.notified().await;
@@ -182,16 +188,31 @@ async fn announce_loop(pool: PgPool, channel: String, highest: Arc<AtomicU64>, w
         if position <= sent {
             continue;
         }
+        if connection.is_none() {
+            match sqlx::ConnectOptions::connect(&options).await {
+                Ok(fresh) => connection = Some(fresh),
+                Err(error) => {
+                    tracing::debug!(%channel, %error, "cannot connect to announce appends; the fallback poll will");
+                    tokio::time::sleep(RECONNECT_DELAY).await;
+                    continue;
+                }
+            }
+        }
+        let Some(live) = connection.as_mut() else {
+            continue;
+        };
         let notified = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(&channel)
             .bind(position.to_string())
-            .execute(&pool)
+            .execute(&mut *live)
             .await;
         match notified {
             Ok(_) => sent = position,
             Err(error) => {
-                tracing::debug!(%channel, %error, "cannot announce appends; the fallback poll will")
+                tracing::debug!(%channel, %error, "cannot announce appends; reconnecting");
+                connection = None;
             }
         }
+        tokio::time::sleep(ANNOUNCE_PACING).await;
     }
 }
