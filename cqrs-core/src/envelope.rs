@@ -76,6 +76,50 @@ impl RecordedEvent {
     }
 }
 
+/// A stream's event with only what rebuilding an aggregate needs (no metadata, id or
+/// commit time), as returned by [`EventStore::load_stream`](crate::EventStore::load_stream).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamEvent {
+    /// The stream.
+    pub stream_id: Arc<str>,
+    /// 1-based version within the stream.
+    pub stream_version: u64,
+    /// Global position (named in decode errors).
+    pub position: u64,
+    /// Stable event type name.
+    pub event_type: Arc<str>,
+    /// Schema version of the stored payload.
+    pub event_version: u32,
+    /// The payload as stored (before upcasting).
+    pub payload: JsonPayload,
+}
+
+impl StreamEvent {
+    /// Decodes the payload into the domain event, upcasting old versions first.
+    pub fn decode<E: Event>(&self, upcasters: &Upcasters) -> Result<E, DecodeError> {
+        upcasters.decode_parts(
+            &self.stream_id,
+            self.position,
+            &self.event_type,
+            self.event_version,
+            &self.payload,
+        )
+    }
+}
+
+impl From<RecordedEvent> for StreamEvent {
+    fn from(event: RecordedEvent) -> Self {
+        Self {
+            stream_id: event.stream_id,
+            stream_version: event.stream_version,
+            position: event.position,
+            event_type: event.event_type,
+            event_version: event.event_version,
+            payload: event.payload,
+        }
+    }
+}
+
 /// The category of a stream id: the part before the first `-`, or the whole id.
 ///
 /// ```

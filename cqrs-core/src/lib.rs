@@ -84,7 +84,7 @@ pub use aggregate::{stream_id, Aggregate, Command};
 pub use command::{
     CommandContext, CommandError, Committed, LoadError, LoadedAggregate, Repository, RetryPolicy,
 };
-pub use envelope::{stream_category, Metadata, RecordedEvent};
+pub use envelope::{stream_category, Metadata, RecordedEvent, StreamEvent};
 pub use error::{BoxError, StoreError};
 pub use event::{Event, JsonPayload, NewEvent};
 pub use projection::{Projection, ProjectionRunner, RunnerConfig, RunnerError, RunningProjection};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::envelope::RecordedEvent;
-use crate::event::Event;
+use crate::event::{Event, JsonPayload};
 
 type UpcastFn = Arc<dyn Fn(Value) -> Result<Value, String> + Send + Sync>;
 
@@ -107,50 +107,64 @@ impl Upcasters {
 
     /// Decodes a recorded event into `E`, upcasting first when needed.
     pub fn decode<E: Event>(&self, recorded: &RecordedEvent) -> Result<E, DecodeError> {
-        let event_type = &*recorded.event_type;
-        if !E::EVENT_TYPES.contains(&event_type) {
-            let error = DecodeError::UnknownEventType {
-                stream: recorded.stream_id.to_string(),
-                position: recorded.position,
-                event_type: event_type.to_owned(),
-            };
-            tracing::warn!(%error, "cannot decode event");
-            return Err(error);
-        }
-        let deserialize_error = |version: u32, source: serde_json::Error| {
-            let error = DecodeError::Deserialize {
-                stream: recorded.stream_id.to_string(),
-                position: recorded.position,
-                event_type: event_type.to_owned(),
-                version,
-                source,
-            };
+        self.decode_parts(
+            &recorded.stream_id,
+            recorded.position,
+            &recorded.event_type,
+            recorded.event_version,
+            &recorded.payload,
+        )
+    }
+
+    /// Decodes a payload of `event_type` at `event_version` into `E`, upcasting first when
+    /// needed; errors name `stream` and `position`.
+    pub fn decode_parts<E: Event>(
+        &self,
+        stream: &str,
+        position: u64,
+        event_type: &str,
+        event_version: u32,
+        payload: &JsonPayload,
+    ) -> Result<E, DecodeError> {
+        let logged = |error: DecodeError| {
             tracing::warn!(%error, "cannot decode event");
             error
         };
-        if !self.needs_upcast(event_type, recorded.event_version) {
-            return recorded
-                .payload
-                .deserialize()
-                .map_err(|e| deserialize_error(recorded.event_version, e));
+        if !E::EVENT_TYPES.contains(&event_type) {
+            return Err(logged(DecodeError::UnknownEventType {
+                stream: stream.to_owned(),
+                position,
+                event_type: event_type.to_owned(),
+            }));
         }
-        let value = recorded
-            .payload
+        let deserialize_error = |version: u32, source: serde_json::Error| {
+            logged(DecodeError::Deserialize {
+                stream: stream.to_owned(),
+                position,
+                event_type: event_type.to_owned(),
+                version,
+                source,
+            })
+        };
+        if !self.needs_upcast(event_type, event_version) {
+            return payload
+                .deserialize()
+                .map_err(|e| deserialize_error(event_version, e));
+        }
+        let value = payload
             .to_value()
-            .map_err(|e| deserialize_error(recorded.event_version, e))?;
-        let (value, version) = self
-            .upcast(event_type, recorded.event_version, value)
-            .map_err(|(from_version, reason)| {
-                let error = DecodeError::Upcast {
-                    stream: recorded.stream_id.to_string(),
-                    position: recorded.position,
-                    event_type: event_type.to_owned(),
-                    from_version,
-                    reason,
-                };
-                tracing::warn!(%error, "cannot decode event");
-                error
-            })?;
+            .map_err(|e| deserialize_error(event_version, e))?;
+        let (value, version) =
+            self.upcast(event_type, event_version, value)
+                .map_err(|(from_version, reason)| {
+                    logged(DecodeError::Upcast {
+                        stream: stream.to_owned(),
+                        position,
+                        event_type: event_type.to_owned(),
+                        from_version,
+                        reason,
+                    })
+                })?;
         serde_json::from_value(value).map_err(|e| deserialize_error(version, e))
     }
 }

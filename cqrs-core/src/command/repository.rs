@@ -391,8 +391,8 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
             version = snapshot_version;
             from_snapshot = Some(snapshot_version);
         }
-        for recorded in self.store.read_stream(stream, version + 1).await? {
-            let event: A::Event = self.upcasters.decode(&recorded)?;
+        for recorded in self.store.load_stream(stream, version + 1).await? {
+            let event: A::Event = recorded.decode(&self.upcasters)?;
             state.apply(&event);
             version = recorded.stream_version;
         }

@@ -12,7 +12,7 @@ pub use limits::{validate_append, StoreLimits};
 pub use memory::InMemoryEventStore;
 pub use notify::{PositionNotifier, PositionWatch};
 
-use crate::envelope::{Metadata, RecordedEvent};
+use crate::envelope::{Metadata, RecordedEvent, StreamEvent};
 use crate::error::StoreError;
 use crate::event::NewEvent;
 use crate::snapshot::Snapshot;
@@ -66,6 +66,18 @@ pub trait EventStore: Send + Sync + 'static {
         stream_id: &str,
         from_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// The same events as [`read_stream`](EventStore::read_stream), with only what
+    /// rebuilding an aggregate needs. The command pipeline loads aggregates with it; stores
+    /// override it to skip envelope columns (metadata, ids, timestamps) on this hot path.
+    async fn load_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<StreamEvent>, StoreError> {
+        let events = self.read_stream(stream_id, from_version).await?;
+        Ok(events.into_iter().map(StreamEvent::from).collect())
+    }
 
     /// Up to `max` events of the global log with position `>= from_position`, in position
     /// order, never past a position below which an event may still be committed.
