@@ -2,10 +2,18 @@
 //! beside a baseline measured in the same run.
 //!
 //! ```text
-//! cargo run --release -p benches -- [--only memory,postgres,kafka,mongo]
+//! cargo run --release -p benches -- [--only memory,postgres,kafka,mongo,sensor-log]
 //! ```
+//!
+//! PostgreSQL groups use `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`),
+//! Kafka groups `KAFKA_BROKERS` (default `127.0.0.1:19092`, see `scripts/start-kafka.sh`),
+//! the MongoDB group runs only when `MONGODB_URL` is set.
 
+mod kafka;
 mod memory;
+mod mongo;
+mod postgres;
+mod sensor_log;
 mod table;
 
 use clap::Parser;
@@ -16,6 +24,19 @@ struct Args {
     /// Comma-separated groups to run (default: all whose services are configured).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
+    /// PostgreSQL for the postgres, kafka and sensor-log groups.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/test"
+    )]
+    database_url: String,
+    /// Kafka bootstrap servers for the kafka and sensor-log groups.
+    #[arg(long, env = "KAFKA_BROKERS", default_value = "127.0.0.1:19092")]
+    kafka_brokers: String,
+    /// MongoDB (a replica set) for the mongo group; the group is skipped without it.
+    #[arg(long, env = "MONGODB_URL")]
+    mongodb_url: Option<String>,
 }
 
 fn main() {
@@ -29,6 +50,39 @@ fn main() {
             .build()
             .expect("runtime")
             .block_on(memory::run(&mut table));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    if wants("postgres") {
+        eprintln!("postgres at {}", args.database_url);
+        runtime.block_on(postgres::run(&mut table, &args.database_url));
+    }
+    if wants("kafka") {
+        eprintln!("kafka at {}", args.kafka_brokers);
+        runtime.block_on(kafka::run(&mut table, &args.kafka_brokers));
+    }
+    if wants("sensor-log") {
+        eprintln!(
+            "sensor-log ingest at {} / {}",
+            args.database_url, args.kafka_brokers
+        );
+        runtime.block_on(sensor_log::run(
+            &mut table,
+            &args.database_url,
+            &args.kafka_brokers,
+        ));
+    }
+    match (&args.mongodb_url, wants("mongo")) {
+        (Some(url), true) => {
+            eprintln!("mongo at {url}");
+            runtime.block_on(mongo::run(&mut table, url));
+        }
+        (None, true) if !args.only.is_empty() => {
+            eprintln!("SKIPPED mongo group: MONGODB_URL not set")
+        }
+        _ => {}
     }
     println!("{}", table.to_markdown());
 }
