@@ -11,6 +11,8 @@
 //! - [`ConsumerRunner`]: feeds a [`MessageHandler`] or a [`Projection`](cqrs_core::Projection)
 //!   (through [`ProjectionHandler`]) from topics with a consumer group, committing offsets
 //!   only after the handler succeeded, dead-lettering poison messages.
+//!   [`BatchConsumerRunner`] does the same for a [`BatchHandler`], many messages at once
+//!   (one multi-row insert, one transaction), committing only after the whole [`batch`].
 //!
 //! Both deliver **at least once**, in order per stream (message key). Duplicates carry the
 //! same event id; [`handler`] explains how to keep a read model exact.
@@ -62,11 +64,12 @@ mod topics;
 
 pub use admin::{create_topics, AdminError};
 pub use config::KafkaConfig;
-pub use consumer::handler;
+pub use consumer::{batch, handler};
 pub use consumer::{
-    ConsumerConfig, ConsumerError, ConsumerRunner, ConsumerStats, DecodeError, Decoder,
-    EnvelopeDecoder, HandlerError, IncomingMessage, MessageHandler, MessageSource,
-    ProjectionHandler, RawJsonDecoder, RunningConsumer,
+    Batch, BatchConsumerRunner, BatchHandler, BatchItem, ConsumerConfig, ConsumerError,
+    ConsumerRunner, ConsumerStats, DecodeError, Decoder, EnvelopeDecoder, HandlerError,
+    IncomingMessage, MessageHandler, MessageSource, ProjectionHandler, RawJsonDecoder,
+    RunningConsumer,
 };
 pub use logging::TracingContext;
 pub use relay::{EventRelay, RelayConfig, RelayError, RelayProgress, RunningRelay};

@@ -26,6 +26,12 @@ pub struct ConsumerConfig {
     pub commit_interval: Duration,
     /// ... and after this many handled messages. Default 1,000.
     pub commit_every: u64,
+    /// Most messages handed to a [`BatchHandler`](crate::BatchHandler) at once. Default
+    /// 500. A [`MessageHandler`](crate::MessageHandler) always gets one at a time.
+    pub max_batch_len: usize,
+    /// How long a batch waits for more messages after its first one arrived, before it
+    /// is handled with what it has. Default 10 ms. Messages already fetched never wait.
+    pub max_batch_wait: Duration,
     /// Where a group without committed offsets starts: `true` = the earliest message
     /// (`auto.offset.reset=earliest`, the default), `false` = only new messages.
     pub start_from_earliest: bool,
@@ -46,6 +52,8 @@ impl ConsumerConfig {
             transient_backoff: (Duration::from_millis(100), Duration::from_secs(10)),
             commit_interval: Duration::from_secs(1),
             commit_every: 1_000,
+            max_batch_len: 500,
+            max_batch_wait: Duration::from_millis(10),
             start_from_earliest: true,
         }
     }
@@ -53,6 +61,13 @@ impl ConsumerConfig {
     /// Sends poison messages to `topic`.
     pub fn with_dead_letter_topic(mut self, topic: impl Into<String>) -> Self {
         self.dead_letter_topic = Some(topic.into());
+        self
+    }
+
+    /// Batches of up to `max_len` messages, waiting at most `max_wait` for them.
+    pub fn with_batches(mut self, max_len: usize, max_wait: Duration) -> Self {
+        self.max_batch_len = max_len.max(1);
+        self.max_batch_wait = max_wait;
         self
     }
 

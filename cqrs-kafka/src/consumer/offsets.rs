@@ -4,7 +4,8 @@
 //! message was dead-lettered). Marked offsets are committed periodically, when the
 //! runner stops, and, through the rebalance callback, right before partitions are
 //! revoked, so the next owner of a partition resumes exactly after the last handled
-//! message.
+//! message. Revoked partitions are also remembered until the runner asks, so a batch
+//! being collected drops its messages of partitions this member no longer owns.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -24,6 +25,8 @@ use crate::logging;
 pub(crate) struct OffsetTracker {
     /// Next offset to commit (last handled + 1) per (topic, partition), not yet committed.
     pending: Mutex<HashMap<(String, i32), i64>>,
+    /// Partitions revoked since the runner last asked ([`OffsetTracker::take_revoked`]).
+    revoked: Mutex<Vec<(String, i32)>>,
 }
 
 impl OffsetTracker {
@@ -53,8 +56,24 @@ impl OffsetTracker {
         to_list(pending.drain())
     }
 
-    /// Takes the pending offsets of the partitions in `revoked`.
-    fn take_revoked(&self, revoked: &TopicPartitionList) -> TopicPartitionList {
+    /// The partitions revoked since the last call, if any.
+    pub(crate) fn take_revoked(&self) -> Option<Vec<(String, i32)>> {
+        let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
+        (!revoked.is_empty()).then(|| std::mem::take(&mut *revoked))
+    }
+
+    /// Takes the pending offsets of the partitions in `revoked`, and remembers them as
+    /// revoked.
+    fn take_revoked_offsets(&self, revoked: &TopicPartitionList) -> TopicPartitionList {
+        self.revoked
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(
+                revoked
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_owned(), e.partition())),
+            );
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         let taken: Vec<_> = revoked
             .elements()
@@ -92,7 +111,7 @@ impl ConsumerContext for OffsetTracker {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(revoked) => {
-                let offsets = self.take_revoked(revoked);
+                let offsets = self.take_revoked_offsets(revoked);
                 tracing::info!(
                     partitions = revoked.count(),
                     committing = offsets.count(),

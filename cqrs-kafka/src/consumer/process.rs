@@ -1,0 +1,210 @@
+//! Processing one received batch: decode, hand to the handler (retrying), dead-letter
+//! the poison messages, then mark every offset. See [`batch`](super::batch) for the
+//! semantics.
+
+use std::collections::VecDeque;
+
+use rdkafka::message::BorrowedMessage;
+use tokio::sync::watch;
+
+use super::batch::{Batch, BatchHandler};
+use super::decoder::Decoder;
+use super::error::ConsumerError;
+use super::handler::HandlerError;
+use super::message::IncomingMessage;
+use super::offsets::OffsetTracker;
+use super::worker::{Outcome, Worker};
+use crate::stop;
+
+/// What becomes of one received message once the handler is done with its batch.
+enum Fate {
+    Handled,
+    Poison { stage: &'static str, reason: String },
+}
+
+/// How handing one batch to the handler ended.
+enum Attempt {
+    /// `Ok`: the messages not rejected are handled.
+    Accepted,
+    /// A whole-batch rejection of several messages: hand them one at a time.
+    Split,
+    /// A single message rejected on every attempt: dead-letter it with this reason.
+    GaveUp(String),
+    /// A stop was requested while waiting to retry.
+    Interrupted,
+}
+
+impl<H: BatchHandler, D: Decoder> Worker<H, D> {
+    /// Handles `messages`, dead-letters the poison ones, and marks every offset in order,
+    /// only once the handler succeeded.
+    pub(crate) async fn process(
+        &mut self,
+        messages: &[BorrowedMessage<'_>],
+        tracker: &OffsetTracker,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Outcome, ConsumerError> {
+        let incoming: Vec<IncomingMessage<'_>> =
+            messages.iter().map(IncomingMessage::new).collect();
+        let mut fates: Vec<Fate> = incoming.iter().map(|_| Fate::Handled).collect();
+        let mut decoded = Vec::with_capacity(incoming.len());
+        for (at, message) in incoming.iter().enumerate() {
+            match self.decoder.decode(message) {
+                Ok(event) => decoded.push((at, event, message.source())),
+                Err(error) => {
+                    let reason = error.to_string();
+                    fates[at] = Fate::Poison {
+                        stage: "decode",
+                        reason,
+                    }
+                }
+            }
+        }
+        let mut batches = VecDeque::from([Batch::new(decoded)]);
+        while let Some(mut batch) = batches.pop_front() {
+            if batch.is_empty() {
+                continue;
+            }
+            match self.handle(&mut batch, stop).await {
+                Attempt::Accepted => {
+                    for (at, item) in batch.outcomes() {
+                        if let Some(error) = item.rejection() {
+                            let event = item.event();
+                            let reason = format!(
+                                "handler rejected event {} (`{}` in stream `{}`): {error}",
+                                event.event_id, event.event_type, event.stream_id
+                            );
+                            fates[at] = Fate::Poison {
+                                stage: "handler",
+                                reason,
+                            };
+                        }
+                    }
+                }
+                Attempt::Split => {
+                    for single in batch.split().into_iter().rev() {
+                        batches.push_front(single);
+                    }
+                }
+                Attempt::GaveUp(reason) => {
+                    for (at, _) in batch.outcomes() {
+                        fates[at] = Fate::Poison {
+                            stage: "handler",
+                            reason: reason.clone(),
+                        };
+                    }
+                }
+                Attempt::Interrupted => return Ok(Outcome::Interrupted),
+            }
+        }
+        for (message, fate) in incoming.iter().zip(fates) {
+            if let Fate::Poison { stage, reason } = fate {
+                if let Outcome::Interrupted =
+                    self.dead_letter(message, stage, &reason, stop).await?
+                {
+                    return Ok(Outcome::Interrupted);
+                }
+            }
+            let source = message.source();
+            tracker.mark(source.topic, source.partition, source.offset);
+        }
+        Ok(Outcome::Done)
+    }
+
+    /// Hands `batch` to the handler until it succeeds, is rejected for good, or must be
+    /// split.
+    async fn handle(&mut self, batch: &mut Batch<'_>, stop: &mut watch::Receiver<bool>) -> Attempt {
+        let (mut rejections, mut transient) = (0, 0);
+        loop {
+            batch.reset();
+            let delay = match self.handler.handle_batch(batch).await {
+                Ok(()) => {
+                    let accepted = batch.accepted().count() as u64;
+                    self.stats.send_modify(|s| s.handled += accepted);
+                    return Attempt::Accepted;
+                }
+                Err(HandlerError::Transient(error)) => {
+                    transient += 1;
+                    let delay = self.config.transient_delay(transient);
+                    tracing::warn!(at = %Described(batch), %error, attempt = transient, retry_in = ?delay, "handler failed transiently, retrying");
+                    delay
+                }
+                Err(HandlerError::Rejected(error)) if batch.len() > 1 => {
+                    tracing::warn!(at = %Described(batch), %error, "handler rejected the batch, handing its messages one at a time");
+                    return Attempt::Split;
+                }
+                Err(HandlerError::Rejected(error)) => {
+                    rejections += 1;
+                    if rejections >= self.config.retry.max_attempts {
+                        let event = batch.iter().next().map(|item| item.event());
+                        let reason = match event {
+                            Some(event) => format!(
+                                "handler rejected event {} (`{}` in stream `{}`) {rejections} times: {error}",
+                                event.event_id, event.event_type, event.stream_id
+                            ),
+                            None => format!("handler rejected {rejections} times: {error}"),
+                        };
+                        return Attempt::GaveUp(reason);
+                    }
+                    let delay = self.config.retry.backoff(rejections);
+                    tracing::warn!(at = %Described(batch), %error, attempt = rejections, retry_in = ?delay, "handler rejected the event, retrying");
+                    delay
+                }
+            };
+            self.stats.send_modify(|s| s.retries += 1);
+            if stop::wait_or_stop(delay, stop).await {
+                return Attempt::Interrupted;
+            }
+        }
+    }
+
+    /// Publishes a poison message to the dead-letter topic, retrying until the broker
+    /// acknowledges it; without a dead-letter topic the runner stops instead of skipping.
+    async fn dead_letter(
+        &mut self,
+        incoming: &IncomingMessage<'_>,
+        stage: &str,
+        reason: &str,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Outcome, ConsumerError> {
+        let at = incoming.source();
+        let Some(dead_letters) = &self.dead_letters else {
+            return Err(ConsumerError::Poison {
+                group: self.config.group_id.clone(),
+                at: at.to_string(),
+                reason: reason.to_owned(),
+            });
+        };
+        let mut failures = 0;
+        loop {
+            match dead_letters.send(incoming, stage, reason).await {
+                Ok(()) => {
+                    tracing::warn!(%at, stage, reason, dead_letter_topic = dead_letters.topic(), "poison message dead-lettered");
+                    self.stats.send_modify(|s| s.dead_lettered += 1);
+                    return Ok(Outcome::Done);
+                }
+                Err(error) => {
+                    failures += 1;
+                    let delay = self.config.transient_delay(failures);
+                    tracing::warn!(%at, %error, retry_in = ?delay, dead_letter_topic = dead_letters.topic(), "cannot publish to the dead-letter topic, retrying");
+                    if stop::wait_or_stop(delay, stop).await {
+                        return Ok(Outcome::Interrupted);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A batch in log lines: its single message's position, or its size and first position.
+struct Described<'b, 'a>(&'b Batch<'a>);
+
+impl std::fmt::Display for Described<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut items = self.0.iter();
+        match (items.next(), self.0.len()) {
+            (Some(item), 1) => write!(f, "{}", item.source()),
+            (Some(item), len) => write!(f, "batch of {len} from {}", item.source()),
+            (None, _) => write!(f, "empty batch"),
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The runners: [`ConsumerRunner`] feeds a [`MessageHandler`] one message at a time,
+//! [`BatchConsumerRunner`] feeds a [`BatchHandler`] batches. Both run the same loop
+//! (a message handler gets batches of one).
+
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use tokio::sync::watch;
+
+use super::batch::{BatchHandler, OneAtATime};
+use super::config::ConsumerConfig;
+use super::dead_letter::DeadLetters;
+use super::decoder::{Decoder, EnvelopeDecoder};
+use super::error::ConsumerError;
+use super::handler::MessageHandler;
+use super::offsets::OffsetTracker;
+use super::receive::Limits;
+use super::running::{ConsumerStats, RunningConsumer};
+use super::worker::Worker;
+use crate::KafkaConfig;
+
+/// Feeds a handler from Kafka topics with a consumer group, one message at a time.
+///
+/// - **Commit after success**: `enable.auto.commit=false`; an offset is committed only
+///   after its message was handled (or dead-lettered), periodically
+///   ([`ConsumerConfig::commit_interval`], [`ConsumerConfig::commit_every`]), on shutdown,
+///   and synchronously before partitions are revoked, so after a rebalance the new owner
+///   resumes right after the last handled message.
+/// - **Poison messages** (undecodable, or rejected after [`ConsumerConfig::retry`]) go to
+///   the dead-letter topic with the reason and their origin in headers; then the runner
+///   moves on.
+/// - **Transient failures** ([`HandlerError::Transient`](crate::HandlerError::Transient))
+///   are retried with backoff, never skipped, and later messages of the partition wait.
+///
+/// For many messages per database round trip, see [`BatchConsumerRunner`].
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// # use async_trait::async_trait;
+/// # use cqrs_core::{Projection, RecordedEvent};
+/// # #[derive(Default)] struct OrdersView;
+/// # #[async_trait] impl Projection for OrdersView {
+/// #     type Error = std::convert::Infallible;
+/// #     fn name(&self) -> &str { "orders-view" }
+/// #     async fn apply(&mut self, _: &RecordedEvent) -> Result<(), Self::Error> { Ok(()) }
+/// # }
+/// use cqrs_kafka::{ConsumerConfig, ConsumerRunner, KafkaConfig, ProjectionHandler};
+///
+/// let config = ConsumerConfig::new("orders-view", ["Order"]).with_dead_letter_topic("orders-view.dlq");
+/// let running = ConsumerRunner::new(KafkaConfig::new("127.0.0.1:9092"), config, ProjectionHandler::new(OrdersView))
+///     .spawn()?;
+/// // ...
+/// let view = running.shutdown().await?.into_inner();
+/// # Ok(()) }
+/// ```
+pub struct ConsumerRunner<H: MessageHandler, D: Decoder = EnvelopeDecoder> {
+    setup: Setup<D>,
+    handler: H,
+}
+
+impl<H: MessageHandler> ConsumerRunner<H, EnvelopeDecoder> {
+    /// A runner decoding the relay's envelope format.
+    pub fn new(kafka: KafkaConfig, config: ConsumerConfig, handler: H) -> Self {
+        Self {
+            setup: Setup::new(kafka, config),
+            handler,
+        }
+    }
+}
+
+impl<H: MessageHandler, D: Decoder> ConsumerRunner<H, D> {
+    /// Uses `decoder` instead (e.g. [`RawJsonDecoder`](crate::RawJsonDecoder) for external
+    /// producers).
+    pub fn with_decoder<D2: Decoder>(self, decoder: D2) -> ConsumerRunner<H, D2> {
+        ConsumerRunner {
+            setup: self.setup.with_decoder(decoder),
+            handler: self.handler,
+        }
+    }
+
+    /// Creates the clients, subscribes, and runs in a background task. Must be called
+    /// within a Tokio runtime.
+    pub fn spawn(self) -> Result<RunningConsumer<H>, ConsumerError> {
+        let limits = Limits {
+            max_len: 1,
+            max_wait: std::time::Duration::ZERO,
+        };
+        self.setup
+            .spawn(OneAtATime(self.handler), limits, |adapter| adapter.0)
+    }
+}
+
+/// Feeds a [`BatchHandler`] from Kafka topics with a consumer group: up to
+/// [`ConsumerConfig::max_batch_len`] messages at once, collected for at most
+/// [`ConsumerConfig::max_batch_wait`].
+///
+/// Same guarantees as [`ConsumerRunner`], per batch: offsets are committed only after
+/// the whole batch succeeded; a transient failure hands the whole batch again; messages
+/// the handler rejects, and undecodable ones, are dead-lettered while the rest count as
+/// handled. See [`batch`](crate::batch) for the details.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+/// # use async_trait::async_trait;
+/// # struct Rows;
+/// # #[async_trait] impl cqrs_kafka::BatchHandler for Rows {
+/// #     async fn handle_batch(&mut self, _: &mut cqrs_kafka::Batch<'_>) -> Result<(), cqrs_kafka::HandlerError> { Ok(()) }
+/// # }
+/// use std::time::Duration;
+/// use cqrs_kafka::{BatchConsumerRunner, ConsumerConfig, KafkaConfig, RawJsonDecoder};
+///
+/// let config = ConsumerConfig::new("rows-writer", ["readings"])
+///     .with_dead_letter_topic("readings.dlq")
+///     .with_batches(200, Duration::from_millis(10));
+/// let running = BatchConsumerRunner::new(KafkaConfig::new("127.0.0.1:9092"), config, Rows)
+///     .with_decoder(RawJsonDecoder::default())
+///     .spawn()?;
+/// // ...
+/// let rows = running.shutdown().await?;
+/// # Ok(()) }
+/// ```
+pub struct BatchConsumerRunner<H: BatchHandler, D: Decoder = EnvelopeDecoder> {
+    setup: Setup<D>,
+    handler: H,
+}
+
+impl<H: BatchHandler> BatchConsumerRunner<H, EnvelopeDecoder> {
+    /// A runner decoding the relay's envelope format.
+    pub fn new(kafka: KafkaConfig, config: ConsumerConfig, handler: H) -> Self {
+        Self {
+            setup: Setup::new(kafka, config),
+            handler,
+        }
+    }
+}
+
+impl<H: BatchHandler, D: Decoder> BatchConsumerRunner<H, D> {
+    /// Uses `decoder` instead (e.g. [`RawJsonDecoder`](crate::RawJsonDecoder) for external
+    /// producers).
+    pub fn with_decoder<D2: Decoder>(self, decoder: D2) -> BatchConsumerRunner<H, D2> {
+        BatchConsumerRunner {
+            setup: self.setup.with_decoder(decoder),
+            handler: self.handler,
+        }
+    }
+
+    /// Creates the clients, subscribes, and runs in a background task. Must be called
+    /// within a Tokio runtime.
+    pub fn spawn(self) -> Result<RunningConsumer<H>, ConsumerError> {
+        let limits = Limits {
+            max_len: self.setup.config.max_batch_len.max(1),
+            max_wait: self.setup.config.max_batch_wait,
+        };
+        self.setup.spawn(self.handler, limits, |handler| handler)
+    }
+}
+
+/// What both runners need besides their handler.
+struct Setup<D> {
+    kafka: KafkaConfig,
+    config: ConsumerConfig,
+    decoder: D,
+}
+
+impl Setup<EnvelopeDecoder> {
+    fn new(kafka: KafkaConfig, config: ConsumerConfig) -> Self {
+        Self {
+            kafka,
+            config,
+            decoder: EnvelopeDecoder,
+        }
+    }
+}
+
+impl<D: Decoder> Setup<D> {
+    fn with_decoder<D2: Decoder>(self, decoder: D2) -> Setup<D2> {
+        Setup {
+            kafka: self.kafka,
+            config: self.config,
+            decoder,
+        }
+    }
+
+    /// Creates the clients, subscribes, and runs `handler` in a background task, whose
+    /// result is `finish(handler)`.
+    fn spawn<B: BatchHandler, H: Send + 'static>(
+        self,
+        handler: B,
+        limits: Limits,
+        finish: fn(B) -> H,
+    ) -> Result<RunningConsumer<H>, ConsumerError> {
+        let group = self.config.group_id.clone();
+        let setup = |source| ConsumerError::Setup {
+            group: group.clone(),
+            source,
+        };
+        let consumer = self.consumer().map_err(setup)?;
+        let dead_letters = match &self.config.dead_letter_topic {
+            Some(topic) => Some(DeadLetters::new(&self.kafka, topic).map_err(setup)?),
+            None => None,
+        };
+        let topics: Vec<&str> = self.config.topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&topics).map_err(setup)?;
+        let (stats_tx, stats) = watch::channel(ConsumerStats::default());
+        let (stop, stop_rx) = watch::channel(false);
+        let worker = Worker {
+            config: self.config,
+            limits,
+            decoder: self.decoder,
+            handler,
+            dead_letters,
+            stats: stats_tx,
+        };
+        let task = tokio::spawn(async move { worker.run(consumer, stop_rx).await.map(finish) });
+        Ok(RunningConsumer {
+            group,
+            stats,
+            stop,
+            task,
+        })
+    }
+
+    fn consumer(&self) -> Result<StreamConsumer<OffsetTracker>, rdkafka::error::KafkaError> {
+        let mut config = self.kafka.client_config();
+        config
+            .set("group.id", &self.config.group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set(
+                "auto.offset.reset",
+                if self.config.start_from_earliest {
+                    "earliest"
+                } else {
+                    "latest"
+                },
+            );
+        config.create_with_context(OffsetTracker::default())
+    }
+}
