@@ -1,6 +1,7 @@
 //! Shared by the integration tests: the broker, topics, seeding the store, reading topics.
 #![allow(dead_code, unused_imports)] // each test binary uses a different part
 
+pub mod batches;
 pub mod broker;
 pub mod publish;
 pub mod read;
