@@ -200,6 +200,7 @@ async fn ingest(database: Database, kafka: Kafka) -> Result<(), BoxError> {
     let config = WriterConfig {
         group_id: kafka.group_id,
         topics,
+        ..WriterConfig::default()
     };
     tracing::info!(group = %config.group_id, topics = ?config.topics, "sensor-log writer starting");
     let writer = spawn_writer(brokers, config, Ingestor::new(store.clone()))?;

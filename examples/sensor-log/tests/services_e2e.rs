@@ -56,6 +56,7 @@ impl Services {
         WriterConfig {
             group_id: format!("{group}-{}", self.store.schema()),
             topics: self.topics.clone(),
+            ..WriterConfig::default()
         }
     }
 

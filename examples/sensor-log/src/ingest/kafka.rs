@@ -1,32 +1,33 @@
-//! The writer job in services mode: a [`cqrs_kafka::ConsumerRunner`] feeding the
-//! [`Ingestor`] from both device topics.
+//! The writer job in services mode: a [`cqrs_kafka::BatchConsumerRunner`] feeding the
+//! [`Ingestor`] from both device topics, many messages at a time.
 //!
 //! - **Consumer group** ([`WriterConfig::group_id`]): run several writers with the same
 //!   group to share the partitions.
+//! - **Batches**: the runner hands up to [`WriterConfig::max_batch_len`] messages at once
+//!   (whatever arrived within [`WriterConfig::max_batch_wait`] of the first). The handler
+//!   validates each message on its own, then stores the readings of all the valid ones
+//!   with **one** statement (one transaction): one round trip per batch instead of per
+//!   message.
 //! - **Offsets are committed only after the rows are durable**: the handler returns once
-//!   the batch insert committed, and the runner commits an offset only after its handler
-//!   returned `Ok`. A crash in between redelivers the message, and the insert, idempotent
-//!   on `(sensor_id, ts)`, stores nothing twice.
+//!   the batch insert committed, and the runner commits a batch's offsets only after its
+//!   handler returned `Ok`. A crash in between redelivers the whole batch, and the
+//!   insert, idempotent on `(sensor_id, ts)`, stores nothing twice.
 //! - **Malformed messages** go to the dead-letter topic at once (no retries: they would
 //!   fail the same way), with the reason in the `dlq-error` header (see
 //!   [`cqrs_kafka::headers`]): `dlq-stage: decode` for values that are not JSON at all,
 //!   `dlq-stage: handler` with the [`Rejection`](crate::device::Rejection) text (e.g.
-//!   `out_of_range at [0].cpu: 120 is outside 0..=100`) for everything else. The job
-//!   keeps going.
-//! - **Database outages** are retried with backoff, forever, without skipping or
-//!   committing anything.
-//!
-//! Batching: every Kafka message (a device's JSON array) is stored with one statement.
-//! Producers that send many readings per message get the throughput of batch inserts;
-//! the runner does not yet coalesce several messages into one insert.
+//!   `out_of_range at [0].cpu: 120 is outside 0..=100`) for everything else. The other
+//!   messages of their batch are stored; the job keeps going.
+//! - **Database outages** are retried with backoff, forever, the whole batch each time,
+//!   without skipping or committing anything.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cqrs_core::{RecordedEvent, RetryPolicy};
+use cqrs_core::RetryPolicy;
 use cqrs_kafka::{
-    ConsumerConfig, ConsumerError, ConsumerRunner, HandlerError, KafkaConfig, MessageHandler,
-    MessageSource, RawJsonDecoder, RunningConsumer,
+    Batch, BatchConsumerRunner, BatchHandler, ConsumerConfig, ConsumerError, HandlerError,
+    KafkaConfig, RawJsonDecoder, RunningConsumer,
 };
 
 use super::{IngestError, Ingestor, Topics};
@@ -38,6 +39,11 @@ pub struct WriterConfig {
     pub group_id: String,
     /// Topic names.
     pub topics: Topics,
+    /// Most messages stored with one statement. Default 100 (10,000 readings for devices
+    /// sending 100 per message).
+    pub max_batch_len: usize,
+    /// How long a batch waits for more messages after its first one. Default 10 ms.
+    pub max_batch_wait: Duration,
 }
 
 impl Default for WriterConfig {
@@ -45,11 +51,14 @@ impl Default for WriterConfig {
         Self {
             group_id: "sensor-log-writer".into(),
             topics: Topics::default(),
+            max_batch_len: 100,
+            max_batch_wait: Duration::from_millis(10),
         }
     }
 }
 
-/// The consumer runner's handler: routes each message to the [`Ingestor`] by topic.
+/// The consumer runner's handler: validates each message by topic, stores the readings
+/// of a whole batch at once.
 pub struct DeviceHandler {
     ingestor: Ingestor,
     topics: Topics,
@@ -63,30 +72,47 @@ impl DeviceHandler {
 }
 
 #[async_trait]
-impl MessageHandler for DeviceHandler {
-    async fn handle(
-        &mut self,
-        event: &RecordedEvent,
-        source: &MessageSource<'_>,
-    ) -> Result<(), HandlerError> {
-        let raw = event.payload.as_str().as_bytes();
-        let result = if source.topic == self.topics.readings {
-            self.ingestor.readings(raw).await.map(|ingested| {
-                tracing::debug!(at = %source, received = ingested.received, stored = ingested.stored, "readings stored");
-            })
-        } else if source.topic == self.topics.sensors {
-            self.ingestor.sensor(raw).await.map(|sensor| {
-                tracing::debug!(at = %source, sensor = sensor.id, "sensor metadata stored");
-            })
-        } else {
-            tracing::warn!(at = %source, "message from an unexpected topic ignored");
-            Ok(())
-        };
-        match result {
-            Ok(()) => Ok(()),
-            Err(IngestError::Rejected(rejection)) => Err(HandlerError::rejected(rejection)),
-            Err(IngestError::Store(error)) => Err(HandlerError::transient(error)),
+impl BatchHandler for DeviceHandler {
+    async fn handle_batch(&mut self, batch: &mut Batch<'_>) -> Result<(), HandlerError> {
+        let mut readings = Vec::new();
+        let mut rejected = Vec::new();
+        for item in batch.iter() {
+            let (source, raw) = (item.source(), item.event().payload.as_str().as_bytes());
+            if source.topic == self.topics.readings {
+                match self.ingestor.validate(raw) {
+                    Ok(valid) => readings.extend(valid),
+                    Err(rejection) => rejected.push((item.index(), rejection)),
+                }
+            } else if source.topic == self.topics.sensors {
+                match self.ingestor.sensor(raw).await {
+                    Ok(sensor) => {
+                        tracing::debug!(at = %source, sensor = sensor.id, "sensor metadata stored");
+                    }
+                    Err(IngestError::Rejected(rejection)) => {
+                        rejected.push((item.index(), rejection));
+                    }
+                    Err(IngestError::Store(error)) => return Err(HandlerError::transient(error)),
+                }
+            } else {
+                tracing::warn!(at = %source, "message from an unexpected topic ignored");
+            }
         }
+        let stored = self
+            .ingestor
+            .store(&readings)
+            .await
+            .map_err(HandlerError::transient)?;
+        tracing::debug!(
+            messages = batch.len(),
+            rejected = rejected.len(),
+            received = readings.len(),
+            stored,
+            "batch of readings stored"
+        );
+        for (index, rejection) in rejected {
+            batch.reject(index, rejection);
+        }
+        Ok(())
     }
 }
 
@@ -102,11 +128,12 @@ pub fn spawn_writer(
         config.group_id,
         [topics.readings.clone(), topics.sensors.clone()],
     )
-    .with_dead_letter_topic(topics.dead_letter.clone());
+    .with_dead_letter_topic(topics.dead_letter.clone())
+    .with_batches(config.max_batch_len, config.max_batch_wait);
     consumer.retry = RetryPolicy::never();
     consumer.commit_interval = Duration::from_millis(500);
     let handler = DeviceHandler::new(ingestor, topics);
-    ConsumerRunner::new(kafka, consumer, handler)
+    BatchConsumerRunner::new(kafka, consumer, handler)
         .with_decoder(RawJsonDecoder::default())
         .spawn()
 }

@@ -4,7 +4,8 @@
 //! consumer of services mode ([`kafka`]) or the HTTP endpoints standing in for the topics
 //! in embedded mode ([`crate::api`]). It validates a whole message, then stores all its
 //! readings in one batch (one statement in PostgreSQL), and reports success only once
-//! they are durable.
+//! they are durable. The Kafka writer validates many messages ([`Ingestor::validate`])
+//! and stores all their readings with one statement ([`Ingestor::store`]).
 
 pub mod kafka;
 mod topics;
@@ -14,6 +15,7 @@ use std::sync::Arc;
 pub use topics::Topics;
 
 use crate::device::{decode_readings, decode_sensor, Limits, Rejection, SensorInfo};
+use crate::reading::Reading;
 use crate::store::{SensorStore, StoreError};
 
 /// Why a message was not ingested.
@@ -71,12 +73,24 @@ impl Ingestor {
 
     /// Validates a `logger.sensor.ts` message and stores its readings, all or nothing.
     pub async fn readings(&self, raw: &[u8]) -> Result<Ingested, IngestError> {
-        let readings = decode_readings(raw, &self.limits)?;
-        let stored = self.store.insert_readings(&readings).await?;
+        let readings = self.validate(raw)?;
+        let stored = self.store(&readings).await?;
         Ok(Ingested {
             received: readings.len(),
             stored,
         })
+    }
+
+    /// Validates a `logger.sensor.ts` message without storing it: its readings, or why
+    /// the whole message is refused.
+    pub fn validate(&self, raw: &[u8]) -> Result<Vec<Reading>, Rejection> {
+        decode_readings(raw, &self.limits)
+    }
+
+    /// Stores validated readings (of any number of messages) in one batch, all or
+    /// nothing, idempotently on `(sensor_id, ts)`; returns how many were new.
+    pub async fn store(&self, readings: &[Reading]) -> Result<u64, StoreError> {
+        self.store.insert_readings(readings).await
     }
 
     /// Validates a `logger.sensor.instance` message and stores the sensor's metadata.
