@@ -40,7 +40,7 @@ mod store;
 mod transaction;
 mod wakeup;
 
-pub use config::{PgEventStoreConfig, PoolConfig, WakeupConfig};
+pub use config::{CoalescingConfig, PgEventStoreConfig, PoolConfig, WakeupConfig};
 pub use error::SetupError;
 pub use projection::{
     RunningTransactionalProjection, TransactionalProjection, TransactionalRunner,

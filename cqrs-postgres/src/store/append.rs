@@ -7,6 +7,7 @@ use cqrs_core::{
     AppendResult, Conflict, ExpectedVersion, JsonPayload, Metadata, NewEvent, RecordedEvent,
     StoreError,
 };
+use sqlx::postgres::PgRow;
 use sqlx::{Executor, Postgres, Row};
 use uuid::Uuid;
 
@@ -50,35 +51,7 @@ impl<'a> EncodedBatch<'a> {
         events: &'a [NewEvent],
         metadata: &Metadata,
     ) -> Result<Self, StoreError> {
-        if events.len() > 1 {
-            let mut seen = std::collections::HashSet::with_capacity(events.len());
-            if let Some(dup) = events.iter().find(|e| !seen.insert(e.event_id)) {
-                return Err(StoreError::DuplicateEventId {
-                    stream: stream_id.to_owned(),
-                    event_id: dup.event_id,
-                    detail: "twice within the same batch".into(),
-                });
-            }
-        }
-        let versions = events
-            .iter()
-            .map(|e| {
-                i32::try_from(e.event_version).map_err(|_| StoreError::InvalidInput {
-                    stream: stream_id.to_owned(),
-                    reason: format!(
-                        "event {} has schema version {}, above {}",
-                        e.event_id,
-                        e.event_version,
-                        i32::MAX
-                    ),
-                })
-            })
-            .collect::<Result<_, _>>()?;
-        let metadata_json =
-            serde_json::to_string(metadata).map_err(|e| StoreError::InvalidInput {
-                stream: stream_id.to_owned(),
-                reason: format!("metadata does not serialize: {e}"),
-            })?;
+        let versions = check_events(stream_id, events)?;
         Ok(Self {
             stream_id,
             expected,
@@ -86,7 +59,7 @@ impl<'a> EncodedBatch<'a> {
             types: events.iter().map(|e| e.event_type.as_str()).collect(),
             versions,
             payloads: events.iter().map(|e| e.payload.as_str()).collect(),
-            metadata_json,
+            metadata_json: encode_metadata(stream_id, metadata)?,
             metadata: Arc::new(metadata.clone()),
         })
     }
@@ -108,12 +81,7 @@ impl<'a> EncodedBatch<'a> {
     where
         E: Executor<'c, Database = Postgres>,
     {
-        let (kind, exact): (i16, i64) = match self.expected {
-            ExpectedVersion::Any => (0, 0),
-            ExpectedVersion::NoStream => (1, 0),
-            ExpectedVersion::StreamExists => (2, 0),
-            ExpectedVersion::Exact(v) => (3, to_i64(v)),
-        };
+        let (kind, exact) = expectation(self.expected);
         let row = sqlx::query(sql)
             .bind(self.stream_id)
             .bind(kind)
@@ -126,50 +94,7 @@ impl<'a> EncodedBatch<'a> {
             .bind(first_index as i64)
             .fetch_one(executor)
             .await?;
-        let before: i64 = row.try_get(0)?;
-        let before = u64::try_from(before).unwrap_or(0);
-        let Some(positions) = row.try_get::<Option<Vec<i64>>, _>(1)? else {
-            return Ok(Outcome::Rejected { actual: before });
-        };
-        let recorded_at = row
-            .try_get::<Option<chrono::DateTime<chrono::Utc>>, _>(2)?
-            .unwrap_or_else(chrono::Utc::now);
-        let payloads: Vec<String> = row
-            .try_get::<Option<Vec<String>>, _>(3)?
-            .unwrap_or_default();
-        if positions.len() != events.len() || payloads.len() != events.len() {
-            return Err(sqlx::Error::Decode(Box::<
-                dyn std::error::Error + Send + Sync,
-            >::from(format!(
-                "append to `{}` returned {} positions and {} payloads for {} events",
-                self.stream_id,
-                positions.len(),
-                payloads.len(),
-                events.len()
-            ))));
-        }
-        let stream_id: Arc<str> = Arc::from(self.stream_id);
-        let recorded = events
-            .iter()
-            .zip(positions.into_iter().zip(payloads))
-            .enumerate()
-            .map(|(offset, (event, (position, payload)))| RecordedEvent {
-                event_id: event.event_id,
-                stream_id: stream_id.clone(),
-                stream_version: before + offset as u64 + 1,
-                position: u64::try_from(position).unwrap_or(0),
-                recorded_at,
-                event_type: Arc::from(event.event_type.as_str()),
-                event_version: event.event_version,
-                payload: JsonPayload::from_trusted_json(payload),
-                metadata: self.metadata.clone(),
-            })
-            .collect::<Vec<_>>();
-        Ok(Outcome::Appended(AppendResult {
-            current_version: before + recorded.len() as u64,
-            events: recorded,
-            deduplicated: false,
-        }))
+        decode_outcome(&row, self.stream_id, events, &self.metadata)
     }
 
     /// A conflict of this batch with the stream at `actual`.
@@ -181,6 +106,110 @@ impl<'a> EncodedBatch<'a> {
         }
         .into()
     }
+}
+
+/// Checks what the database would refuse, so it is reported for this batch alone: ids
+/// repeated within the batch, schema versions beyond the `integer` column. Returns the
+/// schema versions as stored.
+pub(crate) fn check_events(stream_id: &str, events: &[NewEvent]) -> Result<Vec<i32>, StoreError> {
+    if events.len() > 1 {
+        let mut seen = std::collections::HashSet::with_capacity(events.len());
+        if let Some(dup) = events.iter().find(|e| !seen.insert(e.event_id)) {
+            return Err(StoreError::DuplicateEventId {
+                stream: stream_id.to_owned(),
+                event_id: dup.event_id,
+                detail: "twice within the same batch".into(),
+            });
+        }
+    }
+    events
+        .iter()
+        .map(|e| {
+            i32::try_from(e.event_version).map_err(|_| StoreError::InvalidInput {
+                stream: stream_id.to_owned(),
+                reason: format!(
+                    "event {} has schema version {}, above {}",
+                    e.event_id,
+                    e.event_version,
+                    i32::MAX
+                ),
+            })
+        })
+        .collect()
+}
+
+/// `metadata` as the JSON text bound into the `jsonb` column.
+pub(crate) fn encode_metadata(stream_id: &str, metadata: &Metadata) -> Result<String, StoreError> {
+    serde_json::to_string(metadata).map_err(|e| StoreError::InvalidInput {
+        stream: stream_id.to_owned(),
+        reason: format!("metadata does not serialize: {e}"),
+    })
+}
+
+/// An [`ExpectedVersion`] as the `(kind, exact version)` pair the append statements take:
+/// 0 any, 1 no stream, 2 stream exists, 3 exact.
+pub(crate) fn expectation(expected: ExpectedVersion) -> (i16, i64) {
+    match expected {
+        ExpectedVersion::Any => (0, 0),
+        ExpectedVersion::NoStream => (1, 0),
+        ExpectedVersion::StreamExists => (2, 0),
+        ExpectedVersion::Exact(v) => (3, to_i64(v)),
+    }
+}
+
+/// Decodes one result row of the append statements: `version_before`, then `positions`,
+/// `recorded_at` and `payloads` of the inserted events, all NULL when the expected version
+/// did not match.
+pub(crate) fn decode_outcome(
+    row: &PgRow,
+    stream_id: &str,
+    events: &[NewEvent],
+    metadata: &Arc<Metadata>,
+) -> Result<Outcome, sqlx::Error> {
+    let before: i64 = row.try_get(0)?;
+    let before = u64::try_from(before).unwrap_or(0);
+    let Some(positions) = row.try_get::<Option<Vec<i64>>, _>(1)? else {
+        return Ok(Outcome::Rejected { actual: before });
+    };
+    let recorded_at = row
+        .try_get::<Option<chrono::DateTime<chrono::Utc>>, _>(2)?
+        .unwrap_or_else(chrono::Utc::now);
+    let payloads: Vec<String> = row
+        .try_get::<Option<Vec<String>>, _>(3)?
+        .unwrap_or_default();
+    if positions.len() != events.len() || payloads.len() != events.len() {
+        return Err(sqlx::Error::Decode(
+            format!(
+                "append to `{stream_id}` returned {} positions and {} payloads for {} events",
+                positions.len(),
+                payloads.len(),
+                events.len()
+            )
+            .into(),
+        ));
+    }
+    let shared_stream: Arc<str> = Arc::from(stream_id);
+    let recorded = events
+        .iter()
+        .zip(positions.into_iter().zip(payloads))
+        .enumerate()
+        .map(|(offset, (event, (position, payload)))| RecordedEvent {
+            event_id: event.event_id,
+            stream_id: shared_stream.clone(),
+            stream_version: before + offset as u64 + 1,
+            position: u64::try_from(position).unwrap_or(0),
+            recorded_at,
+            event_type: Arc::from(event.event_type.as_str()),
+            event_version: event.event_version,
+            payload: JsonPayload::from_trusted_json(payload),
+            metadata: metadata.clone(),
+        })
+        .collect::<Vec<_>>();
+    Ok(Outcome::Appended(AppendResult {
+        current_version: before + recorded.len() as u64,
+        events: recorded,
+        deduplicated: false,
+    }))
 }
 
 /// The current version of `stream_id` (0 when it does not exist).

@@ -1,6 +1,7 @@
 //! [`PgEventStore`]: the [`EventStore`] on PostgreSQL.
 
 mod append;
+mod coalesce;
 pub(crate) mod checkpoints;
 pub(crate) mod read;
 mod rows;
@@ -13,7 +14,7 @@ use async_trait::async_trait;
 use cqrs_core::store::validate_append;
 use cqrs_core::{
     AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, PositionNotifier, PositionWatch,
-    RecordedEvent, Snapshot, StoreError,
+    RecordedEvent, Snapshot, StoreError, StreamEvent,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool};
 
@@ -29,6 +30,7 @@ use crate::error::{
     STREAM_VERSION_CONSTRAINT,
 };
 use crate::transaction::PgTransaction;
+use coalesce::Coalescer;
 use crate::wakeup::{Announcer, WakeupSource, WakeupTasks};
 
 /// Attempts of an `ExpectedVersion::Any` append that keeps losing races for the next
@@ -49,6 +51,10 @@ fn race_backoff(attempt: u32) -> std::time::Duration {
 /// - **Appends** check the [`ExpectedVersion`] and insert the whole batch in one statement
 ///   (one round trip). A lost race is a typed [`Conflict`](cqrs_core::Conflict), decided
 ///   before commit. Re-appending a stored batch returns the original (`deduplicated`).
+/// - **Concurrent appends are coalesced** (group commit): appends that queue while another
+///   is being written share one statement and one commit, each checked against its own
+///   stream and answered with its own result (see
+///   [`CoalescingConfig`](crate::CoalescingConfig)).
 /// - **The global log is gap-free**: positions are `(transaction id << 20) | index`, and
 ///   [`read_all`](EventStore::read_all) returns only positions below the oldest running
 ///   transaction, so a catch-up reader never skips a late commit. Positions are strictly
@@ -87,6 +93,8 @@ struct Inner {
     notifier: PositionNotifier,
     wakeups: OnceLock<WakeupTasks>,
     announcer: OnceLock<Announcer>,
+    /// Started by the first coalesced append.
+    coalescer: OnceLock<Coalescer>,
 }
 
 impl std::fmt::Debug for PgEventStore {
@@ -139,6 +147,7 @@ impl PgEventStore {
                 notifier: PositionNotifier::new(),
                 wakeups: OnceLock::new(),
                 announcer: OnceLock::new(),
+                coalescer: OnceLock::new(),
             }),
         }
     }
@@ -198,6 +207,26 @@ impl PgEventStore {
         }
     }
 
+    /// The append queue, started on first use; `None` when coalescing is off or there is
+    /// no tokio runtime to run the writers on.
+    fn coalescer(&self) -> Option<&Coalescer> {
+        let inner = &self.inner;
+        if !inner.config.coalescing.enabled {
+            return None;
+        }
+        if inner.coalescer.get().is_none() {
+            let runtime = tokio::runtime::Handle::try_current().ok()?;
+            // A concurrent caller may win; the loser's writers are aborted when dropped.
+            let _ = inner.coalescer.set(Coalescer::start(
+                &inner.config.coalescing,
+                Arc::downgrade(&self.inner),
+                &runtime,
+            ));
+        }
+        inner.coalescer.get()
+    }
+
+    /// The direct path: one statement and one commit for this append alone.
     async fn try_append(
         &self,
         stream_id: &str,
@@ -343,8 +372,17 @@ impl EventStore for PgEventStore {
                 ),
             });
         }
-        self.try_append(stream_id, expected, &events, metadata)
-            .await
+        match self.coalescer() {
+            Some(coalescer) if coalescer.takes(&events) => {
+                coalescer
+                    .append(stream_id, expected, events, metadata)
+                    .await
+            }
+            _ => {
+                self.try_append(stream_id, expected, &events, metadata)
+                    .await
+            }
+        }
     }
 
     async fn read_stream(
@@ -354,6 +392,18 @@ impl EventStore for PgEventStore {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = &self.inner.sql.read_stream;
         self.with_reconnect(|| read::read_stream(&self.inner.pool, sql, stream_id, from_version))
+            .await
+    }
+
+    /// The lean read the command pipeline loads aggregates with (`load_stream.sql`): no
+    /// metadata, event id or commit time is fetched or decoded.
+    async fn load_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<StreamEvent>, StoreError> {
+        let sql = &self.inner.sql.load_stream;
+        self.with_reconnect(|| read::load_stream(&self.inner.pool, sql, stream_id, from_version))
             .await
     }
 

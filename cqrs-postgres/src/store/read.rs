@@ -1,9 +1,10 @@
 //! Reads: one stream by version, the global log by position (gap-safe), the head.
 
-use cqrs_core::{RecordedEvent, StoreError};
+use cqrs_core::{RecordedEvent, StoreError, StreamEvent};
+use futures::TryStreamExt;
 use sqlx::{Executor, Postgres};
 
-use super::rows::{to_i64, to_u64, EventDecoder};
+use super::rows::{to_i64, to_u64, EventDecoder, StreamEventDecoder};
 use crate::error::map_sqlx;
 
 /// `read_stream.sql`: the events of `stream_id` from `from_version` on.
@@ -26,6 +27,33 @@ where
     rows.iter()
         .map(|row| decoder.decode_in_stream(row))
         .collect()
+}
+
+/// `load_stream.sql`: the events of `stream_id` from `from_version` on, lean. Rows are
+/// decoded as they arrive, not collected first.
+pub(crate) async fn load_stream<'c, E>(
+    executor: E,
+    sql: &str,
+    stream_id: &str,
+    from_version: u64,
+) -> Result<Vec<StreamEvent>, StoreError>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    let mut rows = sqlx::query(sql)
+        .bind(stream_id)
+        .bind(to_i64(from_version))
+        .fetch(executor);
+    let mut decoder = StreamEventDecoder::new(stream_id);
+    let mut events = Vec::new();
+    while let Some(row) = rows
+        .try_next()
+        .await
+        .map_err(|e| map_sqlx("load_stream", e))?
+    {
+        events.push(decoder.decode(&row)?);
+    }
+    Ok(events)
 }
 
 /// `read_all.sql`: up to `max` events from `from_position` on, below the gap-safe bound.

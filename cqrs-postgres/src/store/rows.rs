@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use cqrs_core::{JsonPayload, Metadata, RecordedEvent, StoreError};
+use cqrs_core::{JsonPayload, Metadata, RecordedEvent, StoreError, StreamEvent};
 use sqlx::postgres::PgRow;
 use sqlx::Row;
 use uuid::Uuid;
@@ -111,6 +111,71 @@ impl EventDecoder {
             payload: JsonPayload::from_trusted_json(payload),
             metadata,
         })
+    }
+}
+
+/// Most distinct event types [`StreamEventDecoder`] shares; later ones are allocated per
+/// row (an aggregate has a handful of event types).
+const INTERNED_TYPES: usize = 32;
+
+/// Turns `load_stream.sql` rows into [`StreamEvent`]s of one stream: one allocation per
+/// row (the payload), the stream id shared by all rows and event types interned per call.
+pub(crate) struct StreamEventDecoder {
+    stream_id: Arc<str>,
+    /// Event types seen, the most recent last.
+    types: Vec<Arc<str>>,
+}
+
+impl StreamEventDecoder {
+    /// A decoder for rows of `stream_id`.
+    pub(crate) fn new(stream_id: &str) -> Self {
+        Self {
+            stream_id: Arc::from(stream_id),
+            types: Vec::new(),
+        }
+    }
+
+    /// Decodes a row: stream_version, position, event_type, event_version, payload.
+    pub(crate) fn decode(&mut self, row: &PgRow) -> Result<StreamEvent, StoreError> {
+        let stream_version = to_u64(get::<i64>(row, 0)?, "stream_version", &self.stream_id)?;
+        let position = to_u64(get::<i64>(row, 1)?, "position", &self.stream_id)?;
+        let event_type = self.intern(get(row, 2)?);
+        let event_version = get::<i32>(row, 3)?;
+        let event_version = u32::try_from(event_version).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "event at position {position} (stream `{}` version {stream_version}) has negative schema version {event_version}",
+                self.stream_id
+            ))
+        })?;
+        Ok(StreamEvent {
+            stream_id: self.stream_id.clone(),
+            stream_version,
+            position,
+            event_type,
+            event_version,
+            payload: JsonPayload::from_trusted_json(get::<&str>(row, 4)?),
+        })
+    }
+
+    /// The shared `Arc` of `event_type`: the last one used when it repeats (the common
+    /// case), else one seen before in this call, else a new one.
+    fn intern(&mut self, event_type: &str) -> Arc<str> {
+        if let Some(last) = self.types.last() {
+            if **last == *event_type {
+                return last.clone();
+            }
+        }
+        if let Some(index) = self.types.iter().position(|t| **t == *event_type) {
+            let seen = self.types.remove(index);
+            self.types.push(seen.clone());
+            return seen;
+        }
+        let fresh: Arc<str> = Arc::from(event_type);
+        if self.types.len() == INTERNED_TYPES {
+            self.types.remove(0);
+        }
+        self.types.push(fresh.clone());
+        fresh
     }
 }
 

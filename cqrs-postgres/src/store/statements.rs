@@ -10,9 +10,11 @@ use crate::schema::SchemaName;
 #[derive(Debug)]
 pub(crate) struct Statements {
     pub append: String,
+    pub append_many: String,
     pub stream_version: String,
     pub find_by_ids: String,
     pub read_stream: String,
+    pub load_stream: String,
     pub read_all: String,
     pub head_position: String,
     pub load_snapshot: String,
@@ -26,9 +28,11 @@ impl Statements {
     pub(crate) fn new(schema: &SchemaName) -> Self {
         Self {
             append: schema.render(include_str!("append.sql")),
+            append_many: schema.render(include_str!("append_many.sql")),
             stream_version: schema.render(include_str!("stream_version.sql")),
             find_by_ids: schema.render(include_str!("find_by_ids.sql")),
             read_stream: schema.render(include_str!("read_stream.sql")),
+            load_stream: schema.render(include_str!("load_stream.sql")),
             read_all: schema.render(include_str!("read_all.sql")),
             head_position: schema.render(include_str!("head_position.sql")),
             load_snapshot: schema.render(include_str!("load_snapshot.sql")),
