@@ -193,3 +193,41 @@ async fn shutdown_stops_a_waiting_runner_promptly() {
     running.shutdown().await.unwrap();
     assert!(started.elapsed() < Duration::from_secs(1));
 }
+
+#[test]
+fn waiting_while_the_runner_publishes_progress_never_deadlocks() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let store = Arc::new(InMemoryEventStore::new());
+            append(&store, 3000).await;
+            let config = RunnerConfig {
+                batch_size: 1,
+                ..quick()
+            };
+            let running = ProjectionRunner::new(store.clone(), Recorder::default())
+                .with_config(config)
+                .spawn();
+            // Many short waits race with the runner's progress updates.
+            for target in 1..=3000 {
+                let _ = running
+                    .wait_for_position(target, Duration::from_micros(50))
+                    .await;
+            }
+            running
+                .wait_until_caught_up(Duration::from_secs(10))
+                .await
+                .unwrap();
+            running.shutdown().await.unwrap();
+        });
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(Duration::from_secs(60))
+        .expect("waiters and the runner must never deadlock");
+}

@@ -1,4 +1,4 @@
-//! Test support for store adapters (feature `testing`).
+//! Test support for store adapters and service-backed tests (feature `testing`).
 //!
 //! [`run_store_contract`] is the one entry point every [`EventStore`](crate::EventStore)
 //! implementation calls from its tests with a factory of fresh, empty stores:
@@ -14,5 +14,7 @@
 //! some cases run concurrent writers and readers.
 
 pub mod contract;
+mod services;
 
 pub use contract::run_store_contract;
+pub use services::{on_ci, skip_or_fail};

@@ -54,7 +54,10 @@ impl<H> RunningConsumer<H> {
             timeout,
             stats.wait_for(|s| s.processed() >= count || s.stopped.is_some()),
         )
-        .await;
+        .await
+        // Drop the watch guard now: holding it while borrowing again deadlocks
+        // against a waiting writer.
+        .map(|result| result.is_ok());
         let now = self.stats();
         match reached {
             _ if now.processed() >= count => Ok(now),

@@ -56,7 +56,10 @@ impl<S: EventStore + ?Sized> RunningRelay<S> {
             timeout,
             progress.wait_for(|p| p.checkpoint >= position || p.stopped.is_some()),
         )
-        .await;
+        .await
+        // Drop the watch guard now: holding it while borrowing again deadlocks
+        // against a waiting writer.
+        .map(|result| result.is_ok());
         let now = self.progress.borrow().clone();
         match reached {
             _ if now.checkpoint >= position => Ok(now.checkpoint),

@@ -256,7 +256,10 @@ impl<P: TransactionalProjection> RunningTransactionalProjection<P> {
             timeout,
             progress.wait_for(|p| p.checkpoint >= position || p.stopped.is_some()),
         )
-        .await;
+        .await
+        // Drop the watch guard now: holding it while borrowing again deadlocks
+        // against a waiting writer.
+        .map(|result| result.is_ok());
         let snapshot = self.progress.borrow().clone();
         match reached {
             _ if snapshot.checkpoint >= position => Ok(snapshot.checkpoint),

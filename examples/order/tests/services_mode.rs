@@ -97,10 +97,7 @@ async fn orders_reach_the_postgres_view_through_kafka() {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into());
     if let Err(reason) = services_reachable(&database_url, &brokers).await {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("services unreachable: {reason}");
-        }
-        eprintln!("SKIPPED order services-mode e2e: {reason}");
+        cqrs_core::testing::skip_or_fail("order services-mode e2e", reason);
         return;
     }
     let run = format!(
