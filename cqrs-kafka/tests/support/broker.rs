@@ -19,12 +19,10 @@ pub fn broker() -> Option<String> {
     unavailable(&format!("no broker at {brokers}"))
 }
 
-/// Fails under CI, otherwise prints a SKIPPED line.
+/// Fails under CI, otherwise prints one SKIPPED line (see
+/// [`cqrs_core::testing::skip_or_fail`]).
 pub fn unavailable(what: &str) -> Option<String> {
-    if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-        panic!("cqrs-kafka: {what} (CI=true)");
-    }
-    println!("SKIPPED cqrs-kafka: {what}");
+    cqrs_core::testing::skip_or_fail("cqrs-kafka", what);
     None
 }
 
