@@ -71,6 +71,7 @@ pub mod command;
 mod envelope;
 mod error;
 mod event;
+pub mod progress;
 pub mod projection;
 mod snapshot;
 pub mod store;

@@ -1,5 +1,6 @@
 //! The handle of a consumer runner in a background task.
 
+use cqrs_core::progress::{wait_for_progress, WaitOutcome};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,23 +50,20 @@ impl<H> RunningConsumer<H> {
         count: u64,
         timeout: Duration,
     ) -> Result<ConsumerStats, ConsumerError> {
-        let mut stats = self.stats.clone();
-        let reached = tokio::time::timeout(
+        let outcome = wait_for_progress(
+            &self.stats,
             timeout,
-            stats.wait_for(|s| s.processed() >= count || s.stopped.is_some()),
+            |s| s.processed() >= count,
+            |s| s.stopped.is_some(),
         )
-        .await
-        // Drop the watch guard now: holding it while borrowing again deadlocks
-        // against a waiting writer.
-        .map(|result| result.is_ok());
-        let now = self.stats();
-        match reached {
-            _ if now.processed() >= count => Ok(now),
-            Ok(_) => Err(ConsumerError::Stopped {
+        .await;
+        match outcome {
+            WaitOutcome::Reached(now) => Ok(now),
+            WaitOutcome::Stopped(now) => Err(ConsumerError::Stopped {
                 group: self.group.clone(),
                 reason: now.stopped.as_deref().unwrap_or("task ended").to_owned(),
             }),
-            Err(_) => Err(ConsumerError::Timeout {
+            WaitOutcome::TimedOut(now) => Err(ConsumerError::Timeout {
                 group: self.group.clone(),
                 handled: now.processed(),
                 target: count,

@@ -1,5 +1,6 @@
 //! The handle of a relay running in a background task.
 
+use cqrs_core::progress::{wait_for_progress, WaitOutcome};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,23 +52,20 @@ impl<S: EventStore + ?Sized> RunningRelay<S> {
         position: u64,
         timeout: Duration,
     ) -> Result<u64, RelayError> {
-        let mut progress = self.progress.clone();
-        let reached = tokio::time::timeout(
+        let outcome = wait_for_progress(
+            &self.progress,
             timeout,
-            progress.wait_for(|p| p.checkpoint >= position || p.stopped.is_some()),
+            |p| p.checkpoint >= position,
+            |p| p.stopped.is_some(),
         )
-        .await
-        // Drop the watch guard now: holding it while borrowing again deadlocks
-        // against a waiting writer.
-        .map(|result| result.is_ok());
-        let now = self.progress.borrow().clone();
-        match reached {
-            _ if now.checkpoint >= position => Ok(now.checkpoint),
-            Ok(_) => Err(RelayError::Stopped {
+        .await;
+        match outcome {
+            WaitOutcome::Reached(now) => Ok(now.checkpoint),
+            WaitOutcome::Stopped(now) => Err(RelayError::Stopped {
                 relay: self.name.clone(),
                 reason: now.stopped.as_deref().unwrap_or("task ended").to_owned(),
             }),
-            Err(_) => Err(RelayError::Timeout {
+            WaitOutcome::TimedOut(now) => Err(RelayError::Timeout {
                 relay: self.name.clone(),
                 target: position,
                 checkpoint: now.checkpoint,
