@@ -278,6 +278,14 @@ async fn load_latency(
         }
         tx.commit().await.expect("commit");
     }
+    // Fresh statistics for both tables, so both reads get the same planner treatment
+    // (an index scan of the (stream, version) key, no sort).
+    for table in ["events", "naive_events"] {
+        sqlx::query(&render(&format!("ANALYZE {{schema}}.{table}")))
+            .execute(naive)
+            .await
+            .expect("analyze");
+    }
 
     let select =
         render("SELECT payload FROM {schema}.naive_events WHERE stream_id = $1 ORDER BY version");

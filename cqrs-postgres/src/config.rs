@@ -108,7 +108,12 @@ impl PgEventStoreConfig {
 /// outside the batch took one of its stream versions, or an event id was reused) is
 /// retried request by request on the direct path. Appends inside a
 /// [`PgTransaction`](crate::PgTransaction), empty appends, and appends of more than
-/// `max_events` events always take the direct path.
+/// `max_request_events` events always take the direct path: a large append already
+/// amortizes its commit, and the single-stream statement is cheaper per event.
+///
+/// Measured on 2 cores (8 concurrent tasks, one event per append): about 2.3x the appends/s
+/// of the direct path with one writer; a second writer split the batches in half and
+/// gained less (1.5x). See the crate README.
 ///
 /// ```
 /// use cqrs_postgres::{CoalescingConfig, PgEventStoreConfig};
@@ -121,24 +126,26 @@ impl PgEventStoreConfig {
 pub struct CoalescingConfig {
     /// Queue concurrent appends and write them in shared statements (default true).
     pub enabled: bool,
-    /// Writer tasks (default 2): while one batch is in its round trip and commit, the next
-    /// forms and another writer can send it. Each writer holds a pooled connection only
-    /// while it writes.
+    /// Writer tasks (default 1). More writers overlap one batch's round trip with the
+    /// next batch, but split the queue into smaller batches. A writer keeps one pooled
+    /// connection while requests keep coming and returns it when the queue is empty.
     pub writers: usize,
     /// Most requests in one batch (default 64).
     pub max_requests: usize,
-    /// Most events in one batch (default 1,024). A single append with more events takes the
-    /// direct path.
+    /// Most events in one batch (default 1,024).
     pub max_events: usize,
+    /// Appends with more events take the direct path (default 16).
+    pub max_request_events: usize,
 }
 
 impl Default for CoalescingConfig {
     fn default() -> Self {
         Self {
             enabled: true,
-            writers: 2,
+            writers: 1,
             max_requests: 64,
             max_events: 1_024,
+            max_request_events: 16,
         }
     }
 }

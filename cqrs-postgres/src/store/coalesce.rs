@@ -29,6 +29,8 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use cqrs_core::{AppendResult, ExpectedVersion, Metadata, NewEvent, StoreError};
 use futures::FutureExt;
+use sqlx::pool::PoolConnection;
+use sqlx::Postgres;
 use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
@@ -62,6 +64,7 @@ struct Shared {
     ready: Notify,
     max_requests: usize,
     max_events: usize,
+    max_request_events: usize,
 }
 
 #[derive(Default)]
@@ -97,6 +100,9 @@ impl Coalescer {
             ready: Notify::new(),
             max_requests: config.max_requests.max(1),
             max_events: config.max_events.clamp(1, MAX_EVENTS_PER_TRANSACTION),
+            max_request_events: config
+                .max_request_events
+                .clamp(1, config.max_events.clamp(1, MAX_EVENTS_PER_TRANSACTION)),
         });
         let writers = (0..config.writers.max(1))
             .map(|_| runtime.spawn(write_loop(shared.clone(), store.clone())))
@@ -105,9 +111,9 @@ impl Coalescer {
     }
 
     /// True when an append of `events` goes through the queue: empty appends (a version
-    /// check only) and appends larger than a batch take the direct path.
+    /// check only) and large appends take the direct path.
     pub(crate) fn takes(&self, events: &[NewEvent]) -> bool {
-        !events.is_empty() && events.len() <= self.shared.max_events
+        !events.is_empty() && events.len() <= self.shared.max_request_events
     }
 
     /// Queues the append and waits for its own result.
@@ -146,21 +152,6 @@ impl Shared {
         // A panic while holding the lock cannot leave the queue half-updated in a way that
         // matters (pushes and batch takes are single moves), so poisoning is ignored.
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Waits until a batch can be taken, and takes it.
-    async fn next_batch(&self) -> Vec<Request> {
-        loop {
-            let ready = self.ready.notified();
-            tokio::pin!(ready);
-            // Registered before looking, so a request queued after the look wakes us.
-            ready.as_mut().enable();
-            let batch = self.take();
-            if !batch.is_empty() {
-                return batch;
-            }
-            ready.await;
-        }
     }
 
     /// Takes the queued requests that can share a batch, in order, and marks their streams
@@ -213,14 +204,27 @@ impl Shared {
 }
 
 /// A writer task: takes a batch, writes it, answers every caller, until the store is gone.
+///
+/// While requests keep coming it keeps its pooled connection (no pool round trip per
+/// batch); it hands the connection back as soon as the queue is empty.
 async fn write_loop(shared: Arc<Shared>, store: Weak<Inner>) {
+    let mut connection: Option<PoolConnection<Postgres>> = None;
     loop {
-        let batch = shared.next_batch().await;
+        let ready = shared.ready.notified();
+        tokio::pin!(ready);
+        // Registered before looking, so a request queued after the look wakes us.
+        ready.as_mut().enable();
+        let batch = shared.take();
+        if batch.is_empty() {
+            connection = None;
+            ready.await;
+            continue;
+        }
         let Some(inner) = store.upgrade() else {
             return;
         };
         let store = PgEventStore { inner };
-        let written = AssertUnwindSafe(write_batch(&store, &batch))
+        let written = AssertUnwindSafe(write_batch(&store, &mut connection, &batch))
             .catch_unwind()
             .await;
         shared.release(&batch);
@@ -231,6 +235,7 @@ async fn write_loop(shared: Arc<Shared>, store: Weak<Inner>) {
                     requests = batch.len(),
                     "append writer panicked; failing its batch"
                 );
+                connection = None;
                 Vec::new()
             }
         };
@@ -242,21 +247,32 @@ async fn write_loop(shared: Arc<Shared>, store: Weak<Inner>) {
                 let _ = request.reply.send(result);
             }
         }
+        // Let the callers just answered run before looking at the queue: most of them
+        // append again at once, and they then share the next batch instead of the first
+        // of them going alone. A scheduler turn, not a timer.
+        tokio::task::yield_now().await;
     }
 }
 
 /// Writes `batch`; one result per request, in order.
 async fn write_batch(
     store: &PgEventStore,
+    connection: &mut Option<PoolConnection<Postgres>>,
     batch: &[Request],
 ) -> Vec<Result<AppendResult, StoreError>> {
     if let [alone] = batch {
         // Nothing to share: the single-stream statement is the lighter one.
         return vec![append_alone(store, alone).await];
     }
-    let outcomes = match run_append_many(store, batch).await {
+    let outcomes = match run_append_many(store, connection, batch).await {
         Ok(outcomes) => outcomes,
         Err(error) => {
+            // Whatever failed, the next batch starts on a connection from the pool.
+            if let Some(mut failed) = connection.take() {
+                if matches!(error, sqlx::Error::Io(_) | sqlx::Error::Protocol(_)) {
+                    failed.close_on_drop();
+                }
+            }
             let constraint = crate::error::unique_violation(&error).map(str::to_owned);
             tracing::debug!(
                 requests = batch.len(),
@@ -292,10 +308,7 @@ async fn write_batch(
 
 /// The direct path for one request: maps conflicts, deduplicates retries, retries dead
 /// connections.
-async fn append_alone(
-    store: &PgEventStore,
-    request: &Request,
-) -> Result<AppendResult, StoreError> {
+async fn append_alone(store: &PgEventStore, request: &Request) -> Result<AppendResult, StoreError> {
     store
         .try_append(
             &request.stream_id,
@@ -338,6 +351,7 @@ async fn resolve_rejected(
 /// request, in order.
 async fn run_append_many(
     store: &PgEventStore,
+    connection: &mut Option<PoolConnection<Postgres>>,
     batch: &[Request],
 ) -> Result<Vec<Outcome>, sqlx::Error> {
     let total: usize = batch.iter().map(|r| r.events.len()).sum();
@@ -368,6 +382,10 @@ async fn run_append_many(
             seqs.push(seq);
         }
     }
+    let connection = match connection {
+        Some(held) => held,
+        None => connection.insert(store.inner.pool.acquire().await?),
+    };
     let rows = sqlx::query(&store.inner.sql.append_many)
         .bind(&streams)
         .bind(&kinds)
@@ -379,7 +397,7 @@ async fn run_append_many(
         .bind(&versions)
         .bind(&payloads)
         .bind(&seqs)
-        .fetch_all(&store.inner.pool)
+        .fetch_all(&mut **connection)
         .await?;
     if rows.len() != batch.len() {
         return Err(sqlx::Error::Decode(
@@ -397,4 +415,87 @@ async fn run_append_many(
             decode_outcome(row, &request.stream_id, &request.events, &request.metadata)
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{PgEventStoreConfig, SchemaName};
+    use cqrs_core::{EventStore, JsonPayload};
+
+    /// A migrated store in a fresh schema of the test database; `None` (after a SKIPPED
+    /// line) when PostgreSQL is unreachable outside CI, as in `tests/support`.
+    async fn test_store() -> Option<PgEventStore> {
+        let url = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let schema = SchemaName::new(format!("t_{}", &id[..20])).expect("schema name");
+        match PgEventStore::connect(&url, PgEventStoreConfig::new(schema)).await {
+            Ok(store) => {
+                store.migrate().await.expect("migrate");
+                Some(store)
+            }
+            Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("CI=true and PostgreSQL is unreachable at {url}: {error}")
+            }
+            Err(_) => {
+                eprintln!("SKIPPED cqrs-postgres: PostgreSQL unreachable at {url}");
+                None
+            }
+        }
+    }
+
+    fn request(stream_id: &str, expected: ExpectedVersion, n: usize) -> Request {
+        let events: Vec<NewEvent> = (0..n)
+            .map(|i| NewEvent::raw("Happened", 1, JsonPayload::from_value(&i.into())))
+            .collect();
+        let metadata = Metadata::default();
+        Request {
+            stream_id: stream_id.to_owned(),
+            expected,
+            versions: check_events(stream_id, &events).expect("events"),
+            events,
+            metadata_json: encode_metadata(stream_id, &metadata).expect("metadata"),
+            metadata: Arc::new(metadata),
+            reply: oneshot::channel().0,
+        }
+    }
+
+    /// A batch that committed but whose reply was lost (the writer saw an error) is
+    /// resolved request by request on the direct path: each caller gets the events the
+    /// batch stored, as `deduplicated`, and nothing is written twice.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batch_with_unknown_commit_outcome_is_returned_by_the_retries() {
+        let Some(store) = test_store().await else {
+            return;
+        };
+        let batch = vec![
+            request("Lost-1", ExpectedVersion::NoStream, 2),
+            request("Lost-2", ExpectedVersion::Any, 1),
+            request("Lost-3", ExpectedVersion::Exact(0), 3),
+        ];
+        let mut connection = None;
+        let committed = run_append_many(&store, &mut connection, &batch)
+            .await
+            .expect("the batch commits");
+        drop(connection);
+        for (request, outcome) in batch.iter().zip(committed) {
+            let Outcome::Appended(original) = outcome else {
+                panic!("{} was rejected", request.stream_id);
+            };
+            let retried = append_alone(&store, request).await.expect("the retry");
+            assert!(retried.deduplicated, "{} written twice", request.stream_id);
+            assert_eq!(retried.events, original.events);
+            let stored = store
+                .read_stream(&request.stream_id, 1)
+                .await
+                .expect("read");
+            assert_eq!(stored, original.events);
+        }
+        let drop_schema = format!("DROP SCHEMA {} CASCADE", store.config().schema.quoted());
+        sqlx::query(&drop_schema)
+            .execute(store.pool())
+            .await
+            .expect("drop the test schema");
+    }
 }

@@ -1,8 +1,8 @@
 //! [`PgEventStore`]: the [`EventStore`] on PostgreSQL.
 
 mod append;
-mod coalesce;
 pub(crate) mod checkpoints;
+mod coalesce;
 pub(crate) mod read;
 mod rows;
 mod snapshots;
@@ -30,8 +30,8 @@ use crate::error::{
     STREAM_VERSION_CONSTRAINT,
 };
 use crate::transaction::PgTransaction;
-use coalesce::Coalescer;
 use crate::wakeup::{Announcer, WakeupSource, WakeupTasks};
+use coalesce::Coalescer;
 
 /// Attempts of an `ExpectedVersion::Any` append that keeps losing races for the next
 /// stream version before it reports the [`Conflict`](cqrs_core::Conflict).
