@@ -325,3 +325,16 @@ async fn cached_states_stay_correct_when_another_writer_moves_the_stream() {
     let refused = cached.execute(add("t2", &[("b", 1)])).await.unwrap_err();
     assert_eq!(refused.rejection(), Some(&TabError::Closed { limit: 50 }));
 }
+
+#[tokio::test]
+async fn aggregates_load_through_the_stores_lean_read() {
+    let store = arc(FaultyStore::default());
+    let tabs = Repository::<Tab, _>::new(store.clone());
+    tabs.execute(open("t1", 5)).await.unwrap();
+    tabs.load("t1").await.unwrap();
+    assert_eq!(
+        store.lean_loads.load(Ordering::SeqCst),
+        2,
+        "the pipeline must reach the store's own load_stream, also through Arc"
+    );
+}

@@ -124,6 +124,13 @@ impl<S: EventStore + ?Sized> EventStore for Arc<S> {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         (**self).read_stream(stream_id, from_version).await
     }
+    async fn load_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<StreamEvent>, StoreError> {
+        (**self).load_stream(stream_id, from_version).await
+    }
     async fn read_all(
         &self,
         from_position: u64,

@@ -133,6 +133,7 @@ pub struct FaultyStore {
     pub inner: InMemoryEventStore,
     pub races: AtomicU32,
     pub appends: AtomicU32,
+    pub lean_loads: AtomicU32,
     pub down: AtomicBool,
 }
 
@@ -194,6 +195,15 @@ impl EventStore for FaultyStore {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         self.guard("read_stream")?;
         self.inner.read_stream(stream_id, from_version).await
+    }
+    async fn load_stream(
+        &self,
+        stream_id: &str,
+        from_version: u64,
+    ) -> Result<Vec<cqrs_core::StreamEvent>, StoreError> {
+        self.guard("load_stream")?;
+        self.lean_loads.fetch_add(1, Ordering::SeqCst);
+        self.inner.load_stream(stream_id, from_version).await
     }
     async fn read_all(
         &self,

@@ -1,11 +1,11 @@
 //! Concurrent writers and a concurrent catch-up reader, as parallel tasks.
 
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{event, unique_stream, whole_log};
+use super::{event, last_position, settled_log, unique_stream};
 use crate::{EventStore, ExpectedVersion, Metadata, RecordedEvent, StoreError};
 
 const WRITERS: u64 = 8;
@@ -63,14 +63,16 @@ pub(crate) async fn concurrent_writers_on_one_stream_never_share_a_version<
     );
 }
 
-async fn write_many<S: EventStore + Clone>(store: S, writer: u64) {
+/// Appends for one writer; returns the highest position it committed.
+async fn write_many<S: EventStore + Clone>(store: S, writer: u64) -> u64 {
+    let mut last = 0;
     for i in 0..APPENDS_PER_WRITER {
         let stream = unique_stream(&format!("Writer{writer}"));
         let size = 1 + (writer + i) % 3;
         let batch = (0..size)
             .map(|k| event(writer * 1_000_000 + i * 10 + k))
             .collect();
-        store
+        let result = store
             .append(
                 &stream,
                 ExpectedVersion::NoStream,
@@ -79,27 +81,34 @@ async fn write_many<S: EventStore + Clone>(store: S, writer: u64) {
             )
             .await
             .expect("append");
+        last = last.max(last_position(&result));
         if i % 7 == 0 {
             tokio::task::yield_now().await;
         }
     }
+    last
 }
 
-async fn catch_up_until_done<S: EventStore>(store: S, done: Arc<AtomicBool>) -> Vec<RecordedEvent> {
+/// Catches up from its last position until it has passed `target` (the highest committed
+/// position, published once every writer finished; 0 until then).
+async fn catch_up_until_done<S: EventStore>(
+    store: S,
+    target: Arc<AtomicU64>,
+) -> Vec<RecordedEvent> {
     let mut seen: Vec<RecordedEvent> = Vec::new();
     let mut next = 1;
     loop {
-        // Read `done` before reading the log: a final empty page then proves the end.
-        let finished = done.load(Ordering::SeqCst);
         let page = store.read_all(next, 37).await.expect("read_all");
         if let Some(last) = page.last() {
             next = last.position + 1;
             seen.extend(page);
-        } else if finished {
-            return seen;
-        } else {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            continue;
         }
+        let target = target.load(Ordering::SeqCst);
+        if target != 0 && next > target {
+            return seen;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
     }
 }
 
@@ -108,18 +117,19 @@ async fn catch_up_until_done<S: EventStore>(store: S, done: Arc<AtomicBool>) -> 
 pub(crate) async fn catch_up_reader_never_skips_with_concurrent_writers<S: EventStore + Clone>(
     store: &S,
 ) {
-    let done = Arc::new(AtomicBool::new(false));
-    let reader = tokio::spawn(catch_up_until_done(store.clone(), done.clone()));
+    let target = Arc::new(AtomicU64::new(0));
+    let reader = tokio::spawn(catch_up_until_done(store.clone(), target.clone()));
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| tokio::spawn(write_many(store.clone(), w)))
         .collect();
+    let mut last = 0;
     for writer in futures::future::join_all(writers).await {
-        writer.expect("writer task");
+        last = last.max(writer.expect("writer task"));
     }
-    done.store(true, Ordering::SeqCst);
+    target.store(last, Ordering::SeqCst);
     let seen = reader.await.expect("reader task");
 
-    let log = whole_log(store).await;
+    let log = settled_log(store, last).await;
     let expected: u64 = (0..WRITERS)
         .map(|w| {
             (0..APPENDS_PER_WRITER)

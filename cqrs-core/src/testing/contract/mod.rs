@@ -118,6 +118,31 @@ pub(crate) async fn whole_log<S: EventStore>(store: &S) -> Vec<RecordedEvent> {
     }
 }
 
+/// The position of the last event an append committed (0 for none).
+pub(crate) fn last_position(result: &crate::AppendResult) -> u64 {
+    result.events.last().map_or(0, |e| e.position)
+}
+
+/// The whole log once it shows every event up to `position`, which the caller committed.
+///
+/// A gap-safe reader may hold back committed events while another transaction anywhere on
+/// the same server is still open (e.g. a parallel test); that is a delay, not a gap, so
+/// the contract waits for its own commits to become visible before it compares logs.
+pub(crate) async fn settled_log<S: EventStore>(store: &S, position: u64) -> Vec<RecordedEvent> {
+    let started = std::time::Instant::now();
+    loop {
+        let log = whole_log(store).await;
+        if log.last().map_or(0, |e| e.position) >= position {
+            return log;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "committed position {position} never became visible to read_all"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 pub(crate) fn n_of(event: &RecordedEvent) -> u64 {
     match event.payload.deserialize::<ContractEvent>() {
         Ok(ContractEvent::Happened { n, .. }) => n,
