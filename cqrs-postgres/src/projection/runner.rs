@@ -1,6 +1,7 @@
 //! Runs a [`TransactionalProjection`]: batch by batch, each in one transaction with its
 //! checkpoint.
 
+use cqrs_core::progress::{wait_for_progress, WaitOutcome};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -251,30 +252,23 @@ impl<P: TransactionalProjection> RunningTransactionalProjection<P> {
         position: u64,
         timeout: Duration,
     ) -> Result<u64, RunnerError> {
-        let mut progress = self.progress.clone();
-        let reached = tokio::time::timeout(
+        let outcome = wait_for_progress(
+            &self.progress,
             timeout,
-            progress.wait_for(|p| p.checkpoint >= position || p.stopped.is_some()),
+            |p| p.checkpoint >= position,
+            |p| p.stopped.is_some(),
         )
-        .await
-        // Drop the watch guard now: holding it while borrowing again deadlocks
-        // against a waiting writer.
-        .map(|result| result.is_ok());
-        let snapshot = self.progress.borrow().clone();
-        match reached {
-            _ if snapshot.checkpoint >= position => Ok(snapshot.checkpoint),
-            Ok(_) => Err(RunnerError::Stopped {
+        .await;
+        match outcome {
+            WaitOutcome::Reached(p) => Ok(p.checkpoint),
+            WaitOutcome::Stopped(p) => Err(RunnerError::Stopped {
                 projection: self.name.clone(),
-                reason: snapshot
-                    .stopped
-                    .as_deref()
-                    .unwrap_or("task ended")
-                    .to_owned(),
+                reason: p.stopped.as_deref().unwrap_or("task ended").to_owned(),
             }),
-            Err(_) => Err(RunnerError::Timeout {
+            WaitOutcome::TimedOut(p) => Err(RunnerError::Timeout {
                 projection: self.name.clone(),
                 target: position,
-                checkpoint: snapshot.checkpoint,
+                checkpoint: p.checkpoint,
                 waited: timeout,
             }),
         }
