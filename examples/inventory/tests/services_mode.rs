@@ -70,8 +70,9 @@ async fn fifty_orders_over_kafka_confirm_exactly_the_stock_and_cancel_the_rest()
     let run = uuid::Uuid::now_v7().simple().to_string();
     let run = &run[run.len() - 10..];
     let mut config = ServicesConfig::new(&database_url, &brokers);
-    config.event_schema = format!("inv_events_{run}");
-    config.view_schema = format!("inv_views_{run}");
+    let (event_schema, view_schema) = (format!("inv_events_{run}"), format!("inv_views_{run}"));
+    config.event_schema = event_schema.clone();
+    config.view_schema = view_schema.clone();
     config.topic_prefix = format!("inv{run}.");
     config.group_prefix = format!("inv-{run}");
     let services = InventoryServices::start(config)
@@ -163,4 +164,14 @@ async fn fifty_orders_over_kafka_confirm_exactly_the_stock_and_cancel_the_rest()
     let _ = stop.send(());
     server.await.expect("server task").expect("served");
     services.shutdown().await.expect("shutdown");
+    // Leave nothing behind in the shared database.
+    let pool = sqlx::PgPool::connect(&database_url)
+        .await
+        .expect("cleanup connection");
+    for schema in [&event_schema, &view_schema] {
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .execute(&pool)
+            .await
+            .expect("drop test schema");
+    }
 }

@@ -108,8 +108,12 @@ async fn orders_reach_the_postgres_view_through_kafka() {
             .as_nanos()
     );
     let mut config = ServicesConfig::new(&database_url, &brokers);
-    config.event_schema = format!("order_e2e_events_{run}");
-    config.view_schema = format!("order_e2e_views_{run}");
+    let (event_schema, view_schema) = (
+        format!("order_e2e_events_{run}"),
+        format!("order_e2e_views_{run}"),
+    );
+    config.event_schema = event_schema.clone();
+    config.view_schema = view_schema.clone();
     config.topic_prefix = format!("e2e{run}.");
     config.group_id = format!("order-e2e-{run}");
     let services = OrderServices::start(config).await.expect("services start");
@@ -177,4 +181,14 @@ async fn orders_reach_the_postgres_view_through_kafka() {
         (StatusCode::OK, Some("cancelled"))
     );
     services.shutdown().await.expect("clean shutdown");
+    // Leave nothing behind in the shared database.
+    let pool = sqlx::PgPool::connect(&database_url)
+        .await
+        .expect("cleanup connection");
+    for schema in [&event_schema, &view_schema] {
+        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .execute(&pool)
+            .await
+            .expect("drop test schema");
+    }
 }
