@@ -88,7 +88,9 @@ pub use command::{
 pub use envelope::{stream_category, Metadata, RecordedEvent, StreamEvent};
 pub use error::{BoxError, StoreError};
 pub use event::{Event, JsonPayload, NewEvent};
-pub use projection::{Projection, ProjectionRunner, RunnerConfig, RunnerError, RunningProjection};
+pub use projection::{
+    ProgressReporter, Projection, ProjectionRunner, RunnerConfig, RunnerError, RunningProjection,
+};
 pub use snapshot::{Snapshot, SnapshotPolicy};
 pub use store::{
     AppendResult, EventStore, InMemoryEventStore, PositionNotifier, PositionWatch, StoreLimits,

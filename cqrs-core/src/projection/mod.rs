@@ -15,7 +15,9 @@ mod runner;
 
 use async_trait::async_trait;
 
-pub use runner::{ProjectionRunner, RunnerConfig, RunnerError, RunningProjection};
+pub use runner::{
+    ProgressReporter, ProjectionRunner, RunnerConfig, RunnerError, RunningProjection,
+};
 
 use crate::envelope::RecordedEvent;
 

@@ -92,6 +92,21 @@ struct Progress {
     stopped: Option<Arc<str>>,
 }
 
+/// What a runner task reports to its [`RunningProjection`] handle: the checkpoint it
+/// stored. Store crates use it to build runners of their own (e.g. transactional ones)
+/// with [`RunningProjection::spawn_task`].
+#[derive(Debug, Clone)]
+pub struct ProgressReporter {
+    sender: Arc<watch::Sender<Progress>>,
+}
+
+impl ProgressReporter {
+    /// Reports that the checkpoint `position` is stored.
+    pub fn checkpoint(&self, position: u64) {
+        self.sender.send_modify(|p| p.checkpoint = position);
+    }
+}
+
 /// Reads the global log from a projection's checkpoint in batches, applies each event,
 /// stores the checkpoint. See the [module docs](crate::projection) for the delivery
 /// contract.
@@ -187,45 +202,28 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
 
     /// Runs the projection in a background task until [`RunningProjection::shutdown`].
     pub fn spawn(self) -> RunningProjection<P, S> {
-        let (progress_tx, progress_rx) = watch::channel(Progress::default());
-        let (stop_tx, stop_rx) = watch::channel(false);
         let store = self.store.clone();
         let name = self.projection.name().to_owned();
-        let task = tokio::spawn(self.run(progress_tx, stop_rx));
-        RunningProjection {
-            name,
-            store,
-            progress: progress_rx,
-            stop: stop_tx,
-            task,
-        }
+        RunningProjection::spawn_task(name, store, move |progress, stop| self.run(progress, stop))
     }
 
     async fn run(
         mut self,
-        progress: watch::Sender<Progress>,
+        progress: ProgressReporter,
         mut stop: watch::Receiver<bool>,
     ) -> Result<P, RunnerError> {
-        let result = self.run_loop(&progress, &mut stop).await;
-        let reason: Arc<str> = match &result {
-            Ok(()) => "shut down".into(),
-            Err(error) => {
-                tracing::error!(%error, "projection runner stopped");
-                error.to_string().into()
-            }
-        };
-        progress.send_modify(|p| p.stopped = Some(reason));
-        result.map(|()| self.projection)
+        self.run_loop(&progress, &mut stop).await?;
+        Ok(self.projection)
     }
 
     async fn run_loop(
         &mut self,
-        progress: &watch::Sender<Progress>,
+        progress: &ProgressReporter,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), RunnerError> {
         let mut wakeups = self.store.subscribe();
         let mut checkpoint = self.load_checkpoint().await?;
-        progress.send_modify(|p| p.checkpoint = checkpoint);
+        progress.checkpoint(checkpoint);
         while !*stop.borrow() {
             let batch = self.read_batch(checkpoint).await?;
             if batch.is_empty() {
@@ -236,7 +234,7 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
                 continue;
             }
             checkpoint = self.apply_batch(&batch, checkpoint).await?;
-            progress.send_modify(|p| p.checkpoint = checkpoint);
+            progress.checkpoint(checkpoint);
         }
         Ok(())
     }
@@ -343,7 +341,44 @@ pub struct RunningProjection<P, S: ?Sized> {
     task: JoinHandle<Result<P, RunnerError>>,
 }
 
-impl<P: Projection, S: EventStore + ?Sized> RunningProjection<P, S> {
+impl<P: Send + 'static, S: EventStore + ?Sized> RunningProjection<P, S> {
+    /// Spawns a runner task and returns its handle. `run` gets the reporter for its
+    /// checkpoints and the stop signal (true once [`shutdown`](Self::shutdown) is called);
+    /// when it returns, waiters learn that it stopped, with the error if it failed.
+    pub fn spawn_task<F, Fut>(name: impl Into<String>, store: Arc<S>, run: F) -> Self
+    where
+        F: FnOnce(ProgressReporter, watch::Receiver<bool>) -> Fut,
+        Fut: std::future::Future<Output = Result<P, RunnerError>> + Send + 'static,
+    {
+        let name = name.into();
+        let (progress_tx, progress_rx) = watch::channel(Progress::default());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let reporter = ProgressReporter {
+            sender: Arc::new(progress_tx),
+        };
+        let running = run(reporter.clone(), stop_rx);
+        let task_name = name.clone();
+        let task = tokio::spawn(async move {
+            let result = running.await;
+            let reason: Arc<str> = match &result {
+                Ok(_) => "shut down".into(),
+                Err(error) => {
+                    tracing::error!(projection = task_name, %error, "projection runner stopped");
+                    error.to_string().into()
+                }
+            };
+            reporter.sender.send_modify(|p| p.stopped = Some(reason));
+            result
+        });
+        Self {
+            name,
+            store,
+            progress: progress_rx,
+            stop: stop_tx,
+            task,
+        }
+    }
+
     /// The last stored checkpoint.
     pub fn checkpoint(&self) -> u64 {
         self.progress.borrow().checkpoint

@@ -1,13 +1,13 @@
 //! Runs a [`TransactionalProjection`]: batch by batch, each in one transaction with its
 //! checkpoint.
 
-use cqrs_core::progress::{wait_for_progress, WaitOutcome};
 use std::sync::Arc;
-use std::time::Duration;
 
-use cqrs_core::{EventStore, RecordedEvent, RunnerConfig, RunnerError, StoreError};
+use cqrs_core::{
+    EventStore, ProgressReporter, RecordedEvent, RunnerConfig, RunnerError, RunningProjection,
+    StoreError,
+};
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::TransactionalProjection;
 use crate::error::map_sqlx;
@@ -137,40 +137,23 @@ impl<P: TransactionalProjection> TransactionalRunner<P> {
     /// [`RunningTransactionalProjection::shutdown`]. A failing batch is retried per the
     /// config's retry policy, then the runner stops and reports the error.
     pub fn spawn(self) -> RunningTransactionalProjection<P> {
-        let (progress_tx, progress_rx) = watch::channel(Progress::default());
-        let (stop_tx, stop_rx) = watch::channel(false);
         let name = self.projection.name().to_owned();
-        let store = self.store.clone();
-        let task = tokio::spawn(self.run(progress_tx, stop_rx));
-        RunningTransactionalProjection {
-            name,
-            store,
-            progress: progress_rx,
-            stop: stop_tx,
-            task,
-        }
+        let store = Arc::new(self.store.clone());
+        RunningProjection::spawn_task(name, store, move |progress, stop| self.run(progress, stop))
     }
 
     async fn run(
         mut self,
-        progress: watch::Sender<Progress>,
+        progress: ProgressReporter,
         mut stop: watch::Receiver<bool>,
     ) -> Result<P, RunnerError> {
-        let result = self.run_loop(&progress, &mut stop).await;
-        let reason: Arc<str> = match &result {
-            Ok(()) => "shut down".into(),
-            Err(error) => {
-                tracing::error!(%error, "transactional projection runner stopped");
-                error.to_string().into()
-            }
-        };
-        progress.send_modify(|p| p.stopped = Some(reason));
-        result.map(|()| self.projection)
+        self.run_loop(&progress, &mut stop).await?;
+        Ok(self.projection)
     }
 
     async fn run_loop(
         &mut self,
-        progress: &watch::Sender<Progress>,
+        progress: &ProgressReporter,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), RunnerError> {
         let mut wakeups = self.store.subscribe();
@@ -179,7 +162,7 @@ impl<P: TransactionalProjection> TransactionalRunner<P> {
             match self.run_batch().await {
                 Ok((checkpoint, applied)) => {
                     failures = 0;
-                    progress.send_modify(|p| p.checkpoint = checkpoint);
+                    progress.checkpoint(checkpoint);
                     if applied == 0 {
                         tokio::select! {
                             _ = stop.changed() => {}
@@ -225,78 +208,6 @@ fn with_attempts(error: RunnerError, attempts: u32) -> RunnerError {
     }
 }
 
-#[derive(Debug, Clone, Default)]
-struct Progress {
-    checkpoint: u64,
-    stopped: Option<Arc<str>>,
-}
-
-/// A [`TransactionalRunner`] running in a background task.
-pub struct RunningTransactionalProjection<P> {
-    name: String,
-    store: PgEventStore,
-    progress: watch::Receiver<Progress>,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<Result<P, RunnerError>>,
-}
-
-impl<P: TransactionalProjection> RunningTransactionalProjection<P> {
-    /// The last committed checkpoint.
-    pub fn checkpoint(&self) -> u64 {
-        self.progress.borrow().checkpoint
-    }
-
-    /// Waits until the checkpoint reaches `position`.
-    pub async fn wait_for_position(
-        &self,
-        position: u64,
-        timeout: Duration,
-    ) -> Result<u64, RunnerError> {
-        let outcome = wait_for_progress(
-            &self.progress,
-            timeout,
-            |p| p.checkpoint >= position,
-            |p| p.stopped.is_some(),
-        )
-        .await;
-        match outcome {
-            WaitOutcome::Reached(p) => Ok(p.checkpoint),
-            WaitOutcome::Stopped(p) => Err(RunnerError::Stopped {
-                projection: self.name.clone(),
-                reason: p.stopped.as_deref().unwrap_or("task ended").to_owned(),
-            }),
-            WaitOutcome::TimedOut(p) => Err(RunnerError::Timeout {
-                projection: self.name.clone(),
-                target: position,
-                checkpoint: p.checkpoint,
-                waited: timeout,
-            }),
-        }
-    }
-
-    /// Waits until everything committed before this call is applied.
-    pub async fn wait_until_caught_up(&self, timeout: Duration) -> Result<u64, RunnerError> {
-        let head = self
-            .store
-            .head_position()
-            .await
-            .map_err(|source| RunnerError::Store {
-                projection: self.name.clone(),
-                source,
-            })?;
-        self.wait_for_position(head, timeout).await
-    }
-
-    /// Stops after the current batch and returns the projection, or the error that
-    /// stopped the runner earlier.
-    pub async fn shutdown(self) -> Result<P, RunnerError> {
-        let _ = self.stop.send(true);
-        match self.task.await {
-            Ok(result) => result,
-            Err(join_error) => Err(RunnerError::Stopped {
-                projection: self.name,
-                reason: format!("runner task panicked or was cancelled: {join_error}"),
-            }),
-        }
-    }
-}
+/// A [`TransactionalRunner`] running in a background task: the same handle as core's
+/// runners (checkpoint, waits, graceful shutdown).
+pub type RunningTransactionalProjection<P> = RunningProjection<P, PgEventStore>;
