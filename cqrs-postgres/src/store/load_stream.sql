@@ -5,7 +5,7 @@
 -- Guarantees: the rows are the stream's committed events with stream_version >= $2, in
 -- version order, read by an index scan of the unique (stream_id, stream_version) index
 -- (events_stream_version_key) that serves both the filter and the order: no sort step.
-SELECT stream_version, position, event_type, event_version, payload::text
+SELECT stream_version, position, event_type, event_version, payload
 FROM {schema}.events
 WHERE stream_id = $1 AND stream_version >= $2
 ORDER BY stream_version

@@ -20,7 +20,7 @@
 -- the ordered page at the bound keeps exactly its prefix below the bound, so the result
 -- is the same.
 SELECT position, stream_id, stream_version, event_id, event_type, event_version,
-       payload::text, metadata::text, recorded_at
+       payload, metadata::text, recorded_at
 FROM (
     SELECT *
     FROM {schema}.events

@@ -70,7 +70,7 @@ impl EventDecoder {
         let event_id: Uuid = get(row, from + 1)?;
         let event_type: &str = get(row, from + 2)?;
         let event_version = get::<i32>(row, from + 3)?;
-        let payload: &str = get(row, from + 4)?;
+        let payload = json_text(row, from + 4)?;
         let metadata: &str = get(row, from + 5)?;
         let recorded_at: DateTime<Utc> = get(row, from + 6)?;
 
@@ -153,7 +153,7 @@ impl StreamEventDecoder {
             position,
             event_type,
             event_version,
-            payload: JsonPayload::from_trusted_json(get::<&str>(row, 4)?),
+            payload: JsonPayload::from_trusted_json(json_text(row, 4)?),
         })
     }
 
@@ -185,6 +185,13 @@ where
     T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
 {
     row.try_get(index).map_err(|e| map_sqlx("decode", e))
+}
+
+/// The text of a `jsonb` column, read in the binary protocol (one version byte and the
+/// text): cheaper for the server than a `::text` cast, and borrowed, not copied.
+pub(crate) fn json_text(row: &PgRow, index: usize) -> Result<&str, StoreError> {
+    let raw: sqlx::types::Json<&serde_json::value::RawValue> = get(row, index)?;
+    Ok(raw.0.get())
 }
 
 /// A stored bigint that must be positive.
