@@ -1,5 +1,7 @@
 //! The HTTP API in embedded mode: commands, queries, validation and refusals.
 
+mod support;
+
 use std::time::Duration;
 
 use axum::body::Body;
@@ -7,36 +9,8 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use order::OrderSystem;
 use serde_json::{json, Value};
+use support::call;
 use tower::ServiceExt;
-
-async fn call(
-    router: &axum::Router,
-    method: &str,
-    uri: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(uri);
-    let body = match body {
-        Some(b) => {
-            request = request.header("content-type", "application/json");
-            Body::from(b.to_string())
-        }
-        None => Body::empty(),
-    };
-    let response = router
-        .clone()
-        .oneshot(request.body(body).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    let value = if bytes.is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_slice(&bytes).unwrap()
-    };
-    (status, value)
-}
 
 async fn raw(
     router: &axum::Router,

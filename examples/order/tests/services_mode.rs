@@ -3,14 +3,14 @@
 //! (`DATABASE_URL`) and a Kafka broker (`KAFKA_BROKERS`; `scripts/test.sh` starts one);
 //! prints SKIPPED without them unless `CI=true`.
 
+mod support;
+
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use order::{OrderServices, ServicesConfig};
 use serde_json::{json, Value};
-use tower::ServiceExt;
+use support::call;
 
 async fn services_reachable(database_url: &str, brokers: &str) -> Result<(), String> {
     sqlx::postgres::PgPoolOptions::new()
@@ -27,37 +27,6 @@ async fn services_reachable(database_url: &str, brokers: &str) -> Result<(), Str
     .map_err(|_| format!("no Kafka broker at {address} (timeout)"))?
     .map_err(|e| format!("no Kafka broker at {address}: {e}"))?;
     Ok(())
-}
-
-async fn call(
-    router: &axum::Router,
-    method: &str,
-    uri: &str,
-    body: Option<Value>,
-) -> (StatusCode, Value) {
-    let mut request = Request::builder().method(method).uri(uri);
-    let body = match body {
-        Some(b) => {
-            request = request.header("content-type", "application/json");
-            Body::from(b.to_string())
-        }
-        None => Body::empty(),
-    };
-    let response = router
-        .clone()
-        .oneshot(request.body(body).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (
-        status,
-        if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        },
-    )
 }
 
 async fn eventually(router: &axum::Router, uri: &str, expected: impl Fn(&Value) -> bool) -> Value {
