@@ -188,13 +188,18 @@ impl EventStore for InMemoryEventStore {
                 deduplicated: false,
             });
         }
-        // Ids repeated inside the batch itself: reject before touching anything.
-        if events.len() > 1 {
-            let mut seen = std::collections::HashSet::with_capacity(events.len());
-            if let Some(dup) = events.iter().find(|e| !seen.insert(e.event_id)) {
+        // Claim the ids. Stored ids were ruled out above, so a collision here is an id
+        // repeated within this batch: release what was claimed and refuse the batch.
+        let first_position = inner.log.len() as u64 + 1;
+        for (offset, event) in events.iter().enumerate() {
+            let position = first_position + offset as u64;
+            if inner.event_ids.insert(event.event_id, position).is_some() {
+                for claimed in &events[..offset] {
+                    inner.event_ids.remove(&claimed.event_id);
+                }
                 return Err(StoreError::DuplicateEventId {
                     stream: stream_id.to_owned(),
-                    event_id: dup.event_id,
+                    event_id: event.event_id,
                     detail: "twice within the same batch".into(),
                 });
             }
@@ -210,11 +215,9 @@ impl EventStore for InMemoryEventStore {
         } else {
             Arc::new(metadata.clone())
         };
-        let first_position = inner.log.len() as u64 + 1;
         let mut committed = Vec::with_capacity(events.len());
         for (offset, event) in events.into_iter().enumerate() {
             let position = first_position + offset as u64;
-            inner.event_ids.insert(event.event_id, position);
             committed.push(RecordedEvent {
                 event_id: event.event_id,
                 stream_id: stream_key.clone(),

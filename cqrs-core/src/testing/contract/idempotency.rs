@@ -84,12 +84,12 @@ pub(crate) async fn reused_event_id_is_refused_and_nothing_written<S: EventStore
 
 pub(crate) async fn duplicate_id_inside_a_batch_is_refused<S: EventStore>(store: &S) {
     let stream = unique_stream("DupInBatch");
-    let e = event(0);
+    let (e, other) = (event(0), event(1));
     let result = store
         .append(
             &stream,
             ExpectedVersion::Any,
-            vec![e.clone(), event(1), e],
+            vec![e.clone(), other.clone(), e.clone()],
             &Metadata::default(),
         )
         .await;
@@ -100,6 +100,12 @@ pub(crate) async fn duplicate_id_inside_a_batch_is_refused<S: EventStore>(store:
     assert!(
         whole_log(store).await.is_empty(),
         "nothing of the batch may be written"
+    );
+    // Not even its ids: the same events, without the repeat, are a new batch.
+    let result = append_ok(store, &stream, ExpectedVersion::NoStream, vec![e, other]).await;
+    assert!(
+        !result.deduplicated && result.current_version == 2,
+        "the refused batch's ids must not be kept"
     );
 }
 
