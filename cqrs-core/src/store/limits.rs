@@ -84,3 +84,47 @@ pub fn validate_append(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::JsonPayload;
+
+    fn events(n: usize) -> Vec<NewEvent> {
+        (0..n)
+            .map(|_| NewEvent::raw("Happened", 1, JsonPayload::parse("{}").expect("json")))
+            .collect()
+    }
+
+    fn reason(result: Result<(), StoreError>) -> String {
+        match result {
+            Err(StoreError::InvalidInput { reason, .. }) => reason,
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_limit_is_enforced_and_named() {
+        let limits = StoreLimits {
+            max_payload_bytes: 10,
+            max_stream_id_bytes: 8,
+            max_batch_len: 3,
+        };
+        assert!(validate_append("Order-1", &events(3), &limits).is_ok());
+        assert!(reason(validate_append("Order-123", &events(1), &limits))
+            .contains("stream id is 9 bytes"));
+        assert!(reason(validate_append("Order-1", &events(4), &limits)).contains("4 events"));
+        assert!(reason(validate_append("", &events(1), &limits)).contains("empty"));
+        assert!(reason(validate_append("a\0b", &events(1), &limits)).contains("NUL"));
+        let big = NewEvent::raw(
+            "Happened",
+            1,
+            JsonPayload::parse(r#"{"a":"0123456789"}"#).expect("json"),
+        );
+        assert!(reason(validate_append("Order-1", &[big], &limits)).contains("payload of 18 bytes"));
+        let untyped = NewEvent::raw("", 1, JsonPayload::parse("{}").expect("json"));
+        assert!(
+            reason(validate_append("Order-1", &[untyped], &limits)).contains("invalid type name")
+        );
+    }
+}
