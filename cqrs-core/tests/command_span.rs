@@ -5,7 +5,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use cqrs_core::{InMemoryEventStore, Repository};
+use cqrs_core::Repository;
 use support::*;
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
