@@ -74,6 +74,20 @@ impl RecordedEvent {
     pub fn category(&self) -> &str {
         stream_category(&self.stream_id)
     }
+
+    /// The aggregate id: the part of the stream id after the first `-` (the inverse of
+    /// [`stream_id`](crate::stream_id)), or `""` for a stream id without one.
+    ///
+    /// ```
+    /// # use cqrs_core::*;
+    /// # let mut e = RecordedEvent { event_id: uuid::Uuid::nil(), stream_id: "Order-o-42".into(),
+    /// #   stream_version: 1, position: 1, recorded_at: chrono::Utc::now(), event_type: "X".into(),
+    /// #   event_version: 1, payload: JsonPayload::parse("{}").unwrap(), metadata: Default::default() };
+    /// assert_eq!((e.category(), e.aggregate_id()), ("Order", "o-42"));
+    /// ```
+    pub fn aggregate_id(&self) -> &str {
+        self.stream_id.split_once('-').map_or("", |(_, id)| id)
+    }
 }
 
 /// A stream's event with only what rebuilding an aggregate needs (no metadata, id or

@@ -88,11 +88,7 @@ impl FulfilmentSaga {
         if event.category() != Order::TYPE {
             return Ok(SagaOutcome::Ignored);
         }
-        let order_id = event
-            .stream_id
-            .split_once('-')
-            .map_or("", |(_, id)| id)
-            .to_owned();
+        let order_id = event.aggregate_id().to_owned();
         let outcome = match event.decode::<OrderEvent>(&self.upcasters)? {
             OrderEvent::OrderPlaced { lines, .. } => {
                 self.on_placed(event, &order_id, &lines).await?

@@ -124,7 +124,7 @@ impl PgPriceTiers {
                     .await?;
             }
             OrderEvent::OrderCancelled { .. } => {
-                let order_id = event.stream_id.split_once('-').map_or("", |(_, id)| id);
+                let order_id = event.aggregate_id();
                 let cancelled = sqlx::query(&self.sql(include_str!("sql/tiers_cancel.sql")))
                     .bind(order_id)
                     .fetch_optional(&mut *tx)

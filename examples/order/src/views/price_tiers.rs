@@ -211,7 +211,7 @@ impl Projection for PriceTierProjection {
             return Ok(());
         }
         let decoded: OrderEvent = event.decode(&self.upcasters)?;
-        let order_id = event.stream_id.split_once('-').map_or("", |(_, id)| id);
+        let order_id = event.aggregate_id();
         let mut state = self
             .view
             .state
