@@ -28,7 +28,9 @@ const POOL: u32 = 8;
 const AGGREGATES: usize = 1_000;
 const COMMANDS_PER_AGGREGATE: usize = 10;
 const LONG_STREAM: usize = 10_000;
-const LOAD_RUNS: usize = 20;
+/// Timed loads per figure; baseline and store loads alternate, so drift in the machine's
+/// speed hits both alike, and the figures are medians.
+const LOAD_RUNS: usize = 60;
 const BATCH: usize = 100;
 const BATCH_CALLS: usize = 2_000;
 const PAGE: usize = 5_000;
@@ -279,9 +281,10 @@ async fn load_latency(
         tx.commit().await.expect("commit");
     }
     // Fresh statistics for both tables, so both reads get the same planner treatment
-    // (an index scan of the (stream, version) key, no sort).
+    // (an index scan of the (stream, version) key, no sort); vacuumed, so hint bits are
+    // set and autovacuum has no reason to compete with the timed reads.
     for table in ["events", "naive_events"] {
-        sqlx::query(&render(&format!("ANALYZE {{schema}}.{table}")))
+        sqlx::query(&render(&format!("VACUUM (ANALYZE) {{schema}}.{table}")))
             .execute(naive)
             .await
             .expect("analyze");
@@ -289,7 +292,7 @@ async fn load_latency(
 
     let select =
         render("SELECT payload FROM {schema}.naive_events WHERE stream_id = $1 ORDER BY version");
-    let baseline = mean_latency(|| async {
+    let raw_load = || async {
         let rows: Vec<sqlx::types::Json<CounterEvent>> = sqlx::query_scalar(&select)
             .bind("Naive-long")
             .fetch_all(naive)
@@ -300,18 +303,17 @@ async fn load_latency(
             state.apply(&event.0);
         }
         assert_eq!(state.value, LONG_STREAM as u64);
-    })
-    .await;
+    };
 
     let counters = Repository::<Counter, _>::new(Arc::new(store.clone()));
-    let without = mean_latency(|| async {
+    let (baseline, without) = paired_median_latency(raw_load, || async {
         let loaded = counters.load("long").await.expect("load");
         assert_eq!(loaded.version, LONG_STREAM as u64);
     })
     .await;
     table.push(Row {
         group: GROUP,
-        name: format!("load a {LONG_STREAM}-event stream, no snapshot (mean of {LOAD_RUNS})"),
+        name: format!("load a {LONG_STREAM}-event stream, no snapshot (median of {LOAD_RUNS})"),
         value: without,
         unit: "ms",
         baseline: Some(("raw sqlx SELECT + serde decode".into(), baseline)),
@@ -333,14 +335,14 @@ async fn load_latency(
         .expect("snapshot");
     let snapshotted = Repository::<Counter, _>::new(Arc::new(store.clone()))
         .with_snapshots(SnapshotPolicy::EveryNEvents(1_000));
-    let with = mean_latency(|| async {
+    let (baseline, with) = paired_median_latency(raw_load, || async {
         let loaded = snapshotted.load("long").await.expect("load");
         assert_eq!(loaded.from_snapshot, Some(LONG_STREAM as u64));
     })
     .await;
     table.push(Row {
         group: GROUP,
-        name: format!("load a {LONG_STREAM}-event stream, with snapshot (mean of {LOAD_RUNS})"),
+        name: format!("load a {LONG_STREAM}-event stream, with snapshot (median of {LOAD_RUNS})"),
         value: with,
         unit: "ms",
         baseline: Some((
@@ -351,19 +353,34 @@ async fn load_latency(
     });
 }
 
-/// Mean latency of `call` in milliseconds, after two warm-up calls.
-async fn mean_latency<F, Fut>(call: F) -> f64
+/// Median latencies in milliseconds of `baseline` and `ours`, called alternately
+/// [`LOAD_RUNS`] times each after two warm-up calls of each.
+async fn paired_median_latency<B, BFut, O, OFut>(baseline: B, ours: O) -> (f64, f64)
 where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = ()>,
+    B: Fn() -> BFut,
+    BFut: std::future::Future<Output = ()>,
+    O: Fn() -> OFut,
+    OFut: std::future::Future<Output = ()>,
 {
-    call().await;
-    call().await;
-    let started = Instant::now();
-    for _ in 0..LOAD_RUNS {
-        call().await;
+    for _ in 0..2 {
+        baseline().await;
+        ours().await;
     }
-    (started.elapsed() / LOAD_RUNS as u32).as_secs_f64() * 1_000.0
+    let (mut theirs, mut mine) = (Vec::new(), Vec::new());
+    for _ in 0..LOAD_RUNS {
+        let started = Instant::now();
+        baseline().await;
+        theirs.push(started.elapsed().as_secs_f64() * 1_000.0);
+        let started = Instant::now();
+        ours().await;
+        mine.push(started.elapsed().as_secs_f64() * 1_000.0);
+    }
+    (median(&mut theirs), median(&mut mine))
+}
+
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
 }
 
 async fn batch_append(table: &mut Table, store: &PgEventStore, naive: &PgPool, insert: &str) {

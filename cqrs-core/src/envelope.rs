@@ -90,46 +90,65 @@ impl RecordedEvent {
     }
 }
 
-/// A stream's event with only what rebuilding an aggregate needs (no metadata, id or
-/// commit time), as returned by [`EventStore::load_stream`](crate::EventStore::load_stream).
-#[derive(Debug, Clone, PartialEq)]
-pub struct StreamEvent {
+/// A stream's event with only what rebuilding an aggregate needs, borrowed from the
+/// store's read buffer while [`EventStore::load_stream`](crate::EventStore::load_stream)
+/// feeds it to its visitor: no metadata, event id, global position or commit time, and
+/// nothing copied.
+///
+/// ```
+/// use cqrs_core::{Event, StreamEventRef, Upcasters};
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// # enum Counted { Added { by: u32 } }
+/// # impl Event for Counted {
+/// #     const EVENT_TYPES: &'static [&'static str] = &["Added"];
+/// #     fn event_type(&self) -> &'static str { "Added" }
+/// # }
+/// let event = StreamEventRef {
+///     stream_id: "Counter-1",
+///     stream_version: 3,
+///     event_type: "Added",
+///     event_version: 1,
+///     payload: r#"{"Added":{"by":2}}"#,
+/// };
+/// let decoded: Counted = event.decode(&Upcasters::new()).unwrap();
+/// assert_eq!(decoded, Counted::Added { by: 2 });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamEventRef<'a> {
     /// The stream.
-    pub stream_id: Arc<str>,
+    pub stream_id: &'a str,
     /// 1-based version within the stream.
     pub stream_version: u64,
-    /// Global position (named in decode errors).
-    pub position: u64,
     /// Stable event type name.
-    pub event_type: Arc<str>,
+    pub event_type: &'a str,
     /// Schema version of the stored payload.
     pub event_version: u32,
-    /// The payload as stored (before upcasting).
-    pub payload: JsonPayload,
+    /// The payload's JSON text as stored (before upcasting).
+    pub payload: &'a str,
 }
 
-impl StreamEvent {
+impl StreamEventRef<'_> {
     /// Decodes the payload into the domain event, upcasting old versions first.
     pub fn decode<E: Event>(&self, upcasters: &Upcasters) -> Result<E, DecodeError> {
         upcasters.decode_parts(
-            &self.stream_id,
-            self.position,
-            &self.event_type,
+            self.stream_id,
+            self.stream_version,
+            self.event_type,
             self.event_version,
-            &self.payload,
+            self.payload,
         )
     }
 }
 
-impl From<RecordedEvent> for StreamEvent {
-    fn from(event: RecordedEvent) -> Self {
+impl<'a> From<&'a RecordedEvent> for StreamEventRef<'a> {
+    fn from(event: &'a RecordedEvent) -> Self {
         Self {
-            stream_id: event.stream_id,
+            stream_id: &event.stream_id,
             stream_version: event.stream_version,
-            position: event.position,
-            event_type: event.event_type,
+            event_type: &event.event_type,
             event_version: event.event_version,
-            payload: event.payload,
+            payload: event.payload.as_str(),
         }
     }
 }

@@ -85,7 +85,7 @@ pub use aggregate::{stream_id, Aggregate, Command};
 pub use command::{
     CommandContext, CommandError, Committed, LoadError, LoadedAggregate, Repository, RetryPolicy,
 };
-pub use envelope::{stream_category, Metadata, RecordedEvent, StreamEvent};
+pub use envelope::{stream_category, Metadata, RecordedEvent, StreamEventRef};
 pub use error::{BoxError, StoreError};
 pub use event::{Event, JsonPayload, NewEvent};
 pub use projection::{
@@ -94,6 +94,7 @@ pub use projection::{
 pub use snapshot::{Snapshot, SnapshotPolicy};
 pub use store::{
     AppendResult, EventStore, InMemoryEventStore, PositionNotifier, PositionWatch, StoreLimits,
+    StreamVisitor,
 };
 pub use upcast::{DecodeError, Upcasters};
 pub use version::{Conflict, ExpectedVersion};

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::envelope::RecordedEvent;
-use crate::event::{Event, JsonPayload};
+use crate::event::Event;
 
 type UpcastFn = Arc<dyn Fn(Value) -> Result<Value, String> + Send + Sync>;
 
@@ -83,9 +83,13 @@ impl Upcasters {
 
     /// True when a payload of `event_type` at `version` needs upcasting.
     pub fn needs_upcast(&self, event_type: &str, version: u32) -> bool {
-        self.by_type
-            .get(event_type)
-            .is_some_and(|m| m.contains_key(&version))
+        // Checked first: most aggregates register none, and then decoding a stream does
+        // not hash every event's type.
+        !self.by_type.is_empty()
+            && self
+                .by_type
+                .get(event_type)
+                .is_some_and(|m| m.contains_key(&version))
     }
 
     /// Applies the chain from `version`; returns the payload and its final version.
@@ -109,22 +113,24 @@ impl Upcasters {
     pub fn decode<E: Event>(&self, recorded: &RecordedEvent) -> Result<E, DecodeError> {
         self.decode_parts(
             &recorded.stream_id,
-            recorded.position,
+            recorded.stream_version,
             &recorded.event_type,
             recorded.event_version,
-            &recorded.payload,
+            recorded.payload.as_str(),
         )
     }
 
-    /// Decodes a payload of `event_type` at `event_version` into `E`, upcasting first when
-    /// needed; errors name `stream` and `position`.
+    /// Decodes the JSON text `payload` of `event_type` at `event_version` into `E`,
+    /// upcasting first when needed; errors name `stream` and `stream_version`.
+    ///
+    /// A payload that needs no upcasting is deserialized straight from its text.
     pub fn decode_parts<E: Event>(
         &self,
         stream: &str,
-        position: u64,
+        stream_version: u64,
         event_type: &str,
         event_version: u32,
-        payload: &JsonPayload,
+        payload: &str,
     ) -> Result<E, DecodeError> {
         let logged = |error: DecodeError| {
             tracing::warn!(%error, "cannot decode event");
@@ -133,33 +139,30 @@ impl Upcasters {
         if !E::EVENT_TYPES.contains(&event_type) {
             return Err(logged(DecodeError::UnknownEventType {
                 stream: stream.to_owned(),
-                position,
+                stream_version,
                 event_type: event_type.to_owned(),
             }));
         }
         let deserialize_error = |version: u32, source: serde_json::Error| {
             logged(DecodeError::Deserialize {
                 stream: stream.to_owned(),
-                position,
+                stream_version,
                 event_type: event_type.to_owned(),
                 version,
                 source,
             })
         };
         if !self.needs_upcast(event_type, event_version) {
-            return payload
-                .deserialize()
-                .map_err(|e| deserialize_error(event_version, e));
+            return serde_json::from_str(payload).map_err(|e| deserialize_error(event_version, e));
         }
-        let value = payload
-            .to_value()
-            .map_err(|e| deserialize_error(event_version, e))?;
+        let value: Value =
+            serde_json::from_str(payload).map_err(|e| deserialize_error(event_version, e))?;
         let (value, version) =
             self.upcast(event_type, event_version, value)
                 .map_err(|(from_version, reason)| {
                     logged(DecodeError::Upcast {
                         stream: stream.to_owned(),
-                        position,
+                        stream_version,
                         event_type: event_type.to_owned(),
                         from_version,
                         reason,
@@ -173,22 +176,22 @@ impl Upcasters {
 #[derive(Debug, thiserror::Error)]
 pub enum DecodeError {
     /// The stored type name is not one of [`Event::EVENT_TYPES`].
-    #[error("unknown event type `{event_type}` at position {position} in stream `{stream}`")]
+    #[error("unknown event type `{event_type}` at version {stream_version} of stream `{stream}`")]
     UnknownEventType {
         /// Stream of the event.
         stream: String,
-        /// Global position of the event.
-        position: u64,
+        /// Version of the event within its stream.
+        stream_version: u64,
         /// The unknown type name.
         event_type: String,
     },
     /// An upcaster refused the payload.
-    #[error("upcasting `{event_type}` from v{from_version} failed at position {position} in stream `{stream}`: {reason}")]
+    #[error("upcasting `{event_type}` from v{from_version} failed at version {stream_version} of stream `{stream}`: {reason}")]
     Upcast {
         /// Stream of the event.
         stream: String,
-        /// Global position of the event.
-        position: u64,
+        /// Version of the event within its stream.
+        stream_version: u64,
         /// Event type.
         event_type: String,
         /// The version the failing upcaster started from.
@@ -197,12 +200,12 @@ pub enum DecodeError {
         reason: String,
     },
     /// The (upcast) payload does not deserialize into the domain type.
-    #[error("cannot deserialize `{event_type}` v{version} at position {position} in stream `{stream}`: {source}")]
+    #[error("cannot deserialize `{event_type}` v{version} at version {stream_version} of stream `{stream}`: {source}")]
     Deserialize {
         /// Stream of the event.
         stream: String,
-        /// Global position of the event.
-        position: u64,
+        /// Version of the event within its stream.
+        stream_version: u64,
         /// Event type.
         event_type: String,
         /// Payload version that failed to deserialize.

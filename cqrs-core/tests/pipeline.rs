@@ -263,26 +263,27 @@ async fn upcaster_chains_apply_when_loading_an_aggregate() {
 #[tokio::test]
 async fn an_unknown_stored_event_type_is_a_decode_error_naming_the_stream() {
     let store = arc(InMemoryEventStore::new());
+    let tabs = Repository::<Tab, _>::new(store.clone());
+    tabs.execute(open("t1", 5)).await.unwrap();
     let alien = NewEvent::raw("Teleported", 1, JsonPayload::from_value(&json!({})));
     store
         .append(
             "Tab-t1",
-            ExpectedVersion::NoStream,
+            ExpectedVersion::Exact(1),
             vec![alien],
             &Metadata::default(),
         )
         .await
         .unwrap();
-    let tabs = Repository::<Tab, _>::new(store);
     match tabs.execute(add("t1", &[("x", 1)])).await {
         Err(CommandError::Decode(DecodeError::UnknownEventType {
             stream,
-            position,
+            stream_version,
             event_type,
         })) => {
             assert_eq!(
-                (stream.as_str(), position, event_type.as_str()),
-                ("Tab-t1", 1, "Teleported")
+                (stream.as_str(), stream_version, event_type.as_str()),
+                ("Tab-t1", 2, "Teleported")
             );
         }
         other => panic!("expected a decode error, got {other:?}"),

@@ -3,6 +3,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -139,6 +140,91 @@ async fn terminated_connections_fail_typed_write_nothing_partial_and_recover() {
     }
     let head = store.head_position().await.expect("head after the faults");
     assert!(head > 0);
+    drop(store);
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_load_whose_backend_dies_resumes_without_visiting_an_event_twice() {
+    // Large payloads, so the server is still sending (blocked on a full socket) when its
+    // backend is terminated.
+    const EVENTS: u64 = 4_000;
+    let Some(db) = support::database().await else {
+        return;
+    };
+    let application = format!("cqrs-load-fault-{}", uuid::Uuid::new_v4().simple());
+    let options: PgConnectOptions = db
+        .url
+        .parse::<PgConnectOptions>()
+        .expect("url")
+        .application_name(&application);
+    let config = PgEventStoreConfig::new(db.fresh_schema()).max_connections(2);
+    let store = PgEventStore::connect_with(options, config)
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    let padding = "x".repeat(2_000);
+    for chunk in 0..EVENTS / 500 {
+        let events = (0..500)
+            .map(|i| event("Loaded", json!({"n": chunk * 500 + i, "padding": padding})))
+            .collect();
+        store
+            .append("Big-1", ExpectedVersion::Any, events, &Metadata::default())
+            .await
+            .expect("fill");
+    }
+
+    // The visitor holds the first event until the killer has terminated the backend
+    // that is streaming the rows (its worker thread blocks; the killer runs on another).
+    let killed = Arc::new(AtomicBool::new(false));
+    let killer = {
+        let (admin, application, killed) = (db.pool.clone(), application.clone(), killed.clone());
+        tokio::spawn(async move {
+            for _ in 0..500 {
+                let terminated: i64 = cqrs_postgres::sqlx::query_scalar(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                     WHERE application_name = $1 AND state = 'active'
+                       AND query LIKE '%One stream''s events from a version on%'",
+                )
+                .bind(&application)
+                .fetch_one(&admin)
+                .await
+                .expect("terminate");
+                if terminated > 0 {
+                    killed.store(true, Ordering::SeqCst);
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+    };
+    let mut visited = Vec::new();
+    store
+        .load_stream("Big-1", 1, &mut |e| {
+            if visited.is_empty() {
+                let waited = std::time::Instant::now();
+                while !killed.load(Ordering::SeqCst) && waited.elapsed() < Duration::from_secs(10) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            let payload: serde_json::Value = serde_json::from_str(e.payload).expect("payload");
+            visited.push((e.stream_version, payload["n"].as_u64().expect("n")));
+            ControlFlow::Continue(())
+        })
+        .await
+        .expect("the load resumes on a fresh connection");
+    killer.await.expect("killer task");
+    assert!(
+        killed.load(Ordering::SeqCst),
+        "the load's backend was never terminated"
+    );
+    let expected: Vec<(u64, u64)> = (1..=EVENTS).map(|v| (v, v - 1)).collect();
+    assert!(
+        visited == expected,
+        "every event visited exactly once, in order, each with its own version: got {} visits, first mismatch {:?}",
+        visited.len(),
+        visited.iter().zip(&expected).find(|(a, b)| a != b)
+    );
     drop(store);
     db.cleanup().await;
 }

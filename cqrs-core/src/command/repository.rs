@@ -1,5 +1,6 @@
 //! The command pipeline: load, decide, append with the expected version, retry.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -391,10 +392,29 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
             version = snapshot_version;
             from_snapshot = Some(snapshot_version);
         }
-        for recorded in self.store.load_stream(stream, version + 1).await? {
-            let event: A::Event = recorded.decode(&self.upcasters)?;
-            state.apply(&event);
-            version = recorded.stream_version;
+        // Each event is decoded and applied while the store reads the next; the first one
+        // that does not decode stops the read.
+        let mut undecodable = None;
+        let upcasters = &self.upcasters;
+        self.store
+            .load_stream(
+                stream,
+                version + 1,
+                &mut |event| match event.decode::<A::Event>(upcasters) {
+                    Ok(decoded) => {
+                        state.apply(&decoded);
+                        version = event.stream_version;
+                        ControlFlow::Continue(())
+                    }
+                    Err(error) => {
+                        undecodable = Some(error);
+                        ControlFlow::Break(())
+                    }
+                },
+            )
+            .await?;
+        if let Some(error) = undecodable {
+            return Err(error.into());
         }
         Ok(LoadedAggregate {
             state,

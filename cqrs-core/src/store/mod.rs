@@ -4,6 +4,7 @@ mod limits;
 mod memory;
 mod notify;
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -12,7 +13,7 @@ pub use limits::{validate_append, StoreLimits};
 pub use memory::InMemoryEventStore;
 pub use notify::{PositionNotifier, PositionWatch};
 
-use crate::envelope::{Metadata, RecordedEvent, StreamEvent};
+use crate::envelope::{Metadata, RecordedEvent, StreamEventRef};
 use crate::error::StoreError;
 use crate::event::NewEvent;
 use crate::snapshot::Snapshot;
@@ -29,6 +30,10 @@ pub struct AppendResult {
     /// `events` are the originals.
     pub deduplicated: bool,
 }
+
+/// What [`EventStore::load_stream`] feeds each event to: it returns
+/// [`ControlFlow::Break`] to stop the read early (a decoding failure, say).
+pub type StreamVisitor<'v> = dyn FnMut(StreamEventRef<'_>) -> ControlFlow<()> + Send + 'v;
 
 /// An event store: streams of events, a global log, snapshots and checkpoints.
 ///
@@ -67,16 +72,44 @@ pub trait EventStore: Send + Sync + 'static {
         from_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError>;
 
-    /// The same events as [`read_stream`](EventStore::read_stream), with only what
-    /// rebuilding an aggregate needs. The command pipeline loads aggregates with it; stores
-    /// override it to skip envelope columns (metadata, ids, timestamps) on this hot path.
+    /// Feeds the events of [`read_stream`](EventStore::read_stream) to `visit`, in version
+    /// order, with only what rebuilding an aggregate needs, and stops early when `visit`
+    /// breaks. The command pipeline loads aggregates with it.
+    ///
+    /// Stores override it to decode each event while they read (the caller's work overlaps
+    /// the read, and nothing is collected or copied) and to skip envelope columns
+    /// (metadata, ids, positions, timestamps). The events visited before a store error are
+    /// the stream's first events from `from_version`, each visited once.
+    ///
+    /// ```
+    /// use std::ops::ControlFlow;
+    /// use cqrs_core::{EventStore, ExpectedVersion, InMemoryEventStore, JsonPayload, Metadata, NewEvent};
+    /// # futures::executor::block_on(async {
+    /// let store = InMemoryEventStore::new();
+    /// let added = || NewEvent::raw("Added", 1, JsonPayload::parse(r#"{"by":2}"#).unwrap());
+    /// let events = vec![added(), added()];
+    /// store.append("Counter-1", ExpectedVersion::NoStream, events, &Metadata::default()).await.unwrap();
+    ///
+    /// let mut versions = Vec::new();
+    /// store.load_stream("Counter-1", 1, &mut |event| {
+    ///     versions.push(event.stream_version);
+    ///     ControlFlow::Continue(())
+    /// }).await.unwrap();
+    /// assert_eq!(versions, [1, 2]);
+    /// # });
+    /// ```
     async fn load_stream(
         &self,
         stream_id: &str,
         from_version: u64,
-    ) -> Result<Vec<StreamEvent>, StoreError> {
-        let events = self.read_stream(stream_id, from_version).await?;
-        Ok(events.into_iter().map(StreamEvent::from).collect())
+        visit: &mut StreamVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        for event in self.read_stream(stream_id, from_version).await? {
+            if visit(StreamEventRef::from(&event)).is_break() {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// Up to `max` events of the global log with position `>= from_position`, in position
@@ -128,8 +161,9 @@ impl<S: EventStore + ?Sized> EventStore for Arc<S> {
         &self,
         stream_id: &str,
         from_version: u64,
-    ) -> Result<Vec<StreamEvent>, StoreError> {
-        (**self).load_stream(stream_id, from_version).await
+        visit: &mut StreamVisitor<'_>,
+    ) -> Result<(), StoreError> {
+        (**self).load_stream(stream_id, from_version, visit).await
     }
     async fn read_all(
         &self,

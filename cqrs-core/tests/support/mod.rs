@@ -200,10 +200,11 @@ impl EventStore for FaultyStore {
         &self,
         stream_id: &str,
         from_version: u64,
-    ) -> Result<Vec<cqrs_core::StreamEvent>, StoreError> {
+        visit: &mut cqrs_core::StreamVisitor<'_>,
+    ) -> Result<(), StoreError> {
         self.guard("load_stream")?;
         self.lean_loads.fetch_add(1, Ordering::SeqCst);
-        self.inner.load_stream(stream_id, from_version).await
+        self.inner.load_stream(stream_id, from_version, visit).await
     }
     async fn read_all(
         &self,

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use cqrs_core::store::validate_append;
 use cqrs_core::{
     AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, PositionNotifier, PositionWatch,
-    RecordedEvent, Snapshot, StoreError, StreamEvent,
+    RecordedEvent, Snapshot, StoreError, StreamVisitor,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool};
 
@@ -341,15 +341,22 @@ impl PgEventStore {
         loop {
             attempt += 1;
             match call().await {
-                Err(error)
-                    if is_connection_failure(&error) && attempt <= self.inner.config.retries =>
-                {
-                    tracing::warn!(attempt, %error, "read failed on a dead connection; retrying");
+                Err(error) if self.retries_read(attempt, &error) => {
                     self.purge_dead_connections().await;
                 }
                 result => return result,
             }
         }
+    }
+
+    /// Whether read attempt `attempt`, which failed with `error`, is retried: only on a
+    /// dead connection, at most `retries` times. Logs the retry.
+    fn retries_read(&self, attempt: u32, error: &StoreError) -> bool {
+        let retry = is_connection_failure(error) && attempt <= self.inner.config.retries;
+        if retry {
+            tracing::warn!(attempt, %error, "read failed on a dead connection; retrying");
+        }
+        retry
     }
 }
 
@@ -395,16 +402,32 @@ impl EventStore for PgEventStore {
             .await
     }
 
-    /// The lean read the command pipeline loads aggregates with (`load_stream.sql`): no
-    /// metadata, event id or commit time is fetched or decoded.
+    /// The lean read the command pipeline loads aggregates with (`load_stream.sql`): only
+    /// type, schema version and payload are fetched, and each row is handed to `visit` as
+    /// it arrives, borrowed, without copying. A dead pooled connection is retried like the
+    /// other reads, resuming after the last event visited, so none is visited twice.
     async fn load_stream(
         &self,
         stream_id: &str,
         from_version: u64,
-    ) -> Result<Vec<StreamEvent>, StoreError> {
+        visit: &mut StreamVisitor<'_>,
+    ) -> Result<(), StoreError> {
         let sql = &self.inner.sql.load_stream;
-        self.with_reconnect(|| read::load_stream(&self.inner.pool, sql, stream_id, from_version))
-            .await
+        let first = from_version.max(1);
+        let mut visited = 0;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let from = first + visited;
+            match read::load_stream(&self.inner.pool, sql, stream_id, from, visit, &mut visited)
+                .await
+            {
+                Err(error) if self.retries_read(attempt, &error) => {
+                    self.purge_dead_connections().await;
+                }
+                result => return result,
+            }
+        }
     }
 
     async fn read_all(

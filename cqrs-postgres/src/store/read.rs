@@ -1,10 +1,10 @@
 //! Reads: one stream by version, the global log by position (gap-safe), the head.
 
-use cqrs_core::{RecordedEvent, StoreError, StreamEvent};
+use cqrs_core::{RecordedEvent, StoreError, StreamVisitor};
 use futures::TryStreamExt;
 use sqlx::{Executor, Postgres};
 
-use super::rows::{to_i64, to_u64, EventDecoder, StreamEventDecoder};
+use super::rows::{to_i64, to_u64, EventDecoder, LeanRowReader};
 use crate::error::map_sqlx;
 
 /// `read_stream.sql`: the events of `stream_id` from `from_version` on.
@@ -29,31 +29,41 @@ where
         .collect()
 }
 
-/// `load_stream.sql`: the events of `stream_id` from `from_version` on, lean. Rows are
-/// decoded as they arrive, not collected first.
+/// `load_stream.sql`: feeds the events of `stream_id` from `from_version` on to `visit`
+/// as the rows arrive (the visitor's work overlaps the server's), and counts them in
+/// `visited`, so a caller that retries after a failure resumes after the last one visited.
 pub(crate) async fn load_stream<'c, E>(
     executor: E,
     sql: &str,
     stream_id: &str,
     from_version: u64,
-) -> Result<Vec<StreamEvent>, StoreError>
+    visit: &mut StreamVisitor<'_>,
+    visited: &mut u64,
+) -> Result<(), StoreError>
 where
     E: Executor<'c, Database = Postgres>,
 {
+    // Versions start at 1; the rows carry none, they are counted from the first one read.
+    let first = from_version.max(1);
     let mut rows = sqlx::query(sql)
         .bind(stream_id)
-        .bind(to_i64(from_version))
+        .bind(to_i64(first))
         .fetch(executor);
-    let mut decoder = StreamEventDecoder::new(stream_id);
-    let mut events = Vec::new();
+    let mut reader = LeanRowReader::default();
+    let mut version = first;
     while let Some(row) = rows
         .try_next()
         .await
         .map_err(|e| map_sqlx("load_stream", e))?
     {
-        events.push(decoder.decode(&row)?);
+        let event = reader.read(&row, stream_id, version)?;
+        version += 1;
+        *visited += 1;
+        if visit(event).is_break() {
+            break;
+        }
     }
-    Ok(events)
+    Ok(())
 }
 
 /// `read_all.sql`: up to `max` events from `from_position` on, below the gap-safe bound.

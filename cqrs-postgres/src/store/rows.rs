@@ -8,9 +8,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use cqrs_core::{JsonPayload, Metadata, RecordedEvent, StoreError, StreamEvent};
-use sqlx::postgres::PgRow;
-use sqlx::Row;
+use cqrs_core::{JsonPayload, Metadata, RecordedEvent, StoreError, StreamEventRef};
+use sqlx::postgres::{PgRow, PgValueFormat};
+use sqlx::{Column, Postgres, Row, TypeInfo, ValueRef};
 use uuid::Uuid;
 
 use crate::error::map_sqlx;
@@ -114,68 +114,101 @@ impl EventDecoder {
     }
 }
 
-/// Most distinct event types [`StreamEventDecoder`] shares; later ones are allocated per
-/// row (an aggregate has a handful of event types).
-const INTERNED_TYPES: usize = 32;
-
-/// Turns `load_stream.sql` rows into [`StreamEvent`]s of one stream: one allocation per
-/// row (the payload), the stream id shared by all rows and event types interned per call.
-pub(crate) struct StreamEventDecoder {
-    stream_id: Arc<str>,
-    /// Event types seen, the most recent last.
-    types: Vec<Arc<str>>,
+/// Reads `load_stream.sql` rows (event_type, NULLIF(event_version, 1), payload) as
+/// [`StreamEventRef`]s borrowed from the row: no allocation, and the values are read from
+/// their wire bytes. The column types are checked once, on the first row, so a changed
+/// query or schema is a typed error, not a misread.
+#[derive(Default)]
+pub(crate) struct LeanRowReader {
+    columns_checked: bool,
 }
 
-impl StreamEventDecoder {
-    /// A decoder for rows of `stream_id`.
-    pub(crate) fn new(stream_id: &str) -> Self {
-        Self {
-            stream_id: Arc::from(stream_id),
-            types: Vec::new(),
+impl LeanRowReader {
+    /// The event in `row`, which is version `stream_version` of `stream_id`.
+    pub(crate) fn read<'r>(
+        &mut self,
+        row: &'r PgRow,
+        stream_id: &'r str,
+        stream_version: u64,
+    ) -> Result<StreamEventRef<'r>, StoreError> {
+        if !self.columns_checked {
+            check_lean_columns(row)?;
+            self.columns_checked = true;
         }
-    }
-
-    /// Decodes a row: stream_version, position, event_type, event_version, payload.
-    pub(crate) fn decode(&mut self, row: &PgRow) -> Result<StreamEvent, StoreError> {
-        let stream_version = to_u64(get::<i64>(row, 0)?, "stream_version", &self.stream_id)?;
-        let position = to_u64(get::<i64>(row, 1)?, "position", &self.stream_id)?;
-        let event_type = self.intern(get(row, 2)?);
-        let event_version = get::<i32>(row, 3)?;
-        let event_version = u32::try_from(event_version).map_err(|_| {
+        let corrupt = |what: &str| {
             StoreError::Corrupt(format!(
-                "event at position {position} (stream `{}` version {stream_version}) has negative schema version {event_version}",
-                self.stream_id
+                "{what} in event {stream_version} of stream `{stream_id}`"
             ))
-        })?;
-        Ok(StreamEvent {
-            stream_id: self.stream_id.clone(),
+        };
+        let event_type = column_bytes(row, 0)?.ok_or_else(|| corrupt("NULL event_type"))?;
+        let event_type =
+            std::str::from_utf8(event_type).map_err(|_| corrupt("non-UTF-8 event_type"))?;
+        let event_version = match column_bytes(row, 1)? {
+            None => 1,
+            Some(bytes) => {
+                let bytes: [u8; 4] = bytes
+                    .try_into()
+                    .map_err(|_| corrupt("malformed event_version"))?;
+                u32::try_from(i32::from_be_bytes(bytes))
+                    .map_err(|_| corrupt("negative event_version"))?
+            }
+        };
+        // jsonb in the binary protocol: a format version byte (1), then the JSON text.
+        let payload = match column_bytes(row, 2)?.ok_or_else(|| corrupt("NULL payload"))? {
+            [1, text @ ..] => {
+                std::str::from_utf8(text).map_err(|_| corrupt("non-UTF-8 payload"))?
+            }
+            _ => return Err(corrupt("unknown jsonb wire format of the payload")),
+        };
+        Ok(StreamEventRef {
+            stream_id,
             stream_version,
-            position,
             event_type,
             event_version,
-            payload: JsonPayload::from_trusted_json(json_text(row, 4)?),
+            payload,
         })
     }
+}
 
-    /// The shared `Arc` of `event_type`: the last one used when it repeats (the common
-    /// case), else one seen before in this call, else a new one.
-    fn intern(&mut self, event_type: &str) -> Arc<str> {
-        if let Some(last) = self.types.last() {
-            if **last == *event_type {
-                return last.clone();
-            }
-        }
-        if let Some(index) = self.types.iter().position(|t| **t == *event_type) {
-            let seen = self.types.remove(index);
-            self.types.push(seen.clone());
-            return seen;
-        }
-        let fresh: Arc<str> = Arc::from(event_type);
-        if self.types.len() == INTERNED_TYPES {
-            self.types.remove(0);
-        }
-        self.types.push(fresh.clone());
-        fresh
+/// The raw bytes of column `index` (`None` for NULL).
+fn column_bytes(row: &PgRow, index: usize) -> Result<Option<&[u8]>, StoreError> {
+    let value = row.try_get_raw(index).map_err(|e| map_sqlx("decode", e))?;
+    if value.is_null() {
+        return Ok(None);
+    }
+    value.as_bytes().map(Some).map_err(|e| {
+        StoreError::Corrupt(format!("column {index} of a stream row is unreadable: {e}"))
+    })
+}
+
+/// The lean read's columns are text, integer and jsonb, in the binary format.
+fn check_lean_columns(row: &PgRow) -> Result<(), StoreError> {
+    let expected = [
+        <&str as sqlx::Type<Postgres>>::type_info(),
+        <i32 as sqlx::Type<Postgres>>::type_info(),
+        <sqlx::types::JsonValue as sqlx::Type<Postgres>>::type_info(),
+    ];
+    let columns = row.columns();
+    let matches = columns.len() == expected.len()
+        && columns
+            .iter()
+            .zip(&expected)
+            .all(|(column, expected)| column.type_info() == expected);
+    let binary = (0..columns.len()).all(|index| {
+        row.try_get_raw(index)
+            .is_ok_and(|value| value.format() == PgValueFormat::Binary)
+    });
+    if matches && binary {
+        Ok(())
+    } else {
+        let found: Vec<String> = columns
+            .iter()
+            .map(|c| c.type_info().name().to_owned())
+            .collect();
+        Err(StoreError::Corrupt(format!(
+            "the stream load returned columns ({}) instead of (TEXT, INT4, JSONB) in the binary format",
+            found.join(", ")
+        )))
     }
 }
 

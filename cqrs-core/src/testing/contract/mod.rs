@@ -4,6 +4,7 @@
 
 mod concurrency;
 mod idempotency;
+mod loading;
 mod ordering;
 mod payloads;
 mod state;
@@ -50,6 +51,8 @@ where
         ordering::read_stream_returns_versions_in_order,
         ordering::read_all_pages_the_global_log_in_order,
         ordering::envelope_round_trips,
+        loading::load_stream_visits_what_read_stream_returns,
+        loading::load_stream_stops_when_the_visitor_breaks,
         payloads::large_payload_round_trips,
         payloads::hostile_and_unicode_stream_ids_are_plain_data,
         payloads::oversized_and_invalid_input_is_refused,

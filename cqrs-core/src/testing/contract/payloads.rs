@@ -160,11 +160,11 @@ pub(crate) async fn upcasters_apply_to_stored_events<S: EventStore>(store: &S) {
     match read[1].decode::<ContractEvent>(&upcasters) {
         Err(DecodeError::UnknownEventType {
             stream: s,
-            position,
+            stream_version,
             event_type,
         }) => {
             assert_eq!(s, stream);
-            assert_eq!(position, read[1].position);
+            assert_eq!(stream_version, 2);
             assert_eq!(event_type, "Vanished");
         }
         other => panic!("an unknown type must be UnknownEventType, got {other:?}"),
