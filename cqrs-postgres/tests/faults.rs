@@ -26,6 +26,23 @@ async fn terminate_backends(admin: &cqrs_postgres::sqlx::PgPool, application: &s
     .expect("terminate backends")
 }
 
+/// A migrated store in a fresh schema with its own pool of `connections`, whose sessions
+/// carry a unique application name (returned) so a test can find and kill its backends.
+async fn own_store(db: &support::TestDb, prefix: &str, connections: u32) -> (PgEventStore, String) {
+    let application = format!("{prefix}-{}", uuid::Uuid::new_v4().simple());
+    let options: PgConnectOptions = db
+        .url
+        .parse::<PgConnectOptions>()
+        .expect("url")
+        .application_name(&application);
+    let config = PgEventStoreConfig::new(db.fresh_schema()).max_connections(connections);
+    let store = PgEventStore::connect_with(options, config)
+        .await
+        .expect("connect");
+    store.migrate().await.expect("migrate");
+    (store, application)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn terminated_connections_fail_typed_write_nothing_partial_and_recover() {
     const WRITERS: usize = 6;
@@ -33,17 +50,7 @@ async fn terminated_connections_fail_typed_write_nothing_partial_and_recover() {
     let Some(db) = support::database().await else {
         return;
     };
-    let application = format!("cqrs-fault-{}", uuid::Uuid::new_v4().simple());
-    let options: PgConnectOptions = db
-        .url
-        .parse::<PgConnectOptions>()
-        .expect("url")
-        .application_name(&application);
-    let config = PgEventStoreConfig::new(db.fresh_schema()).max_connections(6);
-    let store = PgEventStore::connect_with(options, config)
-        .await
-        .expect("connect");
-    store.migrate().await.expect("migrate");
+    let (store, application) = own_store(&db, "cqrs-fault", 6).await;
 
     let stop = Arc::new(AtomicBool::new(false));
     let mut writers = Vec::new();
@@ -152,17 +159,7 @@ async fn a_load_whose_backend_dies_resumes_without_visiting_an_event_twice() {
     let Some(db) = support::database().await else {
         return;
     };
-    let application = format!("cqrs-load-fault-{}", uuid::Uuid::new_v4().simple());
-    let options: PgConnectOptions = db
-        .url
-        .parse::<PgConnectOptions>()
-        .expect("url")
-        .application_name(&application);
-    let config = PgEventStoreConfig::new(db.fresh_schema()).max_connections(2);
-    let store = PgEventStore::connect_with(options, config)
-        .await
-        .expect("connect");
-    store.migrate().await.expect("migrate");
+    let (store, application) = own_store(&db, "cqrs-load-fault", 2).await;
     let padding = "x".repeat(2_000);
     for chunk in 0..EVENTS / 500 {
         let events = (0..500)
