@@ -30,7 +30,7 @@ use crate::table::{Row, Table};
 
 const GROUP: &str = "kafka";
 /// Events per relay / producer measurement.
-const EVENTS: usize = 50_000;
+const EVENTS: usize = 200_000;
 /// Streams the events are spread over.
 const STREAMS: usize = 100;
 /// Events per append when filling a store.
@@ -264,11 +264,40 @@ async fn raw_consume(kafka: &KafkaConfig, topics: &[String]) -> f64 {
     EVENTS as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Creates `topics` and waits until the broker reports a leader for every partition, so
+/// no figure includes the broker's warm-up of fresh topics (tansu answers the first
+/// metadata requests for a new topic without leaders, for up to a second).
 async fn create(kafka: &KafkaConfig, topics: &[String]) {
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     cqrs_kafka::create_topics(kafka, &names, 3, 1)
         .await
         .expect("create topics");
+    let probe: rdkafka::consumer::BaseConsumer =
+        kafka.client_config().create().expect("metadata client");
+    let started = Instant::now();
+    for topic in topics {
+        loop {
+            let ready = probe
+                .fetch_metadata(Some(topic), Duration::from_secs(5))
+                .is_ok_and(|metadata| {
+                    metadata.topics().iter().all(|t| {
+                        t.error().is_none()
+                            && t.partitions().len() == 3
+                            && t.partitions()
+                                .iter()
+                                .all(|p| p.error().is_none() && p.leader() >= 0)
+                    })
+                });
+            if ready {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "topic {topic} has no leader after 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// A PgEventStore in a fresh schema, and a future that drops the schema.

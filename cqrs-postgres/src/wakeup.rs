@@ -14,6 +14,13 @@
 //! periodic poll of the head covers lost notifications (connection drops) and transactions
 //! outside this store that held the bound back.
 //!
+//! When a notified position is not visible yet (a transaction that started earlier, here
+//! or anywhere on the server, still holds the bound below it), a chaser task re-reads the
+//! head with a doubling delay (1 ms, 2 ms, ... up to [`CHASE_MAX_DELAY`]) until the position
+//! shows, so readers wake a few milliseconds after the holding transaction ends rather than
+//! at the next fallback poll. It stops chasing once the position is visible; a bound held
+//! longer than the chase is left to the fallback poll.
+//!
 //! The tasks stop when the store that started them is dropped ([`WakeupTasks`] and
 //! [`Announcer`] abort them).
 
@@ -31,6 +38,12 @@ use crate::store::head_position;
 
 /// Delay before reconnecting a listener that failed.
 const RECONNECT_DELAY: Duration = Duration::from_millis(500);
+
+/// First and longest delay between two head reads while a notified position is held back.
+const CHASE_FIRST_DELAY: Duration = Duration::from_millis(1);
+const CHASE_MAX_DELAY: Duration = Duration::from_millis(128);
+/// How long one chase lasts at most before it is left to the fallback poll.
+const CHASE_LIMIT: Duration = Duration::from_secs(2);
 
 /// The background tasks of one store; aborted when dropped.
 #[derive(Debug)]
@@ -64,7 +77,9 @@ impl WakeupSource {
     ) -> WakeupTasks {
         let mut tasks = Vec::new();
         if config.listen {
-            tasks.push(runtime.spawn(self.clone().listen()));
+            let chase = Arc::new(Chase::default());
+            tasks.push(runtime.spawn(self.clone().listen(chase.clone())));
+            tasks.push(runtime.spawn(self.clone().chase(chase)));
         }
         if let Some(every) = config.fallback_poll {
             tasks.push(runtime.spawn(self.poll(every)));
@@ -89,10 +104,26 @@ impl WakeupSource {
         }
     }
 
-    /// LISTENs on the channel, reconnecting after failures, forever (until aborted).
-    async fn listen(self) {
+    /// Re-reads the head, with a doubling delay, while a notified position is not visible.
+    async fn chase(self, chase: Arc<Chase>) {
         loop {
-            match self.listen_once().await {
+            chase.wake.notified().await;
+            let started = tokio::time::Instant::now();
+            let mut delay = CHASE_FIRST_DELAY;
+            while self.notifier.subscribe().head() < chase.target.load(Ordering::Acquire)
+                && started.elapsed() < CHASE_LIMIT
+            {
+                tokio::time::sleep(delay).await;
+                self.refresh().await;
+                delay = (delay * 2).min(CHASE_MAX_DELAY);
+            }
+        }
+    }
+
+    /// LISTENs on the channel, reconnecting after failures, forever (until aborted).
+    async fn listen(self, chase: Arc<Chase>) {
+        loop {
+            match self.listen_once(&chase).await {
                 Ok(()) => {}
                 Err(error) => {
                     tracing::warn!(channel = %self.channel, %error, "wake-up listener failed; reconnecting")
@@ -105,7 +136,7 @@ impl WakeupSource {
     }
 
     /// One listener connection, until it fails.
-    async fn listen_once(&self) -> Result<(), sqlx::Error> {
+    async fn listen_once(&self, chase: &Chase) -> Result<(), sqlx::Error> {
         // A dedicated connection, outside the store's pool so it never takes a slot.
         let connector = PgPool::connect_lazy_with(self.pool.connect_options().as_ref().clone());
         let mut listener = PgListener::connect_with(&connector).await?;
@@ -117,16 +148,25 @@ impl WakeupSource {
         loop {
             match listener.try_recv().await? {
                 Some(notification) => {
-                    let parse = |n: &sqlx::postgres::PgNotification| {
-                        n.payload().parse::<u64>().unwrap_or(u64::MAX)
-                    };
-                    let mut announced = parse(&notification);
+                    // A payload that is not a position (someone else notifying on the
+                    // channel) still triggers a refresh, but is never chased.
+                    let parse = |n: &sqlx::postgres::PgNotification| n.payload().parse::<u64>();
+                    let mut announced = parse(&notification).ok();
+                    let mut foreign = announced.is_none();
                     while let Some(more) = listener.next_buffered() {
-                        announced = announced.max(parse(&more));
+                        let position = parse(&more).ok();
+                        foreign |= position.is_none();
+                        announced = announced.max(position);
                     }
+                    let head = self.notifier.subscribe().head();
                     // Already visible: nothing new to announce.
-                    if announced > self.notifier.subscribe().head() {
+                    if foreign || announced > Some(head) {
                         self.refresh().await;
+                    }
+                    if let Some(position) = announced {
+                        if position > self.notifier.subscribe().head() {
+                            chase.follow(position);
+                        }
                     }
                 }
                 None => {
@@ -137,6 +177,21 @@ impl WakeupSource {
                 }
             }
         }
+    }
+}
+
+/// A committed position the listener saw announced but could not read yet.
+#[derive(Default)]
+struct Chase {
+    target: AtomicU64,
+    wake: Notify,
+}
+
+impl Chase {
+    /// Asks the chaser to re-read the head until `position` is visible.
+    fn follow(&self, position: u64) {
+        self.target.fetch_max(position, Ordering::AcqRel);
+        self.wake.notify_one();
     }
 }
 
