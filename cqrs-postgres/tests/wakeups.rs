@@ -4,7 +4,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use cqrs_core::{EventStore, ExpectedVersion, Metadata};
+use cqrs_core::{EventStore, ExpectedVersion, Metadata, PositionWatch};
 use cqrs_postgres::{PgEventStore, PgEventStoreConfig, WakeupConfig};
 use serde_json::json;
 use support::event;
@@ -13,6 +13,22 @@ use support::event;
 /// would stretch (the gap-safe bound is server-wide), so they run one at a time.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// A separate store on `writer`'s schema (as another process would be) with the fallback
+/// poll off, and its watch, once its listener had time to connect and LISTEN.
+async fn listening_subscriber(
+    db: &support::TestDb,
+    writer: &PgEventStore,
+) -> (PgEventStore, PositionWatch) {
+    let config = PgEventStoreConfig::new(writer.config().schema.clone()).wakeups(WakeupConfig {
+        listen: true,
+        fallback_poll: None,
+    });
+    let subscriber = PgEventStore::from_pool(db.pool.clone(), config);
+    let watch = subscriber.subscribe();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    (subscriber, watch)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn notification_wakes_a_subscriber_of_another_store_without_polling() {
     let _alone = ONE_AT_A_TIME.lock().await;
@@ -20,16 +36,8 @@ async fn notification_wakes_a_subscriber_of_another_store_without_polling() {
         return;
     };
     let writer = db.store().await;
-    // The subscriber is a separate store on the same schema (as another process would be),
-    // with the fallback poll off: only a notification can wake it.
-    let config = PgEventStoreConfig::new(writer.config().schema.clone()).wakeups(WakeupConfig {
-        listen: true,
-        fallback_poll: None,
-    });
-    let subscriber = PgEventStore::from_pool(db.pool.clone(), config);
-    let mut watch = subscriber.subscribe();
-    // Let the listener connect and LISTEN.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Only a notification can wake the subscriber.
+    let (subscriber, mut watch) = listening_subscriber(&db, &writer).await;
 
     let mut latencies = Vec::new();
     for n in 0..5 {
@@ -70,15 +78,9 @@ async fn a_subscriber_wakes_soon_after_a_transaction_holding_the_bound_back_ends
         return;
     };
     let writer = db.store().await;
-    // Fallback poll off: once the notification has come and gone, only the listener's
-    // chase of the held-back position can wake the subscriber.
-    let config = PgEventStoreConfig::new(writer.config().schema.clone()).wakeups(WakeupConfig {
-        listen: true,
-        fallback_poll: None,
-    });
-    let subscriber = PgEventStore::from_pool(db.pool.clone(), config);
-    let mut watch = subscriber.subscribe();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Once the notification has come and gone, only the listener's chase of the held-back
+    // position can wake the subscriber.
+    let (subscriber, mut watch) = listening_subscriber(&db, &writer).await;
 
     // An unrelated transaction with a transaction id, opened before the append, holds the
     // gap-safe bound below the appended event.
