@@ -64,7 +64,7 @@ pub struct RecordedEvent {
 impl RecordedEvent {
     /// Decodes the payload into the domain event, upcasting old versions first.
     ///
-    /// Errors name the stream, position and event type.
+    /// Errors name the stream, the event's version within it and its type.
     pub fn decode<E: Event>(&self, upcasters: &Upcasters) -> Result<E, DecodeError> {
         upcasters.decode(self)
     }

@@ -159,8 +159,8 @@ async fn a_persistent_failure_stops_the_runner_at_the_failing_position() {
         .spawn();
     let waited = running.wait_until_caught_up(Duration::from_secs(5)).await;
     assert!(
-        matches!(waited, Err(RunnerError::Stopped { .. })),
-        "got {waited:?}"
+        matches!(&waited, Err(RunnerError::Stopped { reason, .. }) if reason.contains("failed at position 6")),
+        "a waiter learns why the runner stopped; got {waited:?}"
     );
     match running.shutdown().await {
         Err(RunnerError::Projection {

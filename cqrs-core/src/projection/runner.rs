@@ -97,7 +97,7 @@ struct Progress {
 /// with [`RunningProjection::spawn_task`].
 #[derive(Debug, Clone)]
 pub struct ProgressReporter {
-    sender: Arc<watch::Sender<Progress>>,
+    sender: watch::Sender<Progress>,
 }
 
 impl ProgressReporter {
@@ -212,15 +212,6 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
         progress: ProgressReporter,
         mut stop: watch::Receiver<bool>,
     ) -> Result<P, RunnerError> {
-        self.run_loop(&progress, &mut stop).await?;
-        Ok(self.projection)
-    }
-
-    async fn run_loop(
-        &mut self,
-        progress: &ProgressReporter,
-        stop: &mut watch::Receiver<bool>,
-    ) -> Result<(), RunnerError> {
         let mut wakeups = self.store.subscribe();
         let mut checkpoint = self.load_checkpoint().await?;
         progress.checkpoint(checkpoint);
@@ -236,7 +227,7 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
             checkpoint = self.apply_batch(&batch, checkpoint).await?;
             progress.checkpoint(checkpoint);
         }
-        Ok(())
+        Ok(self.projection)
     }
 
     async fn load_checkpoint(&self) -> Result<u64, RunnerError> {
@@ -351,11 +342,9 @@ impl<P: Send + 'static, S: EventStore + ?Sized> RunningProjection<P, S> {
         Fut: std::future::Future<Output = Result<P, RunnerError>> + Send + 'static,
     {
         let name = name.into();
-        let (progress_tx, progress_rx) = watch::channel(Progress::default());
+        let (sender, progress_rx) = watch::channel(Progress::default());
         let (stop_tx, stop_rx) = watch::channel(false);
-        let reporter = ProgressReporter {
-            sender: Arc::new(progress_tx),
-        };
+        let reporter = ProgressReporter { sender };
         let running = run(reporter.clone(), stop_rx);
         let task_name = name.clone();
         let task = tokio::spawn(async move {

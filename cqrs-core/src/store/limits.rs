@@ -75,7 +75,7 @@ pub fn validate_append(
                 limits.max_payload_bytes
             ));
         }
-        if event.payload.as_str().contains("\\u0000") {
+        if has_escaped_nul(event.payload.as_str()) {
             return invalid(format!(
                 "event #{index} ({} `{}`) contains a NUL character, which JSON stores reject",
                 event.event_id, event.event_type
@@ -83,6 +83,16 @@ pub fn validate_append(
         }
     }
     Ok(())
+}
+
+/// True when the JSON text holds an escaped NUL character (`\u0000`). A `u0000` after an
+/// escaped backslash (`\\u0000`, the text `\u0000`) is ordinary text: the escape starts at
+/// a backslash preceded by an even number of backslashes.
+fn has_escaped_nul(json: &str) -> bool {
+    json.match_indices("\\u0000").any(|(at, _)| {
+        let preceding = json[..at].bytes().rev().take_while(|&b| b == b'\\').count();
+        preceding % 2 == 0
+    })
 }
 
 #[cfg(test)]
@@ -126,5 +136,23 @@ mod tests {
         assert!(
             reason(validate_append("Order-1", &[untyped], &limits)).contains("invalid type name")
         );
+    }
+
+    #[test]
+    fn only_a_real_nul_escape_is_refused() {
+        let limits = StoreLimits::default();
+        let with = |json: &str| {
+            let event = NewEvent::raw("Happened", 1, JsonPayload::parse(json).expect("json"));
+            validate_append("Order-1", &[event], &limits)
+        };
+        // The text `\u0000` (an escaped backslash, then `u0000`) holds no NUL.
+        assert!(with(r#"{"path":"C:\\u0000"}"#).is_ok());
+        assert!(with(r#"{"a":"\\\\u0000"}"#).is_ok());
+        assert!(reason(with(r#"{"a":"\u0000"}"#)).contains("NUL"));
+        assert!(
+            with(r#"{"a":"\\\u0000"}"#).is_err(),
+            "a backslash, then a NUL"
+        );
+        assert!(with(r#"{"a\u0000":1}"#).is_err(), "in a key");
     }
 }

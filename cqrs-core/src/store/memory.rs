@@ -50,9 +50,9 @@ pub struct InMemoryEventStore {
 struct Inner {
     /// The global log; the event at index `i` has position `i + 1`.
     log: Vec<RecordedEvent>,
-    /// For each stream, its shared id and the positions of its events (index `v` holds
-    /// version `v + 1`), so one lookup yields both.
-    streams: HashMap<Arc<str>, (Arc<str>, Vec<u64>)>,
+    /// For each stream (keyed by the id its events share), the positions of its events;
+    /// index `v` holds version `v + 1`.
+    streams: HashMap<Arc<str>, Vec<u64>>,
     /// Position of every stored event id.
     event_ids: HashMap<Uuid, u64>,
     snapshots: HashMap<String, Snapshot>,
@@ -96,9 +96,7 @@ impl InMemoryEventStore {
 
 impl Inner {
     fn stream_version(&self, stream_id: &str) -> u64 {
-        self.streams
-            .get(stream_id)
-            .map_or(0, |(_, p)| p.len() as u64)
+        self.streams.get(stream_id).map_or(0, |p| p.len() as u64)
     }
 
     /// If the batch was stored before, the original result; if some id is stored in any
@@ -117,7 +115,7 @@ impl Inner {
             });
         };
         let first_recorded = &self.log[first_position as usize - 1];
-        let positions = &self.streams[&first_recorded.stream_id].1;
+        let positions = &self.streams[&first_recorded.stream_id];
         let start = first_recorded.stream_version as usize - 1;
         let mut original = Vec::with_capacity(events.len());
         for (offset, event) in events.iter().enumerate() {
@@ -205,7 +203,7 @@ impl EventStore for InMemoryEventStore {
             }
         }
 
-        let stream_key: Arc<str> = match inner.streams.get(stream_id) {
+        let stream_key: Arc<str> = match inner.streams.get_key_value(stream_id) {
             Some((key, _)) => key.clone(),
             None => Arc::from(stream_id),
         };
@@ -232,15 +230,11 @@ impl EventStore for InMemoryEventStore {
         }
         inner.log.extend(committed.iter().cloned());
         let last_position = inner.log.len() as u64;
-        match inner.streams.get_mut(stream_id) {
-            Some((_, positions)) => positions.extend(first_position..=last_position),
-            None => {
-                let positions = (first_position..=last_position).collect();
-                inner
-                    .streams
-                    .insert(stream_key.clone(), (stream_key, positions));
-            }
-        }
+        inner
+            .streams
+            .entry(stream_key)
+            .or_default()
+            .extend(first_position..=last_position);
         drop(guard);
         self.notifier.notify(last_position);
         Ok(AppendResult {
@@ -256,7 +250,7 @@ impl EventStore for InMemoryEventStore {
         from_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let inner = self.read();
-        let Some((_, positions)) = inner.streams.get(stream_id) else {
+        let Some(positions) = inner.streams.get(stream_id) else {
             return Ok(Vec::new());
         };
         let start = (from_version.max(1) - 1) as usize;

@@ -5,8 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{event, last_position, settled_log, unique_stream};
-use crate::{EventStore, ExpectedVersion, Metadata, RecordedEvent, StoreError};
+use super::{append_ok, event, last_position, settled_log, try_append, unique_stream};
+use crate::{EventStore, ExpectedVersion, RecordedEvent, StoreError};
 
 const WRITERS: u64 = 8;
 const APPENDS_PER_WRITER: u64 = 60;
@@ -28,10 +28,7 @@ pub(crate) async fn concurrent_writers_on_one_stream_never_share_a_version<
                     let version = store.read_stream(&stream, 1).await.expect("read").len() as u64;
                     let batch = vec![event(w * 1000 + i)];
                     let expected = ExpectedVersion::Exact(version);
-                    match store
-                        .append(&stream, expected, batch, &Metadata::default())
-                        .await
-                    {
+                    match try_append(&store, &stream, expected, batch).await {
                         Ok(_) => {
                             committed += 1;
                             break;
@@ -72,15 +69,7 @@ async fn write_many<S: EventStore + Clone>(store: S, writer: u64) -> u64 {
         let batch = (0..size)
             .map(|k| event(writer * 1_000_000 + i * 10 + k))
             .collect();
-        let result = store
-            .append(
-                &stream,
-                ExpectedVersion::NoStream,
-                batch,
-                &Metadata::default(),
-            )
-            .await
-            .expect("append");
+        let result = append_ok(&store, &stream, ExpectedVersion::NoStream, batch).await;
         last = last.max(last_position(&result));
         if i % 7 == 0 {
             tokio::task::yield_now().await;

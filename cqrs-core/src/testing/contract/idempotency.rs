@@ -1,7 +1,9 @@
 //! Idempotent appends by event id, and atomic batches.
 
-use super::{append_ok, event, events, last_position, settled_log, unique_stream, whole_log};
-use crate::{EventStore, ExpectedVersion, Metadata, StoreError};
+use super::{
+    append_ok, event, events, last_position, settled_log, try_append, unique_stream, whole_log,
+};
+use crate::{EventStore, ExpectedVersion, StoreError};
 
 pub(crate) async fn retried_batch_returns_the_original_result<S: EventStore>(store: &S) {
     let stream = unique_stream("Retry");
@@ -40,37 +42,21 @@ pub(crate) async fn reused_event_id_is_refused_and_nothing_written<S: EventStore
 
     // The same id in another stream.
     let other = unique_stream("Reuse");
-    let result = store
-        .append(
-            &other,
-            ExpectedVersion::Any,
-            vec![stored[0].clone()],
-            &Metadata::default(),
-        )
-        .await;
+    let result = try_append(store, &other, ExpectedVersion::Any, vec![stored[0].clone()]).await;
     assert!(
         matches!(result, Err(StoreError::DuplicateEventId { ref event_id, .. }) if *event_id == stored[0].event_id),
         "reusing an id in another stream must be DuplicateEventId, got {result:?}"
     );
     // A batch that only partly overlaps a stored one.
     let partial = vec![stored[0].clone(), event(7)];
-    let result = store
-        .append(&stream, ExpectedVersion::Any, partial, &Metadata::default())
-        .await;
+    let result = try_append(store, &stream, ExpectedVersion::Any, partial).await;
     assert!(
         matches!(result, Err(StoreError::DuplicateEventId { .. })),
         "a partly stored batch must be DuplicateEventId, got {result:?}"
     );
     // The stored ids in another order are not the same batch either.
     let reversed = vec![stored[1].clone(), stored[0].clone()];
-    let result = store
-        .append(
-            &stream,
-            ExpectedVersion::Any,
-            reversed,
-            &Metadata::default(),
-        )
-        .await;
+    let result = try_append(store, &stream, ExpectedVersion::Any, reversed).await;
     assert!(
         matches!(result, Err(StoreError::DuplicateEventId { .. })),
         "a reordered batch must be DuplicateEventId, got {result:?}"
@@ -85,14 +71,13 @@ pub(crate) async fn reused_event_id_is_refused_and_nothing_written<S: EventStore
 pub(crate) async fn duplicate_id_inside_a_batch_is_refused<S: EventStore>(store: &S) {
     let stream = unique_stream("DupInBatch");
     let (e, other) = (event(0), event(1));
-    let result = store
-        .append(
-            &stream,
-            ExpectedVersion::Any,
-            vec![e.clone(), other.clone(), e.clone()],
-            &Metadata::default(),
-        )
-        .await;
+    let result = try_append(
+        store,
+        &stream,
+        ExpectedVersion::Any,
+        vec![e.clone(), other.clone(), e.clone()],
+    )
+    .await;
     assert!(
         matches!(result, Err(StoreError::DuplicateEventId { .. })),
         "an id twice in one batch must be DuplicateEventId, got {result:?}"
@@ -123,14 +108,7 @@ pub(crate) async fn failing_batch_is_atomic<S: EventStore>(store: &S) {
     let stream = unique_stream("Atomic");
     let mut batch = events(1..6);
     batch.push(taken);
-    let result = store
-        .append(
-            &stream,
-            ExpectedVersion::NoStream,
-            batch,
-            &Metadata::default(),
-        )
-        .await;
+    let result = try_append(store, &stream, ExpectedVersion::NoStream, batch).await;
     assert!(
         result.is_err(),
         "a batch with a stored id in another stream must fail"

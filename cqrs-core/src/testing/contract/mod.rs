@@ -15,7 +15,9 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Event, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent};
+use crate::{
+    AppendResult, Event, EventStore, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreError,
+};
 
 /// Runs every contract case against stores made by `factory`, each case on a fresh store.
 ///
@@ -95,16 +97,25 @@ pub(crate) fn unique_stream(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::now_v7().simple())
 }
 
+/// Appends `batch` without metadata, for cases that check a refusal.
+pub(crate) async fn try_append<S: EventStore>(
+    store: &S,
+    stream: &str,
+    expected: ExpectedVersion,
+    batch: Vec<NewEvent>,
+) -> Result<AppendResult, StoreError> {
+    store
+        .append(stream, expected, batch, &Metadata::default())
+        .await
+}
+
 pub(crate) async fn append_ok<S: EventStore>(
     store: &S,
     stream: &str,
     expected: ExpectedVersion,
     batch: Vec<NewEvent>,
-) -> crate::AppendResult {
-    match store
-        .append(stream, expected, batch, &Metadata::default())
-        .await
-    {
+) -> AppendResult {
+    match try_append(store, stream, expected, batch).await {
         Ok(result) => result,
         Err(error) => panic!("append to `{stream}` with {expected} should succeed: {error}"),
     }
@@ -122,7 +133,7 @@ pub(crate) async fn whole_log<S: EventStore>(store: &S) -> Vec<RecordedEvent> {
 }
 
 /// The position of the last event an append committed (0 for none).
-pub(crate) fn last_position(result: &crate::AppendResult) -> u64 {
+pub(crate) fn last_position(result: &AppendResult) -> u64 {
     result.events.last().map_or(0, |e| e.position)
 }
 

@@ -3,11 +3,11 @@
 use serde_json::json;
 
 use super::{
-    append_ok, event, last_position, settled_log, unique_stream, whole_log, ContractEvent,
+    append_ok, event, last_position, settled_log, try_append, unique_stream, whole_log,
+    ContractEvent,
 };
 use crate::{
-    DecodeError, EventStore, ExpectedVersion, JsonPayload, Metadata, NewEvent, StoreError,
-    Upcasters,
+    DecodeError, EventStore, ExpectedVersion, JsonPayload, NewEvent, StoreError, Upcasters,
 };
 
 pub(crate) async fn large_payload_round_trips<S: EventStore>(store: &S) {
@@ -79,41 +79,32 @@ pub(crate) async fn hostile_and_unicode_stream_ids_are_plain_data<S: EventStore>
 
 pub(crate) async fn oversized_and_invalid_input_is_refused<S: EventStore>(store: &S) {
     let stream = unique_stream("Invalid");
-    let empty_id = store
-        .append(
-            "",
-            ExpectedVersion::Any,
-            vec![event(0)],
-            &Metadata::default(),
-        )
-        .await;
+    let empty_id = try_append(store, "", ExpectedVersion::Any, vec![event(0)]).await;
     assert!(
         matches!(empty_id, Err(StoreError::InvalidInput { .. })),
         "empty stream id: {empty_id:?}"
     );
     let huge = JsonPayload::from_value(&json!({"text": "x".repeat(9 * 1024 * 1024)}));
-    let oversized = store
-        .append(
-            &stream,
-            ExpectedVersion::Any,
-            vec![event(0), NewEvent::raw("Happened", 1, huge)],
-            &Metadata::default(),
-        )
-        .await;
+    let oversized = try_append(
+        store,
+        &stream,
+        ExpectedVersion::Any,
+        vec![event(0), NewEvent::raw("Happened", 1, huge)],
+    )
+    .await;
     assert!(
         matches!(oversized, Err(StoreError::InvalidInput { .. })),
         "a payload over the default 8 MiB limit: {:?}",
         oversized.as_ref().map(|r| r.current_version)
     );
     let nul = JsonPayload::from_value(&json!({"text": "a\u{0}b"}));
-    let with_nul = store
-        .append(
-            &stream,
-            ExpectedVersion::Any,
-            vec![NewEvent::raw("Happened", 1, nul)],
-            &Metadata::default(),
-        )
-        .await;
+    let with_nul = try_append(
+        store,
+        &stream,
+        ExpectedVersion::Any,
+        vec![NewEvent::raw("Happened", 1, nul)],
+    )
+    .await;
     assert!(
         matches!(with_nul, Err(StoreError::InvalidInput { .. })),
         "NUL in payload: {with_nul:?}"

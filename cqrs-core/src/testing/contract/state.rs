@@ -17,6 +17,11 @@ fn snapshot(stream: &str, version: u64) -> Snapshot {
     }
 }
 
+async fn snapshot_version<S: EventStore>(store: &S, stream: &str) -> Option<u64> {
+    let stored = store.load_snapshot(stream).await.expect("load snapshot");
+    stored.map(|s| s.version)
+}
+
 pub(crate) async fn snapshots_keep_the_latest_version_per_stream<S: EventStore>(store: &S) {
     let a = unique_stream("Snap");
     let b = unique_stream("Snap");
@@ -34,23 +39,12 @@ pub(crate) async fn snapshots_keep_the_latest_version_per_stream<S: EventStore>(
     );
     store.save_snapshot(snapshot(&a, 3)).await.expect("save");
     assert_eq!(
-        store
-            .load_snapshot(&a)
-            .await
-            .expect("load")
-            .map(|s| s.version),
+        snapshot_version(store, &a).await,
         Some(5),
         "an older snapshot is ignored"
     );
     store.save_snapshot(snapshot(&a, 9)).await.expect("save");
-    assert_eq!(
-        store
-            .load_snapshot(&a)
-            .await
-            .expect("load")
-            .map(|s| s.version),
-        Some(9)
-    );
+    assert_eq!(snapshot_version(store, &a).await, Some(9));
     assert_eq!(
         store.load_snapshot(&b).await.expect("load"),
         None,

@@ -1,7 +1,9 @@
 //! Optimistic concurrency: every `ExpectedVersion` case and what a conflict leaves behind.
 
-use super::{append_ok, event, events, last_position, settled_log, unique_stream, whole_log};
-use crate::{Conflict, EventStore, ExpectedVersion, Metadata, StoreError};
+use super::{
+    append_ok, event, events, last_position, settled_log, try_append, unique_stream, whole_log,
+};
+use crate::{Conflict, EventStore, ExpectedVersion, StoreError};
 
 fn expect_conflict<T: std::fmt::Debug>(
     result: Result<T, StoreError>,
@@ -27,14 +29,7 @@ pub(crate) async fn no_stream_accepts_only_a_new_stream<S: EventStore>(store: &S
     let stream = unique_stream("NoStream");
     let first = append_ok(store, &stream, ExpectedVersion::NoStream, events(0..2)).await;
     assert_eq!(first.current_version, 2);
-    let again = store
-        .append(
-            &stream,
-            ExpectedVersion::NoStream,
-            vec![event(2)],
-            &Metadata::default(),
-        )
-        .await;
+    let again = try_append(store, &stream, ExpectedVersion::NoStream, vec![event(2)]).await;
     expect_conflict(again, &stream, ExpectedVersion::NoStream, 2);
     let other = unique_stream("NoStream");
     let zero = append_ok(store, &other, ExpectedVersion::Exact(0), vec![event(0)]).await;
@@ -58,38 +53,29 @@ pub(crate) async fn exact_checks_the_current_version<S: EventStore>(store: &S) {
         vec![2, 3]
     );
     for stale in [0, 1, 2, 4, 10, 11, 100] {
-        let result = store
-            .append(
-                &stream,
-                ExpectedVersion::Exact(stale),
-                vec![event(9)],
-                &Metadata::default(),
-            )
-            .await;
+        let result = try_append(
+            store,
+            &stream,
+            ExpectedVersion::Exact(stale),
+            vec![event(9)],
+        )
+        .await;
         expect_conflict(result, &stream, ExpectedVersion::Exact(stale), 3);
     }
     let missing = unique_stream("Exact");
-    let result = store
-        .append(
-            &missing,
-            ExpectedVersion::Exact(1),
-            vec![event(0)],
-            &Metadata::default(),
-        )
-        .await;
+    let result = try_append(store, &missing, ExpectedVersion::Exact(1), vec![event(0)]).await;
     expect_conflict(result, &missing, ExpectedVersion::Exact(1), 0);
 }
 
 pub(crate) async fn stream_exists_refuses_a_missing_stream<S: EventStore>(store: &S) {
     let stream = unique_stream("Exists");
-    let result = store
-        .append(
-            &stream,
-            ExpectedVersion::StreamExists,
-            vec![event(0)],
-            &Metadata::default(),
-        )
-        .await;
+    let result = try_append(
+        store,
+        &stream,
+        ExpectedVersion::StreamExists,
+        vec![event(0)],
+    )
+    .await;
     expect_conflict(result, &stream, ExpectedVersion::StreamExists, 0);
     append_ok(store, &stream, ExpectedVersion::NoStream, vec![event(0)]).await;
     let appended = append_ok(
@@ -120,14 +106,7 @@ pub(crate) async fn conflict_writes_nothing<S: EventStore>(store: &S) {
     let stream = unique_stream("ConflictNothing");
     let first = append_ok(store, &stream, ExpectedVersion::NoStream, events(0..2)).await;
     let before = settled_log(store, last_position(&first)).await;
-    let result = store
-        .append(
-            &stream,
-            ExpectedVersion::Exact(1),
-            events(2..5),
-            &Metadata::default(),
-        )
-        .await;
+    let result = try_append(store, &stream, ExpectedVersion::Exact(1), events(2..5)).await;
     expect_conflict(result, &stream, ExpectedVersion::Exact(1), 2);
     assert_eq!(
         settled_log(store, last_position(&first)).await,
@@ -152,14 +131,7 @@ pub(crate) async fn empty_append_checks_version_and_writes_nothing<S: EventStore
         empty.current_version, 2,
         "an empty append reports the current version"
     );
-    let result = store
-        .append(
-            &stream,
-            ExpectedVersion::Exact(1),
-            Vec::new(),
-            &Metadata::default(),
-        )
-        .await;
+    let result = try_append(store, &stream, ExpectedVersion::Exact(1), Vec::new()).await;
     expect_conflict(result, &stream, ExpectedVersion::Exact(1), 2);
     let log = settled_log(store, last_position(&first)).await;
     assert_eq!(log.len(), 2, "empty appends added nothing");
