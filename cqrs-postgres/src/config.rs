@@ -25,7 +25,8 @@ pub struct PgEventStoreConfig {
     pub schema: SchemaName,
     /// Connection pool settings (ignored by [`PgEventStore::from_pool`](crate::PgEventStore::from_pool)).
     pub pool: PoolConfig,
-    /// Input limits checked before every append.
+    /// Input limits checked before every append. The store lowers `max_batch_len` to 2^20,
+    /// the most events one transaction can append.
     pub limits: StoreLimits,
     /// LISTEN/NOTIFY and fallback polling.
     pub wakeups: WakeupConfig,
@@ -210,9 +211,10 @@ impl PoolConfig {
 /// How readers learn about new events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WakeupConfig {
-    /// Every append sends `pg_notify` in its own transaction, and a background task
-    /// LISTENs for it (default true). Turn off to save the notification cost at commit
-    /// when nothing subscribes; the fallback poll still runs.
+    /// After commit, appends are announced with `pg_notify` (coalesced, from a background
+    /// task on its own connection), and the first [`subscribe`](cqrs_core::EventStore::subscribe)
+    /// starts a task that LISTENs for them (default true). Turn off to save the
+    /// announcements when nothing subscribes; the fallback poll still runs.
     pub listen: bool,
     /// How often the background task re-reads the gap-safe head, whatever the
     /// notifications said: covers lost notifications and transactions outside this store

@@ -6,8 +6,8 @@ use sqlx::{PgConnection, Postgres, Transaction};
 
 use crate::error::{map_sqlx, unique_violation, EVENT_ID_CONSTRAINT, STREAM_VERSION_CONSTRAINT};
 use crate::store::{
-    find_previous_append, read, stream_version, EncodedBatch, Outcome, PgEventStore,
-    MAX_EVENTS_PER_TRANSACTION,
+    check_version_only, find_previous_append, read, stream_version, EncodedBatch, Outcome,
+    PgEventStore, MAX_EVENTS_PER_TRANSACTION,
 };
 
 /// A PostgreSQL transaction that can append events, from [`PgEventStore::begin`].
@@ -99,18 +99,11 @@ impl PgTransaction {
             });
         }
         let sql = self.store.statements();
-        let batch = EncodedBatch::new(stream_id, expected, &events, metadata)?;
         if events.is_empty() {
-            let current = stream_version(&mut *self.tx, &sql.stream_version, stream_id).await?;
-            if !expected.accepts(current) {
-                return Err(batch.conflict(current));
-            }
-            return Ok(AppendResult {
-                current_version: current,
-                events: Vec::new(),
-                deduplicated: false,
-            });
+            return check_version_only(&mut *self.tx, &sql.stream_version, stream_id, expected)
+                .await;
         }
+        let batch = EncodedBatch::new(stream_id, expected, &events, metadata)?;
         // Checked first here (one extra query) so a retried batch does not abort the
         // transaction with a unique violation.
         if let Some(previous) = find_previous_append(

@@ -61,6 +61,20 @@ impl TransactionalProjection for Totals {
     }
 }
 
+/// The columns of the [`Totals`] read model.
+const TOTALS_COLUMNS: &str =
+    "stream_id text PRIMARY KEY, total bigint NOT NULL, applied bigint NOT NULL";
+
+/// Creates table `name` with `columns` in the store's schema; returns its qualified name.
+async fn create_table(store: &PgEventStore, name: &str, columns: &str) -> String {
+    let table = format!("{}.{name}", store.config().schema.quoted());
+    sqlx::query(&format!("CREATE TABLE {table} ({columns})"))
+        .execute(store.pool())
+        .await
+        .expect("create the read model table");
+    table
+}
+
 async fn totals(store: &PgEventStore, table: &str) -> HashMap<String, (i64, i64)> {
     let rows: Vec<(String, i64, i64)> =
         sqlx::query_as(&format!("SELECT stream_id, total, applied FROM {table}"))
@@ -76,13 +90,7 @@ async fn transactional_projection_applies_each_event_exactly_once_across_a_crash
         return;
     };
     let store = db.store().await;
-    let table = format!("{}.totals", store.config().schema.quoted());
-    sqlx::query(&format!(
-        "CREATE TABLE {table} (stream_id text PRIMARY KEY, total bigint NOT NULL, applied bigint NOT NULL)"
-    ))
-    .execute(store.pool())
-    .await
-    .expect("create read model");
+    let table = create_table(&store, "totals", TOTALS_COLUMNS).await;
 
     let mut expected: HashMap<String, (i64, i64)> = HashMap::new();
     let mut positions = Vec::new();
@@ -169,13 +177,12 @@ async fn inline_projection_commits_or_rolls_back_with_the_events() {
         return;
     };
     let store = db.store().await;
-    let table = format!("{}.orders_view", store.config().schema.quoted());
-    sqlx::query(&format!(
-        "CREATE TABLE {table} (stream_id text PRIMARY KEY, version bigint NOT NULL)"
-    ))
-    .execute(store.pool())
-    .await
-    .expect("create view table");
+    let table = create_table(
+        &store,
+        "orders_view",
+        "stream_id text PRIMARY KEY, version bigint NOT NULL",
+    )
+    .await;
     let upsert = format!(
         "INSERT INTO {table} VALUES ($1, $2) ON CONFLICT (stream_id) DO UPDATE SET version = $2"
     );
@@ -263,5 +270,183 @@ async fn inline_projection_commits_or_rolls_back_with_the_events() {
     .await
     .expect("view");
     assert_eq!(version, 2);
+    db.cleanup().await;
+}
+
+/// Losing a race for a stream version makes PostgreSQL abort the transaction: the append
+/// is a typed conflict, and the transaction refuses further appends and its commit
+/// (PostgreSQL would answer COMMIT with a silent rollback), so its earlier writes are
+/// never believed stored. A retried batch in a transaction is returned, not an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_transaction_that_loses_a_race_refuses_to_commit() {
+    let Some(db) = support::database().await else {
+        return;
+    };
+    let store = db.store().await;
+    let meta = Metadata::default();
+    let winner_event = event("Won", json!({}));
+
+    let mut winner = store.begin().await.expect("begin winner");
+    winner
+        .append(
+            "Race-1",
+            ExpectedVersion::NoStream,
+            vec![winner_event.clone()],
+            &meta,
+        )
+        .await
+        .expect("winner appends");
+    let winner_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(winner.connection())
+        .await
+        .expect("winner pid");
+
+    let loser = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let meta = Metadata::default();
+            let mut tx = store.begin().await.expect("begin loser");
+            tx.append(
+                "Race-2",
+                ExpectedVersion::NoStream,
+                vec![event("Before", json!({}))],
+                &meta,
+            )
+            .await
+            .expect("an append before the race");
+            // Waits on the winner's uncommitted version 1, then fails.
+            let lost = tx
+                .append(
+                    "Race-1",
+                    ExpectedVersion::NoStream,
+                    vec![event("Lost", json!({}))],
+                    &meta,
+                )
+                .await;
+            (tx, lost)
+        })
+    };
+    // Until the loser's insert waits for the winner.
+    let blocked = format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE {winner_pid} = ANY(pg_blocking_pids(pid))"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while sqlx::query_scalar::<_, i64>(&blocked)
+        .fetch_one(store.pool())
+        .await
+        .expect("blocked backends")
+        == 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the loser never waited for the winner"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    winner.commit().await.expect("commit winner");
+
+    let (mut tx, lost) = loser.await.expect("loser task");
+    let conflict = lost.expect_err("the race is lost");
+    assert!(
+        conflict.as_conflict().is_some_and(|c| c.actual == 1),
+        "{conflict:?}"
+    );
+    tx.append(
+        "Race-3",
+        ExpectedVersion::NoStream,
+        vec![event("After", json!({}))],
+        &meta,
+    )
+    .await
+    .expect_err("an aborted transaction refuses appends");
+    tx.commit()
+        .await
+        .expect_err("an aborted transaction refuses to commit");
+    for stream in ["Race-2", "Race-3"] {
+        assert!(
+            store.read_stream(stream, 1).await.expect("read").is_empty(),
+            "{stream} was written by the aborted transaction"
+        );
+    }
+
+    // Re-appending the winner's batch in a new transaction returns it and keeps the
+    // transaction usable.
+    let mut tx = store.begin().await.expect("begin retry");
+    let retried = tx
+        .append(
+            "Race-1",
+            ExpectedVersion::NoStream,
+            vec![winner_event],
+            &meta,
+        )
+        .await
+        .expect("a retried batch is returned");
+    assert!(retried.deduplicated);
+    assert_eq!(
+        retried.events,
+        store.read_stream("Race-1", 1).await.expect("read")
+    );
+    tx.commit().await.expect("commit after a retried batch");
+    assert_eq!(store.read_stream("Race-1", 1).await.expect("read").len(), 1);
+    db.cleanup().await;
+}
+
+/// A spawned runner is woken by appends made after it started, retries a failing batch
+/// from a read model that never saw it (so the retried events count once), and gives the
+/// projection back on shutdown.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_spawned_runner_follows_new_events_and_retries_a_failed_batch() {
+    let Some(db) = support::database().await else {
+        return;
+    };
+    let store = db.store().await;
+    let table = create_table(&store, "totals", TOTALS_COLUMNS).await;
+    let config = RunnerConfig {
+        // Only wake-ups can bring the runner back in time.
+        idle_poll: std::time::Duration::from_secs(30),
+        ..RunnerConfig::default()
+    };
+    let projection = Totals {
+        table: table.clone(),
+        fail_at: Some(3),
+    };
+    let running = TransactionalRunner::new(store.clone(), projection)
+        .with_config(config)
+        .spawn();
+
+    let mut expected: HashMap<String, (i64, i64)> = HashMap::new();
+    let mut last = 0;
+    for n in 0..6u64 {
+        let stream = format!("Live-{}", n % 2);
+        let amount = (n + 1) as i64;
+        let appended = store
+            .append(
+                &stream,
+                ExpectedVersion::Any,
+                vec![event("Deposited", json!({"n": n, "amount": amount}))],
+                &Metadata::default(),
+            )
+            .await
+            .expect("append");
+        last = appended.events[0].position;
+        let entry = expected.entry(stream).or_default();
+        entry.0 += amount;
+        entry.1 += 1;
+    }
+    running
+        .wait_for_position(last, std::time::Duration::from_secs(10))
+        .await
+        .expect("the runner reaches the last event");
+    let projection = running.shutdown().await.expect("shutdown");
+    assert_eq!(projection.fail_at, None, "the simulated crash happened");
+    assert_eq!(
+        totals(&store, &table).await,
+        expected,
+        "every event applied exactly once"
+    );
+    assert_eq!(
+        store.load_checkpoint("totals").await.expect("checkpoint"),
+        Some(last)
+    );
     db.cleanup().await;
 }

@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use cqrs_core::{
-    EventStore, ProgressReporter, RecordedEvent, RunnerConfig, RunnerError, RunningProjection,
-    StoreError,
+    EventStore, ProgressReporter, RunnerConfig, RunnerError, RunningProjection, StoreError,
 };
 use tokio::sync::watch;
 
@@ -94,7 +93,6 @@ impl<P: TransactionalProjection> TransactionalRunner<P> {
         )
         .await
         .map_err(store_error)?;
-        let batch: Vec<&RecordedEvent> = batch.iter().filter(|e| e.position > checkpoint).collect();
         let Some(last) = batch.last().map(|e| e.position) else {
             // Nothing to do; release the lock without writing.
             let _ = tx.rollback().await;

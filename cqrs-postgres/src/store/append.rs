@@ -99,12 +99,59 @@ impl<'a> EncodedBatch<'a> {
 
     /// A conflict of this batch with the stream at `actual`.
     pub(crate) fn conflict(&self, actual: u64) -> StoreError {
-        Conflict {
-            stream: self.stream_id.to_owned(),
-            expected: self.expected,
-            actual,
-        }
-        .into()
+        conflict(self.stream_id, self.expected, actual)
+    }
+}
+
+fn conflict(stream_id: &str, expected: ExpectedVersion, actual: u64) -> StoreError {
+    Conflict {
+        stream: stream_id.to_owned(),
+        expected,
+        actual,
+    }
+    .into()
+}
+
+/// An empty append: checks `expected` against the stream's current version and writes
+/// nothing.
+pub(crate) async fn check_version_only<'c, E>(
+    executor: E,
+    sql: &str,
+    stream_id: &str,
+    expected: ExpectedVersion,
+) -> Result<AppendResult, StoreError>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    let current = stream_version(executor, sql, stream_id).await?;
+    if !expected.accepts(current) {
+        return Err(conflict(stream_id, expected, current));
+    }
+    Ok(AppendResult {
+        current_version: current,
+        events: Vec::new(),
+        deduplicated: false,
+    })
+}
+
+/// A batch the append statements rejected because the stream was at `actual`: the
+/// original result when it is a retry of a stored batch (see [`find_previous_append`]),
+/// else the [`Conflict`].
+pub(crate) async fn resolve_rejected<'c, E>(
+    executor: E,
+    find_by_ids_sql: &str,
+    stream_id: &str,
+    expected: ExpectedVersion,
+    events: &[NewEvent],
+    ids: &[Uuid],
+    actual: u64,
+) -> Result<AppendResult, StoreError>
+where
+    E: Executor<'c, Database = Postgres>,
+{
+    match find_previous_append(executor, find_by_ids_sql, stream_id, events, ids).await? {
+        Some(previous) => previous,
+        None => Err(conflict(stream_id, expected, actual)),
     }
 }
 

@@ -35,7 +35,7 @@ use tokio::sync::{oneshot, Notify};
 use tokio::task::JoinHandle;
 
 use super::append::{
-    check_events, decode_outcome, encode_metadata, expectation, find_previous_append, Outcome,
+    check_events, decode_outcome, encode_metadata, expectation, resolve_rejected, Outcome,
     MAX_EVENTS_PER_TRANSACTION,
 };
 use super::{Inner, PgEventStore};
@@ -95,14 +95,13 @@ impl Coalescer {
         store: Weak<Inner>,
         runtime: &tokio::runtime::Handle,
     ) -> Self {
+        let max_events = config.max_events.clamp(1, MAX_EVENTS_PER_TRANSACTION);
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             ready: Notify::new(),
             max_requests: config.max_requests.max(1),
-            max_events: config.max_events.clamp(1, MAX_EVENTS_PER_TRANSACTION),
-            max_request_events: config
-                .max_request_events
-                .clamp(1, config.max_events.clamp(1, MAX_EVENTS_PER_TRANSACTION)),
+            max_events,
+            max_request_events: config.max_request_events.clamp(1, max_events),
         });
         let writers = (0..config.writers.max(1))
             .map(|_| runtime.spawn(write_loop(shared.clone(), store.clone())))
@@ -300,7 +299,19 @@ async fn write_batch(
     for (request, outcome) in batch.iter().zip(outcomes) {
         results.push(match outcome {
             Outcome::Appended(result) => Ok(result),
-            Outcome::Rejected { actual } => resolve_rejected(store, request, actual).await,
+            Outcome::Rejected { actual } => {
+                let ids: Vec<uuid::Uuid> = request.events.iter().map(|e| e.event_id).collect();
+                resolve_rejected(
+                    &store.inner.pool,
+                    &store.inner.sql.find_by_ids,
+                    &request.stream_id,
+                    request.expected,
+                    &request.events,
+                    &ids,
+                    actual,
+                )
+                .await
+            }
         });
     }
     results
@@ -317,34 +328,6 @@ async fn append_alone(store: &PgEventStore, request: &Request) -> Result<AppendR
             &request.metadata,
         )
         .await
-}
-
-/// A request whose expected version did not match: a retry of a stored batch (the original
-/// is returned) or a [`Conflict`](cqrs_core::Conflict) with the `actual` version.
-async fn resolve_rejected(
-    store: &PgEventStore,
-    request: &Request,
-    actual: u64,
-) -> Result<AppendResult, StoreError> {
-    let ids: Vec<uuid::Uuid> = request.events.iter().map(|e| e.event_id).collect();
-    let sql = &store.inner.sql.find_by_ids;
-    if let Some(previous) = find_previous_append(
-        &store.inner.pool,
-        sql,
-        &request.stream_id,
-        &request.events,
-        &ids,
-    )
-    .await?
-    {
-        return previous;
-    }
-    Err(cqrs_core::Conflict {
-        stream: request.stream_id.clone(),
-        expected: request.expected,
-        actual,
-    }
-    .into())
 }
 
 /// Runs `append_many.sql` for the batch (autocommit: one transaction). One outcome per

@@ -19,7 +19,8 @@ use cqrs_core::{
 use sqlx::postgres::{PgConnectOptions, PgPool};
 
 pub(crate) use append::{
-    find_previous_append, stream_version, EncodedBatch, Outcome, MAX_EVENTS_PER_TRANSACTION,
+    check_version_only, find_previous_append, resolve_rejected, stream_version, EncodedBatch,
+    Outcome, MAX_EVENTS_PER_TRANSACTION,
 };
 pub(crate) use read::head_position;
 pub(crate) use statements::Statements;
@@ -87,7 +88,6 @@ pub struct PgEventStore {
 struct Inner {
     pool: PgPool,
     sql: Statements,
-    head_sql: Arc<str>,
     config: PgEventStoreConfig,
     channel: String,
     notifier: PositionNotifier,
@@ -134,13 +134,15 @@ impl PgEventStore {
     }
 
     /// A store on an existing pool (shared with your read models, say); `config.pool` is
-    /// ignored.
-    pub fn from_pool(pool: PgPool, config: PgEventStoreConfig) -> Self {
+    /// ignored. `config.limits.max_batch_len` is lowered to 2^20, the most events one
+    /// transaction can append.
+    pub fn from_pool(pool: PgPool, mut config: PgEventStoreConfig) -> Self {
+        let limits = &mut config.limits;
+        limits.max_batch_len = limits.max_batch_len.min(MAX_EVENTS_PER_TRANSACTION);
         let sql = Statements::new(&config.schema);
         Self {
             inner: Arc::new(Inner {
                 pool,
-                head_sql: Arc::from(sql.head_position.as_str()),
                 sql,
                 channel: config.schema.notify_channel(),
                 config,
@@ -237,16 +239,7 @@ impl PgEventStore {
         let sql = &self.inner.sql;
         let pool = &self.inner.pool;
         if events.is_empty() {
-            let current = stream_version(pool, &sql.stream_version, stream_id).await?;
-            let batch = EncodedBatch::new(stream_id, expected, events, metadata)?;
-            if !expected.accepts(current) {
-                return Err(batch.conflict(current));
-            }
-            return Ok(AppendResult {
-                current_version: current,
-                events: Vec::new(),
-                deduplicated: false,
-            });
+            return check_version_only(pool, &sql.stream_version, stream_id, expected).await;
         }
         let batch = EncodedBatch::new(stream_id, expected, events, metadata)?;
         let retries = self.inner.config.retries;
@@ -261,13 +254,16 @@ impl PgEventStore {
                     return Ok(result);
                 }
                 Ok(Outcome::Rejected { actual }) => {
-                    if let Some(previous) =
-                        find_previous_append(pool, &sql.find_by_ids, stream_id, events, batch.ids())
-                            .await?
-                    {
-                        return previous;
-                    }
-                    return Err(batch.conflict(actual));
+                    return resolve_rejected(
+                        pool,
+                        &sql.find_by_ids,
+                        stream_id,
+                        expected,
+                        events,
+                        batch.ids(),
+                        actual,
+                    )
+                    .await;
                 }
                 Err(error) => error,
             };
@@ -370,15 +366,6 @@ impl EventStore for PgEventStore {
         metadata: &Metadata,
     ) -> Result<AppendResult, StoreError> {
         validate_append(stream_id, &events, &self.inner.config.limits)?;
-        if events.len() > MAX_EVENTS_PER_TRANSACTION {
-            return Err(StoreError::InvalidInput {
-                stream: stream_id.to_owned(),
-                reason: format!(
-                    "the batch has {} events, more than {MAX_EVENTS_PER_TRANSACTION}",
-                    events.len()
-                ),
-            });
-        }
         match self.coalescer() {
             Some(coalescer) if coalescer.takes(&events) => {
                 coalescer
@@ -453,7 +440,7 @@ impl EventStore for PgEventStore {
                 Ok(runtime) => {
                     let source = WakeupSource {
                         pool: inner.pool.clone(),
-                        head_sql: inner.head_sql.clone(),
+                        head_sql: Arc::from(inner.sql.head_position.as_str()),
                         channel: inner.channel.clone(),
                         notifier: inner.notifier.clone(),
                     };
@@ -489,5 +476,41 @@ impl EventStore for PgEventStore {
         let sql = &self.inner.sql.save_checkpoint;
         self.with_reconnect(|| checkpoints::save(&self.inner.pool, sql, name, position))
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cqrs_core::{JsonPayload, StoreLimits};
+
+    /// Positions hold the index of an event within its transaction in 20 bits, so the
+    /// batch limit every append is validated against never exceeds 2^20, whatever the
+    /// configuration says.
+    #[tokio::test]
+    async fn batch_limit_is_capped_at_the_events_one_transaction_can_position() {
+        let config = PgEventStoreConfig::default().limits(StoreLimits {
+            max_batch_len: usize::MAX,
+            ..StoreLimits::default()
+        });
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .expect("lazy pool");
+        let store = PgEventStore::from_pool(pool, config);
+        assert_eq!(
+            store.config().limits.max_batch_len,
+            MAX_EVENTS_PER_TRANSACTION
+        );
+        // Rejected before any connection is made (the pool points nowhere).
+        let event = NewEvent::raw("Happened", 1, JsonPayload::parse("{}").expect("json"));
+        let events = vec![event; MAX_EVENTS_PER_TRANSACTION + 1];
+        let error = store
+            .append("Big-1", ExpectedVersion::Any, events, &Metadata::default())
+            .await
+            .expect_err("too many events for one transaction");
+        assert!(
+            matches!(&error, StoreError::InvalidInput { reason, .. } if reason.contains("1048577 events")),
+            "{error:?}"
+        );
     }
 }
