@@ -1,4 +1,4 @@
-//! Stop signals of the background tasks (relay, consumer runner).
+//! Stop signals and retry pacing of the background tasks (relay, consumer runner).
 
 use std::time::Duration;
 
@@ -17,5 +17,27 @@ pub(crate) async fn wait_or_stop(delay: Duration, stop: &mut watch::Receiver<boo
     tokio::select! {
         () = requested(stop) => true,
         () = tokio::time::sleep(delay) => *stop.borrow(),
+    }
+}
+
+/// The delay after `failures` consecutive transient failures (1-based): starts at the
+/// first bound, doubles per failure, at most the second bound.
+pub(crate) fn backoff((initial, max): (Duration, Duration), failures: u32) -> Duration {
+    initial
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
+        .min(max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_the_ceiling() {
+        let bounds = (Duration::from_millis(100), Duration::from_secs(1));
+        let delays: Vec<u128> = (1..=6).map(|f| backoff(bounds, f).as_millis()).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(backoff(bounds, 0), Duration::from_millis(100));
+        assert_eq!(backoff(bounds, u32::MAX), Duration::from_secs(1));
     }
 }

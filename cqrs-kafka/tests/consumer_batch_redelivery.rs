@@ -5,8 +5,8 @@ mod support;
 
 use std::time::Duration;
 
-use cqrs_kafka::{BatchConsumerRunner, ConsumerConfig, KafkaConfig, RawJsonDecoder};
-use support::batches::{self, numbered, Recorder};
+use cqrs_kafka::{ConsumerConfig, KafkaConfig};
+use support::batches::{self, Recorder};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_before_the_commit_redelivers_the_whole_batch() {
@@ -16,9 +16,7 @@ async fn a_crash_before_the_commit_redelivers_the_whole_batch() {
     let kafka = KafkaConfig::new(brokers);
     let topic = support::unique("batch-crash");
     support::create_topics(&kafka, std::slice::from_ref(&topic)).await;
-    let values = numbered(1..=15);
-    let values: Vec<_> = values.iter().map(|v| (v.as_str(), &[][..])).collect();
-    let (partition, offsets) = batches::produce_in_one_partition(&kafka, &topic, &values).await;
+    let (partition, offsets) = batches::produce_numbered(&kafka, &topic, 1..=15).await;
     let mut config = ConsumerConfig::new(support::unique("batch-crash"), [topic.clone()])
         .with_batches(5, Duration::from_secs(1));
     config.commit_every = 1;
@@ -30,10 +28,7 @@ async fn a_crash_before_the_commit_redelivers_the_whole_batch() {
         ..Recorder::default()
     };
     let (applied, crashed) = (crashing.applied.clone(), crashing.crashed.clone());
-    let first = BatchConsumerRunner::new(kafka.clone(), config.clone(), crashing)
-        .with_decoder(RawJsonDecoder::default())
-        .spawn()
-        .expect("first consumer");
+    let first = batches::spawn(&kafka, config.clone(), crashing);
     tokio::time::timeout(Duration::from_secs(60), crashed.notified())
         .await
         .expect("the first consumer reaches the crash point");
@@ -44,10 +39,7 @@ async fn a_crash_before_the_commit_redelivers_the_whole_batch() {
         applied: applied.clone(),
         ..Recorder::default()
     };
-    let second = BatchConsumerRunner::new(kafka.clone(), config, second)
-        .with_decoder(RawJsonDecoder::default())
-        .spawn()
-        .expect("second consumer");
+    let second = batches::spawn(&kafka, config, second);
     second
         .wait_for_processed(10, Duration::from_secs(60))
         .await

@@ -16,8 +16,7 @@ async fn rebalance_commits_on_revocation_and_the_group_resumes_exactly() {
         return;
     };
     let kafka = KafkaConfig::new(brokers);
-    let prefix = format!("{}.", support::unique("rebalance"));
-    let (topics, events) = support::publish::relayed_events(&kafka, &prefix, 20, 1_000).await;
+    let (topics, events) = support::publish::relayed_events(&kafka, "rebalance", 20, 1_000).await;
     let config = ConsumerConfig {
         // Only revocation and shutdown commit here: the test proves the revocation commit.
         commit_every: u64::MAX,

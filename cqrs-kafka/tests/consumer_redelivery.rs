@@ -15,8 +15,7 @@ async fn consumer_crash_before_commit_redelivers_and_read_model_stays_exact() {
         return;
     };
     let kafka = KafkaConfig::new(brokers);
-    let prefix = format!("{}.", support::unique("redelivery"));
-    let (topics, events) = support::publish::relayed_events(&kafka, &prefix, 10, 500).await;
+    let (topics, events) = support::publish::relayed_events(&kafka, "redelivery", 10, 500).await;
     let group = support::unique("totals");
     let config = ConsumerConfig {
         commit_every: 50,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cqrs_core::{EventStore, InMemoryEventStore};
-use cqrs_kafka::{headers, EventRelay, KafkaConfig, RelayConfig, TopicMapping};
+use cqrs_kafka::{headers, EventRelay, KafkaConfig, RelayConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_recovers_when_the_broker_comes_up_later() {
@@ -18,15 +18,13 @@ async fn relay_recovers_when_the_broker_comes_up_later() {
     }
     let port = support::broker::free_port();
     let kafka = KafkaConfig::new(format!("127.0.0.1:{port}"));
-    let prefix = format!("{}.", support::unique("outage"));
-    let topics = vec![format!("{prefix}Order"), format!("{prefix}Invoice")];
+    let (prefix, topics) = support::publish::category_topics("outage");
     let store = Arc::new(InMemoryEventStore::new());
     let appended = support::append_events(&*store, 10, 500).await;
     let config = RelayConfig {
-        topics: TopicMapping::by_category().with_prefix(&prefix),
         delivery_timeout: Duration::from_secs(2),
         retry_backoff: (Duration::from_millis(100), Duration::from_secs(1)),
-        ..RelayConfig::default()
+        ..support::publish::relay_config(&prefix)
     };
     let relay = EventRelay::new(store.clone(), kafka.clone())
         .with_config(config)

@@ -3,12 +3,11 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use cqrs_core::{EventStore, InMemoryEventStore};
-use cqrs_kafka::{headers, EventRelay, KafkaConfig, RelayConfig, TopicMapping};
+use cqrs_kafka::{EventRelay, KafkaConfig, RelayConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_killed_mid_stream_republishes_only_the_unacknowledged_tail() {
@@ -16,17 +15,15 @@ async fn relay_killed_mid_stream_republishes_only_the_unacknowledged_tail() {
         return;
     };
     let kafka = KafkaConfig::new(brokers);
-    let prefix = format!("{}.", support::unique("crash"));
-    let topics = vec![format!("{prefix}Order"), format!("{prefix}Invoice")];
+    let (prefix, topics) = support::publish::category_topics("crash");
     support::create_topics(&kafka, &topics).await;
     let store = Arc::new(InMemoryEventStore::new());
     let appended = support::append_events(&*store, 50, 10_000).await;
     let config = RelayConfig {
-        topics: TopicMapping::by_category().with_prefix(&prefix),
         batch_size: 250,
         max_in_flight: 1_000,
         checkpoint_interval: Duration::from_millis(20),
-        ..RelayConfig::default()
+        ..support::publish::relay_config(&prefix)
     };
 
     // Kill the first relay once it checkpointed some events and has more in flight.
@@ -70,16 +67,11 @@ async fn relay_killed_mid_stream_republishes_only_the_unacknowledged_tail() {
         Duration::from_secs(120),
     )
     .await;
-    let mut copies: HashMap<String, usize> = HashMap::new();
-    for message in &received {
-        *copies
-            .entry(message.header(headers::EVENT_ID).to_owned())
-            .or_default() += 1;
-    }
+    let copies = support::copies_by_event_id(&received);
     let mut duplicated = 0;
     for event in &appended {
         let count = copies
-            .get(&event.event_id.to_string())
+            .get(event.event_id.to_string().as_str())
             .copied()
             .unwrap_or(0);
         assert!(count >= 1, "event at position {} was lost", event.position);

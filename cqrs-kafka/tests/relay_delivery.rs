@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cqrs_core::{EventStore, InMemoryEventStore};
-use cqrs_kafka::{headers, EventRelay, KafkaConfig, RelayConfig, TopicMapping};
+use cqrs_kafka::{headers, EventRelay, KafkaConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_publishes_every_event_exactly_once_in_stream_order() {
@@ -16,18 +16,13 @@ async fn relay_publishes_every_event_exactly_once_in_stream_order() {
         return;
     };
     let kafka = KafkaConfig::new(brokers);
-    let prefix = format!("{}.", support::unique("exact"));
-    let topics = vec![format!("{prefix}Order"), format!("{prefix}Invoice")];
+    let (prefix, topics) = support::publish::category_topics("exact");
     support::create_topics(&kafka, &topics).await;
     let store = Arc::new(InMemoryEventStore::new());
     let appended = support::append_events(&*store, 50, 10_000).await;
 
-    let config = RelayConfig {
-        topics: TopicMapping::by_category().with_prefix(&prefix),
-        ..RelayConfig::default()
-    };
     let relay = EventRelay::new(store.clone(), kafka.clone())
-        .with_config(config)
+        .with_config(support::publish::relay_config(&prefix))
         .spawn();
     relay
         .wait_until_caught_up(Duration::from_secs(120))
@@ -49,10 +44,7 @@ async fn relay_publishes_every_event_exactly_once_in_stream_order() {
     .await;
 
     // Exactly once by event id.
-    let mut copies: HashMap<&str, usize> = HashMap::new();
-    for message in &received {
-        *copies.entry(message.header(headers::EVENT_ID)).or_default() += 1;
-    }
+    let copies = support::copies_by_event_id(&received);
     assert_eq!(received.len(), 10_000, "no extra copies");
     for event in &appended {
         assert_eq!(

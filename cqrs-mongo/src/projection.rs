@@ -39,7 +39,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bson::Document;
 use cqrs_core::{BoxError, EventStore, RecordedEvent, StoreError};
 use mongodb::{ClientSession, Database};
 
@@ -47,7 +46,7 @@ use crate::codec::u64_to_i64;
 use crate::error::store_error;
 use crate::queries;
 use crate::store::{
-    decode_all, load_in, run_transaction, save_in, BodyError, MongoEventStore, Outcome,
+    collect_in, load_in, run_transaction, save_in, BodyError, MongoEventStore, Outcome,
     TransactionBody,
 };
 
@@ -245,18 +244,14 @@ impl<P: TransactionalProjection> TransactionBody for BatchBody<'_, P> {
         let Some(from) = u64_to_i64(checkpoint + 1) else {
             return Ok(Outcome::Abort(0));
         };
-        let mut cursor = collections
+        let cursor = collections
             .events
             .find(queries::log_from(from))
             .sort(queries::by_position())
             .limit(i64::try_from(self.batch_size).unwrap_or(i64::MAX))
             .session(&mut *session)
             .await?;
-        let mut documents: Vec<Document> = Vec::new();
-        while let Some(document) = cursor.next(&mut *session).await.transpose()? {
-            documents.push(document);
-        }
-        let events = decode_all(&documents)?;
+        let events = collect_in(cursor, session).await?;
         let Some(last) = events.last().map(|e| e.position) else {
             return Ok(Outcome::Abort(0));
         };

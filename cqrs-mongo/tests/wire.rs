@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bson::{doc, Bson, Document};
-use cqrs_core::{EventStore, ExpectedVersion, JsonPayload, Metadata, NewEvent, StoreError};
+use cqrs_core::{
+    AppendResult, EventStore, ExpectedVersion, JsonPayload, Metadata, NewEvent, StoreError,
+};
 use cqrs_mongo::{MongoEventStore, MongoStoreConfig, MongoStoreError};
 use support::fake_server::{command_name, FakeServer, Script};
 
@@ -21,8 +23,15 @@ fn quiet_config() -> MongoStoreConfig {
 }
 
 async fn store_on(script: Arc<Script>) -> (FakeServer, MongoEventStore) {
+    store_with(script, quiet_config()).await
+}
+
+async fn store_with(
+    script: Arc<Script>,
+    config: MongoStoreConfig,
+) -> (FakeServer, MongoEventStore) {
     let server = FakeServer::start(true, script).await;
-    let store = MongoEventStore::connect(&server.url(), quiet_config())
+    let store = MongoEventStore::connect(&server.url(), config)
         .await
         .expect("connect");
     (server, store)
@@ -34,6 +43,38 @@ fn event(n: u64) -> NewEvent {
         1,
         JsonPayload::from_value(&serde_json::json!({ "n": n })),
     )
+}
+
+/// Appends `event(1)` to stream `S-1` with any expected version.
+async fn append_one(store: &MongoEventStore) -> Result<AppendResult, StoreError> {
+    store
+        .append(
+            "S-1",
+            ExpectedVersion::Any,
+            vec![event(1)],
+            &Metadata::default(),
+        )
+        .await
+}
+
+/// A `find` reply holding `documents` (one batch, cursor exhausted).
+fn cursor(documents: Vec<Document>) -> Document {
+    doc! { "cursor": { "firstBatch": documents, "id": 0i64, "ns": "wire.events" }, "ok": 1.0 }
+}
+
+/// The document a server holds for `event`, stored at `position` as version `version` of
+/// stream `S-1`.
+fn stored_event(event: &NewEvent, position: i64, version: i64) -> Document {
+    let id = bson::Binary {
+        subtype: bson::spec::BinarySubtype::Uuid,
+        bytes: event.event_id.as_bytes().to_vec(),
+    };
+    doc! {
+        "_id": position, "stream_id": "S-1", "stream_version": version, "event_id": id,
+        "event_type": &event.event_type, "event_version": 1i64,
+        "payload": bson::to_document(&event.payload.to_value().unwrap()).unwrap(),
+        "metadata": {}, "recorded_at": bson::DateTime::from_millis(1_700_000_000_000),
+    }
 }
 
 /// A counter reply for findAndModify: the last allocated position.
@@ -165,9 +206,7 @@ async fn version_mismatch_is_a_typed_conflict_and_aborts() {
         let is_version_lookup = command_name(c) == "find"
             && c.get_document("sort")
                 .is_ok_and(|s| s.contains_key("stream_version"));
-        is_version_lookup.then(|| {
-            doc! { "cursor": { "firstBatch": [{ "stream_version": 7i64 }], "id": 0i64, "ns": "wire.events" }, "ok": 1.0 }
-        })
+        is_version_lookup.then(|| cursor(vec![doc! { "stream_version": 7i64 }]))
     });
     let (server, store) = store_on(script).await;
     let error = store
@@ -206,15 +245,7 @@ async fn write_conflict_on_the_counter_retries_the_whole_transaction() {
         })
     });
     let (server, store) = store_on(script).await;
-    let result = store
-        .append(
-            "S-1",
-            ExpectedVersion::Any,
-            vec![event(1)],
-            &Metadata::default(),
-        )
-        .await
-        .expect("append");
+    let result = append_one(&store).await.expect("append");
     assert_eq!(result.events[0].position, 1);
     assert_eq!(attempts.load(Ordering::SeqCst), 3);
     let starts = server
@@ -244,15 +275,7 @@ async fn unknown_commit_result_retries_only_the_commit() {
         _ => None,
     });
     let (server, store) = store_on(script).await;
-    let result = store
-        .append(
-            "S-1",
-            ExpectedVersion::Any,
-            vec![event(1)],
-            &Metadata::default(),
-        )
-        .await
-        .expect("append");
+    let result = append_one(&store).await.expect("append");
     assert_eq!(result.events[0].position, 9);
     assert_eq!(server.named("commitTransaction").len(), 2);
     assert_eq!(
@@ -268,21 +291,10 @@ async fn persistent_write_conflicts_end_as_a_serialization_error() {
         (command_name(c) == "findAndModify")
             .then(|| error_reply(112, "WriteConflict", &["TransientTransactionError"]))
     });
-    let server = FakeServer::start(true, script).await;
     let mut config = quiet_config();
     config.transaction_timeout = std::time::Duration::from_millis(300);
-    let store = MongoEventStore::connect(&server.url(), config)
-        .await
-        .expect("connect");
-    let error = store
-        .append(
-            "S-1",
-            ExpectedVersion::Any,
-            vec![event(1)],
-            &Metadata::default(),
-        )
-        .await
-        .unwrap_err();
+    let (_server, store) = store_with(script, config).await;
+    let error = append_one(&store).await.unwrap_err();
     assert!(
         matches!(
             error,
@@ -299,17 +311,12 @@ async fn persistent_write_conflicts_end_as_a_serialization_error() {
 #[tokio::test]
 async fn retried_batch_returns_the_stored_events_without_writing() {
     let sent = event(1);
-    let stored = doc! {
-        "_id": 17i64, "stream_id": "S-1", "stream_version": 3i64,
-        "event_id": bson::Binary { subtype: bson::spec::BinarySubtype::Uuid, bytes: sent.event_id.as_bytes().to_vec() },
-        "event_type": "Counted", "event_version": 1i64, "payload": { "n": 1i64 }, "metadata": {},
-        "recorded_at": bson::DateTime::from_millis(1_700_000_000_000),
-    };
+    let stored = stored_event(&sent, 17, 3);
     let script: Arc<Script> = Arc::new(move |c: &Document| {
         let is_id_lookup = command_name(c) == "find"
             && c.get_document("filter")
                 .is_ok_and(|f| f.contains_key("event_id"));
-        is_id_lookup.then(|| doc! { "cursor": { "firstBatch": [stored.clone()], "id": 0i64, "ns": "wire.events" }, "ok": 1.0 })
+        is_id_lookup.then(|| cursor(vec![stored.clone()]))
     });
     let (server, store) = store_on(script).await;
     let result = store
@@ -340,15 +347,7 @@ async fn duplicate_key_on_insert_reruns_the_checks_once() {
         _ => None,
     });
     let (server, store) = store_on(script).await;
-    let result = store
-        .append(
-            "S-1",
-            ExpectedVersion::Any,
-            vec![event(1)],
-            &Metadata::default(),
-        )
-        .await
-        .expect("append");
+    let result = append_one(&store).await.expect("append");
     assert_eq!(result.events[0].position, 5);
     assert_eq!(server.named("insert").len(), 2);
 }
@@ -383,6 +382,30 @@ async fn reads_send_gap_safe_queries() {
             .count(),
         1,
         "max = 0 sends nothing"
+    );
+}
+
+#[tokio::test]
+async fn read_all_decodes_every_document_the_server_returns() {
+    let (first, second) = (event(1), event(2));
+    let documents = vec![stored_event(&first, 17, 1), stored_event(&second, 18, 2)];
+    let script: Arc<Script> = Arc::new(move |c: &Document| {
+        let is_log_read =
+            command_name(c) == "find" && c.get_document("sort") == Ok(&doc! { "_id": 1 });
+        is_log_read.then(|| cursor(documents.clone()))
+    });
+    let (_server, store) = store_on(script).await;
+    let read = store.read_all(17, 10).await.expect("read_all");
+    let seen: Vec<_> = read
+        .iter()
+        .map(|e| (e.position, e.stream_version, e.event_id, e.payload.as_str()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (17, 1, first.event_id, r#"{"n":1}"#),
+            (18, 2, second.event_id, r#"{"n":2}"#)
+        ]
     );
 }
 
@@ -424,15 +447,12 @@ async fn change_stream_inserts_wake_subscribers() {
                 "_id": { "_data": "8263A1" }, "operationType": "insert",
                 "ns": { "db": "wire", "coll": "events" }, "documentKey": { "_id": 33i64 },
             };
-            doc! { "cursor": { "firstBatch": [change], "id": 0i64, "ns": "wire.events" }, "ok": 1.0 }
+            cursor(vec![change])
         })
     });
-    let server = FakeServer::start(true, script).await;
     let mut config = quiet_config();
     config.change_stream = true;
-    let store = MongoEventStore::connect(&server.url(), config)
-        .await
-        .expect("connect");
+    let (server, store) = store_with(script, config).await;
     let mut watch = store.subscribe();
     assert!(
         watch
@@ -457,14 +477,11 @@ async fn head_poll_wakes_subscribers_without_change_streams() {
     let script: Arc<Script> = Arc::new(|c: &Document| {
         let is_head =
             command_name(c) == "find" && c.get_document("sort") == Ok(&doc! { "_id": -1 });
-        is_head.then(|| doc! { "cursor": { "firstBatch": [{ "_id": 12i64 }], "id": 0i64, "ns": "wire.events" }, "ok": 1.0 })
+        is_head.then(|| cursor(vec![doc! { "_id": 12i64 }]))
     });
-    let server = FakeServer::start(true, script).await;
     let mut config = quiet_config();
     config.poll_interval = std::time::Duration::from_millis(20);
-    let store = MongoEventStore::connect(&server.url(), config)
-        .await
-        .expect("connect");
+    let (server, store) = store_with(script, config).await;
     let mut watch = store.subscribe();
     assert!(
         watch

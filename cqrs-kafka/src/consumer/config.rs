@@ -72,9 +72,6 @@ impl ConsumerConfig {
     }
 
     pub(crate) fn transient_delay(&self, failures: u32) -> Duration {
-        let (initial, max) = self.transient_backoff;
-        initial
-            .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
-            .min(max)
+        crate::stop::backoff(self.transient_backoff, failures)
     }
 }

@@ -33,12 +33,8 @@ impl OffsetTracker {
     /// Records that the message at `offset` was handled.
     pub(crate) fn mark(&self, topic: &str, partition: i32, offset: i64) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
-        match pending.get_mut(&(topic.to_owned(), partition)) {
-            Some(next) => *next = (*next).max(offset + 1),
-            None => {
-                pending.insert((topic.to_owned(), partition), offset + 1);
-            }
-        }
+        let next = pending.entry((topic.to_owned(), partition)).or_default();
+        *next = (*next).max(offset + 1);
     }
 
     /// True when some handled offsets are not committed yet.

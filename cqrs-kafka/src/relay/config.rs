@@ -52,9 +52,6 @@ impl Default for RelayConfig {
 impl RelayConfig {
     /// The backoff after `failures` consecutive transient failures (1-based).
     pub(crate) fn backoff(&self, failures: u32) -> Duration {
-        let (initial, max) = self.retry_backoff;
-        initial
-            .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
-            .min(max)
+        crate::stop::backoff(self.retry_backoff, failures)
     }
 }

@@ -10,28 +10,33 @@ use std::sync::Arc;
 use futures::FutureExt;
 use rdkafka::producer::DeliveryFuture;
 
+use super::config::RelayConfig;
 use super::error::RelayError;
+use crate::TopicMapping;
 
-/// One sent event waiting for its acknowledgement.
+/// One sent event waiting for its acknowledgement. Its topic is not kept: a failure
+/// derives it from the stream again.
 struct Pending {
     position: u64,
     stream: Arc<str>,
-    topic: Arc<str>,
     delivery: DeliveryFuture,
 }
 
 /// Sent events in position order, and the highest position below which all are acked.
 pub(crate) struct InFlight {
     relay: Arc<str>,
+    topics: TopicMapping,
     pending: VecDeque<Pending>,
     acked: u64,
 }
 
 impl InFlight {
-    /// An empty window; everything up to `acked` is already acknowledged.
-    pub(crate) fn new(relay: &str, acked: u64) -> Self {
+    /// An empty window of the relay configured by `config`; everything up to `acked` is
+    /// already acknowledged.
+    pub(crate) fn new(config: &RelayConfig, acked: u64) -> Self {
         Self {
-            relay: relay.into(),
+            relay: config.checkpoint_name.as_str().into(),
+            topics: config.topics.clone(),
             pending: VecDeque::new(),
             acked,
         }
@@ -52,17 +57,10 @@ impl InFlight {
     }
 
     /// Records a sent event. Positions must be pushed in increasing order.
-    pub(crate) fn push(
-        &mut self,
-        position: u64,
-        stream: Arc<str>,
-        topic: Arc<str>,
-        delivery: DeliveryFuture,
-    ) {
+    pub(crate) fn push(&mut self, position: u64, stream: Arc<str>, delivery: DeliveryFuture) {
         self.pending.push_back(Pending {
             position,
             stream,
-            topic,
             delivery,
         });
     }
@@ -108,8 +106,8 @@ impl InFlight {
             Ok(Err((source, _message))) => Err(RelayError::Publish {
                 relay: self.relay.clone(),
                 position: front.position,
+                topic: self.topics.topic_for_stream(&front.stream).into(),
                 stream: front.stream,
-                topic: front.topic,
                 source: Box::new(source),
             }),
             Err(_canceled) => Err(RelayError::ProducerGone {

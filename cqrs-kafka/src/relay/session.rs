@@ -41,7 +41,7 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
             store,
             config,
             producer,
-            in_flight: InFlight::new(&config.checkpoint_name, acked),
+            in_flight: InFlight::new(config, acked),
             next: acked + 1,
             saved: acked,
             last_save: Instant::now(),
@@ -67,7 +67,9 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
                 for event in &batch {
                     self.send(event).await?;
                 }
-                self.progress.send_modify(|p| p.sent = self.next - 1);
+                if sent_any {
+                    self.progress.send_modify(|p| p.sent = self.next - 1);
+                }
             }
             self.in_flight.settle_ready()?;
             if sent_any {
@@ -129,12 +131,8 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
         loop {
             match self.producer.send_result(record) {
                 Ok(delivery) => {
-                    self.in_flight.push(
-                        event.position,
-                        event.stream_id.clone(),
-                        topic.as_ref().into(),
-                        delivery,
-                    );
+                    self.in_flight
+                        .push(event.position, event.stream_id.clone(), delivery);
                     self.next = event.position + 1;
                     return Ok(());
                 }

@@ -5,14 +5,18 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use cqrs_kafka::{Batch, BatchHandler, HandlerError, KafkaConfig};
+use cqrs_kafka::{
+    Batch, BatchConsumerRunner, BatchHandler, ConsumerConfig, HandlerError, KafkaConfig,
+    RawJsonDecoder, RunningConsumer,
+};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use tokio::sync::Notify;
 
 /// Records every attempt and every applied batch of `{"n": ...}` messages; rejects the
-/// messages with `"reject": true`; can fail transiently first, or "crash" (hang forever)
-/// right after applying a given batch, before the runner can commit it.
+/// messages with `"reject": true` (one by one, or the whole batch when it cannot tell
+/// which); can fail transiently first, or "crash" (hang forever) right after applying a
+/// given batch, before the runner can commit it.
 #[derive(Default)]
 pub struct Recorder {
     /// The offsets handed to the handler, per attempt.
@@ -23,6 +27,8 @@ pub struct Recorder {
     pub applied: Arc<Mutex<Vec<i64>>>,
     /// Attempts to fail with a transient error before succeeding.
     pub transient_failures: u32,
+    /// Reject a whole batch holding a `"reject": true` message instead of that message.
+    pub reject_whole_batch: bool,
     /// Hang after applying this many batches (1-based).
     pub crash_after_batch: Option<usize>,
     pub crashed: Arc<Notify>,
@@ -51,6 +57,9 @@ impl BatchHandler for Recorder {
             } else {
                 applied.push(n);
             }
+        }
+        if self.reject_whole_batch && !rejected.is_empty() {
+            return Err(HandlerError::rejected("some reading is out of range"));
         }
         for (index, n) in rejected {
             batch.reject(index, format!("reading {n} is out of range"));
@@ -83,9 +92,27 @@ pub async fn produce_in_one_partition(
     (partition.expect("at least one value"), offsets)
 }
 
-/// `{"n": n}` for each n.
-pub fn numbered(ns: impl IntoIterator<Item = i64>) -> Vec<String> {
-    ns.into_iter().map(|n| format!(r#"{{"n":{n}}}"#)).collect()
+/// Produces `{"n": n}` for each n with [`produce_in_one_partition`].
+pub async fn produce_numbered(
+    kafka: &KafkaConfig,
+    topic: &str,
+    ns: impl IntoIterator<Item = i64>,
+) -> (i32, Vec<i64>) {
+    let values: Vec<String> = ns.into_iter().map(|n| format!(r#"{{"n":{n}}}"#)).collect();
+    let values: Vec<_> = values.iter().map(|v| (v.as_str(), &[][..])).collect();
+    produce_in_one_partition(kafka, topic, &values).await
+}
+
+/// Runs `recorder` on raw JSON messages with `config`.
+pub fn spawn(
+    kafka: &KafkaConfig,
+    config: ConsumerConfig,
+    recorder: Recorder,
+) -> RunningConsumer<Recorder> {
+    BatchConsumerRunner::new(kafka.clone(), config, recorder)
+        .with_decoder(RawJsonDecoder::default())
+        .spawn()
+        .expect("batch consumer")
 }
 
 /// The offset `group` committed for `topic`/`partition`, if any.

@@ -9,5 +9,5 @@ pub mod seed;
 pub mod totals;
 
 pub use broker::{broker, create_topics, unique};
-pub use read::{read_topics, Received};
+pub use read::{copies_by_event_id, read_topics, Received};
 pub use seed::append_events;

@@ -8,7 +8,24 @@ use cqrs_kafka::{EventRelay, KafkaConfig, RelayConfig, TopicMapping};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
-/// Creates `<prefix>Order` and `<prefix>Invoice`, appends `total` events over `streams`
+/// A unique topic prefix `<name>-<id>.` and its two category topics, `<prefix>Order` and
+/// `<prefix>Invoice` (the categories [`append_events`](super::append_events) writes), not
+/// created yet.
+pub fn category_topics(name: &str) -> (String, Vec<String>) {
+    let prefix = format!("{}.", super::unique(name));
+    let topics = vec![format!("{prefix}Order"), format!("{prefix}Invoice")];
+    (prefix, topics)
+}
+
+/// The default relay configuration, publishing to the category topics under `prefix`.
+pub fn relay_config(prefix: &str) -> RelayConfig {
+    RelayConfig {
+        topics: TopicMapping::by_category().with_prefix(prefix),
+        ..RelayConfig::default()
+    }
+}
+
+/// Creates the [`category_topics`] of `name`, appends `total` events over `streams`
 /// streams to a new store and relays them. Returns the topics and the events.
 ///
 /// The relay sends one message per record batch here: tansu 0.6.0 cannot fetch from an
@@ -18,21 +35,17 @@ use rdkafka::producer::{FutureProducer, FutureRecord};
 /// works on tansu when every message is its own batch. Real Kafka has no such limit.
 pub async fn relayed_events(
     kafka: &KafkaConfig,
-    prefix: &str,
+    name: &str,
     streams: usize,
     total: usize,
 ) -> (Vec<String>, Vec<RecordedEvent>) {
-    let topics = vec![format!("{prefix}Order"), format!("{prefix}Invoice")];
+    let (prefix, topics) = category_topics(name);
     super::create_topics(kafka, &topics).await;
     let store = Arc::new(InMemoryEventStore::new());
     let events = super::append_events(&*store, streams, total).await;
-    let config = RelayConfig {
-        topics: TopicMapping::by_category().with_prefix(prefix),
-        ..RelayConfig::default()
-    };
     let one_per_batch = kafka.clone().set("batch.num.messages", "1");
     let relay = EventRelay::new(store, one_per_batch)
-        .with_config(config)
+        .with_config(relay_config(&prefix))
         .spawn();
     relay
         .wait_until_caught_up(Duration::from_secs(60))

@@ -86,3 +86,30 @@ pub async fn read_topics(
     }
     received
 }
+
+/// How many copies of each event id (header `event-id`) arrived.
+pub fn copies_by_event_id(received: &[Received]) -> HashMap<&str, usize> {
+    let mut copies = HashMap::new();
+    for message in received {
+        *copies
+            .entry(message.header(cqrs_kafka::headers::EVENT_ID))
+            .or_default() += 1;
+    }
+    copies
+}
+
+/// Reads the dead-letter topic `topic` until `expected` letters arrived, then 1 s more to
+/// catch extra ones, and checks that no more than `expected` came.
+pub async fn dead_letters(kafka: &KafkaConfig, topic: &str, expected: usize) -> Vec<Received> {
+    let topics = [topic.to_owned()];
+    let letters = read_topics(
+        kafka,
+        &topics,
+        expected,
+        Duration::from_secs(1),
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(letters.len(), expected, "{letters:#?}");
+    letters
+}

@@ -31,17 +31,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use bson::Document;
 use cqrs_core::store::validate_append;
-use cqrs_core::{
-    AppendResult, Conflict, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreError,
-};
+use cqrs_core::{AppendResult, Conflict, ExpectedVersion, Metadata, NewEvent, StoreError};
 use mongodb::ClientSession;
 use uuid::Uuid;
 
 use super::dedupe::resolve_previous;
 use super::{
-    decode_all, run_transaction, BodyError, Collections, MongoEventStore, Outcome, TransactionBody,
+    collect_in, run_transaction, BodyError, Collections, MongoEventStore, Outcome, TransactionBody,
 };
 use crate::codec::{encode_event, encode_metadata, fields, get_u64, now_millis, EventDocument};
 use crate::error::{classify, from_class, store_error, ErrorClass, ErrorFacts};
@@ -179,16 +176,12 @@ impl TransactionBody for AppendBody<'_> {
 
         // 1. A retried batch?
         if !self.ids.is_empty() {
-            let mut cursor = events
+            let cursor = events
                 .find(queries::events_with_ids(&self.ids))
                 .session(&mut *session)
                 .await?;
-            let mut stored: Vec<Document> = Vec::new();
-            while let Some(document) = cursor.next(&mut *session).await.transpose()? {
-                stored.push(document);
-            }
+            let stored = collect_in(cursor, session).await?;
             if !stored.is_empty() {
-                let stored: Vec<RecordedEvent> = decode_all(&stored)?;
                 return Ok(Outcome::Abort(resolve_previous(
                     &self.stream_id,
                     &self.ids,

@@ -23,7 +23,7 @@ use crate::error::{store_error, MongoStoreError};
 use crate::queries::{self, Deployment};
 
 pub(crate) use checkpoints::{load_in, save_in};
-pub(crate) use reads::decode_all;
+pub(crate) use reads::collect_in;
 pub(crate) use transaction::{run_transaction, BodyError, Outcome, TransactionBody};
 
 /// An [`EventStore`] on MongoDB: one document per event, appends in multi-document

@@ -9,8 +9,9 @@
 use bson::Document;
 use cqrs_core::{RecordedEvent, StoreError};
 use futures::TryStreamExt;
-use mongodb::{Collection, Cursor};
+use mongodb::{ClientSession, Collection, Cursor, SessionCursor};
 
+use super::BodyError;
 use crate::codec::{decode_event, get_u64, u64_to_i64};
 use crate::error::{corrupt, store_error};
 use crate::queries;
@@ -67,25 +68,32 @@ pub(crate) async fn head_position(events: &Collection<Document>) -> Result<u64, 
     }
 }
 
+/// Decodes every event of `cursor` as it arrives; the first undecodable document is
+/// reported as corrupt data.
 async fn collect(
     mut cursor: Cursor<Document>,
     operation: &'static str,
 ) -> Result<Vec<RecordedEvent>, StoreError> {
-    let mut documents = Vec::new();
+    let mut events = Vec::new();
     while let Some(document) = cursor
         .try_next()
         .await
         .map_err(|e| store_error(operation, e))?
     {
-        documents.push(document);
+        events.push(decode_event(&document).map_err(corrupt)?);
     }
-    decode_all(&documents)
+    Ok(events)
 }
 
-/// Decodes event documents; the first undecodable one is reported as corrupt data.
-pub(crate) fn decode_all(documents: &[Document]) -> Result<Vec<RecordedEvent>, StoreError> {
-    documents
-        .iter()
-        .map(|d| decode_event(d).map_err(corrupt))
-        .collect()
+/// [`collect`] for a cursor of a transaction's session: driver errors stay driver errors
+/// (the transaction decides whether to retry them).
+pub(crate) async fn collect_in(
+    mut cursor: SessionCursor<Document>,
+    session: &mut ClientSession,
+) -> Result<Vec<RecordedEvent>, BodyError> {
+    let mut events = Vec::new();
+    while let Some(document) = cursor.next(&mut *session).await.transpose()? {
+        events.push(decode_event(&document).map_err(corrupt)?);
+    }
+    Ok(events)
 }
