@@ -36,8 +36,9 @@ const STREAMS: usize = 100;
 /// Events per append when filling a store.
 const PER_APPEND: usize = 10;
 
-/// Runs every Kafka figure against `brokers` and adds the rows to `table`.
-pub async fn run(table: &mut Table, brokers: &str) {
+/// Runs every Kafka figure against `brokers` (the relay from PostgreSQL against
+/// `database_url`) and adds the rows to `table`.
+pub async fn run(table: &mut Table, database_url: &str, brokers: &str) {
     let kafka = KafkaConfig::new(brokers);
     let probe = format!("bench-probe-{}", short_id());
     if let Err(error) = cqrs_kafka::create_topics(&kafka, &[&probe], 1, 1).await {
@@ -68,7 +69,7 @@ pub async fn run(table: &mut Table, brokers: &str) {
         target: ">= 0.5x raw".into(),
     });
 
-    match postgres_store().await {
+    match postgres_store(database_url).await {
         Ok((store, drop_schema)) => {
             fill(&*store).await;
             let (relayed, _) = relay(&kafka, store.clone()).await;
@@ -302,13 +303,12 @@ async fn create(kafka: &KafkaConfig, topics: &[String]) {
 
 /// A PgEventStore in a fresh schema, and a future that drops the schema.
 async fn postgres_store(
+    url: &str,
 ) -> Result<(Arc<PgEventStore>, impl std::future::Future<Output = ()>), String> {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned());
     let schema =
         SchemaName::new(format!("bench_kafka_{}", short_id())).map_err(|e| e.to_string())?;
     let config = PgEventStoreConfig::new(schema.clone()).max_connections(4);
-    let store = PgEventStore::connect(&url, config)
+    let store = PgEventStore::connect(url, config)
         .await
         .map_err(|e| format!("cannot connect to {url}: {e}"))?;
     store.migrate().await.map_err(|e| format!("migrate: {e}"))?;

@@ -9,6 +9,7 @@
 //! Kafka groups `KAFKA_BROKERS` (default `127.0.0.1:19092`, see `scripts/start-kafka.sh`),
 //! the MongoDB group runs only when `MONGODB_URL` is set.
 
+mod counter;
 mod kafka;
 mod memory;
 mod mongo;
@@ -61,7 +62,11 @@ fn main() {
     }
     if wants("kafka") {
         eprintln!("kafka at {}", args.kafka_brokers);
-        runtime.block_on(kafka::run(&mut table, &args.kafka_brokers));
+        runtime.block_on(kafka::run(
+            &mut table,
+            &args.database_url,
+            &args.kafka_brokers,
+        ));
     }
     if wants("sensor-log") {
         eprintln!(

@@ -10,15 +10,15 @@ use std::time::{Duration, Instant};
 
 use bson::{doc, Document};
 use cqrs_core::{
-    stream_id, Aggregate, EventStore, ExpectedVersion, JsonPayload, Metadata, NewEvent, Repository,
-    Snapshot, SnapshotPolicy,
+    stream_id, Aggregate, EventStore, ExpectedVersion, JsonPayload, Metadata, Repository, Snapshot,
+    SnapshotPolicy,
 };
 use cqrs_mongo::{MongoEventStore, MongoStoreConfig};
 use futures::{StreamExt, TryStreamExt};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
 
-use crate::memory::{Counter, Increment};
+use crate::counter::{increments, Counter, Increment};
 use crate::table::{Row, Table};
 
 const GROUP: &str = "mongo";
@@ -134,7 +134,7 @@ async fn loads(table: &mut Table, store: &Arc<MongoEventStore>, naive: &Naive) {
                 value: LONG_STREAM as u64,
             })
             .expect("state"),
-            taken_at: chrono_now(),
+            taken_at: chrono::Utc::now(),
         })
         .await
         .expect("snapshot");
@@ -285,17 +285,6 @@ impl Naive {
             .await
             .expect("naive insert_many");
     }
-}
-
-fn increments(n: usize) -> Vec<NewEvent> {
-    let payload = JsonPayload::parse(r#"{"Incremented":{"by":1}}"#).expect("json");
-    (0..n)
-        .map(|_| NewEvent::raw("Incremented", 1, payload.clone()))
-        .collect()
-}
-
-fn chrono_now() -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc::now()
 }
 
 async fn run_tasks<F, Fut>(task: F)

@@ -9,15 +9,15 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 use cqrs_core::{
-    Aggregate, Command, Event, EventStore, ExpectedVersion, JsonPayload, Metadata, NewEvent,
-    Repository, Snapshot, SnapshotPolicy,
+    Aggregate, EventStore, ExpectedVersion, JsonPayload, Metadata, NewEvent, Repository, Snapshot,
+    SnapshotPolicy,
 };
 use cqrs_postgres::sqlx::postgres::{PgPool, PgPoolOptions};
 use cqrs_postgres::sqlx::{self, Row as _};
 use cqrs_postgres::{PgEventStore, PgEventStoreConfig, SchemaName};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::counter::{increments, Counter, CounterEvent, Increment, INCREMENT_JSON};
 use crate::table::{Row, Table};
 
 const GROUP: &str = "postgres";
@@ -34,53 +34,6 @@ const LOAD_RUNS: usize = 60;
 const BATCH: usize = 100;
 const BATCH_CALLS: usize = 2_000;
 const PAGE: usize = 5_000;
-
-/// A counter: the benchmark aggregate (load + decide + append one event).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-struct Counter {
-    value: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-enum CounterEvent {
-    Incremented { by: u64 },
-}
-
-impl Event for CounterEvent {
-    const EVENT_TYPES: &'static [&'static str] = &["Incremented"];
-    fn event_type(&self) -> &'static str {
-        "Incremented"
-    }
-}
-
-struct Increment {
-    id: String,
-}
-
-impl Command for Increment {
-    fn aggregate_id(&self) -> &str {
-        &self.id
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("never")]
-struct Never;
-
-impl Aggregate for Counter {
-    const TYPE: &'static str = "Counter";
-    type Command = Increment;
-    type Event = CounterEvent;
-    type Error = Never;
-    type Services = ();
-    async fn handle(&self, _: &Increment, _: &()) -> Result<Vec<CounterEvent>, Never> {
-        Ok(vec![CounterEvent::Incremented { by: 1 }])
-    }
-    fn apply(&mut self, event: &CounterEvent) {
-        let CounterEvent::Incremented { by } = event;
-        self.value += by;
-    }
-}
 
 /// What the naive baseline decodes a row into.
 #[allow(dead_code)]
@@ -111,8 +64,18 @@ const NAIVE_TABLE: &str = "CREATE TABLE {schema}.naive_events (
 const NAIVE_INSERT: &str = "INSERT INTO {schema}.naive_events
     (stream_id, version, event_id, event_type, payload, metadata) VALUES ($1, $2, $3, $4, $5::jsonb, '{}'::jsonb)";
 
-fn increment() -> NewEvent {
-    NewEvent::from_event(&CounterEvent::Incremented { by: 1 }).expect("serialize")
+/// One baseline row: `Incremented { by: 1 }` at `version` of `stream`, for [`NAIVE_INSERT`].
+fn naive_insert<'q>(
+    insert: &'q str,
+    stream: &'q str,
+    version: usize,
+) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+    sqlx::query(insert)
+        .bind(stream)
+        .bind(version as i64)
+        .bind(Uuid::now_v7())
+        .bind("Incremented")
+        .bind(INCREMENT_JSON)
 }
 
 /// Runs every PostgreSQL figure against `database_url` and adds the rows to `table`.
@@ -207,12 +170,7 @@ async fn commands(
             for event in &rows {
                 state.apply(&event.0);
             }
-            sqlx::query(&insert)
-                .bind(&stream)
-                .bind(rows.len() as i64 + 1)
-                .bind(Uuid::now_v7())
-                .bind("Incremented")
-                .bind(r#"{"Incremented":{"by":1}}"#)
+            naive_insert(&insert, &stream, rows.len() + 1)
                 .execute(&mut *tx)
                 .await
                 .expect("insert");
@@ -256,24 +214,18 @@ async fn load_latency(
     // The same 10,000 events in both tables.
     let meta = Metadata::default();
     for chunk in 0..LONG_STREAM / BATCH {
-        let batch: Vec<_> = (0..BATCH).map(|_| increment()).collect();
         store
             .append(
                 "Counter-long",
                 ExpectedVersion::Exact((chunk * BATCH) as u64),
-                batch,
+                increments(BATCH),
                 &meta,
             )
             .await
             .expect("fill long stream");
         let mut tx = naive.begin().await.expect("begin");
         for v in 0..BATCH {
-            sqlx::query(insert)
-                .bind("Naive-long")
-                .bind((chunk * BATCH + v + 1) as i64)
-                .bind(Uuid::now_v7())
-                .bind("Incremented")
-                .bind(r#"{"Incremented":{"by":1}}"#)
+            naive_insert(insert, "Naive-long", chunk * BATCH + v + 1)
                 .execute(&mut *tx)
                 .await
                 .expect("fill baseline stream");
@@ -394,12 +346,7 @@ async fn batch_append(table: &mut Table, store: &PgEventStore, naive: &PgPool, i
             let stream = format!("NaiveBatch-{i}");
             let mut tx = pool.begin().await.expect("begin");
             for v in 0..BATCH {
-                sqlx::query(&insert)
-                    .bind(&stream)
-                    .bind(v as i64 + 1)
-                    .bind(Uuid::now_v7())
-                    .bind("Incremented")
-                    .bind(r#"{"Incremented":{"by":1}}"#)
+                naive_insert(&insert, &stream, v + 1)
                     .execute(&mut *tx)
                     .await
                     .expect("insert");
@@ -412,7 +359,7 @@ async fn batch_append(table: &mut Table, store: &PgEventStore, naive: &PgPool, i
 
     let batches: Arc<Vec<std::sync::Mutex<Option<Vec<NewEvent>>>>> = Arc::new(
         (0..BATCH_CALLS)
-            .map(|_| std::sync::Mutex::new(Some((0..BATCH).map(|_| increment()).collect())))
+            .map(|_| std::sync::Mutex::new(Some(increments(BATCH))))
             .collect(),
     );
     let store = store.clone();

@@ -18,7 +18,6 @@ use std::time::{Duration, Instant};
 
 use cqrs_kafka::KafkaConfig;
 use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 use sensor_log::device::{decode_readings, Limits};
 use sensor_log::ingest::kafka::{spawn_writer, WriterConfig};
 use sensor_log::ingest::{Ingestor, Topics};
@@ -99,7 +98,7 @@ async fn end_to_end(
     let store = PostgresStore::connect(database_url, &format!("bench_sl_{suffix}"))
         .await
         .map_err(|e| e.to_string())?;
-    let result = measure(&store, kafka, brokers, topics, &suffix, per_message).await;
+    let result = measure(&store, kafka, topics, &suffix, per_message).await;
     drop_schema(&store).await;
     result
 }
@@ -108,13 +107,12 @@ async fn end_to_end(
 async fn measure(
     store: &PostgresStore,
     kafka: KafkaConfig,
-    brokers: &str,
     topics: Topics,
     suffix: &str,
     per_message: usize,
 ) -> Result<(f64, f64), String> {
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
+    let producer: FutureProducer = kafka
+        .client_config()
         .set("linger.ms", "5")
         .set("message.max.bytes", "4000000")
         .create()

@@ -59,7 +59,7 @@ enum Mode {
     },
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Parser)]
 struct Listen {
     /// Address the HTTP API listens on.
     #[arg(long, env = "SENSOR_LOG_LISTEN", default_value = "127.0.0.1:8080")]
@@ -123,12 +123,8 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match Cli::parse().mode {
-        None => {
-            embedded(Listen {
-                listen: default_listen(),
-            })
-            .await
-        }
+        // No subcommand: embedded, with the address from SENSOR_LOG_LISTEN or the default.
+        None => embedded(Listen::parse_from(["sensor-log"])).await,
         Some(Mode::Embedded { listen }) => embedded(listen).await,
         Some(Mode::Ingest { database, kafka }) => ingest(database, kafka).await,
         Some(Mode::Serve { database, listen }) => serve(database, listen).await,
@@ -144,13 +140,6 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn default_listen() -> SocketAddr {
-    std::env::var("SENSOR_LOG_LISTEN")
-        .ok()
-        .and_then(|text| text.parse().ok())
-        .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)))
 }
 
 async fn ctrl_c() {

@@ -8,21 +8,28 @@
 
 mod support;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
 use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
 use cqrs_kafka::KafkaConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 use sensor_log::api::{router, AppState};
-use sensor_log::device::Limits;
+use sensor_log::device::{Limits, SensorInfo};
 use sensor_log::ingest::kafka::{spawn_writer, WriterConfig};
 use sensor_log::ingest::{Ingestor, Topics};
 use sensor_log::queries::SensorQueries;
-use sensor_log::store::{PostgresStore, SensorStore};
+use sensor_log::reading::{Reading, SensorId};
+use sensor_log::span::Span;
+use sensor_log::store::{
+    BucketStats, LatestReading, PostgresStore, SensorStore, StoreError, TimeRange,
+};
 use serde_json::{json, Value};
 
 const T0: i64 = 1_646_409_600; // 2022-03-04T16:00:00Z
@@ -313,6 +320,108 @@ async fn a_crashed_writer_leaves_uncommitted_messages_to_the_next_one() {
         120,
         "nothing lost, nothing duplicated"
     );
+    services.drop_schema().await;
+}
+
+/// The PostgreSQL store with a switch that makes its writes fail, like a database that
+/// went away.
+struct OutageStore {
+    inner: PostgresStore,
+    down: AtomicBool,
+}
+
+impl OutageStore {
+    fn check(&self) -> Result<(), StoreError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Unavailable {
+                operation: "inserting readings".into(),
+                source: sqlx::Error::PoolTimedOut,
+            });
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SensorStore for OutageStore {
+    async fn insert_readings(&self, readings: &[Reading]) -> Result<u64, StoreError> {
+        self.check()?;
+        self.inner.insert_readings(readings).await
+    }
+    async fn upsert_sensor(&self, sensor: &SensorInfo) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.upsert_sensor(sensor).await
+    }
+    async fn sensors(&self, a: Option<SensorId>, l: usize) -> Result<Vec<SensorInfo>, StoreError> {
+        self.inner.sensors(a, l).await
+    }
+    async fn readings(
+        &self,
+        s: SensorId,
+        r: TimeRange,
+        a: Option<DateTime<Utc>>,
+        l: usize,
+    ) -> Result<Vec<Reading>, StoreError> {
+        self.inner.readings(s, r, a, l).await
+    }
+    async fn stats(
+        &self,
+        s: SensorId,
+        r: TimeRange,
+        b: Span,
+        m: usize,
+    ) -> Result<Vec<BucketStats>, StoreError> {
+        self.inner.stats(s, r, b, m).await
+    }
+    async fn latest(&self, w: Span) -> Result<Vec<LatestReading>, StoreError> {
+        self.inner.latest(w).await
+    }
+    async fn count_readings(&self) -> Result<u64, StoreError> {
+        self.inner.count_readings().await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_is_retried_until_stored_without_skipping_or_dead_lettering() {
+    let Some(services) = Services::start("outage").await else {
+        return;
+    };
+    let good = good_messages(10, 10);
+    services.produce(&services.topics.readings, &good).await;
+    let store = Arc::new(OutageStore {
+        inner: services.store.clone(),
+        down: AtomicBool::new(true),
+    });
+    let writer = spawn_writer(
+        KafkaConfig::new(&services.brokers),
+        services.writer_config("outage"),
+        Ingestor::new(store.clone()),
+    )
+    .expect("writer");
+
+    // While the database is down the batch is retried; nothing is handled or skipped.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while writer.stats().retries < 2 {
+        let stats = writer.stats();
+        assert!(
+            tokio::time::Instant::now() < deadline && stats.dead_lettered == 0,
+            "no retries: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let during = writer.stats();
+    assert_eq!((during.handled, during.dead_lettered), (0, 0), "{during:?}");
+    assert_eq!(services.rows().await, 0);
+
+    // Back up: every message is stored, none went to the dead-letter topic.
+    store.down.store(false, Ordering::SeqCst);
+    let after = writer
+        .wait_for_processed(good.len() as u64, Duration::from_secs(90))
+        .await
+        .expect("processed after the outage");
+    assert_eq!(after.dead_lettered, 0, "{after:?}");
+    assert_eq!(services.rows().await, 100);
+    writer.shutdown().await.expect("shutdown");
     services.drop_schema().await;
 }
 

@@ -15,6 +15,6 @@ pub use limits::{
     validate_name, validate_sku, MAX_NAME_LEN, MAX_ON_HAND, MAX_RECEIPT, MAX_SKU_LEN,
 };
 pub use outcomes::{ReleaseOutcome, ReserveOutcome};
-pub use product::{sku_of_stream, Product, ProductError};
+pub use product::{Product, ProductError};
 pub use product_commands::ProductCommand;
 pub use product_events::ProductEvent;

@@ -289,15 +289,3 @@ impl Aggregate for Product {
         }
     }
 }
-
-/// The sku of a `Product-{sku}` stream id, if it is one.
-///
-/// ```
-/// assert_eq!(inventory::domain::sku_of_stream("Product-pen-01"), Some("pen-01"));
-/// assert_eq!(inventory::domain::sku_of_stream("Order-1"), None);
-/// ```
-pub fn sku_of_stream(stream_id: &str) -> Option<&str> {
-    stream_id
-        .strip_prefix(Product::TYPE)
-        .and_then(|rest| rest.strip_prefix('-'))
-}

@@ -5,12 +5,12 @@
 //! stream's events arrive in order on one partition; a redelivered one is skipped).
 
 use async_trait::async_trait;
-use cqrs_core::{DecodeError, RecordedEvent, Upcasters};
+use cqrs_core::{Aggregate, DecodeError, RecordedEvent, Upcasters};
 use cqrs_postgres::sqlx::{self, PgPool, Row};
 use cqrs_postgres::SchemaName;
 
 use super::{StockLevel, StockQueries, ViewUnavailable};
-use crate::domain::{sku_of_stream, ProductEvent};
+use crate::domain::{Product, ProductEvent};
 
 const MIGRATE: &str = include_str!("sql/migrate.sql");
 const APPLY: &str = include_str!("sql/apply.sql");
@@ -78,9 +78,10 @@ impl PgStockLevels {
 
     /// Applies one event; events of other categories are ignored.
     pub async fn apply(&self, event: &RecordedEvent) -> Result<(), PgViewError> {
-        let Some(sku) = sku_of_stream(&event.stream_id) else {
+        if event.category() != Product::TYPE {
             return Ok(());
-        };
+        }
+        let sku = event.aggregate_id();
         let decoded: ProductEvent = event.decode(&self.upcasters)?;
         let (name, on_hand, reserved) = match &decoded {
             ProductEvent::ProductRegistered { name, .. } => (name.as_str(), 0, 0),

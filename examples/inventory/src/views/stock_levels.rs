@@ -8,7 +8,7 @@ use cqrs_core::{Aggregate, DecodeError, Projection, RecordedEvent, Upcasters};
 use serde::Serialize;
 
 use super::LowStockIndex;
-use crate::domain::{sku_of_stream, Product, ProductEvent};
+use crate::domain::{Product, ProductEvent};
 
 /// One product's stock as the view sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -131,9 +131,7 @@ impl Projection for StockLevelProjection {
         if event.category() != Product::TYPE {
             return Ok(());
         }
-        let Some(sku) = sku_of_stream(&event.stream_id) else {
-            return Ok(());
-        };
+        let sku = event.aggregate_id();
         let decoded: ProductEvent = event.decode(&self.upcasters)?;
         let mut state = self
             .view

@@ -5,7 +5,21 @@ use std::ops::RangeInclusive;
 
 use serde_json::{Map, Value};
 
+use super::limits::Limits;
 use super::rejection::{RejectReason, Rejection};
+
+/// A whole device message parsed as JSON: `oversized` (checked before parsing) or
+/// `invalid_json` otherwise.
+pub(super) fn parse_message(raw: &[u8], limits: &Limits) -> Result<Value, Rejection> {
+    if raw.len() > limits.max_message_bytes {
+        return Err(Rejection::message(RejectReason::Oversized {
+            bytes: raw.len(),
+            max: limits.max_message_bytes,
+        }));
+    }
+    serde_json::from_slice(raw)
+        .map_err(|e| Rejection::message(RejectReason::InvalidJson(e.to_string())))
+}
 
 /// A JSON object being read, with the path of the object for error messages (`[2]`, or
 /// empty for a top-level object).

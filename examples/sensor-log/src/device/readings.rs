@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::fields::{wrong_type, Fields};
+use super::fields::{parse_message, wrong_type, Fields};
 use super::limits::{Limits, CPU_RANGE, TEMPERATURE_RANGE};
 use super::rejection::{RejectReason, Rejection};
 use super::timestamp::timestamp;
@@ -29,14 +29,7 @@ use crate::reading::Reading;
 /// assert_eq!(rejection.reason.code(), "out_of_range");
 /// ```
 pub fn decode_readings(raw: &[u8], limits: &Limits) -> Result<Vec<Reading>, Rejection> {
-    if raw.len() > limits.max_message_bytes {
-        return Err(Rejection::message(RejectReason::Oversized {
-            bytes: raw.len(),
-            max: limits.max_message_bytes,
-        }));
-    }
-    let value: Value = serde_json::from_slice(raw)
-        .map_err(|e| Rejection::message(RejectReason::InvalidJson(e.to_string())))?;
+    let value = parse_message(raw, limits)?;
     let elements = match &value {
         Value::Array(elements) => elements,
         other => return Err(wrong_type(None, "an array of readings", other)),

@@ -1,11 +1,10 @@
 //! Decoding a `logger.sensor.instance` message: a sensor's metadata.
 
 use serde::Serialize;
-use serde_json::Value;
 
-use super::fields::Fields;
+use super::fields::{parse_message, Fields};
 use super::limits::Limits;
-use super::rejection::{RejectReason, Rejection};
+use super::rejection::Rejection;
 use crate::reading::SensorId;
 
 /// Longest accepted `type` or `location`, in characters.
@@ -34,14 +33,7 @@ pub struct SensorInfo {
 /// assert_eq!((info.id, info.kind.as_deref()), (1, Some("pi")));
 /// ```
 pub fn decode_sensor(raw: &[u8], limits: &Limits) -> Result<SensorInfo, Rejection> {
-    if raw.len() > limits.max_message_bytes {
-        return Err(Rejection::message(RejectReason::Oversized {
-            bytes: raw.len(),
-            max: limits.max_message_bytes,
-        }));
-    }
-    let value: Value = serde_json::from_slice(raw)
-        .map_err(|e| Rejection::message(RejectReason::InvalidJson(e.to_string())))?;
+    let value = parse_message(raw, limits)?;
     let fields = Fields::of(&value, String::new())?;
     Ok(SensorInfo {
         id: fields.positive_id("id")?,
