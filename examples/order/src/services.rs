@@ -129,7 +129,11 @@ impl OrderServices {
 
         let kafka = KafkaConfig::new(config.kafka_brokers.clone());
         let topic = config.topic();
-        cqrs_kafka::create_topics(&kafka, &[topic.as_str()], 3, 1).await?;
+        let dead_letters = format!("{topic}.dlq");
+        // Both topics: a broker that does not create topics on first use (most production
+        // clusters, and tansu) would otherwise refuse the first dead letter, and the view
+        // updater would stop at the message it meant to set aside.
+        cqrs_kafka::create_topics(&kafka, &[topic.as_str(), dead_letters.as_str()], 3, 1).await?;
         let relay_config = RelayConfig {
             topics: TopicMapping::by_category().with_prefix(config.topic_prefix.clone()),
             ..RelayConfig::default()
@@ -140,7 +144,7 @@ impl OrderServices {
         let consumer = ConsumerRunner::new(
             kafka,
             ConsumerConfig::new(config.group_id.clone(), [topic.clone()])
-                .with_dead_letter_topic(format!("{topic}.dlq")),
+                .with_dead_letter_topic(dead_letters),
             TierViewHandler { view: view.clone() },
         )
         .spawn()?;
@@ -162,10 +166,12 @@ impl OrderServices {
     }
 
     /// Stops the consumer (committing its offsets) and the relay (flushing and storing its
-    /// checkpoint).
+    /// checkpoint). Both are stopped even when the first fails; the first error is returned.
     pub async fn shutdown(self) -> Result<(), BoxError> {
-        self.consumer.shutdown().await?;
-        self.relay.shutdown().await?;
+        let consumer = self.consumer.shutdown().await;
+        let relay = self.relay.shutdown().await;
+        consumer?;
+        relay?;
         Ok(())
     }
 }

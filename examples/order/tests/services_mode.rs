@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use order::{OrderServices, ServicesConfig};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
 use support::call;
 
@@ -149,6 +150,37 @@ async fn orders_reach_the_postgres_view_through_kafka() {
         (status, order["status"].as_str()),
         (StatusCode::OK, Some("cancelled"))
     );
+
+    // A message that is not an event, on the partition of the next order: the updater sets
+    // it aside in the dead-letter topic and goes on to that order.
+    let producer: FutureProducer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", &brokers)
+        .create()
+        .expect("producer");
+    producer
+        .send(
+            FutureRecord::to(&format!("e2e{run}.Order"))
+                .key("Order-o3")
+                .payload("not an event"),
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("poison message produced");
+    let (status, _) = call(
+        &api,
+        "POST",
+        "/orders",
+        Some(place(
+            "o3",
+            json!([{"sku": "mug", "label": "Mug", "unit_price": 900, "quantity": 1}]),
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+    eventually(&api, "/customers/carol/items", |g| {
+        quantities(g, "affordable").contains(&("mug".to_owned(), 1))
+    })
+    .await;
     services.shutdown().await.expect("clean shutdown");
     // Leave nothing behind in the shared database.
     let pool = sqlx::PgPool::connect(&database_url)
