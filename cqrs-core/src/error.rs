@@ -1,5 +1,6 @@
 //! Errors of event stores: what a caller can act on.
 
+use crate::failure::FailureKind;
 use crate::version::Conflict;
 
 /// A boxed error from a backend driver.
@@ -68,6 +69,20 @@ pub enum StoreError {
     #[error("corrupt data in the event store: {0}")]
     Corrupt(String),
 
+    /// The backend refused the data for good: retrying it unchanged fails again (for
+    /// PostgreSQL, SQLSTATE classes 22 data exception, 23 integrity violation, 42 syntax or
+    /// access rule, 54 program limit, ...). `code` is the backend's error code.
+    #[error("event store refused the data during {operation} (code {code}): {source}")]
+    Refused {
+        /// The operation that failed.
+        operation: &'static str,
+        /// The backend's error code (SQLSTATE, MongoDB error code).
+        code: String,
+        /// The driver's error.
+        #[source]
+        source: BoxError,
+    },
+
     /// Any other backend error.
     #[error("event store error during {operation}: {source}")]
     Backend {
@@ -83,11 +98,39 @@ impl StoreError {
     /// True for failures that may succeed when retried unchanged (unavailable, timeout,
     /// serialization failure).
     pub fn is_transient(&self) -> bool {
+        self.kind().is_transient()
+    }
+
+    /// How a consumer or runner treats this failure: unavailable, timeout, serialization
+    /// failure and unclassified backend errors are [`FailureKind::Transient`] (retried
+    /// without skipping); a conflict, a reused event id, invalid input, refused or corrupt
+    /// data are [`FailureKind::Permanent`].
+    ///
+    /// An unclassified [`StoreError::Backend`] is transient on purpose: retrying an input
+    /// that can never succeed stalls a pipeline visibly, skipping one that could have
+    /// succeeded loses it silently. Stores classify what they recognise as `Refused`.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            StoreError::Unavailable { .. }
+            | StoreError::Timeout { .. }
+            | StoreError::Serialization { .. }
+            | StoreError::Backend { .. } => FailureKind::Transient,
+            StoreError::Conflict(_)
+            | StoreError::DuplicateEventId { .. }
+            | StoreError::InvalidInput { .. }
+            | StoreError::Refused { .. }
+            | StoreError::Corrupt(_) => FailureKind::Permanent,
+        }
+    }
+
+    /// True when the caller's input is at fault (invalid input, refused data, a reused event
+    /// id): an HTTP edge answers 4xx for these, never 5xx.
+    pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            StoreError::Unavailable { .. }
-                | StoreError::Timeout { .. }
-                | StoreError::Serialization { .. }
+            StoreError::InvalidInput { .. }
+                | StoreError::Refused { .. }
+                | StoreError::DuplicateEventId { .. }
         )
     }
 

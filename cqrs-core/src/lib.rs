@@ -71,6 +71,7 @@ pub mod command;
 mod envelope;
 mod error;
 mod event;
+mod failure;
 pub mod progress;
 pub mod projection;
 mod snapshot;
@@ -80,6 +81,7 @@ pub mod test_kit;
 pub mod testing;
 mod upcast;
 mod version;
+pub mod worker;
 
 pub use aggregate::{stream_id, Aggregate, Command};
 pub use command::{
@@ -88,6 +90,7 @@ pub use command::{
 pub use envelope::{stream_category, Metadata, RecordedEvent, StreamEventRef};
 pub use error::{BoxError, StoreError};
 pub use event::{Event, JsonPayload, NewEvent};
+pub use failure::FailureKind;
 pub use projection::{
     ProgressReporter, Projection, ProjectionRunner, RunnerConfig, RunnerError, RunningProjection,
 };

@@ -1,6 +1,6 @@
 //! Mapping of sqlx errors onto the typed [`StoreError`], by SQLSTATE code, never by text.
 
-use cqrs_core::StoreError;
+use cqrs_core::{FailureKind, StoreError};
 
 use crate::schema::InvalidSchemaName;
 
@@ -69,6 +69,85 @@ pub(crate) fn unique_violation(error: &sqlx::Error) -> Option<&str> {
     }
 }
 
+/// How a failure with SQLSTATE `code` is treated, by the code's class (its first two
+/// characters), never by the message text:
+///
+/// | class | meaning | kind |
+/// |---|---|---|
+/// | `08` | connection exception | transient |
+/// | `40` | transaction rollback (serialization failure, deadlock) | transient |
+/// | `53` | insufficient resources (disk full, out of memory, too many connections) | transient |
+/// | `55` | object not in prerequisite state (lock not available) | transient |
+/// | `57` | operator intervention (statement timeout, admin shutdown, cannot connect now) | transient |
+/// | `58`, `XX` | system and internal errors (I/O error) | transient |
+/// | `0A` | feature not supported | permanent |
+/// | `21` | cardinality violation | permanent |
+/// | `22` | data exception (NUL in text, value out of range, invalid JSON) | permanent |
+/// | `23` | integrity constraint violation | permanent |
+/// | `42` | syntax error or access rule violation | permanent |
+/// | `54` | program limit exceeded (index row too large, too many columns) | permanent |
+/// | any other | | transient |
+///
+/// Unknown classes are transient: a retried permanent error stalls visibly, a skipped
+/// transient one loses data silently.
+///
+/// ```
+/// use cqrs_core::FailureKind;
+/// use cqrs_postgres::sqlstate_kind;
+///
+/// assert_eq!(sqlstate_kind("22021"), FailureKind::Permanent); // NUL byte in text
+/// assert_eq!(sqlstate_kind("54000"), FailureKind::Permanent); // index row too large
+/// assert_eq!(sqlstate_kind("40001"), FailureKind::Transient); // serialization failure
+/// assert_eq!(sqlstate_kind("57P01"), FailureKind::Transient); // admin shutdown
+/// ```
+pub fn sqlstate_kind(code: &str) -> FailureKind {
+    match code.get(..2) {
+        Some("0A" | "21" | "22" | "23" | "42" | "54") => FailureKind::Permanent,
+        _ => FailureKind::Transient,
+    }
+}
+
+/// How a failure of a query a user runs with sqlx (a read model's update, say) is treated:
+/// a database error by its SQLSTATE ([`sqlstate_kind`]); a lost or refused connection, a
+/// pool timeout or a closed pool is transient; a row that does not decode
+/// ([`sqlx::Error::ColumnDecode`], [`sqlx::Error::Decode`], ...) or a missing row is
+/// permanent.
+///
+/// ```no_run
+/// # async fn update(pool: &sqlx::PgPool) {
+/// use cqrs_core::FailureKind;
+///
+/// match sqlx::query("INSERT INTO view VALUES ($1)").bind("a\0b").execute(pool).await {
+///     Ok(_) => {}
+///     Err(error) if cqrs_postgres::classify(&error) == FailureKind::Transient => { /* retry */ }
+///     Err(error) => { /* dead-letter the input with `error` as the reason */ }
+/// }
+/// # }
+/// ```
+pub fn classify(error: &sqlx::Error) -> FailureKind {
+    match error {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => sqlstate_kind(&code),
+            None => FailureKind::Transient,
+        },
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => FailureKind::Transient,
+        sqlx::Error::RowNotFound
+        | sqlx::Error::TypeNotFound { .. }
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Encode(_)
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::InvalidArgument(_) => FailureKind::Permanent,
+        _ => FailureKind::Transient,
+    }
+}
+
 /// Maps a driver error to the [`StoreError`] a caller can act on.
 ///
 /// - connection refused/lost, TLS, protocol breakage, pool closed, server shutting down or
@@ -77,7 +156,9 @@ pub(crate) fn unique_violation(error: &sqlx::Error) -> Option<&str> {
 /// - pool acquire timeout, `statement_timeout`/cancel (`57014`): [`StoreError::Timeout`];
 /// - `serialization_failure` (`40001`), `deadlock_detected` (`40P01`):
 ///   [`StoreError::Serialization`];
-/// - anything else: [`StoreError::Backend`].
+/// - a permanent SQLSTATE ([`sqlstate_kind`]: classes 0A, 21, 22, 23, 42, 54):
+///   [`StoreError::Refused`] with the code;
+/// - anything else: [`StoreError::Backend`] (transient).
 pub(crate) fn map_sqlx(operation: &'static str, error: sqlx::Error) -> StoreError {
     let code = sqlstate(&error);
     match (&error, code.as_deref()) {
@@ -88,6 +169,11 @@ pub(crate) fn map_sqlx(operation: &'static str, error: sqlx::Error) -> StoreErro
         },
         (_, Some("57P01" | "57P02" | "57P03")) => unavailable(operation, error),
         (_, Some(code)) if code.starts_with("08") => unavailable(operation, error),
+        (_, Some(code)) if sqlstate_kind(code) == FailureKind::Permanent => StoreError::Refused {
+            operation,
+            code: code.to_owned(),
+            source: Box::new(error),
+        },
         (
             sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)

@@ -41,7 +41,7 @@ mod transaction;
 mod wakeup;
 
 pub use config::{CoalescingConfig, PgEventStoreConfig, PoolConfig, WakeupConfig};
-pub use error::SetupError;
+pub use error::{classify, sqlstate_kind, SetupError};
 pub use projection::{
     RunningTransactionalProjection, TransactionalProjection, TransactionalRunner,
 };

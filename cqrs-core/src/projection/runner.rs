@@ -12,6 +12,7 @@ use crate::envelope::RecordedEvent;
 use crate::error::{BoxError, StoreError};
 use crate::progress::{wait_for_progress, WaitOutcome};
 use crate::store::EventStore;
+use crate::worker::{WorkerStateReporter, WorkerStateWatch};
 
 /// Tuning of a [`ProjectionRunner`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,6 +330,7 @@ pub struct RunningProjection<P, S: ?Sized> {
     store: Arc<S>,
     progress: watch::Receiver<Progress>,
     stop: watch::Sender<bool>,
+    state: WorkerStateWatch,
     task: JoinHandle<Result<P, RunnerError>>,
 }
 
@@ -347,8 +349,10 @@ impl<P: Send + 'static, S: EventStore + ?Sized> RunningProjection<P, S> {
         let reporter = ProgressReporter { sender };
         let running = run(reporter.clone(), stop_rx);
         let task_name = name.clone();
+        let (state_reporter, state) = WorkerStateReporter::new();
         let task = tokio::spawn(async move {
             let result = running.await;
+            state_reporter.finished(&result);
             let reason: Arc<str> = match &result {
                 Ok(_) => "shut down".into(),
                 Err(error) => {
@@ -364,8 +368,14 @@ impl<P: Send + 'static, S: EventStore + ?Sized> RunningProjection<P, S> {
             store,
             progress: progress_rx,
             stop: stop_tx,
+            state,
             task,
         }
+    }
+
+    /// Follows whether the runner is still running, and why it stopped.
+    pub fn state(&self) -> WorkerStateWatch {
+        self.state.clone()
     }
 
     /// The last stored checkpoint.

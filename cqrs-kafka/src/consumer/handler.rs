@@ -24,7 +24,7 @@ use std::fmt;
 
 use async_trait::async_trait;
 
-use cqrs_core::{BoxError, Projection, RecordedEvent};
+use cqrs_core::{BoxError, FailureKind, Projection, RecordedEvent, StoreError};
 
 use super::message::MessageSource;
 
@@ -50,6 +50,38 @@ impl HandlerError {
     /// A rejection.
     pub fn rejected(error: impl Into<BoxError>) -> Self {
         HandlerError::Rejected(error.into())
+    }
+
+    /// A failure of the given kind: [`FailureKind::Transient`] is retried without skipping,
+    /// [`FailureKind::Permanent`] is a rejection (dead-lettered after the retries).
+    ///
+    /// ```
+    /// use cqrs_core::FailureKind;
+    /// use cqrs_kafka::HandlerError;
+    ///
+    /// let error = HandlerError::classified(FailureKind::Permanent, "value too long for sku");
+    /// assert!(matches!(error, HandlerError::Rejected(_)));
+    /// ```
+    pub fn classified(kind: FailureKind, error: impl Into<BoxError>) -> Self {
+        match kind {
+            FailureKind::Transient => HandlerError::Transient(error.into()),
+            FailureKind::Permanent => HandlerError::Rejected(error.into()),
+        }
+    }
+
+    /// How the runner treats this failure.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            HandlerError::Transient(_) => FailureKind::Transient,
+            HandlerError::Rejected(_) => FailureKind::Permanent,
+        }
+    }
+}
+
+/// A store failure, by [`StoreError::kind`].
+impl From<StoreError> for HandlerError {
+    fn from(error: StoreError) -> Self {
+        HandlerError::classified(error.kind(), error)
     }
 }
 

@@ -1,0 +1,136 @@
+//! The state every background worker (projection runner, relay, consumer) reports, so a
+//! service can tell "running" from "stopped for good" without polling its handle.
+//!
+//! A worker task holds a [`WorkerStateReporter`] and reports how it ended with
+//! [`finished`](WorkerStateReporter::finished). A reporter dropped without a report (the task
+//! panicked or was aborted) reports [`WorkerState::Failed`] on its own: a stopped worker is
+//! never silent.
+//!
+//! ```
+//! use cqrs_core::worker::{WorkerState, WorkerStateReporter};
+//!
+//! # tokio_test_like(async {
+//! let (reporter, mut state) = WorkerStateReporter::new();
+//! assert_eq!(state.current(), WorkerState::Running);
+//! tokio::spawn(async move {
+//!     let result: Result<(), &str> = Err("broker refused the dead letter");
+//!     reporter.finished(&result);
+//! });
+//! assert!(matches!(state.stopped().await, WorkerState::Failed(reason) if reason.contains("refused")));
+//! # });
+//! # fn tokio_test_like(f: impl std::future::Future<Output = ()>) {
+//! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
+//! # }
+//! ```
+
+use std::fmt::Display;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+/// Where a background worker is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkerState {
+    /// Working (or waiting for work).
+    Running,
+    /// Stopped because it was asked to (graceful shutdown).
+    ShutDown,
+    /// Stopped for good on an error, a panic or an abort; the reason says which.
+    Failed(Arc<str>),
+}
+
+impl WorkerState {
+    /// True unless the worker is [`WorkerState::Running`].
+    pub fn is_stopped(&self) -> bool {
+        !matches!(self, WorkerState::Running)
+    }
+}
+
+/// Held by the worker task; reports how it ended.
+#[derive(Debug)]
+pub struct WorkerStateReporter {
+    sender: watch::Sender<WorkerState>,
+    reported: bool,
+}
+
+impl WorkerStateReporter {
+    /// A reporter in state [`WorkerState::Running`] and the watch that follows it.
+    pub fn new() -> (Self, WorkerStateWatch) {
+        let (sender, receiver) = watch::channel(WorkerState::Running);
+        (
+            Self {
+                sender,
+                reported: false,
+            },
+            WorkerStateWatch(receiver),
+        )
+    }
+
+    /// Reports the worker's end: [`WorkerState::ShutDown`] for `Ok`,
+    /// [`WorkerState::Failed`] with the error's text for `Err`.
+    pub fn finished<T, E: Display>(mut self, result: &Result<T, E>) {
+        let state = match result {
+            Ok(_) => WorkerState::ShutDown,
+            Err(error) => WorkerState::Failed(error.to_string().into()),
+        };
+        self.sender.send_replace(state);
+        self.reported = true;
+    }
+}
+
+impl Drop for WorkerStateReporter {
+    fn drop(&mut self) {
+        if !self.reported {
+            self.sender.send_replace(WorkerState::Failed(
+                "the worker task ended without reporting (it panicked or was aborted)".into(),
+            ));
+        }
+    }
+}
+
+/// Follows one worker's [`WorkerState`]. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct WorkerStateWatch(watch::Receiver<WorkerState>);
+
+impl WorkerStateWatch {
+    /// The state now.
+    pub fn current(&self) -> WorkerState {
+        self.0.borrow().clone()
+    }
+
+    /// Resolves once the worker stopped, with the state it stopped in.
+    pub async fn stopped(&mut self) -> WorkerState {
+        let stopped = self
+            .0
+            .wait_for(WorkerState::is_stopped)
+            .await
+            .map(|state| state.clone());
+        // Err: the reporter is gone, and its drop reported a state first.
+        stopped.unwrap_or_else(|_| self.0.borrow().clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_reporter_dropped_without_a_report_reads_as_failed() {
+        let (reporter, mut state) = WorkerStateReporter::new();
+        let task = tokio::spawn(async move {
+            let _reporter = reporter;
+            panic!("worker bug");
+        });
+        assert!(task.await.is_err());
+        assert!(
+            matches!(state.stopped().await, WorkerState::Failed(reason) if reason.contains("panicked"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_graceful_end_is_shut_down() {
+        let (reporter, mut state) = WorkerStateReporter::new();
+        reporter.finished(&Ok::<(), String>(()));
+        assert_eq!(state.stopped().await, WorkerState::ShutDown);
+    }
+}

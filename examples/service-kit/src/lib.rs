@@ -1,0 +1,17 @@
+//! What every example service shares, written once:
+//!
+//! - [`shutdown`]: wait for SIGTERM (what orchestrators send) or Ctrl-C, and bound how long
+//!   the graceful stop may take;
+//! - [`health`]: `GET /health/live` and `GET /health/ready`, the latter 503 naming every
+//!   background worker (relay, consumer, projection) that stopped for good;
+//! - [`http`]: a body limit and a request timeout on every route, and JSON error bodies for
+//!   the answers axum gives on its own (unknown route 404, wrong method 405, body too
+//!   large 413, timeout 408).
+#![warn(missing_docs)]
+
+pub mod health;
+pub mod http;
+pub mod shutdown;
+
+pub use health::Health;
+pub use http::{harden, HttpLimits};

@@ -1,0 +1,83 @@
+//! Graceful shutdown: the signal, and a deadline for what follows it.
+
+use std::future::Future;
+use std::time::Duration;
+
+/// Resolves on SIGTERM (how Kubernetes, systemd and docker stop a process) or Ctrl-C
+/// (SIGINT), and logs which one arrived. On platforms without Unix signals only Ctrl-C
+/// is awaited.
+pub async fn signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}
+
+/// The graceful stop took longer than its deadline.
+#[derive(Debug)]
+pub struct DeadlineExceeded {
+    /// What was being stopped.
+    pub what: &'static str,
+    /// The deadline.
+    pub deadline: Duration,
+}
+
+impl std::fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} did not stop within {:?}", self.what, self.deadline)
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}
+
+/// Runs `stop` (flushing a relay, committing consumer offsets, ...) for at most `deadline`.
+/// Past it the stop is abandoned (what was not flushed is delivered again after the
+/// restart: every pipeline here is at-least-once) and [`DeadlineExceeded`] is returned.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+/// use std::time::Duration;
+/// let stopped = service_kit::shutdown::within(Duration::from_millis(10), "relay", async {
+///     tokio::time::sleep(Duration::from_secs(60)).await;
+/// }).await;
+/// assert_eq!(stopped.unwrap_err().what, "relay");
+/// # });
+/// ```
+pub async fn within<T>(
+    deadline: Duration,
+    what: &'static str,
+    stop: impl Future<Output = T>,
+) -> Result<T, DeadlineExceeded> {
+    match tokio::time::timeout(deadline, stop).await {
+        Ok(value) => Ok(value),
+        Err(_) => {
+            tracing::error!(
+                what,
+                ?deadline,
+                "graceful stop exceeded its deadline; abandoning it"
+            );
+            Err(DeadlineExceeded { what, deadline })
+        }
+    }
+}
