@@ -18,6 +18,47 @@ use uuid::Uuid;
 /// version of the payload shape, used by [`Upcasters`](crate::Upcasters) to migrate old
 /// events on read.
 ///
+/// # Derive it
+/// `#[derive(Event)]` on an enum writes every name once, from the variants:
+///
+/// - the stored type name is the variant's name, or `#[event(rename = "...")]`;
+///   `#[event(alias = "...")]` (repeatable) keeps older stored names decoding;
+/// - `#[event(version = N)]` is the variant's payload schema version (default 1);
+/// - the payload is the variant's **fields only**: `Lent { member }` is stored as
+///   `{"member": "m0"}` (the type name is stored beside it), a newtype variant as its inner
+///   value, a unit variant as `{}`. Upcasters see exactly those fields. `#[serde(...)]`
+///   attributes on the fields apply (`default`, `rename`, `skip_serializing_if`, ...).
+///
+/// ```
+/// use cqrs_core::{Event, NewEvent, Upcasters};
+/// use serde::{Deserialize, Serialize};
+///
+/// #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
+/// enum LoanEvent {
+///     Lent { member: String },
+///     #[event(rename = "BookReturned", alias = "Returned", version = 2)]
+///     Returned { member: String, #[serde(default)] late: bool },
+///     Lost,
+/// }
+///
+/// assert_eq!(LoanEvent::EVENT_TYPES, ["Lent", "BookReturned", "Returned", "Lost"]);
+/// let returned = LoanEvent::Returned { member: "m0".into(), late: true };
+/// assert_eq!((returned.event_type(), returned.event_version()), ("BookReturned", 2));
+/// let stored = NewEvent::from_event(&returned).unwrap();
+/// assert_eq!(stored.payload.as_str(), r#"{"member":"m0","late":true}"#);
+///
+/// // A v1 payload stored under the old name still decodes (`late` defaults to false).
+/// let decoded: LoanEvent = Upcasters::new()
+///     .decode_parts("Loan-1", 1, "Returned", 1, r#"{"member":"m1"}"#)
+///     .unwrap();
+/// assert_eq!(decoded, LoanEvent::Returned { member: "m1".into(), late: false });
+/// ```
+///
+/// # Or implement it
+/// By hand, the payload is whatever serde makes of the whole value (choose an internally
+/// tagged `#[serde(tag = "type")]` or adjacently tagged representation if upcasters must
+/// read it; the default externally tagged one nests the fields under the variant name).
+///
 /// ```
 /// use cqrs_core::Event;
 /// use serde::{Deserialize, Serialize};
@@ -43,7 +84,9 @@ use uuid::Uuid;
 pub trait Event: Serialize + DeserializeOwned + Clone + fmt::Debug + Send + Sync + 'static {
     /// Every type name this Rust type can decode. A stored event whose type is not listed is
     /// reported as [`DecodeError::UnknownEventType`](crate::DecodeError::UnknownEventType)
-    /// instead of an opaque deserialization failure.
+    /// instead of an opaque deserialization failure, and a
+    /// [`Repository`](crate::Repository) refuses to append an event whose
+    /// [`event_type`](Event::event_type) is not listed.
     const EVENT_TYPES: &'static [&'static str];
 
     /// The stable name of this event's type, stored beside the payload.
@@ -52,6 +95,31 @@ pub trait Event: Serialize + DeserializeOwned + Clone + fmt::Debug + Send + Sync
     /// The schema version of this event's payload. Defaults to 1.
     fn event_version(&self) -> u32 {
         1
+    }
+
+    /// Writes the stored payload. Defaults to serde's form of the whole value; the derive
+    /// writes the variant's fields only.
+    fn encode_payload<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.serialize(serializer)
+    }
+
+    /// Reads a stored payload of `event_type` (already upcast to the current version).
+    /// Defaults to serde's form of the whole value; the derive reads the variant's fields.
+    fn decode_payload<'de, D: Deserializer<'de>>(
+        event_type: &str,
+        deserializer: D,
+    ) -> Result<Self, D::Error> {
+        let _ = event_type;
+        Self::deserialize(deserializer)
+    }
+}
+
+/// Serializes an event as its stored payload ([`Event::encode_payload`]).
+struct StoredPayload<'a, E>(&'a E);
+
+impl<E: Event> Serialize for StoredPayload<'_, E> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.encode_payload(serializer)
     }
 }
 
@@ -174,12 +242,23 @@ pub struct NewEvent {
 
 impl NewEvent {
     /// Serializes a domain event with a fresh UUIDv7 id.
+    ///
+    /// Refuses an event whose [`event_type`](Event::event_type) is missing from
+    /// [`Event::EVENT_TYPES`]: stored, it could never be decoded again, and every later load
+    /// of its stream would fail.
     pub fn from_event<E: Event>(event: &E) -> Result<Self, serde_json::Error> {
+        let event_type = event.event_type();
+        if !E::EVENT_TYPES.contains(&event_type) {
+            return Err(serde::ser::Error::custom(format_args!(
+                "event type `{event_type}` is not listed in {}::EVENT_TYPES, so it could not be decoded once stored",
+                std::any::type_name::<E>()
+            )));
+        }
         Ok(Self {
             event_id: Uuid::now_v7(),
             event_type: event.event_type().to_owned(),
             event_version: event.event_version(),
-            payload: JsonPayload::from_serialize(event)?,
+            payload: JsonPayload::from_serialize(&StoredPayload(event))?,
         })
     }
 

@@ -66,6 +66,15 @@
 //! ```
 #![warn(missing_docs)]
 
+// The derive's generated code names `::cqrs_core`, also inside this crate's own tests.
+extern crate self as cqrs_core;
+
+/// What the derive's generated code uses. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+}
+
 mod aggregate;
 pub mod command;
 mod envelope;
@@ -87,6 +96,7 @@ pub use aggregate::{stream_id, Aggregate, Command};
 pub use command::{
     CommandContext, CommandError, Committed, LoadError, LoadedAggregate, Repository, RetryPolicy,
 };
+pub use cqrs_core_derive::Event;
 pub use envelope::{stream_category, Metadata, RecordedEvent, StreamEventRef};
 pub use error::{BoxError, StoreError};
 pub use event::{Event, JsonPayload, NewEvent};

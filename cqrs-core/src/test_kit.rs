@@ -32,11 +32,20 @@
 //!     .then_error(TooBig);
 //! ```
 //!
+//! Every event, given or produced, goes through its stored form first: it is encoded as a
+//! store would keep it ([`NewEvent::from_event`](crate::NewEvent::from_event)), decoded back
+//! ([`Upcasters::decode_parts`](crate::Upcasters::decode_parts)), and the decoded event is
+//! what the aggregate applies and what is compared. A type name missing from
+//! `EVENT_TYPES`, a serde attribute that loses a field, or a payload that decodes into
+//! another variant fails the unit test instead of the first load in production.
+//!
 //! Decisions run on a minimal executor, so services used in tests must not need a tokio
 //! reactor (use in-memory fakes of your services, or drive [`Repository`](crate::Repository)
 //! on the in-memory store in a `#[tokio::test]`).
 
 use crate::aggregate::Aggregate;
+use crate::event::{Event, NewEvent};
+use crate::upcast::Upcasters;
 
 /// The history of an aggregate under test.
 pub struct Given<A: Aggregate> {
@@ -59,7 +68,7 @@ pub fn given_with_services<A: Aggregate>(
 ) -> Given<A> {
     let mut state = A::default();
     for event in events {
-        state.apply(&event);
+        state.apply(&through_stored_form(&event));
     }
     Given { state, services }
 }
@@ -67,7 +76,8 @@ pub fn given_with_services<A: Aggregate>(
 impl<A: Aggregate> Given<A> {
     /// Decides `command` on the given state.
     pub fn when(self, command: A::Command) -> Then<A> {
-        let result = futures::executor::block_on(self.state.handle(&command, &self.services));
+        let result = futures::executor::block_on(self.state.handle(&command, &self.services))
+            .map(|events| events.iter().map(through_stored_form).collect());
         Then {
             state: self.state,
             result,
@@ -148,6 +158,42 @@ impl<A: Aggregate> Then<A> {
     pub fn outcome(self) -> Result<Vec<A::Event>, A::Error> {
         self.result
     }
+}
+
+/// `event` encoded as a store keeps it and decoded back.
+///
+/// # Panics
+/// When the event cannot be encoded or decoded, or decodes into something that encodes
+/// differently.
+#[track_caller]
+pub fn through_stored_form<E: Event>(event: &E) -> E {
+    let stored = NewEvent::from_event(event)
+        .unwrap_or_else(|error| panic!("cannot encode {event:?} as stored: {error}"));
+    let decoded: E = Upcasters::new()
+        .decode_parts(
+            "test-kit",
+            1,
+            &stored.event_type,
+            stored.event_version,
+            stored.payload.as_str(),
+        )
+        .unwrap_or_else(|error| {
+            panic!(
+                "{event:?} is stored as `{}` v{} {} but does not decode again: {error}",
+                stored.event_type, stored.event_version, stored.payload
+            )
+        });
+    let again = NewEvent::from_event(&decoded)
+        .unwrap_or_else(|error| panic!("cannot encode decoded {decoded:?}: {error}"));
+    assert!(
+        again.event_type == stored.event_type && again.payload == stored.payload,
+        "{event:?} does not survive its stored form: stored as `{}` {}, decoded as {decoded:?}, stored again as `{}` {}",
+        stored.event_type,
+        stored.payload,
+        again.event_type,
+        again.payload
+    );
+    decoded
 }
 
 fn apply_all<A: Aggregate>(mut state: A, events: &[A::Event]) -> A {

@@ -153,7 +153,8 @@ impl Upcasters {
             })
         };
         if !self.needs_upcast(event_type, event_version) {
-            return serde_json::from_str(payload).map_err(|e| deserialize_error(event_version, e));
+            return decode_text::<E>(event_type, payload)
+                .map_err(|e| deserialize_error(event_version, e));
         }
         let value: Value =
             serde_json::from_str(payload).map_err(|e| deserialize_error(event_version, e))?;
@@ -168,8 +169,16 @@ impl Upcasters {
                         reason,
                     })
                 })?;
-        serde_json::from_value(value).map_err(|e| deserialize_error(version, e))
+        E::decode_payload(event_type, value).map_err(|e| deserialize_error(version, e))
     }
+}
+
+/// Decodes the JSON text of a payload that needs no upcasting, straight from the text.
+fn decode_text<E: Event>(event_type: &str, payload: &str) -> Result<E, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_str(payload);
+    let event = E::decode_payload(event_type, &mut deserializer)?;
+    deserializer.end()?;
+    Ok(event)
 }
 
 /// A stored event could not be turned into the domain type.
