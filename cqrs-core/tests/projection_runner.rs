@@ -6,20 +6,24 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use cqrs_core::{
-    EventStore, ExpectedVersion, InMemoryEventStore, JsonPayload, Metadata, NewEvent, Projection,
-    ProjectionRunner, RecordedEvent, RetryPolicy, RunnerConfig, RunnerError,
+    EventStore, ExpectedVersion, FailureKind, InMemoryEventStore, JsonPayload, Metadata, NewEvent,
+    Projection, ProjectionRunner, RecordedEvent, RetryPolicy, RunnerConfig, RunnerError,
 };
 
 #[derive(Debug, thiserror::Error)]
 #[error("projection refused position {0}")]
 struct Refused(u64);
 
-/// Records positions; fails on `fail_at` for `failures` attempts.
+mod support;
+
+/// Records positions; fails on `fail_at` for `failures` attempts, transiently when
+/// `transient` is set.
 #[derive(Default, Clone)]
 struct Recorder {
     seen: Arc<Mutex<Vec<u64>>>,
     fail_at: Option<u64>,
     failures: Arc<AtomicU32>,
+    transient: bool,
 }
 
 #[async_trait]
@@ -39,6 +43,13 @@ impl Projection for Recorder {
     async fn reset(&mut self) -> Result<(), Refused> {
         self.seen.lock().unwrap().clear();
         Ok(())
+    }
+    fn failure_kind(&self, _: &Refused) -> FailureKind {
+        if self.transient {
+            FailureKind::Transient
+        } else {
+            FailureKind::Permanent
+        }
     }
 }
 
@@ -132,7 +143,77 @@ async fn rebuild_replays_the_whole_log_identically() {
 }
 
 #[tokio::test]
-async fn transient_projection_errors_are_retried_without_skipping() {
+async fn transient_projection_errors_are_retried_past_the_attempt_limit_without_skipping() {
+    let store = Arc::new(InMemoryEventStore::new());
+    append(&store, 5).await;
+    let recorder = Recorder {
+        fail_at: Some(3),
+        failures: Arc::new(AtomicU32::new(20)),
+        transient: true,
+        ..Recorder::default()
+    };
+    let mut runner = ProjectionRunner::new(store.clone(), recorder.clone()).with_config(quick());
+    runner.catch_up().await.unwrap();
+    assert_eq!(*recorder.seen.lock().unwrap(), vec![1, 2, 3, 4, 5]);
+}
+
+#[tokio::test]
+async fn a_store_outage_longer_than_the_attempt_limit_is_waited_out() {
+    let store = Arc::new(support::FaultyStore::default());
+    for i in 0..3 {
+        let e = NewEvent::raw(
+            "Ticked",
+            1,
+            JsonPayload::parse(format!(r#"{{"i":{i}}}"#)).unwrap(),
+        );
+        store
+            .append(
+                "Clock-1",
+                ExpectedVersion::Any,
+                vec![e],
+                &Metadata::default(),
+            )
+            .await
+            .unwrap();
+    }
+    store.down.store(true, Ordering::SeqCst);
+    let recorder = Recorder::default();
+    let running = ProjectionRunner::new(store.clone() as Arc<dyn EventStore>, recorder.clone())
+        .with_config(quick())
+        .spawn();
+    // Far more failed calls than the 3 attempts the policy allows for permanent failures.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !running.state().current().is_stopped(),
+        "a transient outage never stops the runner"
+    );
+    store.down.store(false, Ordering::SeqCst);
+    running
+        .wait_for_position(3, Duration::from_secs(5))
+        .await
+        .unwrap();
+    running.shutdown().await.unwrap();
+    assert_eq!(*recorder.seen.lock().unwrap(), vec![1, 2, 3]);
+}
+
+#[tokio::test]
+async fn shutdown_ends_a_runner_waiting_out_a_store_outage() {
+    let store = Arc::new(support::FaultyStore::default());
+    store.down.store(true, Ordering::SeqCst);
+    let running = ProjectionRunner::new(store as Arc<dyn EventStore>, Recorder::default())
+        .with_config(quick())
+        .spawn();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stopped = tokio::time::timeout(Duration::from_secs(2), running.shutdown()).await;
+    assert!(
+        matches!(stopped, Ok(Err(RunnerError::Stopped { .. }))),
+        "{:?}",
+        stopped.map(|r| r.map(|_| ()))
+    );
+}
+
+#[tokio::test]
+async fn permanent_projection_errors_are_retried_per_policy() {
     let store = Arc::new(InMemoryEventStore::new());
     append(&store, 5).await;
     let recorder = Recorder {

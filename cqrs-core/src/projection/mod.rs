@@ -20,6 +20,7 @@ pub use runner::{
 };
 
 use crate::envelope::RecordedEvent;
+use crate::failure::FailureKind;
 
 /// A read model fed from the global log.
 ///
@@ -64,5 +65,14 @@ pub trait Projection: Send + Sync + 'static {
     /// Clears the read model before a rebuild. The default does nothing.
     async fn reset(&mut self) -> Result<(), Self::Error> {
         Ok(())
+    }
+
+    /// How a runner treats `error`: [`FailureKind::Transient`] (its database is down, a
+    /// timeout) is retried with backoff until it succeeds, never skipped;
+    /// [`FailureKind::Permanent`] (the default: the event can never be applied) is retried
+    /// per the runner's policy, then the runner stops at that position.
+    fn failure_kind(&self, error: &Self::Error) -> FailureKind {
+        let _ = error;
+        FailureKind::Permanent
     }
 }

@@ -10,18 +10,27 @@ use super::Projection;
 use crate::command::RetryPolicy;
 use crate::envelope::RecordedEvent;
 use crate::error::{BoxError, StoreError};
+use crate::failure::FailureKind;
 use crate::progress::{wait_for_progress, WaitOutcome};
 use crate::store::EventStore;
 use crate::worker::{WorkerStateReporter, WorkerStateWatch};
 
 /// Tuning of a [`ProjectionRunner`].
+///
+/// Failures are classified ([`FailureKind`]): a transient store failure
+/// ([`StoreError::kind`]) or a transient projection failure ([`Projection::failure_kind`])
+/// is retried with `retry`'s backoff for as long as it lasts, without skipping the event; a
+/// permanent one is retried `retry.max_attempts` times in all, then the runner stops at
+/// that position with the error (nothing is skipped: the log is the source of truth, and a
+/// projection that cannot apply one of its events needs a fix, not a gap).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunnerConfig {
     /// Events read per batch; the checkpoint is stored after each batch. Default 500.
     pub batch_size: usize,
     /// Fallback poll interval when no wake-up arrives. Default 1 s.
     pub idle_poll: Duration,
-    /// Retries for a failing event or store call before the runner stops.
+    /// Attempts for a permanently failing event or store call before the runner stops, and
+    /// the backoff between all retries. Default 3 attempts, 10 ms doubling to 1 s.
     pub retry: RetryPolicy,
 }
 
@@ -137,6 +146,8 @@ pub struct ProjectionRunner<P: Projection, S: EventStore + ?Sized = dyn EventSto
     store: Arc<S>,
     projection: P,
     config: RunnerConfig,
+    /// Set while spawned: ends a wait between transient retries.
+    stop: Option<watch::Receiver<bool>>,
 }
 
 impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
@@ -146,6 +157,7 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
             store,
             projection,
             config: RunnerConfig::default(),
+            stop: None,
         }
     }
 
@@ -213,6 +225,7 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
         progress: ProgressReporter,
         mut stop: watch::Receiver<bool>,
     ) -> Result<P, RunnerError> {
+        self.stop = Some(stop.clone());
         let mut wakeups = self.store.subscribe();
         let mut checkpoint = self.load_checkpoint().await?;
         progress.checkpoint(checkpoint);
@@ -268,33 +281,37 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
     }
 
     async fn apply_with_retry(&mut self, event: &RecordedEvent) -> Result<(), RunnerError> {
-        let retry = self.config.retry;
-        let mut attempt = 0;
+        let (mut permanent, mut transient) = (0, 0);
         loop {
-            attempt += 1;
-            match self.projection.apply(event).await {
+            let error = match self.projection.apply(event).await {
                 Ok(()) => return Ok(()),
-                Err(error) if attempt < retry.max_attempts => {
-                    tracing::warn!(
-                        projection = self.projection.name(),
-                        position = event.position,
-                        %error,
-                        attempt,
-                        "projection failed, retrying"
-                    );
-                    tokio::time::sleep(retry.backoff(attempt)).await;
-                }
-                Err(error) => {
-                    return Err(RunnerError::Projection {
-                        projection: self.projection.name().to_owned(),
-                        position: event.position,
-                        stream: event.stream_id.to_string(),
-                        event_type: event.event_type.to_string(),
-                        attempts: attempt,
-                        source: Box::new(error),
-                    })
-                }
+                Err(error) => error,
+            };
+            let kind = self.projection.failure_kind(&error);
+            match kind {
+                FailureKind::Transient => transient += 1,
+                FailureKind::Permanent => permanent += 1,
             }
+            if permanent >= self.config.retry.max_attempts {
+                return Err(RunnerError::Projection {
+                    projection: self.projection.name().to_owned(),
+                    position: event.position,
+                    stream: event.stream_id.to_string(),
+                    event_type: event.event_type.to_string(),
+                    attempts: permanent + transient,
+                    source: Box::new(error),
+                });
+            }
+            let attempt = permanent.max(transient);
+            tracing::warn!(
+                projection = self.projection.name(),
+                position = event.position,
+                %error,
+                %kind,
+                attempt,
+                "projection failed, retrying"
+            );
+            self.pause(attempt).await?;
         }
     }
 
@@ -303,23 +320,49 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
     {
-        let retry = self.config.retry;
-        let mut attempt = 0;
+        let (mut permanent, mut transient) = (0, 0);
         loop {
-            attempt += 1;
-            match call().await {
+            let error = match call().await {
                 Ok(value) => return Ok(value),
-                Err(error) if attempt < retry.max_attempts => {
-                    tracing::warn!(projection = self.projection.name(), %error, attempt, "store failed, retrying");
-                    tokio::time::sleep(retry.backoff(attempt)).await;
-                }
-                Err(source) => {
-                    return Err(RunnerError::Store {
-                        projection: self.projection.name().to_owned(),
-                        source,
-                    })
-                }
+                Err(error) => error,
+            };
+            match error.kind() {
+                FailureKind::Transient => transient += 1,
+                FailureKind::Permanent => permanent += 1,
             }
+            if permanent >= self.config.retry.max_attempts {
+                return Err(RunnerError::Store {
+                    projection: self.projection.name().to_owned(),
+                    source: error,
+                });
+            }
+            let attempt = permanent.max(transient);
+            tracing::warn!(projection = self.projection.name(), %error, kind = %error.kind(), attempt, "store failed, retrying");
+            self.pause(attempt).await?;
+        }
+    }
+
+    /// Waits the backoff after failed attempt `attempt`; a shutdown requested meanwhile
+    /// ends the wait with [`RunnerError::Stopped`].
+    async fn pause(&self, attempt: u32) -> Result<(), RunnerError> {
+        let delay = self.config.retry.backoff(attempt);
+        let Some(stop) = &self.stop else {
+            tokio::time::sleep(delay).await;
+            return Ok(());
+        };
+        let mut stop = stop.clone();
+        let requested = async move {
+            if stop.wait_for(|stop| *stop).await.is_err() {
+                // The handle is gone without a shutdown: keep running.
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            () = requested => Err(RunnerError::Stopped {
+                projection: self.projection.name().to_owned(),
+                reason: "shut down while retrying a failure".into(),
+            }),
+            () = tokio::time::sleep(delay) => Ok(()),
         }
     }
 }

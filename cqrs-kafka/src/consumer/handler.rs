@@ -120,12 +120,14 @@ pub trait MessageHandler: Send + 'static {
 
 /// Feeds a [`Projection`] from Kafka.
 ///
-/// The projection's errors are rejections (retried per policy, then dead-lettered) unless
-/// a classifier set with [`with_transient`](ProjectionHandler::with_transient) says
-/// otherwise. The projection must be idempotent (see the [module docs](self)).
+/// The projection's errors are classified by [`Projection::failure_kind`] (transient:
+/// retried without skipping; permanent, the default: retried per policy, then
+/// dead-lettered), unless a classifier set with
+/// [`with_transient`](ProjectionHandler::with_transient) overrides it. The projection must
+/// be idempotent (see the [module docs](self)).
 pub struct ProjectionHandler<P: Projection> {
     projection: P,
-    is_transient: fn(&P::Error) -> bool,
+    is_transient: Option<fn(&P::Error) -> bool>,
 }
 
 impl<P: Projection> ProjectionHandler<P> {
@@ -133,13 +135,14 @@ impl<P: Projection> ProjectionHandler<P> {
     pub fn new(projection: P) -> Self {
         Self {
             projection,
-            is_transient: |_| false,
+            is_transient: None,
         }
     }
 
-    /// Classifies the projection's errors: `true` means retry forever without skipping.
+    /// Classifies the projection's errors instead of [`Projection::failure_kind`]: `true`
+    /// means retry forever without skipping.
     pub fn with_transient(mut self, is_transient: fn(&P::Error) -> bool) -> Self {
-        self.is_transient = is_transient;
+        self.is_transient = Some(is_transient);
         self
     }
 
@@ -169,12 +172,15 @@ impl<P: Projection> MessageHandler for ProjectionHandler<P> {
         event: &RecordedEvent,
         _source: &MessageSource<'_>,
     ) -> Result<(), HandlerError> {
-        match self.projection.apply(event).await {
-            Ok(()) => Ok(()),
-            Err(error) if (self.is_transient)(&error) => {
-                Err(HandlerError::Transient(Box::new(error)))
-            }
-            Err(error) => Err(HandlerError::Rejected(Box::new(error))),
-        }
+        let error = match self.projection.apply(event).await {
+            Ok(()) => return Ok(()),
+            Err(error) => error,
+        };
+        let kind = match self.is_transient {
+            Some(is_transient) if is_transient(&error) => FailureKind::Transient,
+            Some(_) => FailureKind::Permanent,
+            None => self.projection.failure_kind(&error),
+        };
+        Err(HandlerError::classified(kind, error))
     }
 }
