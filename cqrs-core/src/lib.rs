@@ -102,7 +102,8 @@ pub use error::{BoxError, StoreError};
 pub use event::{Event, JsonPayload, NewEvent};
 pub use failure::FailureKind;
 pub use projection::{
-    ProgressReporter, Projection, ProjectionRunner, RunnerConfig, RunnerError, RunningProjection,
+    Persistence, ProgressReporter, Projection, ProjectionRunner, RunnerConfig, RunnerError,
+    RunningProjection,
 };
 pub use snapshot::{Snapshot, SnapshotPolicy};
 pub use store::{

@@ -7,7 +7,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use cqrs_core::{
     EventStore, ExpectedVersion, FailureKind, InMemoryEventStore, JsonPayload, Metadata, NewEvent,
-    Projection, ProjectionRunner, RecordedEvent, RetryPolicy, RunnerConfig, RunnerError,
+    Persistence, Projection, ProjectionRunner, RecordedEvent, RetryPolicy, RunnerConfig,
+    RunnerError,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,8 @@ struct Recorder {
     fail_at: Option<u64>,
     failures: Arc<AtomicU32>,
     transient: bool,
+    /// Declares the recorded positions durable (they outlive a runner).
+    durable: bool,
 }
 
 #[async_trait]
@@ -43,6 +46,13 @@ impl Projection for Recorder {
     async fn reset(&mut self) -> Result<(), Refused> {
         self.seen.lock().unwrap().clear();
         Ok(())
+    }
+    fn persistence(&self) -> Persistence {
+        if self.durable {
+            Persistence::Durable
+        } else {
+            Persistence::InMemory
+        }
     }
     fn failure_kind(&self, _: &Refused) -> FailureKind {
         if self.transient {
@@ -110,20 +120,46 @@ async fn applies_every_event_in_order_and_stores_the_checkpoint() {
 }
 
 #[tokio::test]
-async fn a_restarted_runner_resumes_from_its_checkpoint() {
+async fn a_restarted_durable_projection_resumes_from_its_checkpoint() {
     let store = Arc::new(InMemoryEventStore::new());
     append(&store, 6).await;
-    let first = Recorder::default();
+    let durable = || Recorder {
+        durable: true,
+        ..Recorder::default()
+    };
+    let first = durable();
     let mut runner = ProjectionRunner::new(store.clone(), first.clone()).with_config(quick());
     assert_eq!(runner.catch_up().await.unwrap(), 6);
     append(&store, 3).await;
-    let second = Recorder::default();
+    let second = durable();
     let mut runner = ProjectionRunner::new(store.clone(), second.clone()).with_config(quick());
     runner.catch_up().await.unwrap();
     assert_eq!(
         *second.seen.lock().unwrap(),
         vec![7, 8, 9],
         "only what came after the checkpoint"
+    );
+}
+
+#[tokio::test]
+async fn a_restarted_in_memory_projection_replays_the_log_instead_of_resuming() {
+    let store = Arc::new(InMemoryEventStore::new());
+    append(&store, 6).await;
+    let mut runner = ProjectionRunner::new(store.clone(), Recorder::default()).with_config(quick());
+    runner.catch_up().await.unwrap();
+    append(&store, 3).await;
+    assert_eq!(store.load_checkpoint("recorder").await.unwrap(), Some(6));
+
+    let restarted = Recorder::default();
+    let mut runner = ProjectionRunner::new(store.clone(), restarted.clone()).with_config(quick());
+    assert_eq!(runner.catch_up().await.unwrap(), 9);
+    assert_eq!(*restarted.seen.lock().unwrap(), (1..=9).collect::<Vec<_>>());
+    // Within one process the runner goes on from where it got to.
+    append(&store, 2).await;
+    assert_eq!(runner.catch_up().await.unwrap(), 11);
+    assert_eq!(
+        *restarted.seen.lock().unwrap(),
+        (1..=11).collect::<Vec<_>>()
     );
 }
 

@@ -75,4 +75,26 @@ pub trait Projection: Send + Sync + 'static {
         let _ = error;
         FailureKind::Permanent
     }
+
+    /// Where the read model lives, which decides where a runner starts it:
+    /// [`Persistence::InMemory`] (the default) replays the log from the start in every new
+    /// process, [`Persistence::Durable`] resumes after the stored checkpoint.
+    fn persistence(&self) -> Persistence {
+        Persistence::InMemory
+    }
+}
+
+/// Where a projection's read model lives ([`Projection::persistence`]).
+///
+/// A checkpoint says how far a read model got; it is only worth resuming from when the
+/// read model outlived the process that stored it. An in-memory model restarted from a
+/// stored checkpoint would silently miss everything before it, so a runner replays the
+/// whole log for it instead (and logs that it does).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Persistence {
+    /// The model lives in this process (a map, a counter): rebuilt from the log on start.
+    InMemory,
+    /// The model outlives the process (a database table, or effects such as commands
+    /// sent by a saga): resumed after the stored checkpoint.
+    Durable,
 }

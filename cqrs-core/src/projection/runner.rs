@@ -6,7 +6,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::Projection;
+use super::{Persistence, Projection};
 use crate::command::RetryPolicy;
 use crate::envelope::RecordedEvent;
 use crate::error::{BoxError, StoreError};
@@ -148,6 +148,8 @@ pub struct ProjectionRunner<P: Projection, S: EventStore + ?Sized = dyn EventSto
     config: RunnerConfig,
     /// Set while spawned: ends a wait between transient retries.
     stop: Option<watch::Receiver<bool>>,
+    /// The position this runner applied up to in this process, once it started.
+    applied: Option<u64>,
 }
 
 impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
@@ -158,6 +160,7 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
             projection,
             config: RunnerConfig::default(),
             stop: None,
+            applied: None,
         }
     }
 
@@ -180,6 +183,7 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
     /// Prepares a rebuild: clears the read model ([`Projection::reset`]) and sets the
     /// checkpoint back to 0, so the next run replays the whole log.
     pub async fn rebuild(&mut self) -> Result<(), RunnerError> {
+        self.applied = Some(0);
         let name = self.projection.name().to_owned();
         self.projection
             .reset()
@@ -244,11 +248,32 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
         Ok(self.projection)
     }
 
-    async fn load_checkpoint(&self) -> Result<u64, RunnerError> {
+    /// Where to start: where this runner got to in this process; else, for a durable
+    /// projection, its stored checkpoint; else the beginning of the log.
+    async fn load_checkpoint(&mut self) -> Result<u64, RunnerError> {
+        if let Some(applied) = self.applied {
+            return Ok(applied);
+        }
         let name = self.projection.name();
-        self.with_store_retry(|| self.store.load_checkpoint(name))
-            .await
-            .map(|c| c.unwrap_or(0))
+        let stored = self
+            .with_store_retry(|| self.store.load_checkpoint(name))
+            .await?
+            .unwrap_or(0);
+        let start = match self.projection.persistence() {
+            Persistence::Durable => stored,
+            Persistence::InMemory => {
+                if stored > 0 {
+                    tracing::info!(
+                        projection = name,
+                        stored_checkpoint = stored,
+                        "in-memory projection: replaying the log from the start, not from the checkpoint an earlier process stored"
+                    );
+                }
+                0
+            }
+        };
+        self.applied = Some(start);
+        Ok(start)
     }
 
     async fn read_batch(&self, checkpoint: u64) -> Result<Vec<RecordedEvent>, RunnerError> {
@@ -271,6 +296,7 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
             }
             checkpoint = event.position;
         }
+        self.applied = Some(checkpoint);
         let name = self.projection.name();
         self.with_store_retry(|| self.store.save_checkpoint(name, checkpoint))
             .await?;
