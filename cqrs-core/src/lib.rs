@@ -103,7 +103,7 @@ pub use event::{Event, JsonPayload, NewEvent};
 pub use failure::FailureKind;
 pub use projection::{
     Persistence, ProgressReporter, Projection, ProjectionRunner, RunnerConfig, RunnerError,
-    RunningProjection,
+    RunningProjection, TypedProjection, TypedProjectionError,
 };
 pub use snapshot::{Snapshot, SnapshotPolicy};
 pub use store::{

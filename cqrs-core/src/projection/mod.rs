@@ -11,13 +11,17 @@
 //! - stores its read model and its checkpoint in one transaction (see the PostgreSQL
 //!   store's transactional projections), which gives an exactly-once effect.
 
+mod dedupe;
 mod runner;
+mod typed;
 
 use async_trait::async_trait;
 
+pub use dedupe::Deduplicated;
 pub use runner::{
     ProgressReporter, ProjectionRunner, RunnerConfig, RunnerError, RunningProjection,
 };
+pub use typed::{TypedProjection, TypedProjectionError};
 
 use crate::envelope::RecordedEvent;
 use crate::failure::FailureKind;
