@@ -1,5 +1,4 @@
-//! The state every background worker (projection runner, relay, consumer) reports, so a
-//! service can tell "running" from "stopped for good" without polling its handle.
+//! The state every worker reports: running, shut down, or failed with the reason.
 //!
 //! A worker task holds a [`WorkerStateReporter`] and reports how it ended with
 //! [`finished`](WorkerStateReporter::finished). A reporter dropped without a report (the task
@@ -9,7 +8,7 @@
 //! ```
 //! use cqrs_core::worker::{WorkerState, WorkerStateReporter};
 //!
-//! # tokio_test_like(async {
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! let (reporter, mut state) = WorkerStateReporter::new();
 //! assert_eq!(state.current(), WorkerState::Running);
 //! tokio::spawn(async move {
@@ -18,9 +17,6 @@
 //! });
 //! assert!(matches!(state.stopped().await, WorkerState::Failed(reason) if reason.contains("refused")));
 //! # });
-//! # fn tokio_test_like(f: impl std::future::Future<Output = ()>) {
-//! #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
-//! # }
 //! ```
 
 use std::fmt::Display;

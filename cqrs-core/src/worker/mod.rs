@@ -1,0 +1,15 @@
+//! One lifecycle for every background worker of this workspace (projection runners, the
+//! relay, the Kafka consumers): a [`Worker`] handle with its progress, its
+//! [`WorkerState`], waits, a graceful shutdown with an optional deadline, and abort.
+//!
+//! A worker is spawned with [`Worker::spawn`]: its task gets a [`WorkerContext`] to publish
+//! progress and to learn that a shutdown was requested, and returns `Ok(output)` when it
+//! stopped as asked or `Err(error)` when it stopped for good on its own. Whatever happens
+//! (an error, a panic, an abort), [`Worker::state`] says so, so a service can report a
+//! stopped worker instead of serving on silently.
+
+mod handle;
+mod state;
+
+pub use handle::{CatchUpError, LogProgress, ShutdownError, WaitError, Worker, WorkerContext};
+pub use state::{WorkerState, WorkerStateReporter, WorkerStateWatch};
