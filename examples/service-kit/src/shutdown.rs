@@ -3,34 +3,41 @@
 use std::future::Future;
 use std::time::Duration;
 
-/// Resolves on SIGTERM (how Kubernetes, systemd and docker stop a process) or Ctrl-C
-/// (SIGINT), and logs which one arrived. On platforms without Unix signals only Ctrl-C
-/// is awaited.
-pub async fn signal() {
-    let ctrl_c = async {
+/// A future that resolves on SIGTERM (how Kubernetes, systemd and docker stop a process)
+/// or Ctrl-C (SIGINT), and logs which one arrived.
+///
+/// The signal handlers are installed when this function is **called**, not when the
+/// future is first polled: call it at start-up, before connecting to anything, so that a
+/// SIGTERM arriving during start-up is a graceful stop rather than the default action
+/// (the process killed with status 143). On platforms without Unix signals only Ctrl-C is
+/// awaited.
+pub fn signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let terminate = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            let (mut terminate, mut interrupt) = match (terminate, interrupt) {
+                (Ok(terminate), Ok(interrupt)) => (terminate, interrupt),
+                (Err(error), _) | (_, Err(error)) => {
+                    tracing::error!(%error, "cannot listen for SIGTERM/SIGINT; stop the process with SIGKILL");
+                    return std::future::pending::<()>().await;
+                }
+            };
+            tokio::select! {
+                _ = terminate.recv() => tracing::info!("SIGTERM received, shutting down"),
+                _ = interrupt.recv() => tracing::info!("Ctrl-C received, shutting down"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async move {
         if let Err(error) = tokio::signal::ctrl_c().await {
             tracing::error!(%error, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+        tracing::info!("Ctrl-C received, shutting down");
     }
 }
 
