@@ -2,6 +2,8 @@
 //! Kafka) when they are reachable.
 #![allow(dead_code)]
 
+pub mod services;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
