@@ -23,7 +23,11 @@ use support::services::{eventually, Services, T0};
 const WITHIN: Duration = Duration::from_secs(20);
 
 async fn sensor(services: &Services, id: i64) -> Option<SensorInfo> {
-    let sensors = services.store.sensors(Some(id - 1), 1).await.expect("sensors");
+    let sensors = services
+        .store
+        .sensors(Some(id - 1), 1)
+        .await
+        .expect("sensors");
     sensors.into_iter().find(|s| s.id == id)
 }
 
@@ -64,14 +68,24 @@ async fn a_nul_in_sensor_metadata_is_dead_lettered_and_the_messages_after_it_are
         writer.stats()
     );
     eprintln!("good messages after the NUL stored {took:?} after the writer started");
-    let stats = writer.wait_for_processed(3, WITHIN).await.expect("processed");
+    let stats = writer
+        .wait_for_processed(3, WITHIN)
+        .await
+        .expect("processed");
     assert_eq!(stats.dead_lettered, 1, "{stats:?}");
-    assert_eq!(sensor(&services, 5).await, None, "nothing of the poison is stored");
+    assert_eq!(
+        sensor(&services, 5).await,
+        None,
+        "nothing of the poison is stored"
+    );
     writer.shutdown().await.expect("shutdown");
 
     let letters = services.dead_letters(1).await;
     let (body, stage, reason) = &letters[0];
-    assert_eq!(body["type"], "a\u{0}b", "the dead letter is the original message");
+    assert_eq!(
+        body["type"], "a\u{0}b",
+        "the dead letter is the original message"
+    );
     assert_eq!(stage, "handler");
     // Refused by validation (layer a), before the database is asked.
     assert!(
@@ -237,4 +251,3 @@ async fn an_oversized_message_is_dead_lettered_and_the_reading_after_it_is_store
     );
     services.drop_schema().await;
 }
-
