@@ -31,6 +31,15 @@ pub async fn post(router: &Router, uri: &str, body: impl Into<String>) -> (Statu
     call(router, request).await
 }
 
+/// `POST uri` with raw `body` bytes (not necessarily UTF-8) → status and JSON body.
+pub async fn post_bytes(router: &Router, uri: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let request = Request::post(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .expect("request");
+    call(router, request).await
+}
+
 async fn call(router: &Router, request: Request<Body>) -> (StatusCode, Value) {
     let response = router.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
