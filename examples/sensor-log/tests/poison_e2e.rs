@@ -97,6 +97,7 @@ async fn a_nul_in_sensor_metadata_is_dead_lettered_and_the_messages_after_it_are
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_postgres_refuses_for_good_are_dead_lettered_alone_and_the_rest_is_stored() {
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let Some(services) = Services::start("refused rows").await else {
         return;
     };

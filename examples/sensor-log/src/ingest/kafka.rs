@@ -143,7 +143,7 @@ impl BatchHandler for DeviceHandler {
 /// are retried, a permanent one rejects the batch, which the runner then splits.
 fn readings_failed(error: StoreError, messages: usize) -> HandlerError {
     if error.kind() == FailureKind::Permanent {
-        tracing::warn!(%error, messages, "the database refused the readings of a batch for good; the runner hands its messages one at a time");
+        tracing::warn!(%error, messages, "the database refused the readings of a batch for good; rejecting the batch (the runner splits a batch of several and dead-letters a single message)");
     }
     HandlerError::classified(error.kind(), error)
 }
