@@ -168,3 +168,50 @@ impl StoreError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn driver_errors_that_may_pass_are_unavailable_and_transient() {
+        for source in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+        ] {
+            let error = StoreError::from_driver("inserting 3 readings", source);
+            assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
+            assert_eq!(error.kind(), FailureKind::Transient);
+            assert!(!error.is_bad_input());
+        }
+    }
+
+    #[test]
+    fn driver_errors_that_cannot_pass_are_refused_and_permanent() {
+        let error = StoreError::from_driver("reading sensors", sqlx::Error::RowNotFound);
+        assert!(
+            matches!(error, StoreError::Refused { code: None, .. }),
+            "{error:?}"
+        );
+        assert_eq!(error.kind(), FailureKind::Permanent);
+        assert!(!error.is_bad_input(), "no SQLSTATE: the service's fault");
+    }
+
+    #[test]
+    fn only_data_sqlstate_classes_are_bad_input() {
+        let refused = |code: &str| StoreError::Refused {
+            operation: "storing".into(),
+            code: Some(code.into()),
+            source: sqlx::Error::RowNotFound,
+        };
+        for code in ["22021", "22008", "23514", "54000"] {
+            assert!(refused(code).is_bad_input(), "{code}");
+        }
+        for code in ["42P01", "42501", "0A000"] {
+            assert!(!refused(code).is_bad_input(), "{code}");
+        }
+        assert_eq!(refused("22021").code(), Some("22021"));
+        assert!(refused("22021").to_string().contains("SQLSTATE 22021"));
+    }
+}
