@@ -158,6 +158,37 @@ fn a_graceful_stop_that_overruns_its_deadline_exits_non_zero() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_query_service_exits_0_on_sigterm() {
+    let Some(url) = support::database_url("serve sigterm").await else {
+        return;
+    };
+    let schema = format!("sl_{}", support::unique("serve"));
+    let mut running = Running::start(
+        &["serve", "--listen", "127.0.0.1:0"],
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("SENSOR_LOG_SCHEMA", schema.as_str()),
+        ],
+    );
+    let address = running.address();
+    assert!(http_get(&address, "/health/ready").starts_with("HTTP/1.1 200"));
+    running.terminate();
+    let (status, _) = running
+        .exit_within(Duration::from_secs(5))
+        .expect("stopped within 5 s of SIGTERM");
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    drop_schema(&url, &schema).await;
+}
+
+async fn drop_schema(url: &str, schema: &str) {
+    let pool = sqlx::PgPool::connect(url).await.expect("connect");
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&pool)
+        .await
+        .expect("drop schema");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_writer_job_exits_0_on_sigterm() {
     let Some(url) = support::database_url("ingest sigterm").await else {
         return;
@@ -194,9 +225,5 @@ async fn the_writer_job_exits_0_on_sigterm() {
         .expect("stopped within 10 s of SIGTERM");
     assert_eq!(status.code(), Some(0), "{status:?}");
     eprintln!("ingest stopped {took:?} after SIGTERM");
-    let pool = sqlx::PgPool::connect(&url).await.expect("connect");
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&pool)
-        .await
-        .expect("drop schema");
+    drop_schema(&url, &schema).await;
 }
