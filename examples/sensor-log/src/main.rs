@@ -1,8 +1,11 @@
 //! The sensor-log command line: `embedded` (default), `ingest`, `serve`, `demo`.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -181,6 +184,7 @@ async fn main() -> ExitCode {
 }
 
 async fn embedded(listen: Listen, shutdown: Shutdown) -> Result<(), BoxError> {
+    let signal = listen_for_shutdown().await;
     let store: Arc<dyn SensorStore> = Arc::new(MemoryStore::default());
     let state = AppState {
         queries: SensorQueries::new(store.clone()),
@@ -188,10 +192,11 @@ async fn embedded(listen: Listen, shutdown: Shutdown) -> Result<(), BoxError> {
     };
     let listener = tokio::net::TcpListener::bind(listen.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "sensor-log embedded listening: POST /ingest/readings, GET /sensors ...");
-    serve_until_signal(listener, api::router(state), shutdown.deadline()).await
+    serve_until_signal(listener, api::router(state), signal, shutdown.deadline()).await
 }
 
 async fn serve(database: Database, listen: Listen, shutdown: Shutdown) -> Result<(), BoxError> {
+    let signal = listen_for_shutdown().await;
     let store = PostgresStore::connect(&database.database_url, &database.schema).await?;
     let state = AppState {
         queries: SensorQueries::new(Arc::new(store)),
@@ -199,15 +204,31 @@ async fn serve(database: Database, listen: Listen, shutdown: Shutdown) -> Result
     };
     let listener = tokio::net::TcpListener::bind(listen.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "sensor-log query API listening");
-    serve_until_signal(listener, api::router(state), shutdown.deadline()).await
+    serve_until_signal(listener, api::router(state), signal, shutdown.deadline()).await
 }
 
-/// Serves until SIGTERM or Ctrl-C, then lets in-flight requests finish within `deadline`.
+/// A future resolving on SIGTERM or Ctrl-C, **already listening** when this returns: a
+/// signal arriving from then on stops the process gracefully. (Tokio installs a signal
+/// handler when the listening future is first polled; until then SIGTERM has its default
+/// action and kills the process, so a mode listens before it starts anything.)
+async fn listen_for_shutdown() -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    let mut signal: Pin<Box<dyn Future<Output = ()> + Send>> =
+        Box::pin(service_kit::shutdown::signal());
+    let arrived = std::future::poll_fn(|cx| Poll::Ready(signal.as_mut().poll(cx).is_ready())).await;
+    if arrived {
+        Box::pin(std::future::ready(()))
+    } else {
+        signal
+    }
+}
+
+/// Serves until `signal`, then lets in-flight requests finish within `deadline`.
 /// `Ok` only for a clean stop: a server that fails on its own, or a drain that overruns
 /// the deadline, is an error (and a non-zero exit).
 async fn serve_until_signal(
     listener: tokio::net::TcpListener,
     router: axum::Router,
+    signal: Pin<Box<dyn Future<Output = ()> + Send>>,
     deadline: Duration,
 ) -> Result<(), BoxError> {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -215,7 +236,7 @@ async fn serve_until_signal(
         let _ = stopped.await;
     }));
     tokio::select! {
-        () = service_kit::shutdown::signal() => {}
+        () = signal => {}
         ended = &mut server => {
             ended??;
             return Err("the HTTP server stopped without being asked to".into());
@@ -228,6 +249,7 @@ async fn serve_until_signal(
 }
 
 async fn ingest(database: Database, kafka: Kafka, shutdown: Shutdown) -> Result<(), BoxError> {
+    let signal = listen_for_shutdown().await;
     let store: Arc<dyn SensorStore> =
         Arc::new(PostgresStore::connect(&database.database_url, &database.schema).await?);
     let brokers = cqrs_kafka::KafkaConfig::new(&kafka.kafka_brokers);
@@ -249,7 +271,7 @@ async fn ingest(database: Database, kafka: Kafka, shutdown: Shutdown) -> Result<
     // `ingest` has no HTTP server to report not-ready on: a writer that stops for good
     // makes the process exit non-zero, so that the orchestrator restarts it.
     let stopped_by_itself = tokio::select! {
-        () = service_kit::shutdown::signal() => None,
+        () = signal => None,
         reason = writer_stopped(&writer) => Some(reason),
     };
     if let Some(reason) = &stopped_by_itself {

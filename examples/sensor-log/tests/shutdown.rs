@@ -127,6 +127,21 @@ fn embedded_mode_exits_0_on_sigterm() {
 }
 
 #[test]
+fn sigterm_at_once_after_start_up_is_still_a_graceful_stop() {
+    // The signal handler must be installed before the service announces itself: a
+    // SIGTERM in between would otherwise kill the process (default action, no exit code).
+    for attempt in 0..10 {
+        let mut running = Running::start(&["embedded", "--listen", "127.0.0.1:0"], &[]);
+        running.wait_for_log("listening", Duration::from_secs(20));
+        running.terminate();
+        let (status, _) = running
+            .exit_within(Duration::from_secs(5))
+            .expect("stopped within 5 s of SIGTERM");
+        assert_eq!(status.code(), Some(0), "attempt {attempt}: {status:?}");
+    }
+}
+
+#[test]
 fn a_graceful_stop_that_overruns_its_deadline_exits_non_zero() {
     let mut running = Running::start(
         &[
