@@ -64,7 +64,9 @@ impl ReadingsCursor {
         if parts.next().is_some() || sensor != sensor_id {
             return Err(CursorError);
         }
-        let after = DateTime::from_timestamp_micros(micros).ok_or(CursorError)?;
+        let after = DateTime::from_timestamp_micros(micros)
+            .filter(|t| crate::store::TimeRange::queryable(*t))
+            .ok_or(CursorError)?;
         Ok(Self { sensor_id, after })
     }
 }

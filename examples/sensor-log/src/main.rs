@@ -1,13 +1,17 @@
 //! The sensor-log command line: `embedded` (default), `ingest`, `serve`, `demo`.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use cqrs_kafka::RunningConsumer;
 use sensor_log::api::{self, AppState};
-use sensor_log::ingest::kafka::{spawn_writer, WriterConfig};
+use sensor_log::ingest::kafka::{spawn_writer, DeviceHandler, WriterConfig};
 use sensor_log::ingest::{Ingestor, Topics};
 use sensor_log::queries::SensorQueries;
 use sensor_log::store::{MemoryStore, PostgresStore, SensorStore};
@@ -27,26 +31,34 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Mode {
     /// Ingest and query in one process, in memory, no services: devices' messages are
-    /// POSTed to /ingest/readings and /ingest/sensors instead of Kafka.
+    /// POSTed to /ingest/readings and /ingest/sensors instead of Kafka; until SIGTERM or
+    /// Ctrl-C.
     Embedded {
         #[command(flatten)]
         listen: Listen,
+        #[command(flatten)]
+        shutdown: Shutdown,
     },
     /// The writer job: consume logger.sensor.ts and logger.sensor.instance with a consumer
     /// group, store valid readings in PostgreSQL in batches, dead-letter malformed
-    /// messages to logger.sensor.ts.dlq; until Ctrl-C.
+    /// messages to logger.sensor.ts.dlq; until SIGTERM or Ctrl-C. Exits non-zero when the
+    /// consumer stops for good, so that an orchestrator restarts it.
     Ingest {
         #[command(flatten)]
         database: Database,
         #[command(flatten)]
         kafka: Kafka,
+        #[command(flatten)]
+        shutdown: Shutdown,
     },
-    /// The query service: the HTTP/JSON API over PostgreSQL, until Ctrl-C.
+    /// The query service: the HTTP/JSON API over PostgreSQL, until SIGTERM or Ctrl-C.
     Serve {
         #[command(flatten)]
         database: Database,
         #[command(flatten)]
         listen: Listen,
+        #[command(flatten)]
+        shutdown: Shutdown,
     },
     /// Feed sample readings in-process and print what every query endpoint answers.
     Demo {
@@ -64,6 +76,21 @@ struct Listen {
     /// Address the HTTP API listens on.
     #[arg(long, env = "SENSOR_LOG_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+}
+
+#[derive(Debug, Parser)]
+struct Shutdown {
+    /// Longest the graceful stop may take after SIGTERM or Ctrl-C, in seconds (in-flight
+    /// HTTP requests, the writer's last batch and offset commit). Past it the process
+    /// exits non-zero; what was not committed is delivered again after the restart.
+    #[arg(long, env = "SENSOR_LOG_SHUTDOWN_TIMEOUT", default_value_t = 10)]
+    shutdown_timeout: u64,
+}
+
+impl Shutdown {
+    fn deadline(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -123,11 +150,25 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match Cli::parse().mode {
-        // No subcommand: embedded, with the address from SENSOR_LOG_LISTEN or the default.
-        None => embedded(Listen::parse_from(["sensor-log"])).await,
-        Some(Mode::Embedded { listen }) => embedded(listen).await,
-        Some(Mode::Ingest { database, kafka }) => ingest(database, kafka).await,
-        Some(Mode::Serve { database, listen }) => serve(database, listen).await,
+        // No subcommand: embedded, with the settings from the environment or the defaults.
+        None => {
+            embedded(
+                Listen::parse_from(["sensor-log"]),
+                Shutdown::parse_from(["sensor-log"]),
+            )
+            .await
+        }
+        Some(Mode::Embedded { listen, shutdown }) => embedded(listen, shutdown).await,
+        Some(Mode::Ingest {
+            database,
+            kafka,
+            shutdown,
+        }) => ingest(database, kafka, shutdown).await,
+        Some(Mode::Serve {
+            database,
+            listen,
+            shutdown,
+        }) => serve(database, listen, shutdown).await,
         Some(Mode::Demo {
             database_url,
             schema,
@@ -136,33 +177,26 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("error: {error}");
+            tracing::error!(%error, "sensor-log stopped with an error");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn ctrl_c() {
-    if let Err(error) = tokio::signal::ctrl_c().await {
-        tracing::error!(%error, "cannot listen for Ctrl-C");
-        std::future::pending::<()>().await;
-    }
-    tracing::info!("shutting down");
-}
-
-async fn embedded(listen: Listen) -> Result<(), BoxError> {
+async fn embedded(listen: Listen, shutdown: Shutdown) -> Result<(), BoxError> {
+    let signal = listen_for_shutdown().await;
     let store: Arc<dyn SensorStore> = Arc::new(MemoryStore::default());
     let state = AppState {
         queries: SensorQueries::new(store.clone()),
         ingestor: Some(Ingestor::new(store)),
     };
     let listener = tokio::net::TcpListener::bind(listen.listen).await?;
-    tracing::info!(address = %listener.local_addr()?, "sensor-log embedded: POST /ingest/readings, GET /sensors ...");
-    api::serve(listener, api::router(state), ctrl_c()).await?;
-    Ok(())
+    tracing::info!(address = %listener.local_addr()?, "sensor-log embedded listening: POST /ingest/readings, GET /sensors ...");
+    serve_until_signal(listener, api::router(state), signal, shutdown.deadline()).await
 }
 
-async fn serve(database: Database, listen: Listen) -> Result<(), BoxError> {
+async fn serve(database: Database, listen: Listen, shutdown: Shutdown) -> Result<(), BoxError> {
+    let signal = listen_for_shutdown().await;
     let store = PostgresStore::connect(&database.database_url, &database.schema).await?;
     let state = AppState {
         queries: SensorQueries::new(Arc::new(store)),
@@ -170,11 +204,52 @@ async fn serve(database: Database, listen: Listen) -> Result<(), BoxError> {
     };
     let listener = tokio::net::TcpListener::bind(listen.listen).await?;
     tracing::info!(address = %listener.local_addr()?, "sensor-log query API listening");
-    api::serve(listener, api::router(state), ctrl_c()).await?;
+    serve_until_signal(listener, api::router(state), signal, shutdown.deadline()).await
+}
+
+/// A future resolving on SIGTERM or Ctrl-C, **already listening** when this returns: a
+/// signal arriving from then on stops the process gracefully. (Tokio installs a signal
+/// handler when the listening future is first polled; until then SIGTERM has its default
+/// action and kills the process, so a mode listens before it starts anything.)
+async fn listen_for_shutdown() -> Pin<Box<dyn Future<Output = ()> + Send>> {
+    let mut signal: Pin<Box<dyn Future<Output = ()> + Send>> =
+        Box::pin(service_kit::shutdown::signal());
+    let arrived = std::future::poll_fn(|cx| Poll::Ready(signal.as_mut().poll(cx).is_ready())).await;
+    if arrived {
+        Box::pin(std::future::ready(()))
+    } else {
+        signal
+    }
+}
+
+/// Serves until `signal`, then lets in-flight requests finish within `deadline`.
+/// `Ok` only for a clean stop: a server that fails on its own, or a drain that overruns
+/// the deadline, is an error (and a non-zero exit).
+async fn serve_until_signal(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    signal: Pin<Box<dyn Future<Output = ()> + Send>>,
+    deadline: Duration,
+) -> Result<(), BoxError> {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(api::serve(listener, router, async {
+        let _ = stopped.await;
+    }));
+    tokio::select! {
+        () = signal => {}
+        ended = &mut server => {
+            ended??;
+            return Err("the HTTP server stopped without being asked to".into());
+        }
+    }
+    let _ = stop.send(());
+    service_kit::shutdown::within(deadline, "HTTP server", server).await???;
+    tracing::info!("sensor-log stopped cleanly");
     Ok(())
 }
 
-async fn ingest(database: Database, kafka: Kafka) -> Result<(), BoxError> {
+async fn ingest(database: Database, kafka: Kafka, shutdown: Shutdown) -> Result<(), BoxError> {
+    let signal = listen_for_shutdown().await;
     let store: Arc<dyn SensorStore> =
         Arc::new(PostgresStore::connect(&database.database_url, &database.schema).await?);
     let brokers = cqrs_kafka::KafkaConfig::new(&kafka.kafka_brokers);
@@ -193,22 +268,46 @@ async fn ingest(database: Database, kafka: Kafka) -> Result<(), BoxError> {
     };
     tracing::info!(group = %config.group_id, topics = ?config.topics, "sensor-log writer starting");
     let writer = spawn_writer(brokers, config, Ingestor::new(store.clone()))?;
+    // `ingest` has no HTTP server to report not-ready on: a writer that stops for good
+    // makes the process exit non-zero, so that the orchestrator restarts it.
+    let stopped_by_itself = tokio::select! {
+        () = signal => None,
+        reason = writer_stopped(&writer) => Some(reason),
+    };
+    if let Some(reason) = &stopped_by_itself {
+        tracing::error!(%reason, "the writer stopped for good; exiting non-zero");
+    }
+    let stop = service_kit::shutdown::within(shutdown.deadline(), "writer", writer.shutdown());
+    stop.await??;
+    match stopped_by_itself {
+        Some(reason) => Err(format!("the writer stopped for good: {reason}").into()),
+        None => {
+            tracing::info!("sensor-log writer stopped cleanly");
+            Ok(())
+        }
+    }
+}
+
+/// Resolves when the writer stopped on its own, with the reason; logs its progress every
+/// 10 s meanwhile.
+async fn writer_stopped(writer: &RunningConsumer<DeviceHandler>) -> String {
+    // lead: wire consumer.state(): once `RunningConsumer::state()` is on main, the poll
+    // below becomes `writer.state().stopped().await.to_string()`.
     let mut report = tokio::time::interval(Duration::from_secs(10));
-    let mut interrupted = std::pin::pin!(ctrl_c());
+    let mut poll = tokio::time::interval(Duration::from_millis(200));
     loop {
         tokio::select! {
-            () = &mut interrupted => break,
+            _ = poll.tick() => {
+                if let Some(reason) = writer.stats().stopped {
+                    return reason.to_string();
+                }
+            }
             _ = report.tick() => {
                 let stats = writer.stats();
-                if stats.stopped.is_some() {
-                    break;
-                }
                 tracing::info!(handled = stats.handled, dead_lettered = stats.dead_lettered, retries = stats.retries, "writer progress");
             }
         }
     }
-    writer.shutdown().await?;
-    Ok(())
 }
 
 async fn demo(database_url: Option<String>, schema: &str) -> Result<(), BoxError> {

@@ -16,14 +16,10 @@ use async_trait::async_trait;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use cqrs_kafka::KafkaConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::{Headers, Message};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
 use sensor_log::api::{router, AppState};
-use sensor_log::device::{Limits, SensorInfo};
-use sensor_log::ingest::kafka::{spawn_writer, WriterConfig};
-use sensor_log::ingest::{Ingestor, Topics};
+use sensor_log::device::SensorInfo;
+use sensor_log::ingest::kafka::spawn_writer;
+use sensor_log::ingest::Ingestor;
 use sensor_log::queries::SensorQueries;
 use sensor_log::reading::{Reading, SensorId};
 use sensor_log::span::Span;
@@ -31,136 +27,7 @@ use sensor_log::store::{
     BucketStats, LatestReading, PostgresStore, SensorStore, StoreError, TimeRange,
 };
 use serde_json::{json, Value};
-
-const T0: i64 = 1_646_409_600; // 2022-03-04T16:00:00Z
-
-struct Services {
-    brokers: String,
-    topics: Topics,
-    store: PostgresStore,
-}
-
-impl Services {
-    async fn start(test: &str) -> Option<Self> {
-        let url = support::database_url(test).await?;
-        let brokers = support::kafka_brokers(test).await?;
-        let suffix = support::unique("e2e");
-        let topics = Topics::with_suffix(&suffix);
-        cqrs_kafka::create_topics(&KafkaConfig::new(&brokers), &topics.all(), 3, 1)
-            .await
-            .expect("create topics");
-        let store = PostgresStore::connect(&url, &format!("sl_{suffix}"))
-            .await
-            .expect("store");
-        Some(Self {
-            brokers,
-            topics,
-            store,
-        })
-    }
-
-    fn writer_config(&self, group: &str) -> WriterConfig {
-        WriterConfig {
-            group_id: format!("{group}-{}", self.store.schema()),
-            topics: self.topics.clone(),
-            ..WriterConfig::default()
-        }
-    }
-
-    fn ingestor(&self) -> Ingestor {
-        // A small size limit, so the oversized case stays below the broker's own limit.
-        Ingestor::new(Arc::new(self.store.clone())).with_limits(Limits {
-            max_message_bytes: 64 * 1024,
-            max_readings: 10_000,
-        })
-    }
-
-    async fn produce(&self, topic: &str, messages: &[String]) {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
-            .set("message.timeout.ms", "10000")
-            .create()
-            .expect("producer");
-        for (index, message) in messages.iter().enumerate() {
-            let key = format!("device-{}", index % 4);
-            producer
-                .send(
-                    FutureRecord::to(topic).key(&key).payload(message),
-                    Duration::from_secs(10),
-                )
-                .await
-                .map_err(|(error, _)| error)
-                .expect("produce");
-        }
-    }
-
-    async fn rows(&self) -> i64 {
-        sqlx::query_scalar("SELECT count(*) FROM readings")
-            .fetch_one(self.store.pool())
-            .await
-            .expect("count")
-    }
-
-    async fn dead_letters(&self, count: usize) -> Vec<(Value, String, String)> {
-        let consumer: StreamConsumer = ClientConfig::new()
-            .set("bootstrap.servers", &self.brokers)
-            .set("group.id", format!("dlq-reader-{}", self.store.schema()))
-            .set("auto.offset.reset", "earliest")
-            .create()
-            .expect("consumer");
-        consumer
-            .subscribe(&[&self.topics.dead_letter])
-            .expect("subscribe");
-        let mut found = Vec::new();
-        while found.len() < count {
-            let message = tokio::time::timeout(Duration::from_secs(30), consumer.recv())
-                .await
-                .expect("dead letters arrive")
-                .expect("receive");
-            let header = |name: &str| {
-                message
-                    .headers()
-                    .and_then(|h| h.iter().find(|x| x.key == name).and_then(|x| x.value))
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
-                    .unwrap_or_default()
-            };
-            let payload =
-                String::from_utf8_lossy(message.payload().unwrap_or_default()).into_owned();
-            let body = serde_json::from_str(&payload).unwrap_or(Value::String(payload));
-            found.push((
-                body,
-                header(cqrs_kafka::headers::DLQ_STAGE),
-                header(cqrs_kafka::headers::DLQ_ERROR),
-            ));
-        }
-        found
-    }
-
-    async fn drop_schema(&self) {
-        let sql = format!("DROP SCHEMA {} CASCADE", self.store.schema());
-        sqlx::query(&sql)
-            .execute(self.store.pool())
-            .await
-            .expect("drop schema");
-    }
-}
-
-/// `count` messages of `per_message` readings: sensors 1 and 2 alternately, one reading a
-/// minute from T0, temperature 20 + minute % 10, cpu = minute % 100.
-fn good_messages(count: usize, per_message: usize) -> Vec<String> {
-    (0..count)
-        .map(|m| {
-            let readings: Vec<Value> = (0..per_message)
-                .map(|i| {
-                    let minute = (m * per_message + i) as i64;
-                    json!({"ts": T0 + minute * 60, "sensor_id": 1 + (minute % 2),
-                           "temperature": 20 + minute % 10, "cpu": minute % 100})
-                })
-                .collect();
-            Value::from(readings).to_string()
-        })
-        .collect()
-}
+use support::services::{good_messages, Services, T0};
 
 fn bad_messages() -> Vec<(String, &'static str)> {
     let oversized =
@@ -492,10 +359,22 @@ async fn query_api_pages_and_aggregates_what_the_writer_stored() {
     let (_, latest) = support::get(&app, "/sensors/latest").await;
     assert_eq!(latest[1]["sensor_id"], 2);
     assert_eq!(latest[1]["ts"], "2022-03-04T19:59:00Z");
-    let (status, error) = support::get(&app, "/sensors/1/stats?bucket=soon").await;
-    assert_eq!(
-        (status, error["field"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("bucket"))
-    );
+    // Malformed parameters, and times PostgreSQL cannot store (it answered 503 to these
+    // with SQLSTATE 22008), are a 400 naming the parameter; the database is never asked.
+    for (uri, field) in [
+        ("/sensors/1/stats?bucket=soon", "bucket"),
+        ("/sensors/1/readings?from=-100000000000", "from"),
+        (
+            "/sensors/1/readings?cursor=72313a313a2d38303030303030303030303030303030303030",
+            "cursor",
+        ),
+    ] {
+        let (status, error) = support::get(&app, uri).await;
+        assert_eq!(
+            (status, error["field"].as_str()),
+            (StatusCode::BAD_REQUEST, Some(field)),
+            "{uri}: {error}"
+        );
+    }
     services.drop_schema().await;
 }

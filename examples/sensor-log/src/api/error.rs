@@ -1,8 +1,13 @@
-//! How failures become HTTP responses: 400 naming the field, 404, 503 for infrastructure.
+//! How failures become HTTP responses: 400 naming the field, 404, 422 for data the
+//! database refuses for good, 503 for an unavailable database, 500 for the rest.
+//!
+//! 5xx bodies never carry the driver's error text (it can name tables, hosts, users):
+//! they say what happened in general terms, and the details are logged.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use cqrs_core::FailureKind;
 use serde::Serialize;
 
 use crate::device::Rejection;
@@ -12,8 +17,9 @@ use crate::store::StoreError;
 /// The JSON body of every error response.
 #[derive(Debug, Serialize)]
 pub struct ErrorBody {
-    /// Machine-readable kind: `invalid_input`, `not_found`, `unavailable`, or for a
-    /// rejected device message the rejection code (`out_of_range`, `missing_field`, ...).
+    /// Machine-readable kind: `invalid_input`, `not_found`, `refused`, `unavailable`,
+    /// `internal`, or for a rejected device message the rejection code (`out_of_range`,
+    /// `missing_field`, `control_character`, ...).
     pub error: &'static str,
     /// Human-readable explanation.
     pub message: String,
@@ -61,14 +67,43 @@ impl ApiError {
 }
 
 impl From<StoreError> for ApiError {
-    /// 503: the store is unavailable; the client may retry.
+    /// - the data is at fault ([`StoreError::is_bad_input`]: SQLSTATE class 22, 23 or 54):
+    ///   422 `refused` with the SQLSTATE; sending it again fails again;
+    /// - transient ([`StoreError::kind`]): 503 `unavailable`, the client may retry;
+    /// - any other permanent failure (a missing table, a permission): 500 `internal`.
+    ///
+    /// None of them echoes the driver's text; it is logged instead.
     fn from(error: StoreError) -> Self {
-        tracing::warn!(%error, "store unavailable");
+        let (status, code, message) = if error.is_bad_input() {
+            tracing::warn!(%error, "the database refused the request's data");
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "refused",
+                format!(
+                    "the database refused this data for good (SQLSTATE {}); sending it again will fail again",
+                    error.code().unwrap_or("unknown")
+                ),
+            )
+        } else if error.kind() == FailureKind::Transient {
+            tracing::warn!(%error, "store unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the database is unavailable; try again later".to_owned(),
+            )
+        } else {
+            tracing::error!(%error, "store failed for good");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the service failed to answer; the details are in its log".to_owned(),
+            )
+        };
         Self {
-            status: StatusCode::SERVICE_UNAVAILABLE,
+            status,
             body: ErrorBody {
-                error: "unavailable",
-                message: error.to_string(),
+                error: code,
+                message,
                 field: None,
             },
         }

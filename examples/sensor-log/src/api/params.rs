@@ -6,7 +6,24 @@ use chrono::{DateTime, Utc};
 
 use super::error::ApiError;
 use crate::span::Span;
-use crate::store::TimeRange;
+use crate::store::{TimeRange, EARLIEST_QUERY_SECONDS, LATEST_QUERY_SECONDS};
+
+/// Longest part of a client's text echoed back in an error message, in characters.
+const MAX_ECHOED_CHARS: usize = 64;
+
+/// `text` as echoed in an error message: at most [`MAX_ECHOED_CHARS`] characters, control
+/// characters escaped, so an error answer stays small and printable whatever was sent.
+pub(super) fn shown(text: &str) -> String {
+    let mut shown: String = text
+        .chars()
+        .take(MAX_ECHOED_CHARS)
+        .flat_map(char::escape_debug)
+        .collect();
+    if text.chars().nth(MAX_ECHOED_CHARS).is_some() {
+        shown.push('…');
+    }
+    shown
+}
 
 /// The query string of one request, checked against the parameters the route knows.
 pub(super) struct Params {
@@ -23,9 +40,10 @@ impl Params {
         for (index, (name, _)) in pairs.iter().enumerate() {
             if !known.contains(&name.as_str()) {
                 return Err(ApiError::invalid(
-                    name.clone(),
+                    shown(name),
                     format!(
-                        "unknown query parameter `{name}`; this endpoint takes {}",
+                        "unknown query parameter `{}`; this endpoint takes {}",
+                        shown(name),
                         known.join(", ")
                     ),
                 ));
@@ -61,7 +79,7 @@ impl Params {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
             _ => Err(ApiError::invalid(
                 "limit",
-                format!("`{text}` is not an integer in 1..={max}"),
+                format!("`{}` is not an integer in 1..={max}", shown(text)),
             )),
         }
     }
@@ -91,21 +109,34 @@ impl Params {
                 .ok()
                 .map(|t| t.with_timezone(&Utc)),
         };
-        parsed.map(Some).ok_or_else(|| {
-            ApiError::invalid(
+        match parsed {
+            Some(time) if TimeRange::queryable(time) => Ok(Some(time)),
+            Some(_) => Err(ApiError::invalid(
                 name,
-                format!("`{text}` is not a time: use RFC 3339 (2022-03-04T15:55:07Z) or Unix epoch seconds"),
-            )
-        })
+                format!(
+                    "`{}` is outside 0001-01-01T00:00:00Z ..= 9999-12-31T23:59:59Z \
+                     (Unix seconds {EARLIEST_QUERY_SECONDS}..={LATEST_QUERY_SECONDS})",
+                    shown(text)
+                ),
+            )),
+            None => Err(ApiError::invalid(
+                name,
+                format!(
+                    "`{}` is not a time: use RFC 3339 (2022-03-04T15:55:07Z) or Unix epoch seconds",
+                    shown(text)
+                ),
+            )),
+        }
     }
 
     /// A span parameter such as `bucket=30m`, `default` when absent.
     pub(super) fn span(&self, name: &str, default: Span) -> Result<Span, ApiError> {
         match self.get(name) {
             None => Ok(default),
-            Some(text) => text
-                .parse()
-                .map_err(|e: crate::span::SpanError| ApiError::invalid(name, e.to_string())),
+            Some(text) => text.parse().map_err(|_| {
+                let echoed = crate::span::SpanError { text: shown(text) };
+                ApiError::invalid(name, echoed.to_string())
+            }),
         }
     }
 }

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::Json;
 
 use super::error::ApiError;
-use super::params::Params;
+use super::params::{shown, Params};
 use super::AppState;
 use crate::cursor::ReadingsCursor;
 use crate::queries::{Page, SensorStats};
@@ -55,7 +55,11 @@ fn sensor_id(id: Result<Path<String>, PathRejection>) -> Result<SensorId, ApiErr
         Ok(id) if id > 0 => Ok(id),
         _ => Err(ApiError::invalid(
             "id",
-            format!("`{text}` is not a sensor id (a positive integer)"),
+            format!(
+                "`{}` is not a sensor id (an integer in 1..={})",
+                shown(&text),
+                SensorId::MAX
+            ),
         )),
     }
 }

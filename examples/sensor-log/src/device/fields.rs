@@ -102,7 +102,8 @@ impl<'a> Fields<'a> {
         }
     }
 
-    /// An optional string of at most `max_chars` characters.
+    /// An optional string of at most `max_chars` characters and without control
+    /// characters (see [`RejectReason::ControlCharacter`]).
     pub(super) fn optional_text(
         &self,
         name: &str,
@@ -121,6 +122,16 @@ impl<'a> Fields<'a> {
                 RejectReason::OutOfRange {
                     value: format!("a text of {chars} characters"),
                     allowed: format!("at most {max_chars} characters"),
+                },
+            ));
+        }
+        if let Some((position, character)) = text.chars().enumerate().find(|(_, c)| c.is_control())
+        {
+            return Err(Rejection::field(
+                self.path_of(name),
+                RejectReason::ControlCharacter {
+                    character: format!("U+{:04X}", u32::from(character)),
+                    position,
                 },
             ));
         }

@@ -89,6 +89,16 @@ pub enum RejectReason {
     /// Both `ts` (seconds) and `ts_ms` (milliseconds) were sent.
     #[error("send either `ts` (seconds) or `ts_ms` (milliseconds), not both")]
     AmbiguousTimestamp,
+    /// A text holds a control character (NUL, a line break, a tab, DEL, U+0080..=U+009F):
+    /// PostgreSQL refuses NUL in text outright, and the others are never part of a sensor
+    /// type or location.
+    #[error("holds the control character {character} at character {position}; text may not contain control characters")]
+    ControlCharacter {
+        /// The character, written as `U+0000`.
+        character: String,
+        /// Its index in the text, in characters, from 0.
+        position: usize,
+    },
     /// A timestamp whose magnitude belongs to the other unit.
     #[error("{value} looks like {looks_like}; send it as `{use_field}`")]
     TimestampUnit {
@@ -119,6 +129,7 @@ impl RejectReason {
             RejectReason::OutOfRange { .. } => "out_of_range",
             RejectReason::AmbiguousTimestamp => "ambiguous_timestamp",
             RejectReason::TimestampUnit { .. } => "timestamp_unit",
+            RejectReason::ControlCharacter { .. } => "control_character",
         }
     }
 }

@@ -45,6 +45,7 @@ pub fn decode_sensor(raw: &[u8], limits: &Limits) -> Result<SensorInfo, Rejectio
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::device::RejectReason;
 
     fn decode(raw: &str) -> Result<SensorInfo, Rejection> {
         decode_sensor(raw.as_bytes(), &Limits::default())
@@ -91,6 +92,46 @@ mod tests {
                 "{raw}"
             );
         }
+    }
+
+    #[test]
+    fn nul_and_other_control_characters_are_refused_naming_the_field() {
+        for (raw, field, character, position) in [
+            (r#"{"id": 7, "type": "a\u0000b"}"#, "type", "U+0000", 1),
+            (
+                r#"{"id": 7, "location": "lab\n2"}"#,
+                "location",
+                "U+000A",
+                3,
+            ),
+            (r#"{"id": 7, "location": "\t"}"#, "location", "U+0009", 0),
+            (r#"{"id": 7, "type": "x\u007f"}"#, "type", "U+007F", 1),
+            (r#"{"id": 7, "type": "\u009b"}"#, "type", "U+009B", 0),
+        ] {
+            let rejection = decode(raw).expect_err(raw);
+            assert_eq!(rejection.field.as_deref(), Some(field), "{raw}");
+            assert_eq!(
+                rejection.reason,
+                RejectReason::ControlCharacter {
+                    character: character.into(),
+                    position
+                },
+                "{raw}"
+            );
+        }
+        let nul = decode(r#"{"id": 7, "type": "a\u0000b"}"#).unwrap_err();
+        assert_eq!(
+            nul.to_string(),
+            "control_character at type: holds the control character U+0000 at character 1; \
+             text may not contain control characters"
+        );
+    }
+
+    #[test]
+    fn printable_unicode_is_kept() {
+        let info =
+            decode(r#"{"id": 7, "type": "Ölsensor ☃", "location": "Zürich – Halle 3"}"#).unwrap();
+        assert_eq!(info.location.as_deref(), Some("Zürich – Halle 3"));
     }
 
     #[test]

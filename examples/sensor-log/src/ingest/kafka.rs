@@ -18,19 +18,35 @@
 //!   `dlq-stage: handler` with the [`Rejection`](crate::device::Rejection) text (e.g.
 //!   `out_of_range at [0].cpu: 120 is outside 0..=100`) for everything else. The other
 //!   messages of their batch are stored; the job keeps going.
-//! - **Database outages** are retried with backoff, forever, the whole batch each time,
-//!   without skipping or committing anything.
+//! - **Database failures are classified** by SQLSTATE ([`StoreError::kind`], from
+//!   [`cqrs_postgres::classify`]). Transient ones (connection lost, timeout, serialization
+//!   failure, server shutting down: classes 08, 40, 53, 57, ...) are retried with backoff,
+//!   forever, the whole batch each time, without skipping or committing anything.
+//!   Permanent ones (a data exception such as a NUL in text, a constraint, a program
+//!   limit: classes 22, 23, 54, ...) can never succeed, so they must not be retried:
+//!   - a sensor metadata message is stored with its own statement, so the message whose
+//!     upsert PostgreSQL refused is dead-lettered on its own, with the refusal as reason;
+//!   - the readings of a batch are stored with one statement, so a refusal is returned as
+//!     [`HandlerError::Rejected`] for the whole batch: the runner then hands its messages
+//!     one at a time (see cqrs-kafka's README, "Batches"), the good ones are stored and only
+//!     the one PostgreSQL refuses is dead-lettered. The writer keeps going.
+//!
+//! Validation ([`crate::device`]) refuses what PostgreSQL would (NUL and other control
+//! characters in text, over-long text, out-of-range values) before it reaches the
+//! database; the classification is the second line, for what validation cannot know
+//! (an operator's CHECK constraint, a changed column type).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cqrs_core::RetryPolicy;
+use cqrs_core::{BoxError, FailureKind, RetryPolicy};
 use cqrs_kafka::{
     Batch, BatchConsumerRunner, BatchHandler, ConsumerConfig, ConsumerError, HandlerError,
     KafkaConfig, RawJsonDecoder, RunningConsumer,
 };
 
 use super::{IngestError, Ingestor, Topics};
+use crate::store::StoreError;
 
 /// How the writer consumes.
 #[derive(Debug, Clone)]
@@ -81,7 +97,7 @@ impl BatchHandler for DeviceHandler {
             if source.topic == self.topics.readings {
                 match self.ingestor.validate(raw) {
                     Ok(valid) => readings.extend(valid),
-                    Err(rejection) => rejected.push((item.index(), rejection)),
+                    Err(rejection) => rejected.push((item.index(), rejection.into())),
                 }
             } else if source.topic == self.topics.sensors {
                 match self.ingestor.sensor(raw).await {
@@ -89,9 +105,16 @@ impl BatchHandler for DeviceHandler {
                         tracing::debug!(at = %source, sensor = sensor.id, "sensor metadata stored");
                     }
                     Err(IngestError::Rejected(rejection)) => {
-                        rejected.push((item.index(), rejection));
+                        rejected.push((item.index(), rejection.into()));
                     }
-                    Err(IngestError::Store(error)) => return Err(HandlerError::transient(error)),
+                    Err(IngestError::Store(error)) => match error.kind() {
+                        // Only this message's statement failed: dead-letter it alone.
+                        FailureKind::Permanent => {
+                            tracing::warn!(at = %source, %error, "sensor metadata refused by the database; dead-lettering it");
+                            rejected.push((item.index(), Box::new(error) as BoxError));
+                        }
+                        FailureKind::Transient => return Err(HandlerError::transient(error)),
+                    },
                 }
             } else {
                 tracing::warn!(at = %source, "message from an unexpected topic ignored");
@@ -101,7 +124,7 @@ impl BatchHandler for DeviceHandler {
             .ingestor
             .store(&readings)
             .await
-            .map_err(HandlerError::transient)?;
+            .map_err(|error| readings_failed(error, batch.len()))?;
         tracing::debug!(
             messages = batch.len(),
             rejected = rejected.len(),
@@ -114,6 +137,15 @@ impl BatchHandler for DeviceHandler {
         }
         Ok(())
     }
+}
+
+/// How a failed insert of a batch's readings is reported to the runner: transient errors
+/// are retried, a permanent one rejects the batch, which the runner then splits.
+fn readings_failed(error: StoreError, messages: usize) -> HandlerError {
+    if error.kind() == FailureKind::Permanent {
+        tracing::warn!(%error, messages, "the database refused the readings of a batch for good; rejecting the batch (the runner splits a batch of several and dead-letters a single message)");
+    }
+    HandlerError::classified(error.kind(), error)
 }
 
 /// Starts the writer job: consumes both device topics of `config` with its group and
@@ -131,6 +163,9 @@ pub fn spawn_writer(
     .with_dead_letter_topic(topics.dead_letter.clone())
     .with_batches(config.max_batch_len, config.max_batch_wait);
     consumer.retry = RetryPolicy::never();
+    // lead: once cqrs-kafka's bounded dead-letter copy is merged, its `ConsumerConfig`
+    // default for the copied prefix applies here (a 13 MB message the dead-letter topic
+    // refuses is then dead-lettered as a copy); expose it in `WriterConfig` if needed.
     consumer.commit_interval = Duration::from_millis(500);
     let handler = DeviceHandler::new(ingestor, topics);
     BatchConsumerRunner::new(kafka, consumer, handler)

@@ -71,6 +71,11 @@ impl Ingestor {
         self
     }
 
+    /// The limits messages are validated against.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
     /// Validates a `logger.sensor.ts` message and stores its readings, all or nothing.
     pub async fn readings(&self, raw: &[u8]) -> Result<Ingested, IngestError> {
         let readings = self.validate(raw)?;

@@ -12,10 +12,14 @@ mod query;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use cqrs_core::FailureKind;
 
 pub use memory::MemoryStore;
 pub use postgres::{BucketFunction, PostgresStore};
-pub use query::{BucketStats, LatestReading, Summary, TimeRange, WindowAverage};
+pub use query::{
+    BucketStats, LatestReading, Summary, TimeRange, WindowAverage, EARLIEST_QUERY_SECONDS,
+    LATEST_QUERY_SECONDS,
+};
 
 use crate::device::SensorInfo;
 use crate::reading::{Reading, SensorId};
@@ -73,11 +77,21 @@ pub trait SensorStore: Send + Sync + 'static {
     async fn count_readings(&self) -> Result<u64, StoreError>;
 }
 
-/// A storage failure. Every variant is an infrastructure problem: the caller may retry,
-/// and nothing was half-applied.
+/// A storage failure. Nothing was half-applied, whatever the variant; what differs is
+/// whether trying again can help ([`StoreError::kind`]).
+///
+/// ```
+/// use cqrs_core::FailureKind;
+/// use sensor_log::store::StoreError;
+/// let timeout = StoreError::from_driver("inserting 3 readings", sqlx::Error::PoolTimedOut);
+/// assert_eq!(timeout.kind(), FailureKind::Transient);
+/// assert!(StoreError::InvalidSchema("Bad-Name".into()).kind() == FailureKind::Permanent);
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database could not be reached or failed the statement.
+    /// The database could not be reached or failed the statement for a reason that may
+    /// pass (connection lost or refused, pool timeout, serialization failure, server
+    /// shutting down: SQLSTATE classes 08, 40, 53, 57, ...). Try again later.
     #[error("{operation} failed: {source}")]
     Unavailable {
         /// What was being done, e.g. `inserting 500 readings`.
@@ -86,7 +100,118 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    /// The database refused the statement **for good**: the same data fails the same way
+    /// every time (a data exception such as a NUL in text, `22021`; a constraint, class
+    /// `23`; a program limit, class `54`; a missing table or a permission, class `42`), or
+    /// a value could not be encoded or decoded. Retrying cannot help: dead-letter the input
+    /// (see [`StoreError::is_bad_input`]) or fix the database.
+    #[error("{operation} refused{}: {source}", code.as_deref().map(|c| format!(" (SQLSTATE {c})")).unwrap_or_default())]
+    Refused {
+        /// What was being done.
+        operation: String,
+        /// The SQLSTATE, when the server answered with one.
+        code: Option<String>,
+        /// The driver's error.
+        #[source]
+        source: sqlx::Error,
+    },
     /// The configured PostgreSQL schema name is not a plain identifier.
     #[error("invalid schema name `{0}`: use lowercase letters, digits and underscores, starting with a letter")]
     InvalidSchema(String),
+}
+
+impl StoreError {
+    /// A driver error of `operation`, classified by [`cqrs_postgres::classify`] (SQLSTATE
+    /// class for database errors): [`StoreError::Refused`] when permanent,
+    /// [`StoreError::Unavailable`] when transient. Never "every database error is
+    /// transient": a refused row would be retried forever and stall the writer.
+    pub fn from_driver(operation: impl Into<String>, source: sqlx::Error) -> Self {
+        let operation = operation.into();
+        match cqrs_postgres::classify(&source) {
+            FailureKind::Transient => StoreError::Unavailable { operation, source },
+            FailureKind::Permanent => StoreError::Refused {
+                operation,
+                code: source
+                    .as_database_error()
+                    .and_then(|db| db.code())
+                    .map(|code| code.into_owned()),
+                source,
+            },
+        }
+    }
+
+    /// Whether trying again can help.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            StoreError::Unavailable { .. } => FailureKind::Transient,
+            StoreError::Refused { .. } | StoreError::InvalidSchema(_) => FailureKind::Permanent,
+        }
+    }
+
+    /// The data is at fault, not the database: a refusal of SQLSTATE class `22` (data
+    /// exception), `23` (integrity constraint) or `54` (program limit). The HTTP API answers
+    /// these with 422; other permanent refusals (a missing table, a permission) are the
+    /// service's own fault.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Refused { code: Some(code), .. }
+                if matches!(code.get(..2), Some("22" | "23" | "54"))
+        )
+    }
+
+    /// The SQLSTATE of a refusal, if any.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            StoreError::Refused { code, .. } => code.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn driver_errors_that_may_pass_are_unavailable_and_transient() {
+        for source in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+        ] {
+            let error = StoreError::from_driver("inserting 3 readings", source);
+            assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
+            assert_eq!(error.kind(), FailureKind::Transient);
+            assert!(!error.is_bad_input());
+        }
+    }
+
+    #[test]
+    fn driver_errors_that_cannot_pass_are_refused_and_permanent() {
+        let error = StoreError::from_driver("reading sensors", sqlx::Error::RowNotFound);
+        assert!(
+            matches!(error, StoreError::Refused { code: None, .. }),
+            "{error:?}"
+        );
+        assert_eq!(error.kind(), FailureKind::Permanent);
+        assert!(!error.is_bad_input(), "no SQLSTATE: the service's fault");
+    }
+
+    #[test]
+    fn only_data_sqlstate_classes_are_bad_input() {
+        let refused = |code: &str| StoreError::Refused {
+            operation: "storing".into(),
+            code: Some(code.into()),
+            source: sqlx::Error::RowNotFound,
+        };
+        for code in ["22021", "22008", "23514", "54000"] {
+            assert!(refused(code).is_bad_input(), "{code}");
+        }
+        for code in ["42P01", "42501", "0A000"] {
+            assert!(!refused(code).is_bad_input(), "{code}");
+        }
+        assert_eq!(refused("22021").code(), Some("22021"));
+        assert!(refused("22021").to_string().contains("SQLSTATE 22021"));
+    }
 }

@@ -14,7 +14,28 @@ pub struct TimeRange {
     pub to: Option<DateTime<Utc>>,
 }
 
+/// 0001-01-01T00:00:00Z: the earliest time a query may name, in Unix seconds.
+pub const EARLIEST_QUERY_SECONDS: i64 = -62_135_596_800;
+/// 9999-12-31T23:59:59Z: the latest time a query may name, in Unix seconds.
+///
+/// Beyond these PostgreSQL refuses the value (`timestamp out of range`, SQLSTATE 22008),
+/// and RFC 3339 has no way to write it; no reading lies there anyway (readings are
+/// 2000 ..= 2100).
+pub const LATEST_QUERY_SECONDS: i64 = 253_402_300_799;
+
 impl TimeRange {
+    /// Whether `time` may be named by a query (see [`EARLIEST_QUERY_SECONDS`]).
+    ///
+    /// ```
+    /// use sensor_log::store::TimeRange;
+    /// let y2022 = chrono::DateTime::from_timestamp(1_646_409_600, 0).unwrap();
+    /// assert!(TimeRange::queryable(y2022));
+    /// assert!(!TimeRange::queryable(chrono::DateTime::<chrono::Utc>::MIN_UTC));
+    /// ```
+    pub fn queryable(time: DateTime<Utc>) -> bool {
+        (EARLIEST_QUERY_SECONDS..=LATEST_QUERY_SECONDS).contains(&time.timestamp())
+    }
+
     /// Whether `ts` lies in the range.
     pub fn contains(&self, ts: DateTime<Utc>) -> bool {
         let after_start = match self.from {

@@ -2,6 +2,8 @@
 //! Kafka) when they are reachable.
 #![allow(dead_code)]
 
+pub mod services;
+
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
@@ -25,6 +27,15 @@ pub async fn post(router: &Router, uri: &str, body: impl Into<String>) -> (Statu
     let request = Request::post(uri)
         .header("content-type", "application/json")
         .body(Body::from(body.into()))
+        .expect("request");
+    call(router, request).await
+}
+
+/// `POST uri` with raw `body` bytes (not necessarily UTF-8) → status and JSON body.
+pub async fn post_bytes(router: &Router, uri: &str, body: Vec<u8>) -> (StatusCode, Value) {
+    let request = Request::post(uri)
+        .header("content-type", "application/json")
+        .body(Body::from(body))
         .expect("request");
     call(router, request).await
 }

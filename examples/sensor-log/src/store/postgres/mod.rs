@@ -59,10 +59,7 @@ impl PostgresStore {
             })
             .connect(database_url)
             .await
-            .map_err(|source| StoreError::Unavailable {
-                operation: "connecting to PostgreSQL".into(),
-                source,
-            })?;
+            .map_err(|source| StoreError::from_driver("connecting to PostgreSQL", source))?;
         let bucket_function = schema::migrate(&pool, schema).await?;
         Ok(Self {
             pool,
@@ -96,7 +93,7 @@ impl PostgresStore {
 
     fn failed(&self, operation: impl Into<String>) -> impl FnOnce(sqlx::Error) -> StoreError {
         let operation = format!("{} (schema `{}`)", operation.into(), self.schema);
-        move |source| StoreError::Unavailable { operation, source }
+        move |source| StoreError::from_driver(operation, source)
     }
 }
 

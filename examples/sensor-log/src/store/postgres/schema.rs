@@ -19,7 +19,7 @@ pub(super) fn valid_schema(name: &str) -> bool {
 pub(super) async fn migrate(pool: &PgPool, schema: &str) -> Result<BucketFunction, StoreError> {
     let failed = |operation: &str| {
         let operation = format!("{operation} (schema `{schema}`)");
-        move |source| StoreError::Unavailable { operation, source }
+        move |source| StoreError::from_driver(operation, source)
     };
     let detected = sqlx::query(include_str!("sql/detect.sql"))
         .fetch_one(pool)
