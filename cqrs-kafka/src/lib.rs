@@ -54,8 +54,10 @@
 #![warn(missing_docs)]
 
 mod admin;
+mod bounded;
 mod config;
 mod consumer;
+mod failure;
 pub mod headers;
 mod logging;
 mod relay;
@@ -64,6 +66,7 @@ mod topics;
 
 pub use admin::{create_topics, AdminError};
 pub use config::KafkaConfig;
+pub use failure::classify;
 pub use consumer::{batch, handler};
 pub use consumer::{
     Batch, BatchConsumerRunner, BatchHandler, BatchItem, ConsumerConfig, ConsumerError,
@@ -72,5 +75,7 @@ pub use consumer::{
     RunningConsumer,
 };
 pub use logging::TracingContext;
-pub use relay::{EventRelay, RelayConfig, RelayError, RelayProgress, RunningRelay};
+pub use relay::{
+    EventRelay, RefusedEvents, RelayConfig, RelayError, RelayProgress, RunningRelay,
+};
 pub use topics::TopicMapping;

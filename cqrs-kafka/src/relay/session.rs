@@ -1,19 +1,25 @@
 //! One publishing session: one producer, from the last acknowledged position until a
 //! stop or a failure.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::message::Headers;
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord};
 use tokio::sync::watch;
 
 use cqrs_core::{EventStore, RecordedEvent};
 
-use super::config::RelayConfig;
+use super::config::{RefusedEvents, RelayConfig};
 use super::error::RelayError;
-use super::in_flight::InFlight;
+use super::in_flight::{InFlight, Parked};
 use super::running::RelayProgress;
+use crate::bounded::bounded_copy;
 use crate::{headers, stop};
+
+/// Header bytes a parking record keeps: the whole envelope under the assumptions of
+/// [`RelayConfig::max_payload_bytes`].
+const PARKED_MAX_HEADER_BYTES: usize = 32 * 1024;
 
 pub(crate) struct Session<'a, S: ?Sized> {
     store: &'a S,
@@ -56,7 +62,7 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
         let max_in_flight = self.config.max_in_flight.max(1);
         loop {
             if *stop.borrow() {
-                self.in_flight.settle_until(0).await?;
+                self.settle_until(0).await?;
                 return self.save_checkpoint(true).await;
             }
             let room = max_in_flight.saturating_sub(self.in_flight.len());
@@ -71,7 +77,7 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
                     self.progress.send_modify(|p| p.sent = self.next - 1);
                 }
             }
-            self.in_flight.settle_ready()?;
+            self.settle_ready().await?;
             if sent_any {
                 self.save_checkpoint(false).await?;
                 continue;
@@ -80,7 +86,7 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
                 // Window full, or nothing new to send: wait for acknowledgements.
                 let keep = if room == 0 { max_in_flight / 2 } else { 0 };
                 tokio::select! {
-                    settled = self.in_flight.settle_until(keep) => settled?,
+                    settled = self.settle_until(keep) => settled?,
                     () = stop::requested(stop) => {}
                 }
                 self.save_checkpoint(false).await?;
@@ -119,38 +125,162 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
     }
 
     /// Hands one event to the producer, in order. A full producer queue waits for the
-    /// oldest acknowledgement instead of reordering.
+    /// oldest acknowledgement instead of reordering. An event the producer refuses for
+    /// good is parked if the relay parks (see [`RefusedEvents`]).
     async fn send(&mut self, event: &RecordedEvent) -> Result<(), RelayError> {
         let config = self.config;
         let topic = config.topics.topic_for(event);
+        // No timestamp: the producer stamps the send time. The commit time (in
+        // `recorded-at`) would make time-based retention delete old events at once.
         let mut record = FutureRecord::to(topic.as_ref())
             .key(event.stream_id.as_bytes())
             .payload(event.payload.as_str())
-            .timestamp(event.recorded_at.timestamp_millis())
             .headers(headers::encode(event));
-        loop {
+        let (delivery, parked) = loop {
             match self.producer.send_result(record) {
-                Ok(delivery) => {
-                    self.in_flight
-                        .push(event.position, event.stream_id.clone(), delivery);
-                    self.next = event.position + 1;
-                    return Ok(());
-                }
+                Ok(delivery) => break (delivery, None),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
                     record = returned;
                     if self.in_flight.is_empty() {
-                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
                     } else {
                         let keep = self.in_flight.len() - 1;
-                        self.in_flight.settle_until(keep).await?;
+                        self.settle_until(keep).await?;
                     }
                 }
                 Err((source, _)) => {
-                    return Err(RelayError::Publish {
-                        relay: self.config.checkpoint_name.as_str().into(),
+                    let refused = RelayError::Publish {
+                        relay: config.checkpoint_name.as_str().into(),
                         position: event.position,
                         stream: event.stream_id.clone(),
                         topic: topic.as_ref().into(),
+                        source: Box::new(source),
+                    };
+                    let (delivery, parked) = self.park(event, refused).await?;
+                    break (delivery, Some(parked));
+                }
+            }
+        };
+        self.in_flight
+            .push(event.position, event.stream_id.clone(), delivery, parked);
+        self.next = event.position + 1;
+        Ok(())
+    }
+
+    /// Settles the acknowledgements that already arrived; parks an event refused for good
+    /// if the relay parks.
+    async fn settle_ready(&mut self) -> Result<(), RelayError> {
+        loop {
+            match self.in_flight.settle_ready() {
+                Ok(()) => return Ok(()),
+                Err(error) => self.park_front(error).await?,
+            }
+        }
+    }
+
+    /// Waits until at most `keep` events are unsettled; parks an event refused for good if
+    /// the relay parks.
+    async fn settle_until(&mut self, keep: usize) -> Result<(), RelayError> {
+        loop {
+            match self.in_flight.settle_until(keep).await {
+                Ok(()) => return Ok(()),
+                Err(error) => self.park_front(error).await?,
+            }
+        }
+    }
+
+    /// The broker refused the front of the window (`error`): parks that event in its place
+    /// if the relay parks and the refusal is for good, otherwise returns `error`.
+    async fn park_front(&mut self, error: RelayError) -> Result<(), RelayError> {
+        let RelayError::Publish { position, .. } = error else {
+            return Err(error);
+        };
+        if !self.parks(&error) {
+            return Err(error);
+        }
+        let read = self.store.read_all(position, 1).await;
+        let event = match read {
+            Ok(events) => events.into_iter().next().filter(|e| e.position == position),
+            Err(source) => {
+                return Err(RelayError::Store {
+                    relay: self.config.checkpoint_name.clone(),
+                    source,
+                })
+            }
+        };
+        let Some(event) = event else {
+            return Err(error);
+        };
+        let (delivery, parked) = self.park(&event, error).await?;
+        self.in_flight
+            .retry_front(event.position, event.stream_id.clone(), delivery, parked);
+        Ok(())
+    }
+
+    /// True when `error` is a refusal the relay parks instead of stopping.
+    fn parks(&self, error: &RelayError) -> bool {
+        matches!(self.config.on_refused, RefusedEvents::Park { .. })
+            && matches!(error, RelayError::Publish { .. })
+            && !error.is_transient()
+    }
+
+    /// Sends the parking record of `event`, which the broker refused with `refused`, when
+    /// the relay parks such events; otherwise returns `refused`.
+    async fn park(
+        &mut self,
+        event: &RecordedEvent,
+        refused: RelayError,
+    ) -> Result<(DeliveryFuture, Parked), RelayError> {
+        let config = self.config;
+        let (RefusedEvents::Park { topic: parking }, RelayError::Publish { topic, .. }) =
+            (&config.on_refused, &refused)
+        else {
+            return Err(refused);
+        };
+        if !self.parks(&refused) {
+            return Err(refused);
+        }
+        let reason = refused.to_string();
+        tracing::error!(relay = %config.checkpoint_name, position = event.position, stream = %event.stream_id, parking_topic = %parking, %reason, "the broker refused an event for good; parking it");
+        let envelope = headers::encode(event);
+        let copy = bounded_copy(
+            envelope.iter().map(|h| (h.key, h.value)),
+            Some(event.payload.as_str().as_bytes()),
+            (config.parked_max_payload_bytes, PARKED_MAX_HEADER_BYTES),
+            &[
+                (headers::DLQ_ERROR, &reason),
+                (headers::DLQ_STAGE, "relay"),
+                (headers::DLQ_ORIGINAL_TOPIC, topic),
+            ],
+        );
+        let mut record: FutureRecord<'_, [u8], [u8]> = FutureRecord::to(parking)
+            .key(event.stream_id.as_bytes())
+            .headers(copy.headers);
+        if let Some(value) = copy.value {
+            record = record.payload(value);
+        }
+        loop {
+            match self.producer.send_result(record) {
+                Ok(delivery) => {
+                    self.progress.send_modify(|p| p.parked += 1);
+                    let parked = Parked {
+                        topic: parking.as_str().into(),
+                        refused: reason,
+                    };
+                    return Ok((delivery, parked));
+                }
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
+                    // librdkafka drains its queue by itself; the window is settled later.
+                    record = returned;
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                Err((source, _)) => {
+                    return Err(RelayError::Park {
+                        relay: config.checkpoint_name.as_str().into(),
+                        position: event.position,
+                        stream: event.stream_id.clone(),
+                        refused: reason,
+                        topic: parking.as_str().into(),
                         source: Box::new(source),
                     })
                 }
