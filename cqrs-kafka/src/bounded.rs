@@ -98,11 +98,8 @@ mod tests {
     fn a_bounded_copy_keeps_the_first_bytes_and_the_headers_that_fit() {
         let value = vec![b'v'; 1_000];
         let big = vec![b'h'; 150];
-        let original: Vec<(&str, Option<&[u8]>)> = vec![
-            ("a", Some(b"1")),
-            ("big", Some(&big)),
-            ("c", Some(b"3")),
-        ];
+        let original: Vec<(&str, Option<&[u8]>)> =
+            vec![("a", Some(b"1")), ("big", Some(&big)), ("c", Some(b"3"))];
         let reason = "é".repeat(MAX_TEXT_HEADER_BYTES);
         let copy = bounded_copy(original, Some(&value), (100, 150), &[("why", &reason)]);
         assert_eq!(copy.value.map(<[u8]>::len), Some(100));

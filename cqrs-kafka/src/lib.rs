@@ -66,7 +66,6 @@ mod topics;
 
 pub use admin::{create_topics, AdminError};
 pub use config::KafkaConfig;
-pub use failure::classify;
 pub use consumer::{batch, handler};
 pub use consumer::{
     Batch, BatchConsumerRunner, BatchHandler, BatchItem, ConsumerConfig, ConsumerError,
@@ -74,8 +73,7 @@ pub use consumer::{
     IncomingMessage, MessageHandler, MessageSource, ProjectionHandler, RawJsonDecoder,
     RunningConsumer,
 };
+pub use failure::classify;
 pub use logging::TracingContext;
-pub use relay::{
-    EventRelay, RefusedEvents, RelayConfig, RelayError, RelayProgress, RunningRelay,
-};
+pub use relay::{EventRelay, RefusedEvents, RelayConfig, RelayError, RelayProgress, RunningRelay};
 pub use topics::TopicMapping;

@@ -2,8 +2,8 @@
 //! [`BatchConsumerRunner`] feeds a [`BatchHandler`] batches. Both run the same loop
 //! (a message handler gets batches of one).
 
-use rdkafka::consumer::{Consumer, StreamConsumer};
 use cqrs_core::worker::WorkerStateReporter;
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use tokio::sync::watch;
 
 use super::batch::{BatchHandler, OneAtATime};

@@ -152,7 +152,8 @@ impl RelayConfig {
     /// assert!(limits.max_payload_for("Order-1") < 1_000_000);
     /// ```
     pub fn max_payload_bytes(&self) -> usize {
-        self.max_message_bytes.saturating_sub(ENVELOPE_RESERVE_BYTES)
+        self.max_message_bytes
+            .saturating_sub(ENVELOPE_RESERVE_BYTES)
     }
 
     /// The backoff after `failures` consecutive transient failures (1-based).
