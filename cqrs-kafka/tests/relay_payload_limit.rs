@@ -28,7 +28,7 @@ async fn the_largest_payload_the_store_accepts_for_a_relayed_category_is_publish
     let kafka = KafkaConfig::new(brokers);
     let prefix = format!("{}.", support::unique("limits"));
     let topic = format!("{prefix}Order");
-    support::create_topics(&kafka, &[topic.clone()]).await;
+    support::create_topics(&kafka, std::slice::from_ref(&topic)).await;
     let config = RelayConfig {
         topics: TopicMapping::by_category().with_prefix(&prefix),
         ..RelayConfig::default()

@@ -76,7 +76,7 @@ async fn an_old_event_is_published_with_the_send_time_and_its_commit_time_in_the
     let kafka = KafkaConfig::new(brokers);
     let prefix = format!("{}.", support::unique("timestamps"));
     let topic = format!("{prefix}Order");
-    support::create_topics(&kafka, &[topic.clone()]).await;
+    support::create_topics(&kafka, std::slice::from_ref(&topic)).await;
     let store = Arc::new(RecordedLongAgo(InMemoryEventStore::new()));
     let placed = NewEvent::raw("OrderPlaced", 1, JsonPayload::parse("{}").unwrap());
     store

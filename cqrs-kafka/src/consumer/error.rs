@@ -43,7 +43,7 @@ pub enum ConsumerError {
         reason: String,
         /// Why the dead-letter topic refused the bounded copy.
         #[source]
-        source: KafkaError,
+        source: Box<KafkaError>,
     },
 
     /// The runner is not running any more.

@@ -215,7 +215,7 @@ impl<H: BatchHandler, D: Decoder> Worker<H, D> {
                         topic: topic.to_owned(),
                         at: at.to_string(),
                         reason: reason.to_owned(),
-                        source: error,
+                        source: Box::new(error),
                     });
                 }
                 (FailureKind::Transient, _) => {
