@@ -182,3 +182,80 @@ async fn a_refused_event_is_parked_and_the_events_after_it_are_published() {
     relay.shutdown().await.expect("clean shutdown");
     assert_eq!(store.load_checkpoint("kafka-relay").await.unwrap(), Some(7));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_for_a_missing_topic_is_retried_until_the_topic_exists_not_parked() {
+    let Some(brokers) = support::broker() else {
+        return;
+    };
+    let kafka = KafkaConfig::new(brokers);
+    let prefix = format!("{}.", support::unique("missing"));
+    let (topic, ghost, parking) = (
+        format!("{prefix}File"),
+        format!("{prefix}Ghost"),
+        format!("{prefix}parked"),
+    );
+    support::create_topics(&kafka, &[topic.clone(), parking.clone()]).await;
+    let store = Arc::new(InMemoryEventStore::new());
+    for (stream, n) in [("File-1", 1), ("Ghost-1", 2), ("File-2", 3)] {
+        let payload = JsonPayload::parse(format!(r#"{{"n":{n}}}"#)).unwrap();
+        let event = NewEvent::raw("Renamed", 1, payload);
+        store
+            .append(
+                stream,
+                ExpectedVersion::Any,
+                vec![event],
+                &Metadata::default(),
+            )
+            .await
+            .unwrap();
+    }
+    let config = RelayConfig {
+        topics: TopicMapping::by_category().with_prefix(&prefix),
+        on_refused: RefusedEvents::park(&parking),
+        retry_backoff: (Duration::from_millis(50), Duration::from_millis(500)),
+        delivery_timeout: Duration::from_secs(2),
+        ..RelayConfig::default()
+    };
+    let relay = EventRelay::new(store.clone(), kafka.clone())
+        .with_config(config)
+        .spawn();
+    let mut progress = relay.watch();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        progress.wait_for(|p| p.last_error.as_deref().is_some_and(|e| e.contains("Ghost"))),
+    )
+    .await
+    .expect("the missing topic is reported")
+    .expect("relay running");
+    assert_eq!(
+        relay.progress().checkpoint,
+        1,
+        "nothing past the event is checkpointed"
+    );
+    support::create_topics(&kafka, std::slice::from_ref(&ghost)).await;
+    relay
+        .wait_until_caught_up(Duration::from_secs(30))
+        .await
+        .expect("the relay resumes once the topic exists");
+    assert_eq!(relay.progress().parked, 0);
+    relay.shutdown().await.expect("clean shutdown");
+    let published = support::read_topics(
+        &kafka,
+        &[topic, ghost.clone()],
+        3,
+        Duration::from_millis(500),
+        Duration::from_secs(30),
+    )
+    .await;
+    // Events acknowledged after the failed one are sent again with it (at least once),
+    // but the failed one is never skipped.
+    let copies = support::copies_by_event_id(&published);
+    assert_eq!(copies.len(), 3, "every event published: {published:#?}");
+    assert!(
+        published
+            .iter()
+            .any(|m| m.topic == ghost && m.header(headers::GLOBAL_POSITION) == "2"),
+        "the event for the missing topic arrives once it exists"
+    );
+}
