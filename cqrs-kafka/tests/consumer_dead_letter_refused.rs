@@ -70,6 +70,9 @@ async fn a_dead_letter_too_large_for_its_topic_goes_as_a_bounded_copy_and_the_ne
         .await
         .expect("the poison message is dead-lettered and the good one handled");
     let took = started.elapsed();
+    eprintln!(
+        "poison dead-lettered as a bounded copy and the next message handled {took:?} after spawn"
+    );
     assert_eq!((stats.dead_lettered, stats.handled), (1, 1));
     assert!(
         took < Duration::from_secs(15),
