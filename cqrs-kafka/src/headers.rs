@@ -38,6 +38,15 @@ pub const DLQ_ORIGINAL_TOPIC: &str = "dlq-original-topic";
 pub const DLQ_ORIGINAL_PARTITION: &str = "dlq-original-partition";
 /// Dead letters: its offset (decimal).
 pub const DLQ_ORIGINAL_OFFSET: &str = "dlq-original-offset";
+/// Bounded copies (dead letters the dead-letter topic refused whole, events parked by the
+/// relay): `true`, the value holds only the first bytes of the original.
+pub const DLQ_TRUNCATED: &str = "dlq-truncated";
+/// Bounded copies: the length of the original value in bytes (decimal).
+pub const DLQ_ORIGINAL_VALUE_BYTES: &str = "dlq-original-value-bytes";
+/// Bounded copies: how many original headers did not fit and were dropped (decimal).
+pub const DLQ_DROPPED_HEADERS: &str = "dlq-dropped-headers";
+/// Bounded copies: why the broker refused the whole message.
+pub const DLQ_PUBLISH_ERROR: &str = "dlq-publish-error";
 
 /// The envelope of `event` as Kafka headers.
 pub fn encode(event: &RecordedEvent) -> OwnedHeaders {

@@ -17,6 +17,12 @@
 //! Both deliver **at least once**, in order per stream (message key). Duplicates carry the
 //! same event id; [`handler`] explains how to keep a read model exact.
 //!
+//! Neither stalls on one message nor stops silently: an event the broker refuses for good
+//! stops the relay with an error naming its position or is parked ([`RefusedEvents`]); a
+//! dead letter its topic refuses goes as a bounded copy; failures are classified by
+//! [`classify`]. Both handles expose `state()` (a
+//! [`WorkerStateWatch`](cqrs_core::worker::WorkerStateWatch)) for readiness checks.
+//!
 //! ## Quickstart
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -54,8 +60,10 @@
 #![warn(missing_docs)]
 
 mod admin;
+mod bounded;
 mod config;
 mod consumer;
+mod failure;
 pub mod headers;
 mod logging;
 mod relay;
@@ -71,6 +79,7 @@ pub use consumer::{
     IncomingMessage, MessageHandler, MessageSource, ProjectionHandler, RawJsonDecoder,
     RunningConsumer,
 };
+pub use failure::classify;
 pub use logging::TracingContext;
-pub use relay::{EventRelay, RelayConfig, RelayError, RelayProgress, RunningRelay};
+pub use relay::{EventRelay, RefusedEvents, RelayConfig, RelayError, RelayProgress, RunningRelay};
 pub use topics::TopicMapping;

@@ -1,10 +1,26 @@
 //! Input validation shared by every store, applied before anything is written.
 
+use std::collections::BTreeMap;
+
+use crate::envelope::stream_category;
 use crate::error::StoreError;
 use crate::event::NewEvent;
 
 /// Limits every store enforces on appended input.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// A stream category published by a relay can get a lower payload limit than the global
+/// one, so the store refuses (with [`StoreError::InvalidInput`]) what the broker would
+/// refuse later, when the command that wrote it is long gone:
+///
+/// ```
+/// use cqrs_core::StoreLimits;
+///
+/// // `Order-*` streams are relayed to Kafka: at most what the producer accepts.
+/// let limits = StoreLimits::default().with_category_max_payload("Order", 990_000);
+/// assert_eq!(limits.max_payload_for("Order-42"), 990_000);
+/// assert_eq!(limits.max_payload_for("Invoice-7"), 8 * 1024 * 1024);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreLimits {
     /// Largest accepted payload, in bytes of JSON text. Default 8 MiB.
     pub max_payload_bytes: usize,
@@ -12,6 +28,10 @@ pub struct StoreLimits {
     pub max_stream_id_bytes: usize,
     /// Most events in one append. Default 10,000.
     pub max_batch_len: usize,
+    /// Payload limits per stream category (the part of the stream id before the first
+    /// `-`, see [`stream_category`]). A category's limit applies instead of
+    /// `max_payload_bytes` only when it is lower. Default: none.
+    pub category_max_payload_bytes: BTreeMap<String, usize>,
 }
 
 impl Default for StoreLimits {
@@ -20,7 +40,33 @@ impl Default for StoreLimits {
             max_payload_bytes: 8 * 1024 * 1024,
             max_stream_id_bytes: 512,
             max_batch_len: 10_000,
+            category_max_payload_bytes: BTreeMap::new(),
         }
+    }
+}
+
+impl StoreLimits {
+    /// Limits payloads of streams of `category` (e.g. `"Order"` for `Order-42`) to
+    /// `max_bytes`, for instance what the Kafka producer of the relay publishing them
+    /// accepts. A limit above [`max_payload_bytes`](Self::max_payload_bytes) has no effect.
+    pub fn with_category_max_payload(
+        mut self,
+        category: impl Into<String>,
+        max_bytes: usize,
+    ) -> Self {
+        self.category_max_payload_bytes
+            .insert(category.into(), max_bytes);
+        self
+    }
+
+    /// The largest payload accepted in stream `stream_id`: the lower of the global limit
+    /// and its category's limit.
+    pub fn max_payload_for(&self, stream_id: &str) -> usize {
+        self.category_max_payload_bytes
+            .get(stream_category(stream_id))
+            .map_or(self.max_payload_bytes, |&category| {
+                category.min(self.max_payload_bytes)
+            })
     }
 }
 
@@ -59,6 +105,7 @@ pub fn validate_append(
             limits.max_batch_len
         ));
     }
+    let max_payload_bytes = limits.max_payload_for(stream_id);
     for (index, event) in events.iter().enumerate() {
         if event.event_type.is_empty() || event.event_type.contains('\0') {
             return invalid(format!(
@@ -66,13 +113,14 @@ pub fn validate_append(
                 event.event_id
             ));
         }
-        if event.payload.len() > limits.max_payload_bytes {
+        if event.payload.len() > max_payload_bytes {
             return invalid(format!(
-                "event #{index} ({} `{}`) has a payload of {} bytes, more than the limit of {}",
+                "event #{index} ({} `{}`) has a payload of {} bytes, more than the limit of {} \
+                 for stream `{stream_id}`",
                 event.event_id,
                 event.event_type,
                 event.payload.len(),
-                limits.max_payload_bytes
+                max_payload_bytes
             ));
         }
         if has_escaped_nul(event.payload.as_str()) {
@@ -119,6 +167,7 @@ mod tests {
             max_payload_bytes: 10,
             max_stream_id_bytes: 8,
             max_batch_len: 3,
+            ..StoreLimits::default()
         };
         assert!(validate_append("Order-1", &events(3), &limits).is_ok());
         assert!(reason(validate_append("Order-123", &events(1), &limits))
@@ -154,5 +203,43 @@ mod tests {
             "a backslash, then a NUL"
         );
         assert!(with(r#"{"a\u0000":1}"#).is_err(), "in a key");
+    }
+
+    /// A payload of exactly `len` bytes of JSON text.
+    fn payload_of(len: usize) -> NewEvent {
+        let text = format!(r#""{}""#, "x".repeat(len - 2));
+        NewEvent::raw("Happened", 1, JsonPayload::parse(text).expect("json"))
+    }
+
+    #[test]
+    fn a_category_limit_applies_to_its_streams_only() {
+        let limits = StoreLimits::default().with_category_max_payload("Order", 1_000);
+        let over = validate_append("Order-42", &[payload_of(1_001)], &limits);
+        match over {
+            Err(StoreError::InvalidInput { stream, reason }) => {
+                assert_eq!(stream, "Order-42");
+                assert!(reason.contains("1001 bytes"), "{reason}");
+                assert!(reason.contains("limit of 1000"), "{reason}");
+            }
+            other => panic!("expected InvalidInput, got {other:?}"),
+        }
+        assert!(validate_append("Order-42", &[payload_of(1_000)], &limits).is_ok());
+        assert!(validate_append("Order-42", &[payload_of(999)], &limits).is_ok());
+        // Another category, and a stream id that only starts like the category, keep the
+        // global limit.
+        assert!(validate_append("Invoice-1", &[payload_of(100_000)], &limits).is_ok());
+        assert!(validate_append("Orders-1", &[payload_of(100_000)], &limits).is_ok());
+        assert!(validate_append("Order", &[payload_of(1_001)], &limits).is_err());
+    }
+
+    #[test]
+    fn a_category_limit_never_raises_the_global_one() {
+        let limits = StoreLimits {
+            max_payload_bytes: 500,
+            ..StoreLimits::default()
+        }
+        .with_category_max_payload("Order", 10_000);
+        assert_eq!(limits.max_payload_for("Order-1"), 500);
+        assert!(validate_append("Order-1", &[payload_of(501)], &limits).is_err());
     }
 }

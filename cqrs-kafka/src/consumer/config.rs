@@ -14,6 +14,15 @@ pub struct ConsumerConfig {
     pub topics: Vec<String>,
     /// Where poison messages go. Without one, a poison message stops the runner.
     pub dead_letter_topic: Option<String>,
+    /// `message.max.bytes` of the dead-letter producer: the largest dead letter it sends
+    /// whole. Default 1,000,000 (librdkafka's default). Overrides a `message.max.bytes`
+    /// set in the [`KafkaConfig`](crate::KafkaConfig) for the dead-letter producer only.
+    pub dead_letter_max_message_bytes: usize,
+    /// When the dead-letter topic refuses a poison message for good (too large, not
+    /// authorized, topic invalid or missing), a bounded copy is sent instead: the first
+    /// this many bytes of the value and of the original headers, the reason and the
+    /// origin. Default 64 KiB. Keep it well below `dead_letter_max_message_bytes`.
+    pub dead_letter_max_value_bytes: usize,
     /// Attempts for a message whose handler returns
     /// [`HandlerError::Rejected`](crate::HandlerError::Rejected), before it is
     /// dead-lettered. Default 3 attempts, 10 ms to 1 s backoff.
@@ -47,6 +56,8 @@ impl ConsumerConfig {
             group_id: group_id.into(),
             topics: topics.into_iter().map(Into::into).collect(),
             dead_letter_topic: None,
+            dead_letter_max_message_bytes: 1_000_000,
+            dead_letter_max_value_bytes: 64 * 1024,
             retry: RetryPolicy::attempts(3)
                 .with_backoff(Duration::from_millis(10), Duration::from_secs(1)),
             transient_backoff: (Duration::from_millis(100), Duration::from_secs(10)),

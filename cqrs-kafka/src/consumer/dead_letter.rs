@@ -1,4 +1,5 @@
-//! The dead-letter topic: where poison messages go, with the reason in the headers.
+//! The dead-letter topic: where poison messages go, with the reason in the headers, whole
+//! or, when the topic refuses the whole message, as a bounded copy.
 
 use std::time::Duration;
 
@@ -7,6 +8,7 @@ use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 
 use super::message::IncomingMessage;
+use crate::bounded::{bounded_copy, truncate_text, MAX_TEXT_HEADER_BYTES};
 use crate::logging::TracingContext;
 use crate::{headers, KafkaConfig};
 
@@ -15,22 +17,34 @@ use crate::{headers, KafkaConfig};
 /// [`DLQ_ORIGINAL_TOPIC`](headers::DLQ_ORIGINAL_TOPIC),
 /// [`DLQ_ORIGINAL_PARTITION`](headers::DLQ_ORIGINAL_PARTITION) and
 /// [`DLQ_ORIGINAL_OFFSET`](headers::DLQ_ORIGINAL_OFFSET).
+///
+/// [`send_bounded`](DeadLetters::send_bounded) sends the bounded copy for a message the
+/// topic refused whole.
 pub(crate) struct DeadLetters {
     topic: String,
     producer: FutureProducer<TracingContext>,
+    max_value_bytes: usize,
 }
 
 impl DeadLetters {
-    /// An idempotent producer to `topic`.
-    pub(crate) fn new(kafka: &KafkaConfig, topic: &str) -> Result<Self, KafkaError> {
+    /// An idempotent producer to `topic` accepting messages up to `max_message_bytes`,
+    /// whose bounded copies keep `max_value_bytes` of the value.
+    pub(crate) fn new(
+        kafka: &KafkaConfig,
+        topic: &str,
+        max_message_bytes: usize,
+        max_value_bytes: usize,
+    ) -> Result<Self, KafkaError> {
         let mut config = kafka.client_config();
         config
             .set("enable.idempotence", "true")
             .set("acks", "all")
-            .set("message.timeout.ms", "30000");
+            .set("message.timeout.ms", "30000")
+            .set("message.max.bytes", max_message_bytes.to_string());
         Ok(Self {
             topic: topic.to_owned(),
             producer: config.create_with_context(TracingContext)?,
+            max_value_bytes,
         })
     }
 
@@ -53,6 +67,7 @@ impl DeadLetters {
         }
         let partition = source.partition.to_string();
         let offset = source.offset.to_string();
+        let error = truncate_text(error, MAX_TEXT_HEADER_BYTES);
         for (key, value) in [
             (headers::DLQ_ERROR, error),
             (headers::DLQ_STAGE, stage),
@@ -72,6 +87,48 @@ impl DeadLetters {
         if let Some(payload) = message.payload() {
             record = record.payload(payload);
         }
+        self.deliver(record).await
+    }
+
+    /// Publishes the bounded copy of `message` (see [`bounded_copy`]): the headers that
+    /// fit, the reason and origin, why the whole message was refused, the first bytes of
+    /// the value. The key is kept when it fits the same bound.
+    pub(crate) async fn send_bounded(
+        &self,
+        message: &IncomingMessage<'_>,
+        stage: &str,
+        error: &str,
+        refused: &KafkaError,
+    ) -> Result<(), KafkaError> {
+        let source = message.source();
+        let partition = source.partition.to_string();
+        let offset = source.offset.to_string();
+        let refused = refused.to_string();
+        let copy = bounded_copy(
+            message.headers(),
+            message.payload(),
+            (self.max_value_bytes, self.max_value_bytes),
+            &[
+                (headers::DLQ_ERROR, error),
+                (headers::DLQ_STAGE, stage),
+                (headers::DLQ_ORIGINAL_TOPIC, source.topic),
+                (headers::DLQ_ORIGINAL_PARTITION, &partition),
+                (headers::DLQ_ORIGINAL_OFFSET, &offset),
+                (headers::DLQ_PUBLISH_ERROR, &refused),
+            ],
+        );
+        let mut record: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(&self.topic).headers(copy.headers);
+        if let Some(key) = message.key().filter(|k| k.len() <= self.max_value_bytes) {
+            record = record.key(key);
+        }
+        if let Some(value) = copy.value {
+            record = record.payload(value);
+        }
+        self.deliver(record).await
+    }
+
+    async fn deliver(&self, record: FutureRecord<'_, [u8], [u8]>) -> Result<(), KafkaError> {
         self.producer
             .send(record, Duration::from_secs(5))
             .await

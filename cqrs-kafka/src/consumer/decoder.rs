@@ -91,10 +91,18 @@ impl Decoder for EnvelopeDecoder {
                 metadata.headers.insert(name.to_owned(), value.to_owned());
             }
         }
+        // A stream id and a type name the store would never accept are no envelope.
+        let named = |header: &'static str| -> Result<&str, DecodeError> {
+            let value = required(header)?;
+            if value.is_empty() {
+                return Err(invalid(at(), header, "empty"));
+            }
+            Ok(value)
+        };
         let recorded_at = required(headers::RECORDED_AT)?;
         Ok(RecordedEvent {
             event_id: parse(at, headers::EVENT_ID, required(headers::EVENT_ID)?)?,
-            stream_id: Arc::from(required(headers::STREAM_ID)?),
+            stream_id: Arc::from(named(headers::STREAM_ID)?),
             stream_version: parse(
                 at,
                 headers::STREAM_VERSION,
@@ -108,7 +116,7 @@ impl Decoder for EnvelopeDecoder {
             recorded_at: DateTime::parse_from_rfc3339(recorded_at)
                 .map_err(|e| invalid(at(), headers::RECORDED_AT, e))?
                 .with_timezone(&Utc),
-            event_type: Arc::from(required(headers::EVENT_TYPE)?),
+            event_type: Arc::from(named(headers::EVENT_TYPE)?),
             event_version: parse(
                 at,
                 headers::EVENT_VERSION,

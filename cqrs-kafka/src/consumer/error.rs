@@ -28,6 +28,24 @@ pub enum ConsumerError {
         reason: String,
     },
 
+    /// The dead-letter topic refused a poison message for good, and then its bounded copy
+    /// too (e.g. the topic does not exist, or the producer is not authorized). The runner
+    /// stopped rather than skip the message or retry forever; its offset is not committed.
+    #[error("consumer group `{group}`: the dead-letter topic `{topic}` refused the poison message at {at} ({reason}), even as a bounded copy: {source}")]
+    DeadLetterRefused {
+        /// Consumer group.
+        group: String,
+        /// The dead-letter topic.
+        topic: String,
+        /// Topic, partition and offset of the poison message.
+        at: String,
+        /// Why the message was poison.
+        reason: String,
+        /// Why the dead-letter topic refused the bounded copy.
+        #[source]
+        source: Box<KafkaError>,
+    },
+
     /// The runner is not running any more.
     #[error("consumer group `{group}` runner stopped: {reason}")]
     Stopped {

@@ -4,6 +4,8 @@
 
 use std::collections::VecDeque;
 
+use cqrs_core::FailureKind;
+use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use tokio::sync::watch;
 
@@ -14,7 +16,7 @@ use super::handler::HandlerError;
 use super::message::IncomingMessage;
 use super::offsets::OffsetTracker;
 use super::worker::{Outcome, Worker};
-use crate::stop;
+use crate::{classify, stop};
 
 /// What becomes of one received message once the handler is done with its batch.
 enum Fate {
@@ -157,8 +159,14 @@ impl<H: BatchHandler, D: Decoder> Worker<H, D> {
         }
     }
 
-    /// Publishes a poison message to the dead-letter topic, retrying until the broker
-    /// acknowledges it; without a dead-letter topic the runner stops instead of skipping.
+    /// Publishes a poison message to the dead-letter topic; without a dead-letter topic the
+    /// runner stops instead of skipping.
+    ///
+    /// Transient publish failures are retried with backoff until the broker acknowledges.
+    /// When the topic refuses the message for good (see [`classify`](crate::classify)), its
+    /// bounded copy is sent instead, retried the same way; when even that is refused for
+    /// good, the runner stops with [`ConsumerError::DeadLetterRefused`]. It never retries a
+    /// permanent refusal.
     async fn dead_letter(
         &mut self,
         incoming: &IncomingMessage<'_>,
@@ -174,18 +182,46 @@ impl<H: BatchHandler, D: Decoder> Worker<H, D> {
                 reason: reason.to_owned(),
             });
         };
+        let topic = dead_letters.topic();
         let mut failures = 0;
+        let mut refused_whole: Option<KafkaError> = None;
         loop {
-            match dead_letters.send(incoming, stage, reason).await {
+            let sent = match &refused_whole {
+                None => dead_letters.send(incoming, stage, reason).await,
+                Some(refused) => {
+                    dead_letters
+                        .send_bounded(incoming, stage, reason, refused)
+                        .await
+                }
+            };
+            let error = match sent {
                 Ok(()) => {
-                    tracing::warn!(%at, stage, reason, dead_letter_topic = dead_letters.topic(), "poison message dead-lettered");
+                    let bounded = refused_whole.is_some();
+                    tracing::warn!(%at, stage, reason, dead_letter_topic = topic, bounded, "poison message dead-lettered");
                     self.stats.send_modify(|s| s.dead_lettered += 1);
                     return Ok(Outcome::Done);
                 }
-                Err(error) => {
+                Err(error) => error,
+            };
+            match (classify(&error), refused_whole.is_some()) {
+                (FailureKind::Permanent, false) => {
+                    tracing::warn!(%at, %error, dead_letter_topic = topic, "the dead-letter topic refused the message for good; sending a bounded copy");
+                    refused_whole = Some(error);
+                    failures = 0;
+                }
+                (FailureKind::Permanent, true) => {
+                    return Err(ConsumerError::DeadLetterRefused {
+                        group: self.config.group_id.clone(),
+                        topic: topic.to_owned(),
+                        at: at.to_string(),
+                        reason: reason.to_owned(),
+                        source: Box::new(error),
+                    });
+                }
+                (FailureKind::Transient, _) => {
                     failures += 1;
                     let delay = self.config.transient_delay(failures);
-                    tracing::warn!(%at, %error, retry_in = ?delay, dead_letter_topic = dead_letters.topic(), "cannot publish to the dead-letter topic, retrying");
+                    tracing::warn!(%at, %error, retry_in = ?delay, dead_letter_topic = topic, "cannot publish to the dead-letter topic, retrying");
                     if stop::wait_or_stop(delay, stop).await {
                         return Ok(Outcome::Interrupted);
                     }

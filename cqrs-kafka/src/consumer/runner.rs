@@ -2,6 +2,7 @@
 //! [`BatchConsumerRunner`] feeds a [`BatchHandler`] batches. Both run the same loop
 //! (a message handler gets batches of one).
 
+use cqrs_core::worker::WorkerStateReporter;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use tokio::sync::watch;
 
@@ -194,7 +195,15 @@ impl<D: Decoder> Setup<D> {
         };
         let consumer = self.consumer().map_err(setup)?;
         let dead_letters = match &self.config.dead_letter_topic {
-            Some(topic) => Some(DeadLetters::new(&self.kafka, topic).map_err(setup)?),
+            Some(topic) => Some(
+                DeadLetters::new(
+                    &self.kafka,
+                    topic,
+                    self.config.dead_letter_max_message_bytes,
+                    self.config.dead_letter_max_value_bytes,
+                )
+                .map_err(setup)?,
+            ),
             None => None,
         };
         let topics: Vec<&str> = self.config.topics.iter().map(String::as_str).collect();
@@ -209,10 +218,16 @@ impl<D: Decoder> Setup<D> {
             dead_letters,
             stats: stats_tx,
         };
-        let task = tokio::spawn(async move { worker.run(consumer, stop_rx).await.map(finish) });
+        let (reporter, state) = WorkerStateReporter::new();
+        let task = tokio::spawn(async move {
+            let result = worker.run(consumer, stop_rx).await;
+            reporter.finished(&result);
+            result.map(finish)
+        });
         Ok(RunningConsumer {
             group,
             stats,
+            state,
             stop,
             task,
         })

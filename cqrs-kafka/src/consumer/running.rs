@@ -4,6 +4,7 @@ use cqrs_core::progress::{wait_for_progress, WaitOutcome};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cqrs_core::worker::WorkerStateWatch;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -34,6 +35,7 @@ impl ConsumerStats {
 pub struct RunningConsumer<H> {
     pub(crate) group: String,
     pub(crate) stats: watch::Receiver<ConsumerStats>,
+    pub(crate) state: WorkerStateWatch,
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) task: JoinHandle<Result<H, ConsumerError>>,
 }
@@ -42,6 +44,15 @@ impl<H> RunningConsumer<H> {
     /// The latest statistics.
     pub fn stats(&self) -> ConsumerStats {
         self.stats.borrow().clone()
+    }
+
+    /// How the runner task is doing: [`Running`](cqrs_core::worker::WorkerState::Running),
+    /// [`ShutDown`](cqrs_core::worker::WorkerState::ShutDown) after
+    /// [`shutdown`](Self::shutdown), or [`Failed`](cqrs_core::worker::WorkerState::Failed)
+    /// with the error that stopped it for good (a panic or an abort reads as failed too).
+    /// Hand it to a readiness check, e.g. `service_kit::Health::watch`.
+    pub fn state(&self) -> WorkerStateWatch {
+        self.state.clone()
     }
 
     /// Waits until at least `count` messages were processed (handled or dead-lettered).

@@ -2,7 +2,77 @@
 
 use std::time::Duration;
 
-use crate::TopicMapping;
+use crate::{headers, TopicMapping};
+
+/// What the relay does with an event the broker refuses for good (larger than
+/// [`RelayConfig::max_message_bytes`], topic not authorized, invalid or missing).
+///
+/// The default is [`Stop`](RefusedEvents::Stop): consumers of a stream then never see it
+/// with a hole, nothing is published past the refused event until someone decides, and
+/// the stop is visible ([`RunningRelay::state`](crate::RunningRelay::state) reads
+/// `Failed` naming the position, the error is logged at error level). Size refusals are
+/// best prevented at the store: limit the category's payloads to
+/// [`RelayConfig::max_payload_bytes`] with
+/// [`StoreLimits::with_category_max_payload`](cqrs_core::StoreLimits::with_category_max_payload),
+/// so a command that writes a too large event is refused (`InvalidInput`) instead of the
+/// relay later. Choose [`Park`](RefusedEvents::Park) when the other streams must keep
+/// flowing whatever happens, and consumers can live with a parked event missing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum RefusedEvents {
+    /// Stop the relay with [`RelayError::Publish`](crate::RelayError::Publish) naming the
+    /// position; nothing at or after it is checkpointed, so a restarted relay (with a
+    /// larger `max_message_bytes`, the topic fixed, ...) resumes at that event.
+    #[default]
+    Stop,
+    /// Publish a bounded record of the event to `topic` and go on. The record has the
+    /// event's key and envelope headers (event id, type, stream, position, ...), the reason
+    /// in [`DLQ_ERROR`](headers::DLQ_ERROR), the topic it was meant for in
+    /// [`DLQ_ORIGINAL_TOPIC`](headers::DLQ_ORIGINAL_TOPIC), `dlq-stage` = `relay`, the
+    /// truncation headers ([`DLQ_TRUNCATED`](headers::DLQ_TRUNCATED),
+    /// [`DLQ_ORIGINAL_VALUE_BYTES`](headers::DLQ_ORIGINAL_VALUE_BYTES)) and the first
+    /// [`RelayConfig::parked_max_payload_bytes`] of the payload. The checkpoint moves past
+    /// the event only once the broker acknowledged that record. The topic must exist.
+    Park {
+        /// The parking topic.
+        topic: String,
+    },
+}
+
+impl RefusedEvents {
+    /// [`RefusedEvents::Park`] on `topic`.
+    pub fn park(topic: impl Into<String>) -> Self {
+        RefusedEvents::Park {
+            topic: topic.into(),
+        }
+    }
+}
+
+/// Bytes of a relayed message other than the payload, at most, under the assumptions of
+/// [`RelayConfig::max_payload_bytes`].
+const ENVELOPE_RESERVE_BYTES: usize = {
+    /// librdkafka's per-record overhead (`RD_KAFKAP_MESSAGE_V2_MAX_OVERHEAD`, 36) and a
+    /// record batch header (61), rounded up.
+    const RECORD: usize = 128;
+    /// Varint key and value lengths of one header.
+    const PER_HEADER: usize = 10;
+    const STREAM_ID: usize = 512; // StoreLimits::default().max_stream_id_bytes
+    const EVENT_TYPE: usize = 256;
+    const UUID: usize = 36;
+    const NUMBER: usize = 20;
+    const TIME: usize = 40;
+    const METADATA: usize = 16 * 1024;
+    let names = headers::EVENT_ID.len()
+        + headers::EVENT_TYPE.len()
+        + headers::EVENT_VERSION.len()
+        + headers::STREAM_ID.len()
+        + headers::STREAM_VERSION.len()
+        + headers::GLOBAL_POSITION.len()
+        + headers::RECORDED_AT.len()
+        + headers::CORRELATION_ID.len()
+        + headers::CAUSATION_ID.len();
+    let values = UUID + EVENT_TYPE + NUMBER + STREAM_ID + NUMBER + NUMBER + TIME + UUID + UUID;
+    RECORD + STREAM_ID /* the key */ + 9 * PER_HEADER + names + values + METADATA
+};
 
 /// How the relay reads, publishes and checkpoints.
 #[derive(Debug, Clone)]
@@ -31,6 +101,19 @@ pub struct RelayConfig {
     pub retry_backoff: (Duration, Duration),
     /// `linger.ms`: how long the producer waits to fill a batch. Default 5 ms.
     pub linger: Duration,
+    /// `message.max.bytes` of the producer: the largest message (key, value, headers and
+    /// record overhead) it sends; a larger event is refused for good and treated per
+    /// [`on_refused`](Self::on_refused). Default 1,000,000, librdkafka's default; the
+    /// broker's and the topic's limits (`message.max.bytes`, `max.message.bytes`) must be
+    /// at least as large. Overrides a `message.max.bytes` set in the
+    /// [`KafkaConfig`](crate::KafkaConfig). See [`max_payload_bytes`](Self::max_payload_bytes)
+    /// to align the store.
+    pub max_message_bytes: usize,
+    /// What to do with an event the broker refuses for good. Default
+    /// [`RefusedEvents::Stop`]; see there for why.
+    pub on_refused: RefusedEvents,
+    /// Bytes of the payload a parked record keeps ([`RefusedEvents::Park`]). Default 64 KiB.
+    pub parked_max_payload_bytes: usize,
 }
 
 impl Default for RelayConfig {
@@ -45,11 +128,34 @@ impl Default for RelayConfig {
             delivery_timeout: Duration::from_secs(30),
             retry_backoff: (Duration::from_millis(100), Duration::from_secs(10)),
             linger: Duration::from_millis(5),
+            max_message_bytes: 1_000_000,
+            on_refused: RefusedEvents::Stop,
+            parked_max_payload_bytes: 64 * 1024,
         }
     }
 }
 
 impl RelayConfig {
+    /// The largest event payload this relay's producer always accepts: `max_message_bytes`
+    /// minus room for the key and the envelope headers, computed conservatively for stream
+    /// ids up to 512 bytes (the default
+    /// [`StoreLimits::max_stream_id_bytes`](cqrs_core::StoreLimits::max_stream_id_bytes)),
+    /// event type names up to 256 bytes and up to 16 KiB of metadata headers (`meta-*`).
+    /// Use it as the store's limit for the categories this relay publishes:
+    ///
+    /// ```
+    /// use cqrs_core::StoreLimits;
+    /// use cqrs_kafka::RelayConfig;
+    ///
+    /// let relay = RelayConfig::default();
+    /// let limits = StoreLimits::default().with_category_max_payload("Order", relay.max_payload_bytes());
+    /// assert!(limits.max_payload_for("Order-1") < 1_000_000);
+    /// ```
+    pub fn max_payload_bytes(&self) -> usize {
+        self.max_message_bytes
+            .saturating_sub(ENVELOPE_RESERVE_BYTES)
+    }
+
     /// The backoff after `failures` consecutive transient failures (1-based).
     pub(crate) fn backoff(&self, failures: u32) -> Duration {
         crate::stop::backoff(self.retry_backoff, failures)

@@ -2,9 +2,11 @@
 
 use std::sync::Arc;
 
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::KafkaError;
 
-use cqrs_core::StoreError;
+use cqrs_core::{FailureKind, StoreError};
+
+use crate::classify;
 
 /// A relay failure.
 ///
@@ -38,6 +40,28 @@ pub enum RelayError {
         /// The topic it was sent to.
         topic: Arc<str>,
         /// librdkafka's error.
+        #[source]
+        source: Box<KafkaError>,
+    },
+
+    /// The broker refused the event at `position` for good, the relay parks such events
+    /// ([`RefusedEvents::Park`](crate::RefusedEvents::Park)), and publishing the parking
+    /// record failed: transient failures are retried (the event is sent, refused and
+    /// parked again), a permanent one stops the relay with nothing after the event
+    /// checkpointed.
+    #[error("relay `{relay}`: parking position {position} (stream `{stream}`, refused: {refused}) on topic `{topic}` failed: {source}")]
+    Park {
+        /// Checkpoint name of the relay.
+        relay: Arc<str>,
+        /// Global position of the event.
+        position: u64,
+        /// Its stream.
+        stream: Arc<str>,
+        /// Why the broker refused the event itself.
+        refused: String,
+        /// The parking topic.
+        topic: Arc<str>,
+        /// librdkafka's error for the parking record.
         #[source]
         source: Box<KafkaError>,
     },
@@ -88,7 +112,9 @@ impl RelayError {
     /// True when retrying later may succeed without anyone changing anything.
     pub fn is_transient(&self) -> bool {
         match self {
-            RelayError::Publish { source, .. } => !is_permanent(source),
+            RelayError::Publish { source, .. } | RelayError::Park { source, .. } => {
+                classify(source) == FailureKind::Transient
+            }
             RelayError::ProducerGone { .. } => true,
             RelayError::Store { source, .. } => source.is_transient(),
             RelayError::Producer { .. }
@@ -96,27 +122,4 @@ impl RelayError {
             | RelayError::Timeout { .. } => false,
         }
     }
-}
-
-/// Errors after which the same message can never be accepted.
-fn is_permanent(error: &KafkaError) -> bool {
-    use RDKafkaErrorCode::*;
-    let Some(code) = error.rdkafka_error_code() else {
-        return false;
-    };
-    matches!(
-        code,
-        MessageSizeTooLarge
-            | InvalidMessageSize
-            | InvalidMessage
-            | InvalidTopic
-            | InvalidRecord
-            | MessageBatchTooLarge
-            | TopicAuthorizationFailed
-            | ClusterAuthorizationFailed
-            | TransactionalIdAuthorizationFailed
-            | UnsupportedForMessageFormat
-            | InvalidArgument
-            | Fatal
-    )
 }

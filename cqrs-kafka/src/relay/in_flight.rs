@@ -3,6 +3,11 @@
 //! Acknowledgements arrive in any order across partitions; the window only moves its
 //! `acked` mark past an event once that event and every event before it were
 //! acknowledged. That mark is what the relay may checkpoint.
+//!
+//! A failed delivery ends the window: nothing after it is settled any more (an event
+//! acknowledged after a failed one must not move the mark past the failed one), unless
+//! the session parks the failed event and [`InFlight::retry_front`] puts the parking
+//! record's delivery in its place.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -20,6 +25,14 @@ struct Pending {
     position: u64,
     stream: Arc<str>,
     delivery: DeliveryFuture,
+    /// Set when `delivery` is the parking record of a refused event.
+    parked: Option<Parked>,
+}
+
+/// Where a refused event was parked, and why it was refused.
+pub(crate) struct Parked {
+    pub(crate) topic: Arc<str>,
+    pub(crate) refused: String,
 }
 
 /// Sent events in position order, and the highest position below which all are acked.
@@ -28,6 +41,8 @@ pub(crate) struct InFlight {
     topics: TopicMapping,
     pending: VecDeque<Pending>,
     acked: u64,
+    /// A delivery failed and was not replaced: nothing more is settled.
+    failed: bool,
 }
 
 impl InFlight {
@@ -39,6 +54,7 @@ impl InFlight {
             topics: config.topics.clone(),
             pending: VecDeque::new(),
             acked,
+            failed: false,
         }
     }
 
@@ -56,18 +72,47 @@ impl InFlight {
         self.pending.is_empty()
     }
 
-    /// Records a sent event. Positions must be pushed in increasing order.
-    pub(crate) fn push(&mut self, position: u64, stream: Arc<str>, delivery: DeliveryFuture) {
+    /// Records a sent event (or, with `parked`, the parking record of a refused one).
+    /// Positions must be pushed in increasing order.
+    pub(crate) fn push(
+        &mut self,
+        position: u64,
+        stream: Arc<str>,
+        delivery: DeliveryFuture,
+        parked: Option<Parked>,
+    ) {
         self.pending.push_back(Pending {
             position,
             stream,
             delivery,
+            parked,
         });
+    }
+
+    /// Puts the parking record of the event whose delivery just failed back in its place,
+    /// at the front of the window, and lets settling go on.
+    pub(crate) fn retry_front(
+        &mut self,
+        position: u64,
+        stream: Arc<str>,
+        delivery: DeliveryFuture,
+        parked: Parked,
+    ) {
+        self.pending.push_front(Pending {
+            position,
+            stream,
+            delivery,
+            parked: Some(parked),
+        });
+        self.failed = false;
     }
 
     /// Settles the acknowledgements that already arrived, in order, without waiting.
     pub(crate) fn settle_ready(&mut self) -> Result<(), RelayError> {
-        while let Some(front) = self.pending.front_mut() {
+        while !self.failed {
+            let Some(front) = self.pending.front_mut() else {
+                break;
+            };
             match (&mut front.delivery).now_or_never() {
                 Some(outcome) => self.settle_front(outcome)?,
                 None => break,
@@ -78,7 +123,7 @@ impl InFlight {
 
     /// Waits until at most `keep` events remain unsettled.
     pub(crate) async fn settle_until(&mut self, keep: usize) -> Result<(), RelayError> {
-        while self.pending.len() > keep {
+        while self.pending.len() > keep && !self.failed {
             let Some(front) = self.pending.front_mut() else {
                 break;
             };
@@ -98,22 +143,34 @@ impl InFlight {
         let Some(front) = self.pending.pop_front() else {
             return Ok(());
         };
-        match outcome {
+        let error = match outcome {
             Ok(Ok(_delivery)) => {
                 self.acked = front.position;
-                Ok(())
+                return Ok(());
             }
-            Ok(Err((source, _message))) => Err(RelayError::Publish {
-                relay: self.relay.clone(),
-                position: front.position,
-                topic: self.topics.topic_for_stream(&front.stream).into(),
-                stream: front.stream,
-                source: Box::new(source),
-            }),
-            Err(_canceled) => Err(RelayError::ProducerGone {
+            Ok(Err((source, _message))) => match front.parked {
+                None => RelayError::Publish {
+                    relay: self.relay.clone(),
+                    position: front.position,
+                    topic: self.topics.topic_for_stream(&front.stream).into(),
+                    stream: front.stream,
+                    source: Box::new(source),
+                },
+                Some(parked) => RelayError::Park {
+                    relay: self.relay.clone(),
+                    position: front.position,
+                    stream: front.stream,
+                    refused: parked.refused,
+                    topic: parked.topic,
+                    source: Box::new(source),
+                },
+            },
+            Err(_canceled) => RelayError::ProducerGone {
                 relay: self.relay.to_string(),
                 position: front.position,
-            }),
-        }
+            },
+        };
+        self.failed = true;
+        Err(error)
     }
 }

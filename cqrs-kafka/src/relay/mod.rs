@@ -18,10 +18,11 @@ use std::sync::Arc;
 use rdkafka::producer::FutureProducer;
 use tokio::sync::watch;
 
-pub use config::RelayConfig;
+pub use config::{RefusedEvents, RelayConfig};
 pub use error::RelayError;
 pub use running::{RelayProgress, RunningRelay};
 
+use cqrs_core::worker::WorkerStateReporter;
 use cqrs_core::EventStore;
 use session::Session;
 
@@ -34,7 +35,12 @@ use crate::KafkaConfig;
 /// - **Topic** per stream category by default ([`TopicMapping`](crate::TopicMapping)),
 ///   **key** = stream id (one stream stays on one partition, in order), **value** = the
 ///   payload JSON text, **headers** = the envelope (see [`headers`](crate::headers)),
-///   message timestamp = the event's commit time.
+///   message timestamp = the time it is sent (the commit time is in the `recorded-at`
+///   header; stamping old commit times would make time-based retention delete a relay's
+///   catch-up at once).
+/// - **Refused events** (larger than [`RelayConfig::max_message_bytes`], not authorized,
+///   topic invalid or missing): per [`RelayConfig::on_refused`], stop with the error naming
+///   the position (default) or park a bounded record and go on ([`RefusedEvents`]).
 /// - **Idempotent producer** (`enable.idempotence=true`, `acks=all`): librdkafka's own
 ///   retries never duplicate or reorder a partition.
 /// - **Pipelined**: up to [`RelayConfig::max_in_flight`] events are in flight while the
@@ -89,11 +95,17 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
         let (stop, stop_rx) = watch::channel(false);
         let name = self.config.checkpoint_name.clone();
         let store = self.store.clone();
-        let task = tokio::spawn(self.run(progress_tx, stop_rx));
+        let (reporter, state) = WorkerStateReporter::new();
+        let task = tokio::spawn(async move {
+            let result = self.run(progress_tx, stop_rx).await;
+            reporter.finished(&result);
+            result
+        });
         RunningRelay {
             name,
             store,
             progress,
+            state,
             stop,
             task,
         }
@@ -191,7 +203,7 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
         }
     }
 
-    /// An idempotent producer (`acks=all`) with the relay's timeouts.
+    /// An idempotent producer (`acks=all`) with the relay's timeouts and message size.
     fn producer(&self) -> Result<FutureProducer, RelayError> {
         let mut config = self.kafka.client_config();
         config
@@ -201,7 +213,11 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
                 "message.timeout.ms",
                 self.config.delivery_timeout.as_millis().to_string(),
             )
-            .set("linger.ms", self.config.linger.as_millis().to_string());
+            .set("linger.ms", self.config.linger.as_millis().to_string())
+            .set(
+                "message.max.bytes",
+                self.config.max_message_bytes.to_string(),
+            );
         config.create().map_err(|source| RelayError::Producer {
             relay: self.config.checkpoint_name.clone(),
             source,

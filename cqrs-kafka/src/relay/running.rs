@@ -4,6 +4,7 @@ use cqrs_core::progress::{wait_for_progress, WaitOutcome};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cqrs_core::worker::WorkerStateWatch;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -19,6 +20,9 @@ pub struct RelayProgress {
     pub acked: u64,
     /// The checkpoint last stored in the event store (`<= acked`).
     pub checkpoint: u64,
+    /// Events the broker refused for good that were handed to the producer as parking
+    /// records ([`RefusedEvents::Park`](crate::RefusedEvents::Park)).
+    pub parked: u64,
     /// The last transient failure, cleared when publishing succeeds again.
     pub last_error: Option<Arc<str>>,
     /// Set when the relay stopped, with the reason.
@@ -31,6 +35,7 @@ pub struct RunningRelay<S: ?Sized> {
     pub(crate) name: String,
     pub(crate) store: Arc<S>,
     pub(crate) progress: watch::Receiver<RelayProgress>,
+    pub(crate) state: WorkerStateWatch,
     pub(crate) stop: watch::Sender<bool>,
     pub(crate) task: JoinHandle<Result<(), RelayError>>,
 }
@@ -39,6 +44,16 @@ impl<S: EventStore + ?Sized> RunningRelay<S> {
     /// The latest progress.
     pub fn progress(&self) -> RelayProgress {
         self.progress.borrow().clone()
+    }
+
+    /// How the relay task is doing: [`Running`](cqrs_core::worker::WorkerState::Running),
+    /// [`ShutDown`](cqrs_core::worker::WorkerState::ShutDown) after
+    /// [`shutdown`](Self::shutdown), or [`Failed`](cqrs_core::worker::WorkerState::Failed)
+    /// with the error that stopped it for good (naming the position for a refused event;
+    /// a panic or an abort reads as failed too). Hand it to a readiness check, e.g.
+    /// `service_kit::Health::watch`.
+    pub fn state(&self) -> WorkerStateWatch {
+        self.state.clone()
     }
 
     /// A watch on the progress (for health checks and metrics).

@@ -1,7 +1,7 @@
 //! One publishing session: one producer, from the last acknowledged position until a
 //! stop or a failure.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -14,6 +14,8 @@ use super::error::RelayError;
 use super::in_flight::InFlight;
 use super::running::RelayProgress;
 use crate::{headers, stop};
+
+mod park;
 
 pub(crate) struct Session<'a, S: ?Sized> {
     store: &'a S,
@@ -56,7 +58,7 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
         let max_in_flight = self.config.max_in_flight.max(1);
         loop {
             if *stop.borrow() {
-                self.in_flight.settle_until(0).await?;
+                self.settle_until(0).await?;
                 return self.save_checkpoint(true).await;
             }
             let room = max_in_flight.saturating_sub(self.in_flight.len());
@@ -71,7 +73,7 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
                     self.progress.send_modify(|p| p.sent = self.next - 1);
                 }
             }
-            self.in_flight.settle_ready()?;
+            self.settle_ready().await?;
             if sent_any {
                 self.save_checkpoint(false).await?;
                 continue;
@@ -80,7 +82,7 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
                 // Window full, or nothing new to send: wait for acknowledgements.
                 let keep = if room == 0 { max_in_flight / 2 } else { 0 };
                 tokio::select! {
-                    settled = self.in_flight.settle_until(keep) => settled?,
+                    settled = self.settle_until(keep) => settled?,
                     () = stop::requested(stop) => {}
                 }
                 self.save_checkpoint(false).await?;
@@ -119,41 +121,66 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
     }
 
     /// Hands one event to the producer, in order. A full producer queue waits for the
-    /// oldest acknowledgement instead of reordering.
+    /// oldest acknowledgement instead of reordering. An event the producer refuses for
+    /// good is parked if the relay parks (see [`RefusedEvents`](super::RefusedEvents)).
     async fn send(&mut self, event: &RecordedEvent) -> Result<(), RelayError> {
         let config = self.config;
         let topic = config.topics.topic_for(event);
+        // No timestamp: the producer stamps the send time. The commit time (in
+        // `recorded-at`) would make time-based retention delete old events at once.
         let mut record = FutureRecord::to(topic.as_ref())
             .key(event.stream_id.as_bytes())
             .payload(event.payload.as_str())
-            .timestamp(event.recorded_at.timestamp_millis())
             .headers(headers::encode(event));
-        loop {
+        let (delivery, parked) = loop {
             match self.producer.send_result(record) {
-                Ok(delivery) => {
-                    self.in_flight
-                        .push(event.position, event.stream_id.clone(), delivery);
-                    self.next = event.position + 1;
-                    return Ok(());
-                }
+                Ok(delivery) => break (delivery, None),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), returned)) => {
                     record = returned;
                     if self.in_flight.is_empty() {
-                        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
                     } else {
                         let keep = self.in_flight.len() - 1;
-                        self.in_flight.settle_until(keep).await?;
+                        self.settle_until(keep).await?;
                     }
                 }
                 Err((source, _)) => {
-                    return Err(RelayError::Publish {
-                        relay: self.config.checkpoint_name.as_str().into(),
+                    let refused = RelayError::Publish {
+                        relay: config.checkpoint_name.as_str().into(),
                         position: event.position,
                         stream: event.stream_id.clone(),
                         topic: topic.as_ref().into(),
                         source: Box::new(source),
-                    })
+                    };
+                    let (delivery, parked) = self.park(event, refused).await?;
+                    break (delivery, Some(parked));
                 }
+            }
+        };
+        self.in_flight
+            .push(event.position, event.stream_id.clone(), delivery, parked);
+        self.next = event.position + 1;
+        Ok(())
+    }
+
+    /// Settles the acknowledgements that already arrived; parks an event refused for good
+    /// if the relay parks.
+    async fn settle_ready(&mut self) -> Result<(), RelayError> {
+        loop {
+            match self.in_flight.settle_ready() {
+                Ok(()) => return Ok(()),
+                Err(error) => self.park_front(error).await?,
+            }
+        }
+    }
+
+    /// Waits until at most `keep` events are unsettled; parks an event refused for good if
+    /// the relay parks.
+    async fn settle_until(&mut self, keep: usize) -> Result<(), RelayError> {
+        loop {
+            match self.in_flight.settle_until(keep).await {
+                Ok(()) => return Ok(()),
+                Err(error) => self.park_front(error).await?,
             }
         }
     }

@@ -15,6 +15,8 @@ pub struct Received {
     pub offset: i64,
     pub key: String,
     pub payload: String,
+    /// The message timestamp, milliseconds since the epoch.
+    pub timestamp: Option<i64>,
     pub headers: HashMap<String, String>,
 }
 
@@ -71,6 +73,7 @@ pub async fn read_topics(
             offset: message.offset(),
             key: text(message.key()),
             payload: text(message.payload()),
+            timestamp: message.timestamp().to_millis(),
             headers: message
                 .headers()
                 .map(|h| {
