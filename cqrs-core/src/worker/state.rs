@@ -42,6 +42,16 @@ impl WorkerState {
     }
 }
 
+impl std::fmt::Display for WorkerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WorkerState::Running => f.write_str("running"),
+            WorkerState::ShutDown => f.write_str("shut down"),
+            WorkerState::Failed(reason) => write!(f, "failed: {reason}"),
+        }
+    }
+}
+
 /// Held by the worker task; reports how it ended.
 #[derive(Debug)]
 pub struct WorkerStateReporter {

@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
@@ -208,18 +207,10 @@ async fn serve(database: Database, listen: Listen, shutdown: Shutdown) -> Result
 }
 
 /// A future resolving on SIGTERM or Ctrl-C, **already listening** when this returns: a
-/// signal arriving from then on stops the process gracefully. (Tokio installs a signal
-/// handler when the listening future is first polled; until then SIGTERM has its default
-/// action and kills the process, so a mode listens before it starts anything.)
+/// signal arriving from then on stops the process gracefully, so every mode calls it before
+/// it starts anything.
 async fn listen_for_shutdown() -> Pin<Box<dyn Future<Output = ()> + Send>> {
-    let mut signal: Pin<Box<dyn Future<Output = ()> + Send>> =
-        Box::pin(service_kit::shutdown::signal());
-    let arrived = std::future::poll_fn(|cx| Poll::Ready(signal.as_mut().poll(cx).is_ready())).await;
-    if arrived {
-        Box::pin(std::future::ready(()))
-    } else {
-        signal
-    }
+    Box::pin(service_kit::shutdown::signal())
 }
 
 /// Serves until `signal`, then lets in-flight requests finish within `deadline`.
@@ -288,20 +279,14 @@ async fn ingest(database: Database, kafka: Kafka, shutdown: Shutdown) -> Result<
     }
 }
 
-/// Resolves when the writer stopped on its own, with the reason; logs its progress every
-/// 10 s meanwhile.
+/// Resolves when the writer stopped on its own (an error, a panic), with the reason; logs
+/// its progress every 10 s meanwhile.
 async fn writer_stopped(writer: &RunningConsumer<DeviceHandler>) -> String {
-    // lead: wire consumer.state(): once `RunningConsumer::state()` is on main, the poll
-    // below becomes `writer.state().stopped().await.to_string()`.
+    let mut state = writer.state();
     let mut report = tokio::time::interval(Duration::from_secs(10));
-    let mut poll = tokio::time::interval(Duration::from_millis(200));
     loop {
         tokio::select! {
-            _ = poll.tick() => {
-                if let Some(reason) = writer.stats().stopped {
-                    return reason.to_string();
-                }
-            }
+            stopped = state.stopped() => return stopped.to_string(),
             _ = report.tick() => {
                 let stats = writer.stats();
                 tracing::info!(handled = stats.handled, dead_lettered = stats.dead_lettered, retries = stats.retries, "writer progress");

@@ -198,15 +198,11 @@ async fn postgres_refusing_unvalidated_text_is_a_permanent_store_error() {
     services.drop_schema().await;
 }
 
-/// LEAD: this test needs the cqrs-kafka fix that dead-letters a *bounded copy* when the
-/// dead-letter topic refuses the full message (`MessageSizeTooLarge`). Until it is merged
-/// it fails (run it with `cargo test -p sensor-log --test poison_e2e -- --ignored`): the
-/// runner retries the refused dead letter forever ("cannot publish to the dead-letter
-/// topic, retrying ... MessageSizeTooLarge") and the reading sent after the big message
-/// is never stored. Remove the `ignore` when merging. The test only assumes that the copy
-/// is a prefix of the original value and carries the reason and the original topic.
+/// The ~13 MB message is refused as oversized, and the dead-letter topic refuses it too
+/// (`MessageSizeTooLarge` from the producer): the consumer dead-letters a bounded copy (a
+/// prefix of the value, the reason, the original topic) instead of retrying forever, and the
+/// reading sent after it is stored.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "fails until cqrs-kafka dead-letters a bounded copy of a message the DLQ refuses (issue 10, row 2); lead: remove after merging"]
 async fn an_oversized_message_is_dead_lettered_and_the_reading_after_it_is_stored() {
     let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     let Some(services) = Services::start("oversized").await else {

@@ -163,9 +163,8 @@ pub fn spawn_writer(
     .with_dead_letter_topic(topics.dead_letter.clone())
     .with_batches(config.max_batch_len, config.max_batch_wait);
     consumer.retry = RetryPolicy::never();
-    // lead: once cqrs-kafka's bounded dead-letter copy is merged, its `ConsumerConfig`
-    // default for the copied prefix applies here (a 13 MB message the dead-letter topic
-    // refuses is then dead-lettered as a copy); expose it in `WriterConfig` if needed.
+    // A device message larger than the dead-letter producer accepts (1,000,000 bytes) is
+    // dead-lettered as a bounded copy: its reason, origin and first 64 KiB.
     consumer.commit_interval = Duration::from_millis(500);
     let handler = DeviceHandler::new(ingestor, topics);
     BatchConsumerRunner::new(kafka, consumer, handler)
