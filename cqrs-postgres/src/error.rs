@@ -215,6 +215,11 @@ pub fn classify_error(error: &(dyn std::error::Error + 'static)) -> FailureKind 
         if let Some(sqlx_error) = error.downcast_ref::<sqlx::Error>() {
             return classify(sqlx_error);
         }
+        // `sqlx::Error::Database` exposes its inner error as a boxed trait object; a
+        // wrapper with `#[error(transparent)]` hands that out instead of the sqlx::Error.
+        if let Some(database) = error.downcast_ref::<Box<dyn sqlx::error::DatabaseError>>() {
+            return database.code().map_or(FailureKind::Transient, |c| sqlstate_kind(&c));
+        }
         if let Some(database) = error.downcast_ref::<sqlx::postgres::PgDatabaseError>() {
             return sqlstate_kind(database.code());
         }

@@ -1,0 +1,277 @@
+//! Bounded waits: a statement stuck behind a lock, a coalesced append whose writer is
+//! blocked, and a server that stops answering all fail with the typed, transient
+//! `StoreError::Timeout` within their bound, and the store works again afterwards.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cqrs_core::{EventStore, ExpectedVersion, FailureKind, Metadata, StoreError};
+use cqrs_postgres::{CoalescingConfig, PgEventStore, PgEventStoreConfig, PgTransaction};
+use serde_json::json;
+use support::event;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// An open transaction holding version 1 of `stream`: an append of that version waits
+/// for it (the unique index) until it ends.
+async fn hold_version_one(store: &PgEventStore, stream: &str) -> PgTransaction {
+    let mut tx = store.begin().await.expect("begin");
+    tx.append(
+        stream,
+        ExpectedVersion::NoStream,
+        vec![event("Held", json!({}))],
+        &Metadata::default(),
+    )
+    .await
+    .expect("append in the open transaction");
+    tx
+}
+
+async fn append_one(store: &PgEventStore, stream: &str) -> Result<u64, StoreError> {
+    store
+        .append(
+            stream,
+            ExpectedVersion::Any,
+            vec![event("Happened", json!({}))],
+            &Metadata::default(),
+        )
+        .await
+        .map(|r| r.current_version)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_over_the_statement_timeout_fails_as_a_transient_timeout() {
+    let Some(db) = support::database().await else {
+        return;
+    };
+    let config = PgEventStoreConfig::new(db.fresh_schema())
+        .coalescing(CoalescingConfig::disabled())
+        .statement_timeout(Some(Duration::from_millis(300)))
+        .call_timeout(None);
+    let store = db.own_pool_store(config).await;
+    let blocker = hold_version_one(&store, "Locked-1").await;
+
+    let started = Instant::now();
+    let error = append_one(&store, "Locked-1")
+        .await
+        .expect_err("the server cancels the statement");
+    assert!(
+        matches!(error, StoreError::Timeout { operation: "append" }),
+        "{error:?}"
+    );
+    assert_eq!(error.kind(), FailureKind::Transient);
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+
+    blocker.rollback().await.expect("rollback");
+    assert_eq!(append_one(&store, "Locked-1").await.expect("append"), 1);
+    db.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_coalesced_append_whose_writer_is_blocked_times_out_within_the_call_timeout() {
+    let Some(db) = support::database().await else {
+        return;
+    };
+    // No server-side timeout: only the client-side bound can end the wait.
+    let coalescing = CoalescingConfig {
+        writers: 1,
+        ..CoalescingConfig::default()
+    };
+    let config = PgEventStoreConfig::new(db.fresh_schema())
+        .coalescing(coalescing)
+        .statement_timeout(None)
+        .call_timeout(Some(Duration::from_millis(500)));
+    let store = db.own_pool_store(config).await;
+    let blocker = hold_version_one(&store, "Blocked-1").await;
+
+    // The writer takes the blocked append; the others queue behind it or share its batch.
+    let started = Instant::now();
+    let calls: Vec<_> = ["Blocked-1", "Other-1", "Other-2", "Other-3"]
+        .into_iter()
+        .map(|stream| {
+            let store = store.clone();
+            tokio::spawn(async move { append_one(&store, stream).await })
+        })
+        .collect();
+    let bounded = tokio::time::timeout(Duration::from_secs(5), futures::future::join_all(calls))
+        .await
+        .expect("every caller is answered within the bound");
+    let elapsed = started.elapsed();
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    let blocked = bounded[0].as_ref().expect("task");
+    assert!(
+        matches!(blocked, Err(StoreError::Timeout { operation: "append" })),
+        "{blocked:?}"
+    );
+    for result in &bounded[1..] {
+        // Answered either way: written (a later batch) or timed out (queued behind the
+        // blocked batch); never a hang.
+        match result.as_ref().expect("task") {
+            Ok(_) | Err(StoreError::Timeout { .. }) => {}
+            Err(other) => panic!("unexpected error: {other:?}"),
+        }
+    }
+
+    // The writer is not stuck: once the lock is gone, appends go through again.
+    blocker.rollback().await.expect("rollback");
+    tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match append_one(&store, "After-1").await {
+                Ok(_) => break,
+                Err(StoreError::Timeout { .. }) => tokio::time::sleep(Duration::from_millis(50)).await,
+                Err(other) => panic!("unexpected error: {other:?}"),
+            }
+        }
+    })
+    .await
+    .expect("appends work again after the blocker ended");
+    db.cleanup().await;
+}
+
+/// A TCP proxy to PostgreSQL that can fall silent: while `silent`, it forwards nothing in
+/// either direction but keeps every connection open, like a server host that vanished
+/// without closing its sockets (a half-open connection the client cannot notice).
+struct SilentProxy {
+    port: u16,
+    silent: Arc<AtomicBool>,
+}
+
+impl SilentProxy {
+    async fn start(target: (String, u16)) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let silent = Arc::new(AtomicBool::new(false));
+        let flag = silent.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = TcpStream::connect((target.0.as_str(), target.1)).await else {
+                    continue;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(pipe(client_read, server_write, flag.clone()));
+                tokio::spawn(pipe(server_read, client_write, flag.clone()));
+            }
+        });
+        Self { port, silent }
+    }
+}
+
+async fn pipe(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    silent: Arc<AtomicBool>,
+) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let Ok(n) = from.read(&mut buffer).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        while silent.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if to.write_all(&buffer[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn calls_to_a_server_that_stopped_answering_time_out_instead_of_hanging() {
+    let Some(db) = support::database().await else {
+        return;
+    };
+    let target = {
+        let options: cqrs_postgres::sqlx::postgres::PgConnectOptions =
+            db.url.parse().expect("url");
+        (options.get_host().to_owned(), options.get_port())
+    };
+    let proxy = SilentProxy::start(target).await;
+    let mut via_proxy: url_like::Url = url_like::Url::parse(&db.url);
+    via_proxy.set_host_port("127.0.0.1", proxy.port);
+    let schema = db.fresh_schema();
+    let config = PgEventStoreConfig::new(schema)
+        .statement_timeout(None)
+        .call_timeout(Some(Duration::from_millis(500)));
+    let store = PgEventStore::connect(&via_proxy.to_string(), config)
+        .await
+        .expect("connect through the proxy");
+    store.migrate().await.expect("migrate");
+    assert_eq!(append_one(&store, "Silent-1").await.expect("append"), 1);
+
+    proxy.silent.store(true, Ordering::SeqCst);
+    for (what, result) in [
+        ("coalesced append", append_one(&store, "Silent-1").await.map(|_| ())),
+        ("read", store.read_stream("Silent-1", 1).await.map(|_| ())),
+        ("head", store.head_position().await.map(|_| ())),
+    ] {
+        assert!(
+            matches!(result, Err(StoreError::Timeout { .. })),
+            "{what}: {result:?}"
+        );
+    }
+    let started = Instant::now();
+    let direct = tokio::time::timeout(
+        Duration::from_secs(5),
+        store.read_all(0, 10),
+    )
+    .await
+    .expect("bounded");
+    assert!(matches!(direct, Err(StoreError::Timeout { .. })), "{direct:?}");
+    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+
+    // The server answers again: the store recovers on fresh or resumed connections.
+    proxy.silent.store(false, Ordering::SeqCst);
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if append_one(&store, "Silent-2").await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("the store works again");
+    db.cleanup().await;
+}
+
+/// Just enough URL editing for the proxy (host and port of a `postgres://` URL).
+mod url_like {
+    pub struct Url {
+        scheme_and_user: String,
+        rest: String,
+        host_port: String,
+    }
+
+    impl Url {
+        pub fn parse(url: &str) -> Self {
+            let (scheme, after) = url.split_once("://").expect("scheme");
+            let (authority, rest) = after.split_once('/').unwrap_or((after, ""));
+            let (user, host_port) = match authority.rsplit_once('@') {
+                Some((user, host)) => (format!("{user}@"), host.to_owned()),
+                None => (String::new(), authority.to_owned()),
+            };
+            Self {
+                scheme_and_user: format!("{scheme}://{user}"),
+                rest: format!("/{rest}"),
+                host_port,
+            }
+        }
+
+        pub fn set_host_port(&mut self, host: &str, port: u16) {
+            self.host_port = format!("{host}:{port}");
+        }
+    }
+
+    impl std::fmt::Display for Url {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}{}{}", self.scheme_and_user, self.host_port, self.rest)
+        }
+    }
+}
