@@ -44,8 +44,9 @@ pub struct PgEventStoreConfig {
     /// [`StoreError::Timeout`](cqrs_core::StoreError::Timeout) (transient) after this
     /// long, and the connection is discarded. It covers what the server's
     /// `statement_timeout` cannot: a connection to a server that vanished without closing
-    /// it. The append may or may not be stored; retry it with the same event ids (appends
-    /// are idempotent). Keep it above [`PoolConfig::statement_timeout`] so the server's
+    /// it. The append may or may not be stored (a statement only waiting on a lock goes on
+    /// and commits once the lock is gone); retry it with the same event ids (appends are
+    /// idempotent, a committed one comes back `deduplicated`). Keep it above [`PoolConfig::statement_timeout`] so the server's
     /// cancel normally comes first. Default 35 s; `None` waits as long as the server does.
     pub call_timeout: Option<Duration>,
 }

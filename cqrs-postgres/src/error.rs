@@ -218,7 +218,9 @@ pub fn classify_error(error: &(dyn std::error::Error + 'static)) -> FailureKind 
         // `sqlx::Error::Database` exposes its inner error as a boxed trait object; a
         // wrapper with `#[error(transparent)]` hands that out instead of the sqlx::Error.
         if let Some(database) = error.downcast_ref::<Box<dyn sqlx::error::DatabaseError>>() {
-            return database.code().map_or(FailureKind::Transient, |c| sqlstate_kind(&c));
+            return database
+                .code()
+                .map_or(FailureKind::Transient, |c| sqlstate_kind(&c));
         }
         if let Some(database) = error.downcast_ref::<sqlx::postgres::PgDatabaseError>() {
             return sqlstate_kind(database.code());

@@ -51,7 +51,10 @@ async fn errors_the_server_raises_for_refused_data_are_permanent_and_the_rest_tr
     assert_eq!(sqlstate_of(&nul).await, "22021");
     assert_eq!(classify(&nul), FailureKind::Permanent);
     // Also when a projection wraps it in its own error type.
-    assert_eq!(classify_error(&ViewError::from(nul)), FailureKind::Permanent);
+    assert_eq!(
+        classify_error(&ViewError::from(nul)),
+        FailureKind::Permanent
+    );
 
     // 54000: an index row over the b-tree limit.
     let mut tx = pool.begin().await.expect("begin");

@@ -31,7 +31,10 @@ async fn migrate_refuses_positions_restored_ahead_of_the_clusters_transaction_id
             .expect("append");
     }
     // An untouched store migrates again without complaint.
-    assert_eq!(store.migrate().await.expect("migrate again"), Vec::<i32>::new());
+    assert_eq!(
+        store.migrate().await.expect("migrate again"),
+        Vec::<i32>::new()
+    );
 
     // The restore: the same rows, but written by a cluster whose transaction counter was
     // about 2^40 (positions keep their order; only the counter behind them is missing).
@@ -64,7 +67,8 @@ async fn migrate_refuses_positions_restored_ahead_of_the_clusters_transaction_id
     }
     let message = refused.to_string();
     assert!(
-        message.contains("restored from a logical dump") && message.contains("pg_resetwal --epoch="),
+        message.contains("restored from a logical dump")
+            && message.contains("pg_resetwal --epoch="),
         "{message}"
     );
     db.cleanup().await;

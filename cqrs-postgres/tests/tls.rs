@@ -76,9 +76,18 @@ async fn verify_full_with_the_servers_ca_connects_over_tls_and_the_store_works()
     assert!(ssl, "the connection is encrypted");
 
     store.migrate().await.expect("migrate over TLS");
-    let event = NewEvent::raw("Opened", 1, JsonPayload::parse(r#"{"owner":"ada"}"#).expect("json"));
+    let event = NewEvent::raw(
+        "Opened",
+        1,
+        JsonPayload::parse(r#"{"owner":"ada"}"#).expect("json"),
+    );
     let appended = store
-        .append("Tls-1", ExpectedVersion::NoStream, vec![event], &Metadata::default())
+        .append(
+            "Tls-1",
+            ExpectedVersion::NoStream,
+            vec![event],
+            &Metadata::default(),
+        )
         .await
         .expect("append over TLS");
     let read = store.read_stream("Tls-1", 1).await.expect("read over TLS");

@@ -147,7 +147,11 @@ impl Coalescer {
                 Err(_) => {
                     // Dropping `answer` closes the reply: a request still queued is then
                     // never written; one already being written may still commit.
-                    tracing::warn!(stream = stream_id, ?limit, "coalesced append not answered within the call timeout");
+                    tracing::warn!(
+                        stream = stream_id,
+                        ?limit,
+                        "coalesced append not answered within the call timeout"
+                    );
                     return Err(StoreError::Timeout {
                         operation: "append",
                     });

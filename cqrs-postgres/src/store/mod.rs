@@ -333,7 +333,10 @@ impl PgEventStore {
             Ok(result) => Ok(result),
             Err(_) => {
                 connection.close_on_drop();
-                tracing::warn!(?limit, "append statement exceeded the call timeout; its connection is discarded");
+                tracing::warn!(
+                    ?limit,
+                    "append statement exceeded the call timeout; its connection is discarded"
+                );
                 Err(StoreError::Timeout {
                     operation: "append",
                 })
@@ -445,8 +448,10 @@ impl EventStore for PgEventStore {
         from_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = &self.inner.sql.read_stream;
-        self.with_reconnect("read_stream", || read::read_stream(&self.inner.pool, sql, stream_id, from_version))
-            .await
+        self.with_reconnect("read_stream", || {
+            read::read_stream(&self.inner.pool, sql, stream_id, from_version)
+        })
+        .await
     }
 
     /// The lean read the command pipeline loads aggregates with (`load_stream.sql`): only
@@ -466,7 +471,8 @@ impl EventStore for PgEventStore {
         loop {
             attempt += 1;
             let from = first + visited;
-            let load = read::load_stream(&self.inner.pool, sql, stream_id, from, visit, &mut visited);
+            let load =
+                read::load_stream(&self.inner.pool, sql, stream_id, from, visit, &mut visited);
             match self.bounded("load_stream", load).await {
                 Err(error) if self.retries_read(attempt, &error) => {
                     self.purge_dead_connections().await;
@@ -482,8 +488,10 @@ impl EventStore for PgEventStore {
         max: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = &self.inner.sql.read_all;
-        self.with_reconnect("read_all", || read::read_all(&self.inner.pool, sql, from_position, max))
-            .await
+        self.with_reconnect("read_all", || {
+            read::read_all(&self.inner.pool, sql, from_position, max)
+        })
+        .await
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {
@@ -515,26 +523,34 @@ impl EventStore for PgEventStore {
 
     async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError> {
         let sql = &self.inner.sql.load_snapshot;
-        self.with_reconnect("load_snapshot", || snapshots::load(&self.inner.pool, sql, stream_id))
-            .await
+        self.with_reconnect("load_snapshot", || {
+            snapshots::load(&self.inner.pool, sql, stream_id)
+        })
+        .await
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         let sql = &self.inner.sql.save_snapshot;
-        self.with_reconnect("save_snapshot", || snapshots::save(&self.inner.pool, sql, &snapshot))
-            .await
+        self.with_reconnect("save_snapshot", || {
+            snapshots::save(&self.inner.pool, sql, &snapshot)
+        })
+        .await
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError> {
         let sql = &self.inner.sql.load_checkpoint;
-        self.with_reconnect("load_checkpoint", || checkpoints::load(&self.inner.pool, sql, name))
-            .await
+        self.with_reconnect("load_checkpoint", || {
+            checkpoints::load(&self.inner.pool, sql, name)
+        })
+        .await
     }
 
     async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
         let sql = &self.inner.sql.save_checkpoint;
-        self.with_reconnect("save_checkpoint", || checkpoints::save(&self.inner.pool, sql, name, position))
-            .await
+        self.with_reconnect("save_checkpoint", || {
+            checkpoints::save(&self.inner.pool, sql, name, position)
+        })
+        .await
     }
 }
 
