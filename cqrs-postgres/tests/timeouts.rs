@@ -55,8 +55,9 @@ async fn a_statement_over_the_statement_timeout_fails_as_a_transient_timeout() {
     let blocker = hold_version_one(&store, "Locked-1").await;
 
     let started = Instant::now();
-    let error = append_one(&store, "Locked-1")
+    let error = tokio::time::timeout(Duration::from_secs(5), append_one(&store, "Locked-1"))
         .await
+        .expect("the statement ends within its timeout")
         .expect_err("the server cancels the statement");
     assert!(
         matches!(
