@@ -38,8 +38,13 @@ pub enum MongoStoreError {
 /// What the store does with a driver error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorClass {
-    /// A unique index refused a document (server code 11000).
+    /// A unique index refused a document (server code 11000). The store resolves the
+    /// duplicates its own indexes guard (a retried append, a lost race for a version, an
+    /// older snapshot); one that reaches the caller is [`StoreError::Refused`].
     DuplicateKey,
+    /// The server refuses the data for good (the code, see [`codes::REFUSED`]): a retry
+    /// fails the same way, so it is [`StoreError::Refused`] (permanent).
+    Refused(i32),
     /// The server could not be reached or is not primary right now.
     Unavailable,
     /// An operation or the network ran out of time.
@@ -98,6 +103,12 @@ pub mod codes {
     /// The transaction must be retried: LockTimeout, WriteConflict, TransactionTooOld,
     /// SnapshotTooOld, SnapshotUnavailable, NoSuchTransaction.
     pub const SERIALIZATION: [i32; 6] = [24, 112, 225, 239, 246, 251];
+    /// The data is refused for good, whatever the server's state: BadValue (2),
+    /// FailedToParse (9), TypeMismatch (14), DollarPrefixedFieldName (52), InvalidDBRef
+    /// (55), EmptyFieldName (56), DottedFieldName (57), DocumentValidationFailure (121),
+    /// BSONObjectTooLarge (10334), KeyTooLong (17280), a document grown over 16 MB by an
+    /// update (17419).
+    pub const REFUSED: [i32; 11] = [2, 9, 14, 52, 55, 56, 57, 121, 10334, 17280, 17419];
 }
 
 impl ErrorFacts {
@@ -155,7 +166,10 @@ impl ErrorFacts {
 /// Decides what an error means for the store.
 ///
 /// Order matters: a duplicate key is never transient; a network error inside a transaction
-/// carries `TransientTransactionError` but is reported as unavailability, which says more.
+/// carries `TransientTransactionError` but is reported as unavailability, which says more;
+/// a retryable label (`RetryableWriteError`, `TransientTransactionError`) wins over a
+/// refusing code, so only errors the server itself does not call retryable are
+/// [`ErrorClass::Refused`]. Unknown codes stay [`ErrorClass::Other`] (transient).
 pub fn classify(facts: &ErrorFacts) -> ErrorClass {
     let code = facts.code;
     let is = |list: &[i32]| code.is_some_and(|c| list.contains(&c));
@@ -175,6 +189,8 @@ pub fn classify(facts: &ErrorFacts) -> ErrorClass {
         ErrorClass::Unavailable
     } else if is(&codes::SERIALIZATION) || facts.has_label(TRANSIENT_TRANSACTION_ERROR) {
         ErrorClass::Serialization
+    } else if let Some(code) = code.filter(|c| codes::REFUSED.contains(c)) {
+        ErrorClass::Refused(code)
     } else {
         ErrorClass::Other
     }
@@ -188,7 +204,10 @@ pub fn store_error(operation: &'static str, error: DriverError) -> StoreError {
     from_class(operation, class, Box::new(error))
 }
 
-/// The store error for an error of the given class.
+/// The store error for an error of the given class: unavailable, timeout and serialization
+/// failures are transient, a duplicate key that reached here (not one of the store's own
+/// guards) and refused data are [`StoreError::Refused`] (permanent), anything else
+/// [`StoreError::Backend`] (transient).
 pub fn from_class(
     operation: &'static str,
     class: ErrorClass,
@@ -198,7 +217,17 @@ pub fn from_class(
         ErrorClass::Unavailable => StoreError::Unavailable { operation, source },
         ErrorClass::Timeout => StoreError::Timeout { operation },
         ErrorClass::Serialization => StoreError::Serialization { operation, source },
-        ErrorClass::DuplicateKey | ErrorClass::Other => StoreError::Backend { operation, source },
+        ErrorClass::DuplicateKey => StoreError::Refused {
+            operation,
+            code: codes::DUPLICATE_KEY[0].to_string(),
+            source,
+        },
+        ErrorClass::Refused(code) => StoreError::Refused {
+            operation,
+            code: code.to_string(),
+            source,
+        },
+        ErrorClass::Other => StoreError::Backend { operation, source },
     }
 }
 
@@ -297,6 +326,46 @@ mod tests {
     }
 
     #[test]
+    fn data_the_server_refuses_for_good_is_refused_and_permanent() {
+        // BadValue, DocumentValidationFailure, BSONObjectTooLarge, KeyTooLong, and the rest.
+        for code in codes::REFUSED {
+            for kind in [FactKind::Write, FactKind::Command] {
+                assert_eq!(
+                    classify(&facts(kind, Some(code), &[])),
+                    ErrorClass::Refused(code)
+                );
+            }
+            let error = from_class("append", ErrorClass::Refused(code), "refused".into());
+            assert!(
+                matches!(&error, StoreError::Refused { operation: "append", code: c, .. } if *c == code.to_string()),
+                "{error:?}"
+            );
+            assert_eq!(error.kind(), cqrs_core::FailureKind::Permanent);
+            assert!(error.is_bad_input());
+        }
+    }
+
+    #[test]
+    fn retryable_labels_keep_a_refusing_code_transient() {
+        for label in [RETRYABLE_WRITE_ERROR, TRANSIENT_TRANSACTION_ERROR] {
+            let class = classify(&facts(FactKind::Write, Some(2), &[label]));
+            assert_ne!(class, ErrorClass::Refused(2), "{label}");
+            let error = from_class("append", class, "retry".into());
+            assert_eq!(error.kind(), cqrs_core::FailureKind::Transient, "{label}");
+        }
+    }
+
+    #[test]
+    fn a_duplicate_key_no_guard_resolved_is_refused() {
+        let error = from_class("append", ErrorClass::DuplicateKey, "E11000".into());
+        assert!(
+            matches!(&error, StoreError::Refused { code, .. } if code == "11000"),
+            "{error:?}"
+        );
+        assert_eq!(error.kind(), cqrs_core::FailureKind::Permanent);
+    }
+
+    #[test]
     fn other_errors_stay_backend_errors() {
         assert_eq!(
             classify(&facts(FactKind::Command, Some(13), &[])),
@@ -306,6 +375,8 @@ mod tests {
             classify(&facts(FactKind::Other, None, &[])),
             ErrorClass::Other
         );
+        let unknown = from_class("append", ErrorClass::Other, "unknown".into());
+        assert_eq!(unknown.kind(), cqrs_core::FailureKind::Transient);
     }
 
     #[test]
@@ -360,6 +431,26 @@ mod tests {
         let insert = DriverError::from(ErrorKind::InsertMany(insert));
         assert_eq!(ErrorFacts::of(&insert).code, Some(11000));
         assert_eq!(classify(&ErrorFacts::of(&insert)), ErrorClass::DuplicateKey);
+
+        // A server reply refusing a too large document maps to a permanent refusal.
+        let too_large: mongodb::error::WriteError = bson::from_document(
+            bson::doc! { "code": 10334, "codeName": "BSONObjectTooLarge", "errmsg": "object to insert too large" },
+        )
+        .unwrap();
+        let too_large = DriverError::from(ErrorKind::Write(WriteFailure::WriteError(too_large)));
+        assert!(matches!(
+            store_error("append", too_large),
+            StoreError::Refused { code, .. } if code == "10334"
+        ));
+        let invalid: mongodb::error::CommandError = bson::from_document(
+            bson::doc! { "code": 121, "codeName": "DocumentValidationFailure", "errmsg": "Document failed validation" },
+        )
+        .unwrap();
+        let invalid = DriverError::from(ErrorKind::Command(invalid));
+        assert!(matches!(
+            store_error("save_checkpoint", invalid),
+            StoreError::Refused { code, .. } if code == "121"
+        ));
 
         let shutdown = DriverError::from(ErrorKind::Shutdown);
         assert!(matches!(

@@ -46,6 +46,41 @@ pub enum SetupError {
         /// Highest migration shipped with this crate.
         known: i32,
     },
+    /// The schema holds positions at or above this cluster's transaction ids: it was
+    /// restored from a logical dump (`pg_dump`/`pg_restore`) into another cluster, whose
+    /// transaction counter is behind the one that wrote the events. Positions are
+    /// `(transaction id << 20) | index`, so new events would get positions below the stored
+    /// ones and every reader resuming after its checkpoint would skip them. Nothing was
+    /// written. Advance the cluster's transaction ids past the stored ones, then migrate
+    /// again: stop the cluster, run `pg_resetwal --epoch=<epoch> <data directory>` (the
+    /// epoch is the high 32 bits of the 64-bit transaction id; PostgreSQL stores it only
+    /// in the control file, so any higher value is safe for the database), start it. Or
+    /// restore from a physical backup (`pg_basebackup`, a provider snapshot), which keeps
+    /// the transaction ids.
+    #[error(
+        "schema `{schema}` holds position {stored_position} (transaction {stored_transaction}) but this cluster is at transaction {current_transaction}:          the store was restored from a logical dump into another cluster, and new events would get positions below the stored ones (readers would skip them).          Stop the cluster, run `pg_resetwal --epoch={epoch} <data directory>`, start it and migrate again (or restore a physical backup, which keeps transaction ids)"
+    )]
+    PositionsAhead {
+        /// The schema.
+        schema: String,
+        /// Highest position stored (in events or checkpoints).
+        stored_position: u64,
+        /// The transaction id in its high bits.
+        stored_transaction: u64,
+        /// This cluster's current transaction id.
+        current_transaction: u64,
+        /// A transaction id epoch that puts every new transaction id above the stored ones.
+        epoch: u64,
+    },
+    /// The cluster's transaction ids no longer fit the position's shift
+    /// (`id << 20` would overflow a `bigint`); after about 8.8 * 10^12 transactions.
+    #[error("schema `{schema}`: transaction id {current_transaction} of this cluster no longer fits a position (id << 20 must stay below 2^63)")]
+    TransactionIdsExhausted {
+        /// The schema.
+        schema: String,
+        /// This cluster's current transaction id.
+        current_transaction: u64,
+    },
     /// Any other store failure during setup.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -146,6 +181,56 @@ pub fn classify(error: &sqlx::Error) -> FailureKind {
         | sqlx::Error::InvalidArgument(_) => FailureKind::Permanent,
         _ => FailureKind::Transient,
     }
+}
+
+/// How any error is treated, found by walking its [`source`](std::error::Error::source)
+/// chain for the first error this crate can classify: a [`sqlx::Error`] ([`classify`]), a
+/// PostgreSQL error reached through a wrapper ([`sqlstate_kind`] of its code) or a
+/// [`StoreError`] ([`StoreError::kind`]). An error with none of them in its chain is
+/// transient: retrying an input that can never succeed stalls visibly, skipping one that
+/// could have succeeded loses it silently.
+///
+/// This is the default of [`TransactionalProjection::failure_kind`](crate::TransactionalProjection::failure_kind),
+/// so a projection error that wraps the `sqlx::Error` (`#[from]`, `#[source]` or
+/// `#[error(transparent)]`) is classified without further code.
+///
+/// ```
+/// use cqrs_core::{FailureKind, StoreError};
+///
+/// #[derive(Debug, thiserror::Error)]
+/// enum ViewError {
+///     #[error("view update failed: {0}")]
+///     Store(#[from] StoreError),
+///     #[error("upstream hiccup")]
+///     Upstream,
+/// }
+///
+/// let refused = ViewError::Store(StoreError::InvalidInput { stream: "s".into(), reason: "NUL".into() });
+/// assert_eq!(cqrs_postgres::classify_error(&refused), FailureKind::Permanent);
+/// assert_eq!(cqrs_postgres::classify_error(&ViewError::Upstream), FailureKind::Transient);
+/// ```
+pub fn classify_error(error: &(dyn std::error::Error + 'static)) -> FailureKind {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(sqlx_error) = error.downcast_ref::<sqlx::Error>() {
+            return classify(sqlx_error);
+        }
+        // `sqlx::Error::Database` exposes its inner error as a boxed trait object; a
+        // wrapper with `#[error(transparent)]` hands that out instead of the sqlx::Error.
+        if let Some(database) = error.downcast_ref::<Box<dyn sqlx::error::DatabaseError>>() {
+            return database
+                .code()
+                .map_or(FailureKind::Transient, |c| sqlstate_kind(&c));
+        }
+        if let Some(database) = error.downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+            return sqlstate_kind(database.code());
+        }
+        if let Some(store_error) = error.downcast_ref::<StoreError>() {
+            return store_error.kind();
+        }
+        current = error.source();
+    }
+    FailureKind::Transient
 }
 
 /// Maps a driver error to the [`StoreError`] a caller can act on.

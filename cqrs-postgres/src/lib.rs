@@ -40,8 +40,8 @@ mod store;
 mod transaction;
 mod wakeup;
 
-pub use config::{CoalescingConfig, PgEventStoreConfig, PoolConfig, WakeupConfig};
-pub use error::{classify, sqlstate_kind, SetupError};
+pub use config::{CoalescingConfig, PgEventStoreConfig, PoolConfig, TcpKeepalive, WakeupConfig};
+pub use error::{classify, classify_error, sqlstate_kind, SetupError};
 pub use projection::{
     RunningTransactionalProjection, TransactionalProjection, TransactionalRunner,
 };

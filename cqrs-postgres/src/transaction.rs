@@ -4,7 +4,11 @@ use cqrs_core::store::validate_append;
 use cqrs_core::{AppendResult, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreError};
 use sqlx::{PgConnection, Postgres, Transaction};
 
-use crate::error::{map_sqlx, unique_violation, EVENT_ID_CONSTRAINT, STREAM_VERSION_CONSTRAINT};
+use cqrs_core::FailureKind;
+
+use crate::error::{
+    map_sqlx, sqlstate_kind, unique_violation, EVENT_ID_CONSTRAINT, STREAM_VERSION_CONSTRAINT,
+};
 use crate::store::{
     check_version_only, find_previous_append, read, stream_version, EncodedBatch, Outcome,
     PgEventStore, MAX_EVENTS_PER_TRANSACTION,
@@ -48,7 +52,7 @@ pub struct PgTransaction {
     /// Index of the next event within this transaction (low bits of its position).
     next_index: usize,
     /// Set when a statement of ours failed and PostgreSQL aborted the transaction.
-    aborted: Option<String>,
+    aborted: Option<Aborted>,
     /// Highest position appended, announced to listeners after commit.
     last_position: u64,
 }
@@ -86,8 +90,8 @@ impl PgTransaction {
         events: Vec<NewEvent>,
         metadata: &Metadata,
     ) -> Result<AppendResult, StoreError> {
-        if let Some(reason) = &self.aborted {
-            return Err(aborted_error("append", reason));
+        if let Some(aborted) = &self.aborted {
+            return Err(aborted.error("append"));
         }
         validate_append(stream_id, &events, &self.store.config().limits)?;
         if self.next_index + events.len() > MAX_EVENTS_PER_TRANSACTION {
@@ -130,7 +134,13 @@ impl PgTransaction {
             }
             Ok(Outcome::Rejected { actual }) => Err(batch.conflict(actual)),
             Err(error) => {
-                self.aborted = Some(error.to_string());
+                self.aborted = Some(Aborted {
+                    reason: error.to_string(),
+                    // A lost race (our own unique constraints) is not the input's fault.
+                    code: crate::error::sqlstate(&error)
+                        .filter(|code| sqlstate_kind(code) == FailureKind::Permanent)
+                        .filter(|_| unique_violation(&error).is_none()),
+                });
                 let pool = self.store.pool();
                 match unique_violation(&error) {
                     Some(STREAM_VERSION_CONSTRAINT) => {
@@ -176,9 +186,9 @@ impl PgTransaction {
     /// Commits. Refuses (and rolls back) when an append of this transaction failed in a way
     /// that made PostgreSQL abort it.
     pub async fn commit(self) -> Result<(), StoreError> {
-        if let Some(reason) = self.aborted {
+        if let Some(aborted) = self.aborted {
             let _ = self.tx.rollback().await;
-            return Err(aborted_error("commit", &reason));
+            return Err(aborted.error("commit"));
         }
         self.tx.commit().await.map_err(|e| map_sqlx("commit", e))?;
         if self.last_position > 0 {
@@ -196,9 +206,34 @@ impl PgTransaction {
     }
 }
 
-fn aborted_error(operation: &'static str, reason: &str) -> StoreError {
-    StoreError::Backend {
-        operation,
-        source: format!("the transaction was aborted by an earlier failed append ({reason}); roll back and start a new one").into(),
+/// Why PostgreSQL aborted the transaction: the failed append's error text, and its
+/// SQLSTATE when that is permanent.
+#[derive(Debug)]
+struct Aborted {
+    reason: String,
+    code: Option<String>,
+}
+
+impl Aborted {
+    /// The error every later call of the aborted transaction returns, classified like the
+    /// failure that aborted it: when that was a permanent refusal (a NUL in text, a key
+    /// over the index limit), running the same work in a new transaction fails again, so
+    /// it is [`StoreError::Refused`] with the original code (dead-letter the input); any
+    /// other cause (a lost race, a dropped connection) is transient: start a new
+    /// transaction and retry.
+    fn error(&self, operation: &'static str) -> StoreError {
+        let source = format!(
+            "the transaction was aborted by an earlier failed append ({}); roll back and start a new one",
+            self.reason
+        )
+        .into();
+        match &self.code {
+            Some(code) => StoreError::Refused {
+                operation,
+                code: code.clone(),
+                source,
+            },
+            None => StoreError::Backend { operation, source },
+        }
     }
 }

@@ -4,8 +4,10 @@
 mod support;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use cqrs_core::worker::WorkerState;
 use cqrs_core::{EventStore, ExpectedVersion, Metadata, RecordedEvent, RunnerConfig, RunnerError};
 use cqrs_postgres::sqlx::{self, PgConnection};
 use cqrs_postgres::{PgEventStore, TransactionalProjection, TransactionalRunner};
@@ -448,5 +450,109 @@ async fn a_spawned_runner_follows_new_events_and_retries_a_failed_batch() {
         store.load_checkpoint("totals").await.expect("checkpoint"),
         Some(last)
     );
+    db.cleanup().await;
+}
+
+/// Writes each event's `label` into a table whose primary key indexes it.
+struct Labels {
+    table: String,
+}
+
+#[async_trait]
+impl TransactionalProjection for Labels {
+    type Error = sqlx::Error;
+    fn name(&self) -> &str {
+        "labels"
+    }
+    async fn apply(
+        &mut self,
+        event: &RecordedEvent,
+        connection: &mut PgConnection,
+    ) -> Result<(), sqlx::Error> {
+        let payload = event
+            .payload
+            .to_value()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        sqlx::query(&format!("INSERT INTO {} (label) VALUES ($1)", self.table))
+            .bind(payload["label"].as_str().unwrap_or_default())
+            .execute(&mut *connection)
+            .await?;
+        Ok(())
+    }
+}
+
+/// A label too long for the b-tree index (SQLSTATE 54000) is refused for good: the runner
+/// does not retry it, commits the events before it, and stops with an error naming its
+/// position, visible through `state()`; the checkpoint stays right before it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_permanently_refused_event_stops_the_runner_at_its_position_without_retrying() {
+    let Some(db) = support::database().await else {
+        return;
+    };
+    let store = db.store().await;
+    let table = create_table(&store, "labels", "label text PRIMARY KEY").await;
+    let mut rng = support::Rng::new(7);
+    let too_long: String = (0..20_000)
+        .map(|_| char::from_digit(rng.below(16) as u32, 16).unwrap_or('0'))
+        .collect();
+    let mut positions = Vec::new();
+    for label in ["first", too_long.as_str(), "third"] {
+        let appended = store
+            .append(
+                "Labels-1",
+                ExpectedVersion::Any,
+                vec![event("Labelled", json!({ "label": label }))],
+                &Metadata::default(),
+            )
+            .await
+            .expect("append");
+        positions.push(appended.events[0].position);
+    }
+    let config = RunnerConfig {
+        retry: cqrs_core::RetryPolicy::attempts(5)
+            .with_backoff(Duration::from_millis(50), Duration::from_millis(50)),
+        ..RunnerConfig::default()
+    };
+    let projection = Labels {
+        table: table.clone(),
+    };
+    let running = TransactionalRunner::new(store.clone(), projection)
+        .with_config(config)
+        .spawn();
+    let mut state = running.state();
+    let stopped = tokio::time::timeout(Duration::from_secs(5), state.stopped())
+        .await
+        .expect("the runner stops instead of retrying");
+    let WorkerState::Failed(reason) = stopped else {
+        panic!("the runner did not fail: {stopped:?}");
+    };
+    assert!(
+        reason.contains(&format!("position {}", positions[1])) && reason.contains("1 attempts"),
+        "{reason}"
+    );
+    assert_eq!(
+        running.checkpoint(),
+        positions[0],
+        "checkpoint right before the refused event"
+    );
+    assert_eq!(
+        store.load_checkpoint("labels").await.expect("checkpoint"),
+        Some(positions[0])
+    );
+    let stored: Vec<String> = sqlx::query_scalar(&format!("SELECT label FROM {table}"))
+        .fetch_all(store.pool())
+        .await
+        .expect("labels");
+    assert_eq!(stored, vec!["first".to_owned()]);
+    match running.shutdown().await {
+        Err(RunnerError::Projection {
+            position, attempts, ..
+        }) => {
+            assert_eq!(position, positions[1]);
+            assert_eq!(attempts, 1, "a permanent failure is not retried");
+        }
+        Err(other) => panic!("unexpected error: {other:?}"),
+        Ok(_) => panic!("the runner should have failed"),
+    }
     db.cleanup().await;
 }

@@ -71,7 +71,13 @@ pub(crate) async fn append(
                 }
                 if raced {
                     tracing::error!(stream = stream_id, %error, "duplicate key not explained by the stored events");
-                    return Err(from_class("append", ErrorClass::Other, Box::new(error)));
+                    // Not the store's own guard (a unique index of someone else's?):
+                    // retrying cannot help.
+                    return Err(from_class(
+                        "append",
+                        ErrorClass::DuplicateKey,
+                        Box::new(error),
+                    ));
                 }
                 tracing::debug!(stream = stream_id, %error, "duplicate key: re-checking inside a new transaction");
                 raced = true;

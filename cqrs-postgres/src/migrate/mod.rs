@@ -4,11 +4,16 @@
 //! database migrate independently. All pending migrations run in one transaction under an
 //! advisory lock keyed by the schema: concurrent callers wait, then find nothing to do; a
 //! failing migration leaves the schema as it was.
+//!
+//! Every run also checks, in that transaction, that the positions stored are below this
+//! cluster's transaction ids (`positions.sql`): a logical dump restored into another
+//! cluster would otherwise give new events positions below the stored ones.
 
 use sqlx::PgPool;
 
 use crate::error::{map_sqlx, SetupError};
 use crate::schema::SchemaName;
+use crate::store::INDEX_BITS;
 
 /// One versioned migration: SQL with `{schema}` placeholders.
 struct Migration {
@@ -83,6 +88,41 @@ pub(crate) async fn run(pool: &PgPool, schema: &SchemaName) -> Result<Vec<i32>, 
         tracing::info!(schema = %schema, version = migration.version, migration = migration.description, "migration applied");
         applied_now.push(migration.version);
     }
+    check_positions(&mut tx, schema).await?;
     tx.commit().await.map_err(setup)?;
     Ok(applied_now)
+}
+
+/// Most transaction ids whose positions fit a `bigint`: `id << 20` must stay below 2^63.
+const MAX_TRANSACTION_ID: u64 = 1 << (63 - 20);
+
+/// Refuses a schema whose stored positions are ahead of this cluster's transaction ids
+/// (see `positions.sql`), or a cluster whose ids no longer fit the position's shift.
+async fn check_positions(
+    tx: &mut sqlx::PgConnection,
+    schema: &SchemaName,
+) -> Result<(), SetupError> {
+    let (stored, current): (i64, i64) =
+        sqlx::query_as(&schema.render(include_str!("positions.sql")))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| SetupError::Store(map_sqlx("migrate", e)))?;
+    let (stored, current) = (stored.max(0) as u64, current.max(0) as u64);
+    if current >= MAX_TRANSACTION_ID {
+        return Err(SetupError::TransactionIdsExhausted {
+            schema: schema.to_string(),
+            current_transaction: current,
+        });
+    }
+    let stored_transaction = stored >> INDEX_BITS;
+    if stored_transaction >= current {
+        return Err(SetupError::PositionsAhead {
+            schema: schema.to_string(),
+            stored_position: stored,
+            stored_transaction,
+            current_transaction: current,
+            epoch: (stored_transaction >> 32) + 1,
+        });
+    }
+    Ok(())
 }

@@ -11,7 +11,7 @@
 mod runner;
 
 use async_trait::async_trait;
-use cqrs_core::RecordedEvent;
+use cqrs_core::{FailureKind, RecordedEvent};
 use sqlx::PgConnection;
 
 pub use runner::{RunningTransactionalProjection, TransactionalRunner};
@@ -21,7 +21,9 @@ pub use runner::{RunningTransactionalProjection, TransactionalRunner};
 ///
 /// `apply` must write only through `connection` (never through another pool connection),
 /// and must not commit or roll back. Returning an error rolls back the whole batch,
-/// checkpoint included.
+/// checkpoint included; what the runner does next depends on
+/// [`failure_kind`](Self::failure_kind): a transient failure is retried, a permanent one
+/// stops the runner at that event (see [`TransactionalRunner`]).
 ///
 /// ```
 /// use async_trait::async_trait;
@@ -62,4 +64,14 @@ pub trait TransactionalProjection: Send + 'static {
         event: &RecordedEvent,
         connection: &mut PgConnection,
     ) -> Result<(), Self::Error>;
+
+    /// Whether a failure of [`apply`](Self::apply) can succeed when the batch is retried.
+    /// The default, [`classify_error`](crate::classify_error), finds the `sqlx::Error` or
+    /// [`StoreError`](cqrs_core::StoreError) in the error's source chain and classifies it
+    /// by SQLSTATE (a NUL in text, 22021, or an index row too large, 54000, are
+    /// permanent; a serialization failure or a timeout transient); anything else is
+    /// transient. Override it to classify your own domain errors.
+    fn failure_kind(&self, error: &Self::Error) -> FailureKind {
+        crate::classify_error(error)
+    }
 }

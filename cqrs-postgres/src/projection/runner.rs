@@ -4,7 +4,8 @@
 use std::sync::Arc;
 
 use cqrs_core::{
-    EventStore, ProgressReporter, RunnerConfig, RunnerError, RunningProjection, StoreError,
+    EventStore, FailureKind, ProgressReporter, RunnerConfig, RunnerError, RunningProjection,
+    StoreError,
 };
 use tokio::sync::watch;
 
@@ -63,10 +64,20 @@ impl<P: TransactionalProjection> TransactionalRunner<P> {
     /// Applies one batch in one transaction; returns the checkpoint after it and how many
     /// events it applied (0 when caught up).
     pub async fn run_batch(&mut self) -> Result<(u64, usize), RunnerError> {
+        self.apply_next(None).await.map_err(|failure| failure.error)
+    }
+
+    /// One batch in one transaction, of the events after the checkpoint and, with
+    /// `before`, below that position only.
+    async fn apply_next(&mut self, before: Option<u64>) -> Result<(u64, usize), BatchFailure> {
         let name = self.projection.name().to_owned();
-        let store_error = |source: StoreError| RunnerError::Store {
-            projection: name.clone(),
-            source,
+        let store_error = |source: StoreError| BatchFailure {
+            kind: source.kind(),
+            poison: None,
+            error: RunnerError::Store {
+                projection: name.clone(),
+                source,
+            },
         };
         let sql = self.store.statements();
         let mut tx = self
@@ -85,7 +96,7 @@ impl<P: TransactionalProjection> TransactionalRunner<P> {
                 "negative checkpoint {locked} of projection `{name}`"
             )))
         })?;
-        let batch = read::read_all(
+        let mut batch = read::read_all(
             &mut *tx,
             &sql.read_all,
             checkpoint + 1,
@@ -93,6 +104,9 @@ impl<P: TransactionalProjection> TransactionalRunner<P> {
         )
         .await
         .map_err(store_error)?;
+        if let Some(before) = before {
+            batch.retain(|event| event.position < before);
+        }
         let Some(last) = batch.last().map(|e| e.position) else {
             // Nothing to do; release the lock without writing.
             let _ = tx.rollback().await;
@@ -101,13 +115,17 @@ impl<P: TransactionalProjection> TransactionalRunner<P> {
         for event in &batch {
             if let Err(error) = self.projection.apply(event, &mut tx).await {
                 let _ = tx.rollback().await;
-                return Err(RunnerError::Projection {
-                    projection: name,
-                    position: event.position,
-                    stream: event.stream_id.to_string(),
-                    event_type: event.event_type.to_string(),
-                    attempts: 1,
-                    source: Box::new(error),
+                return Err(BatchFailure {
+                    kind: self.projection.failure_kind(&error),
+                    poison: Some(event.position),
+                    error: RunnerError::Projection {
+                        projection: name,
+                        position: event.position,
+                        stream: event.stream_id.to_string(),
+                        event_type: event.event_type.to_string(),
+                        attempts: 1,
+                        source: Box::new(error),
+                    },
                 });
             }
         }
@@ -132,8 +150,22 @@ impl<P: TransactionalProjection> TransactionalRunner<P> {
     }
 
     /// Runs in a background task, woken by new events, until
-    /// [`RunningTransactionalProjection::shutdown`]. A failing batch is retried per the
-    /// config's retry policy, then the runner stops and reports the error.
+    /// [`RunningTransactionalProjection::shutdown`].
+    ///
+    /// Failures are classified ([`TransactionalProjection::failure_kind`] for the
+    /// projection's, [`StoreError::kind`] for the store's):
+    /// - **transient** (connection lost, timeout, serialization failure): the batch is
+    ///   retried with backoff per the config's retry policy, never skipped; when the
+    ///   attempts are used up the runner stops (set `max_attempts` to `u32::MAX` to retry
+    ///   for as long as it takes);
+    /// - **permanent** (the projection's write is refused for good: a NUL in text, a key
+    ///   over the index limit, a decode error): retrying cannot help and skipping would
+    ///   lose the event silently (a log-fed projection has no dead-letter topic). The
+    ///   runner commits the batch's events before the failing one, then stops at once with
+    ///   [`RunnerError::Projection`] naming the event's position, stream and type. The
+    ///   stop is visible through [`RunningProjection::state`] (failed, with that text) and
+    ///   the checkpoint stays right before the event: fix the projection (or the data) and
+    ///   start the runner again.
     pub fn spawn(self) -> RunningTransactionalProjection<P> {
         let name = self.projection.name().to_owned();
         let store = Arc::new(self.store.clone());
@@ -157,7 +189,7 @@ impl<P: TransactionalProjection> TransactionalRunner<P> {
         let mut wakeups = self.store.subscribe();
         let mut failures = 0;
         while !*stop.borrow() {
-            match self.run_batch().await {
+            match self.apply_next(None).await {
                 Ok((checkpoint, applied)) => {
                     failures = 0;
                     progress.checkpoint(checkpoint);
@@ -168,7 +200,18 @@ impl<P: TransactionalProjection> TransactionalRunner<P> {
                         }
                     }
                 }
-                Err(error) => {
+                Err(BatchFailure {
+                    kind: FailureKind::Permanent,
+                    poison,
+                    error,
+                }) => {
+                    if let Some(position) = poison {
+                        self.commit_before(position, progress).await;
+                    }
+                    tracing::error!(projection = self.projection.name(), %error, "permanent failure; the runner stops without retrying");
+                    return Err(error);
+                }
+                Err(BatchFailure { error, .. }) => {
                     failures += 1;
                     if failures >= self.config.retry.max_attempts {
                         return Err(with_attempts(error, failures));
@@ -183,6 +226,29 @@ impl<P: TransactionalProjection> TransactionalRunner<P> {
         }
         Ok(())
     }
+
+    /// Before stopping at a permanently failing event: applies and commits the events of
+    /// its batch that come before it, so the checkpoint stops right before the event the
+    /// error names. A failure here is only logged: the runner stops either way, and the
+    /// events are applied by the next run.
+    async fn commit_before(&mut self, position: u64, progress: &ProgressReporter) {
+        match self.apply_next(Some(position)).await {
+            Ok((checkpoint, _)) => progress.checkpoint(checkpoint),
+            Err(failure) => tracing::warn!(
+                projection = self.projection.name(),
+                error = %failure.error,
+                "cannot commit the events before the failing one"
+            ),
+        }
+    }
+}
+
+/// Why a batch failed, and whether retrying it can help.
+struct BatchFailure {
+    error: RunnerError,
+    kind: FailureKind,
+    /// The event the projection failed on, if it did.
+    poison: Option<u64>,
 }
 
 fn with_attempts(error: RunnerError, attempts: u32) -> RunnerError {

@@ -65,6 +65,8 @@ struct Shared {
     max_requests: usize,
     max_events: usize,
     max_request_events: usize,
+    /// A caller's longest wait for its answer, and a batch statement's longest run.
+    call_timeout: Option<std::time::Duration>,
 }
 
 #[derive(Default)]
@@ -92,6 +94,7 @@ impl Coalescer {
     /// so dropping the last [`PgEventStore`] drops this and stops them.
     pub(crate) fn start(
         config: &CoalescingConfig,
+        call_timeout: Option<std::time::Duration>,
         store: Weak<Inner>,
         runtime: &tokio::runtime::Handle,
     ) -> Self {
@@ -102,6 +105,7 @@ impl Coalescer {
             max_requests: config.max_requests.max(1),
             max_events,
             max_request_events: config.max_request_events.clamp(1, max_events),
+            call_timeout,
         });
         let writers = (0..config.writers.max(1))
             .map(|_| runtime.spawn(write_loop(shared.clone(), store.clone())))
@@ -136,7 +140,25 @@ impl Coalescer {
             reply,
         });
         self.shared.ready.notify_one();
-        answer.await.map_err(|_| StoreError::Backend {
+        let answer = match self.shared.call_timeout {
+            None => answer.await,
+            Some(limit) => match tokio::time::timeout(limit, answer).await {
+                Ok(answer) => answer,
+                Err(_) => {
+                    // Dropping `answer` closes the reply: a request still queued is then
+                    // never written; one already being written may still commit.
+                    tracing::warn!(
+                        stream = stream_id,
+                        ?limit,
+                        "coalesced append not answered within the call timeout"
+                    );
+                    return Err(StoreError::Timeout {
+                        operation: "append",
+                    });
+                }
+            },
+        };
+        answer.map_err(|_| StoreError::Backend {
             operation: "append",
             source: format!(
                 "the append writer stopped before answering for stream `{stream_id}`; the append may or may not be stored, retry it (appends are idempotent)"
@@ -263,9 +285,34 @@ async fn write_batch(
         // Nothing to share: the single-stream statement is the lighter one.
         return vec![append_alone(store, alone).await];
     }
-    let outcomes = match run_append_many(store, connection, batch).await {
-        Ok(outcomes) => outcomes,
-        Err(error) => {
+    let written = match store.inner.config.call_timeout {
+        None => Ok(run_append_many(store, connection, batch).await),
+        Some(limit) => tokio::time::timeout(limit, run_append_many(store, connection, batch)).await,
+    };
+    let outcomes = match written {
+        Ok(Ok(outcomes)) => outcomes,
+        Err(_) => {
+            // The statement did not answer in time (stuck behind a lock with no server
+            // timeout, or a server that vanished): its connection is in an unknown state,
+            // and the callers stopped waiting. Each gets the typed timeout; none is retried
+            // here (the batch may still commit; a caller's retry is deduplicated).
+            if let Some(mut stuck) = connection.take() {
+                stuck.close_on_drop();
+            }
+            tracing::warn!(
+                requests = batch.len(),
+                "coalesced append exceeded the call timeout; its connection is discarded"
+            );
+            return batch
+                .iter()
+                .map(|_| {
+                    Err(StoreError::Timeout {
+                        operation: "append",
+                    })
+                })
+                .collect();
+        }
+        Ok(Err(error)) => {
             // Whatever failed, the next batch starts on a connection from the pool.
             if let Some(mut failed) = connection.take() {
                 if matches!(error, sqlx::Error::Io(_) | sqlx::Error::Protocol(_)) {

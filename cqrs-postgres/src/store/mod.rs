@@ -20,7 +20,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool};
 
 pub(crate) use append::{
     check_version_only, find_previous_append, resolve_rejected, stream_version, EncodedBatch,
-    Outcome, MAX_EVENTS_PER_TRANSACTION,
+    Outcome, INDEX_BITS, MAX_EVENTS_PER_TRANSACTION,
 };
 pub(crate) use read::head_position;
 pub(crate) use statements::Statements;
@@ -37,6 +37,10 @@ use coalesce::Coalescer;
 /// Attempts of an `ExpectedVersion::Any` append that keeps losing races for the next
 /// stream version before it reports the [`Conflict`](cqrs_core::Conflict).
 const ANY_RACE_ATTEMPTS: u32 = 64;
+
+/// Longest wait for a pooled connection's ping while purging dead connections: a connection
+/// that does not answer by then is closed.
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A short, jittered pause between lost races, growing to about 2 ms.
 fn race_backoff(attempt: u32) -> std::time::Duration {
@@ -107,29 +111,25 @@ impl std::fmt::Debug for PgEventStore {
 }
 
 impl PgEventStore {
-    /// Connects a pool built from `config.pool` to `database_url`. Does not touch the
-    /// schema: call [`migrate`](Self::migrate) once at start-up.
+    /// Connects a pool built from `config.pool` to `database_url`, with its session
+    /// settings (statement timeout, idle-in-transaction timeout, keepalive; see
+    /// [`PoolConfig`](crate::PoolConfig)). Does not touch the schema: call
+    /// [`migrate`](Self::migrate) once at start-up.
     pub async fn connect(
         database_url: &str,
         config: PgEventStoreConfig,
     ) -> Result<Self, SetupError> {
-        let options: PgConnectOptions = database_url
-            .parse()
-            .map_err(|e| SetupError::Connect(map_sqlx("connect", e)))?;
+        let options = config.pool.connect_options(database_url)?;
         Self::connect_with(options, config).await
     }
 
-    /// Like [`connect`](Self::connect), from parsed connect options.
+    /// Like [`connect`](Self::connect), from parsed connect options (the pool's session
+    /// settings are added to them).
     pub async fn connect_with(
         options: PgConnectOptions,
         config: PgEventStoreConfig,
     ) -> Result<Self, SetupError> {
-        let pool = config
-            .pool
-            .to_pool_options()
-            .connect_with(options)
-            .await
-            .map_err(|e| SetupError::Connect(map_sqlx("connect", e)))?;
+        let pool = config.pool.connect_with(options).await?;
         Ok(Self::from_pool(pool, config))
     }
 
@@ -221,6 +221,7 @@ impl PgEventStore {
             // A concurrent caller may win; the loser's writers are aborted when dropped.
             let _ = inner.coalescer.set(Coalescer::start(
                 &inner.config.coalescing,
+                inner.config.call_timeout,
                 Arc::downgrade(&self.inner),
                 &runtime,
             ));
@@ -246,7 +247,7 @@ impl PgEventStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let error = match batch.run(pool, &sql.append, events, 0).await {
+            let error = match self.append_once(&batch, events).await? {
                 Ok(Outcome::Appended(result)) => {
                     if let Some(last) = result.events.last() {
                         self.announce(last.position);
@@ -310,25 +311,87 @@ impl PgEventStore {
         }
     }
 
-    /// After a connection failure: pings every idle pooled connection and closes the dead
-    /// ones (a server restart or `pg_terminate_backend` kills them all at once), so the
-    /// retry gets a live or a fresh connection. Costs nothing on the happy path.
-    async fn purge_dead_connections(&self) {
-        let mut checked = Vec::new();
-        while let Some(mut connection) = self.inner.pool.try_acquire() {
-            if sqlx::Connection::ping(&mut *connection).await.is_err() {
+    /// One attempt of the direct path on a connection of its own, bounded by
+    /// [`call_timeout`](PgEventStoreConfig::call_timeout). The outer error is the timeout
+    /// (the connection, in an unknown state, is then closed instead of pooled); the inner
+    /// result is the statement's, for the caller's conflict and retry handling.
+    async fn append_once(
+        &self,
+        batch: &EncodedBatch<'_>,
+        events: &[NewEvent],
+    ) -> Result<Result<Outcome, sqlx::Error>, StoreError> {
+        let sql = &self.inner.sql.append;
+        let mut connection = match self.inner.pool.acquire().await {
+            Ok(connection) => connection,
+            Err(error) => return Ok(Err(error)),
+        };
+        let run = batch.run(&mut *connection, sql, events, 0);
+        let Some(limit) = self.inner.config.call_timeout else {
+            return Ok(run.await);
+        };
+        match tokio::time::timeout(limit, run).await {
+            Ok(result) => Ok(result),
+            Err(_) => {
                 connection.close_on_drop();
+                tracing::warn!(
+                    ?limit,
+                    "append statement exceeded the call timeout; its connection is discarded"
+                );
+                Err(StoreError::Timeout {
+                    operation: "append",
+                })
             }
-            checked.push(connection);
         }
-        tracing::debug!(
-            checked = checked.len(),
-            "pooled connections checked after a failure"
-        );
     }
 
-    /// Retries `call` on a dead pooled connection (reads are side-effect free).
-    async fn with_reconnect<T, F, Fut>(&self, mut call: F) -> Result<T, StoreError>
+    /// After a connection failure: pings every idle pooled connection (all at once, each
+    /// bounded by [`PING_TIMEOUT`] or the call timeout if shorter) and closes the dead or
+    /// silent ones (a server restart or `pg_terminate_backend` kills them all at once), so
+    /// the retry gets a live or a fresh connection. Costs nothing on the happy path.
+    async fn purge_dead_connections(&self) {
+        let limit = self
+            .inner
+            .config
+            .call_timeout
+            .map_or(PING_TIMEOUT, |t| t.min(PING_TIMEOUT));
+        let mut idle = Vec::new();
+        while let Some(connection) = self.inner.pool.try_acquire() {
+            idle.push(connection);
+        }
+        let checked = idle.len();
+        let pings = idle.into_iter().map(|mut connection| async move {
+            let ping = sqlx::Connection::ping(&mut *connection);
+            if !matches!(tokio::time::timeout(limit, ping).await, Ok(Ok(()))) {
+                connection.close_on_drop();
+            }
+        });
+        futures::future::join_all(pings).await;
+        tracing::debug!(checked, "pooled connections checked after a failure");
+    }
+
+    /// `call` bounded by [`call_timeout`](PgEventStoreConfig::call_timeout): a typed
+    /// [`StoreError::Timeout`] for `operation` instead of waiting forever on a connection
+    /// whose server vanished.
+    async fn bounded<T>(
+        &self,
+        operation: &'static str,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        match self.inner.config.call_timeout {
+            None => call.await,
+            Some(limit) => tokio::time::timeout(limit, call)
+                .await
+                .unwrap_or(Err(StoreError::Timeout { operation })),
+        }
+    }
+
+    /// Retries `call` on a dead pooled connection (reads are side-effect free); each
+    /// attempt is [`bounded`](Self::bounded).
+    async fn with_reconnect<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        mut call: F,
+    ) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
@@ -336,7 +399,7 @@ impl PgEventStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match call().await {
+            match self.bounded(operation, call()).await {
                 Err(error) if self.retries_read(attempt, &error) => {
                     self.purge_dead_connections().await;
                 }
@@ -385,8 +448,10 @@ impl EventStore for PgEventStore {
         from_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = &self.inner.sql.read_stream;
-        self.with_reconnect(|| read::read_stream(&self.inner.pool, sql, stream_id, from_version))
-            .await
+        self.with_reconnect("read_stream", || {
+            read::read_stream(&self.inner.pool, sql, stream_id, from_version)
+        })
+        .await
     }
 
     /// The lean read the command pipeline loads aggregates with (`load_stream.sql`): only
@@ -406,9 +471,9 @@ impl EventStore for PgEventStore {
         loop {
             attempt += 1;
             let from = first + visited;
-            match read::load_stream(&self.inner.pool, sql, stream_id, from, visit, &mut visited)
-                .await
-            {
+            let load =
+                read::load_stream(&self.inner.pool, sql, stream_id, from, visit, &mut visited);
+            match self.bounded("load_stream", load).await {
                 Err(error) if self.retries_read(attempt, &error) => {
                     self.purge_dead_connections().await;
                 }
@@ -423,13 +488,15 @@ impl EventStore for PgEventStore {
         max: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let sql = &self.inner.sql.read_all;
-        self.with_reconnect(|| read::read_all(&self.inner.pool, sql, from_position, max))
-            .await
+        self.with_reconnect("read_all", || {
+            read::read_all(&self.inner.pool, sql, from_position, max)
+        })
+        .await
     }
 
     async fn head_position(&self) -> Result<u64, StoreError> {
         let sql = &self.inner.sql.head_position;
-        self.with_reconnect(|| head_position(&self.inner.pool, sql))
+        self.with_reconnect("head_position", || head_position(&self.inner.pool, sql))
             .await
     }
 
@@ -456,26 +523,34 @@ impl EventStore for PgEventStore {
 
     async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError> {
         let sql = &self.inner.sql.load_snapshot;
-        self.with_reconnect(|| snapshots::load(&self.inner.pool, sql, stream_id))
-            .await
+        self.with_reconnect("load_snapshot", || {
+            snapshots::load(&self.inner.pool, sql, stream_id)
+        })
+        .await
     }
 
     async fn save_snapshot(&self, snapshot: Snapshot) -> Result<(), StoreError> {
         let sql = &self.inner.sql.save_snapshot;
-        self.with_reconnect(|| snapshots::save(&self.inner.pool, sql, &snapshot))
-            .await
+        self.with_reconnect("save_snapshot", || {
+            snapshots::save(&self.inner.pool, sql, &snapshot)
+        })
+        .await
     }
 
     async fn load_checkpoint(&self, name: &str) -> Result<Option<u64>, StoreError> {
         let sql = &self.inner.sql.load_checkpoint;
-        self.with_reconnect(|| checkpoints::load(&self.inner.pool, sql, name))
-            .await
+        self.with_reconnect("load_checkpoint", || {
+            checkpoints::load(&self.inner.pool, sql, name)
+        })
+        .await
     }
 
     async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
         let sql = &self.inner.sql.save_checkpoint;
-        self.with_reconnect(|| checkpoints::save(&self.inner.pool, sql, name, position))
-            .await
+        self.with_reconnect("save_checkpoint", || {
+            checkpoints::save(&self.inner.pool, sql, name, position)
+        })
+        .await
     }
 }
 
