@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cqrs_core::{BoxError, EventStore, RecordedEvent, StoreError};
+use cqrs_core::{BoxError, EventStore, FailureKind, RecordedEvent, RetryPolicy, StoreError};
 use mongodb::{ClientSession, Database};
 
 use crate::codec::u64_to_i64;
@@ -108,6 +108,17 @@ pub enum ProjectionError {
         #[source]
         source: BoxError,
     },
+}
+
+impl ProjectionError {
+    /// How [`TransactionalProjector::run_until`] treats it: a transient store failure
+    /// ([`StoreError::kind`]) is retried with backoff, everything else stops the projector.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            ProjectionError::Store { source, .. } => source.kind(),
+            ProjectionError::Apply { .. } => FailureKind::Permanent,
+        }
+    }
 }
 
 /// Feeds a [`TransactionalProjection`] from the global log, one transaction per batch.
@@ -204,6 +215,12 @@ impl<P: TransactionalProjection> TransactionalProjector<P> {
 
     /// Catches up, then follows the log (woken by the store, polling every `idle_poll`)
     /// until `shutdown` completes.
+    ///
+    /// A transient failure ([`ProjectionError::kind`]: the replica set unreachable, a
+    /// timeout) is retried with backoff (100 ms doubling to 10 s) for as long as it lasts,
+    /// never skipping an event. A permanent one (the projection refused an event, the
+    /// server refused its write for good) returns the error: the checkpoint stays before
+    /// the failing batch.
     pub async fn run_until(
         &mut self,
         idle_poll: Duration,
@@ -211,11 +228,33 @@ impl<P: TransactionalProjection> TransactionalProjector<P> {
     ) -> Result<(), ProjectionError> {
         tokio::pin!(shutdown);
         let mut watch = self.store.subscribe();
+        let backoff = RetryPolicy::default()
+            .with_backoff(Duration::from_millis(100), Duration::from_secs(10));
+        let mut failures = 0;
         loop {
-            let checkpoint = self.catch_up().await?;
+            let wait = match self.catch_up().await {
+                Ok(checkpoint) => {
+                    failures = 0;
+                    watch.wait_beyond(checkpoint, idle_poll)
+                }
+                Err(error) if error.kind() == FailureKind::Transient => {
+                    failures += 1;
+                    let delay = backoff.backoff(failures);
+                    tracing::warn!(projection = self.projection.name(), %error, attempt = failures, retry_in = ?delay, "projection failed transiently, retrying");
+                    tokio::select! {
+                        _ = &mut shutdown => return Ok(()),
+                        () = tokio::time::sleep(delay) => {}
+                    }
+                    continue;
+                }
+                Err(error) => {
+                    tracing::error!(projection = self.projection.name(), %error, "projection failed for good; stopping");
+                    return Err(error);
+                }
+            };
             tokio::select! {
                 _ = &mut shutdown => return Ok(()),
-                _ = watch.wait_beyond(checkpoint, idle_poll) => {}
+                _ = wait => {}
             }
         }
     }
@@ -277,5 +316,37 @@ impl<P: TransactionalProjection> TransactionBody for BatchBody<'_, P> {
         }
         save_in(&collections.checkpoints, self.name, last, &mut *session).await??;
         Ok(Outcome::Commit(events.len()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_transient_store_failures_are_retried_by_run_until() {
+        let store = |source| ProjectionError::Store {
+            projection: "p".into(),
+            source,
+        };
+        let unavailable = StoreError::Unavailable {
+            operation: "project",
+            source: "replica set unreachable".into(),
+        };
+        let refused = StoreError::Refused {
+            operation: "project",
+            code: "10334".into(),
+            source: "BSONObjectTooLarge".into(),
+        };
+        assert_eq!(store(unavailable).kind(), FailureKind::Transient);
+        assert_eq!(store(refused).kind(), FailureKind::Permanent);
+        let apply = ProjectionError::Apply {
+            projection: "p".into(),
+            position: 7,
+            stream: "S-1".into(),
+            event_type: "T".into(),
+            source: "refused".into(),
+        };
+        assert_eq!(apply.kind(), FailureKind::Permanent);
     }
 }

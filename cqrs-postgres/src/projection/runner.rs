@@ -155,9 +155,8 @@ impl<P: TransactionalProjection> TransactionalRunner<P> {
     /// Failures are classified ([`TransactionalProjection::failure_kind`] for the
     /// projection's, [`StoreError::kind`] for the store's):
     /// - **transient** (connection lost, timeout, serialization failure): the batch is
-    ///   retried with backoff per the config's retry policy, never skipped; when the
-    ///   attempts are used up the runner stops (set `max_attempts` to `u32::MAX` to retry
-    ///   for as long as it takes);
+    ///   retried with the config's retry backoff for as long as the failure lasts, never
+    ///   skipped (a shutdown ends the wait);
     /// - **permanent** (the projection's write is refused for good: a NUL in text, a key
     ///   over the index limit, a decode error): retrying cannot help and skipping would
     ///   lose the event silently (a log-fed projection has no dead-letter topic). The
@@ -213,9 +212,6 @@ impl<P: TransactionalProjection> TransactionalRunner<P> {
                 }
                 Err(BatchFailure { error, .. }) => {
                     failures += 1;
-                    if failures >= self.config.retry.max_attempts {
-                        return Err(with_attempts(error, failures));
-                    }
                     tracing::warn!(projection = self.projection.name(), %error, attempt = failures, "batch failed, retrying");
                     tokio::select! {
                         _ = stop.changed() => {}
@@ -249,27 +245,6 @@ struct BatchFailure {
     kind: FailureKind,
     /// The event the projection failed on, if it did.
     poison: Option<u64>,
-}
-
-fn with_attempts(error: RunnerError, attempts: u32) -> RunnerError {
-    match error {
-        RunnerError::Projection {
-            projection,
-            position,
-            stream,
-            event_type,
-            source,
-            ..
-        } => RunnerError::Projection {
-            projection,
-            position,
-            stream,
-            event_type,
-            attempts,
-            source,
-        },
-        other => other,
-    }
 }
 
 /// A [`TransactionalRunner`] running in a background task: the same handle as core's
