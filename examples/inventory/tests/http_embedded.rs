@@ -35,6 +35,7 @@ async fn start(store: Arc<dyn EventStore>) -> Server {
     let state = ApiState {
         inventory: system.app.clone(),
         low_stock_threshold: 5,
+        health: system.health.clone(),
     };
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(http::serve(listener, state, async {

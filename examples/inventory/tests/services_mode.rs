@@ -86,6 +86,7 @@ async fn fifty_orders_over_kafka_confirm_exactly_the_stock_and_cancel_the_rest()
     let state = ApiState {
         inventory: services.app.clone(),
         low_stock_threshold: 5,
+        health: services.health.clone(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(http::serve(listener, state, async {
