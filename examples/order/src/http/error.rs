@@ -140,9 +140,16 @@ fn store_reason(error: &StoreError) -> String {
     }
 }
 
+/// A field outside the order's limits: 422 naming it, whether the HTTP edge or the
+/// aggregate found it.
 impl From<FieldError> for ApiError {
     fn from(error: FieldError) -> Self {
-        ApiError::invalid(error.field, error.reason)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            format!("{}: {}", error.field, error.reason),
+            Some(error.field),
+        )
     }
 }
 
@@ -152,12 +159,7 @@ impl From<CommandError<OrderError>> for ApiError {
             CommandError::Rejected(OrderError::NotFound(id)) => {
                 ApiError::not_found(format!("order {id} does not exist"))
             }
-            CommandError::Rejected(OrderError::Invalid(field)) => Self::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "refused",
-                format!("invalid order: {}", field.reason),
-                Some(field.field),
-            ),
+            CommandError::Rejected(OrderError::Invalid(field)) => field.into(),
             CommandError::Rejected(e @ OrderError::TotalOverflow(_)) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "refused",

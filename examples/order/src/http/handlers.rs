@@ -43,8 +43,9 @@ pub struct CommandReply {
     position: Option<u64>,
 }
 
+/// An id in the path: 400 when it breaks the limits (it names no resource that can exist).
 fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
-    limits::check_id(field, id).map_err(ApiError::from)
+    limits::check_id(field, id).map_err(|e| ApiError::invalid(e.field, e.reason))
 }
 
 async fn run(
