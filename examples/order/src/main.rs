@@ -145,7 +145,7 @@ where
             // The server ended on its own (an accept error): still stop the workers.
             let stopped = service_kit::shutdown::within(deadline, "order workers", stop).await;
             served?;
-            return Ok(stopped??);
+            return stopped?;
         }
         _ = on_signal => {}
     }

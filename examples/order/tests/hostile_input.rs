@@ -31,7 +31,12 @@ fn order(id: &str, sku: &str, label: &str, unit_price: Value, quantity: Value) -
 async fn send(api: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
     let response = api.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| panic!("{status}: not JSON: {:?}", String::from_utf8_lossy(&bytes)));
     (status, body)
@@ -43,7 +48,10 @@ fn assert_refused_naming(status: StatusCode, reply: &Value, field: &str) {
         "expected 400/422 naming {field}, got {status} {reply}"
     );
     assert_eq!(reply["field"], field, "{reply}");
-    assert!(reply["error"].is_string() && reply["message"].is_string(), "{reply}");
+    assert!(
+        reply["error"].is_string() && reply["message"].is_string(),
+        "{reply}"
+    );
 }
 
 #[tokio::test]
@@ -53,7 +61,10 @@ async fn an_i64_max_unit_price_times_four_is_refused_naming_the_field() {
     let body = order("o1", "pen", "Pen", json!(i64::MAX), json!(4));
     let (status, reply) = call(&api, "POST", "/orders", Some(body)).await;
     assert_refused_naming(status, &reply, "items[1].unit_price");
-    assert_eq!(call(&api, "GET", "/orders/o1", None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(&api, "GET", "/orders/o1", None).await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
@@ -65,16 +76,31 @@ async fn a_label_of_a_million_characters_is_never_accepted() {
     if status != StatusCode::PAYLOAD_TOO_LARGE {
         assert_refused_naming(status, &reply, "items[1].label");
     }
-    assert_eq!(call(&api, "GET", "/orders/o1", None).await.0, StatusCode::NOT_FOUND);
+    assert_eq!(
+        call(&api, "GET", "/orders/o1", None).await.0,
+        StatusCode::NOT_FOUND
+    );
 }
 
 #[tokio::test]
 async fn a_nul_in_a_sku_a_label_or_a_reason_is_refused_naming_the_field() {
     let system = OrderSystem::embedded();
     let api = order::http::router(system.app_state());
-    let (status, reply) = call(&api, "POST", "/orders", Some(order("o1", "a\0b", "Pen", json!(100), json!(1)))).await;
+    let (status, reply) = call(
+        &api,
+        "POST",
+        "/orders",
+        Some(order("o1", "a\0b", "Pen", json!(100), json!(1))),
+    )
+    .await;
     assert_refused_naming(status, &reply, "items[1].sku");
-    let (status, reply) = call(&api, "POST", "/orders", Some(order("o1", "pen", "P\0en", json!(100), json!(1)))).await;
+    let (status, reply) = call(
+        &api,
+        "POST",
+        "/orders",
+        Some(order("o1", "pen", "P\0en", json!(100), json!(1))),
+    )
+    .await;
     assert_refused_naming(status, &reply, "items[1].label");
     let (status, reply) = call(
         &api,
@@ -86,8 +112,17 @@ async fn a_nul_in_a_sku_a_label_or_a_reason_is_refused_naming_the_field() {
     assert_refused_naming(status, &reply, "order_id");
 
     let good = order("o1", "pen", "Pen", json!(100), json!(1));
-    assert_eq!(call(&api, "POST", "/orders", Some(good)).await.0, StatusCode::CREATED);
-    let (status, reply) = call(&api, "POST", "/orders/o1/cancel", Some(json!({"reason": "changed\u{0}mind"}))).await;
+    assert_eq!(
+        call(&api, "POST", "/orders", Some(good)).await.0,
+        StatusCode::CREATED
+    );
+    let (status, reply) = call(
+        &api,
+        "POST",
+        "/orders/o1/cancel",
+        Some(json!({"reason": "changed\u{0}mind"})),
+    )
+    .await;
     assert_refused_naming(status, &reply, "reason");
     let (_, order) = call(&api, "GET", "/orders/o1", None).await;
     assert_eq!(order["status"], "placed", "nothing was applied");
@@ -98,12 +133,22 @@ async fn unknown_routes_wrong_methods_and_oversized_bodies_answer_json() {
     let system = OrderSystem::embedded();
     let api = order::http::router(system.app_state());
     let (status, body) = send(&api, Request::get("/nowhere").body(Body::empty()).unwrap()).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::NOT_FOUND, Some("not_found")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
     assert!(body["message"].is_string());
 
-    let (status, body) = send(&api, Request::delete("/orders").body(Body::empty()).unwrap()).await;
+    let (status, body) = send(
+        &api,
+        Request::delete("/orders").body(Body::empty()).unwrap(),
+    )
+    .await;
     assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
-    assert!(body["error"].is_string() && body["message"].is_string(), "{body}");
+    assert!(
+        body["error"].is_string() && body["message"].is_string(),
+        "{body}"
+    );
 
     let huge = format!("{{\"order_id\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
     let request = Request::post("/orders")
@@ -112,10 +157,21 @@ async fn unknown_routes_wrong_methods_and_oversized_bodies_answer_json() {
         .unwrap();
     let (status, body) = send(&api, request).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
-    assert!(body["error"].is_string() && body["message"].is_string(), "{body}");
+    assert!(
+        body["error"].is_string() && body["message"].is_string(),
+        "{body}"
+    );
 
-    let (status, body) = send(&api, Request::get("/health/ready").body(Body::empty()).unwrap()).await;
-    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ready")), "{body}");
+    let (status, body) = send(
+        &api,
+        Request::get("/health/ready").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["status"].as_str()),
+        (StatusCode::OK, Some("ready")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -150,5 +206,8 @@ async fn an_order_recorded_with_overflowing_prices_is_shown_without_a_panic_and_
     let (status, reply) = call(&api, "POST", "/orders/old/pay", None).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
     let (_, order) = call(&api, "GET", "/orders/old", None).await;
-    assert_eq!(order["status"], "placed", "no wrapped OrderPaid amount was recorded");
+    assert_eq!(
+        order["status"], "placed",
+        "no wrapped OrderPaid amount was recorded"
+    );
 }

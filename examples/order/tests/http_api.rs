@@ -193,7 +193,10 @@ async fn malformed_input_is_a_400_naming_the_field_and_nothing_is_applied() {
     ] {
         let (status, reply) = call(&api, "POST", "/orders", Some(body)).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
-        assert_eq!((reply["error"].as_str(), reply["field"].as_str()), (Some("invalid_input"), Some(field)));
+        assert_eq!(
+            (reply["error"].as_str(), reply["field"].as_str()),
+            (Some("invalid_input"), Some(field))
+        );
     }
     assert_eq!(
         call(&api, "GET", "/orders/o1", None).await.0,

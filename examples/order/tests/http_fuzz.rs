@@ -24,15 +24,28 @@ async fn post_raw(api: &axum::Router, uri: &str, body: Vec<u8>) -> (StatusCode, 
         .expect("request");
     let response = api.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     (status, bytes.to_vec())
 }
 
 fn assert_well_formed(case: &str, status: StatusCode, body: &[u8]) {
-    assert!(!status.is_server_error(), "{case} -> {status}: {}", String::from_utf8_lossy(body));
+    assert!(
+        !status.is_server_error(),
+        "{case} -> {status}: {}",
+        String::from_utf8_lossy(body)
+    );
     if status.is_client_error() {
-        let reply: Value = serde_json::from_slice(body)
-            .unwrap_or_else(|_| panic!("{case} -> {status}: not JSON: {}", String::from_utf8_lossy(body)));
+        let reply: Value = serde_json::from_slice(body).unwrap_or_else(|_| {
+            panic!(
+                "{case} -> {status}: not JSON: {}",
+                String::from_utf8_lossy(body)
+            )
+        });
         assert!(
             reply["error"].is_string() && reply["message"].is_string(),
             "{case} -> {status}: {reply}"
@@ -65,14 +78,24 @@ async fn mutated_order_and_cancel_bodies_never_panic_nor_answer_5xx() {
     for case in 0..CASES {
         let (uri, body) = match case % 4 {
             0 | 1 => ("/orders".to_owned(), mutate(&mut rng, &valid_order)),
-            2 => ("/orders/o-1/cancel".to_owned(), mutate(&mut rng, &valid_cancel)),
+            2 => (
+                "/orders/o-1/cancel".to_owned(),
+                mutate(&mut rng, &valid_cancel),
+            ),
             _ => {
                 let id: String = value(&mut rng, 0).to_string().chars().take(200).collect();
-                (format!("/orders/{}/cancel", path_segment(&id)), value(&mut rng, 3).to_string().into_bytes())
+                (
+                    format!("/orders/{}/cancel", path_segment(&id)),
+                    value(&mut rng, 3).to_string().into_bytes(),
+                )
             }
         };
         let (status, reply) = post_raw(&api, &uri, body.clone()).await;
-        assert_well_formed(&format!("case {case} POST {uri} {}", truncated(&body)), status, &reply);
+        assert_well_formed(
+            &format!("case {case} POST {uri} {}", truncated(&body)),
+            status,
+            &reply,
+        );
         // Whatever was accepted must read back without a panic.
         let (status, reply) = call(&api, "GET", "/orders/o-1", None).await;
         assert_eq!(status, StatusCode::OK, "{reply}");
@@ -83,5 +106,9 @@ async fn mutated_order_and_cancel_bodies_never_panic_nor_answer_5xx() {
     });
     let (status, reply) = call(&api, "POST", "/orders", Some(good)).await;
     assert_eq!(status, StatusCode::CREATED, "{reply}");
-    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
 }

@@ -94,14 +94,21 @@ fn line_count_quantity_and_price_are_validated() {
 
 #[test]
 fn an_overflowing_price_is_refused_naming_the_line_before_anything_is_recorded() {
-    let refused = given::<Order>([]).when(place(vec![line("a", 10, 1), line("b", i64::MAX as u64, 4)]));
+    let refused =
+        given::<Order>([]).when(place(vec![line("a", 10, 1), line("b", i64::MAX as u64, 4)]));
     refused.then_error(invalid(
         "items[1].unit_price",
         "must be 1 to 100000000 minor units, got 9223372036854775807",
     ));
     given::<Order>([])
-        .when(place(vec![line("a", MAX_UNIT_PRICE, MAX_QUANTITY); MAX_LINES]))
-        .then_events([placed(vec![line("a", MAX_UNIT_PRICE, MAX_QUANTITY); MAX_LINES])]);
+        .when(place(vec![
+            line("a", MAX_UNIT_PRICE, MAX_QUANTITY);
+            MAX_LINES
+        ]))
+        .then_events([placed(vec![
+            line("a", MAX_UNIT_PRICE, MAX_QUANTITY);
+            MAX_LINES
+        ])]);
 }
 
 #[test]
@@ -121,12 +128,18 @@ fn nul_and_control_characters_and_overlong_texts_are_refused_naming_the_field() 
         }
     };
     assert_eq!(field_of(place(vec![with("a\0b", "Pen")])), "items[0].sku");
-    assert_eq!(field_of(place(vec![with("pen", "Pen\u{1b}[31m")])), "items[0].label");
+    assert_eq!(
+        field_of(place(vec![with("pen", "Pen\u{1b}[31m")])),
+        "items[0].label"
+    );
     assert_eq!(
         field_of(place(vec![with("pen", &"x".repeat(1_040_000))])),
         "items[0].label"
     );
-    assert_eq!(field_of(place(vec![with(&"s".repeat(65), "Pen")])), "items[0].sku");
+    assert_eq!(
+        field_of(place(vec![with(&"s".repeat(65), "Pen")])),
+        "items[0].sku"
+    );
     let bad_customer = OrderCommand::PlaceOrder {
         order_id: "o1".into(),
         customer_id: "c\n1".into(),

@@ -6,10 +6,10 @@
 
 use std::sync::Arc;
 
-use fixtures::recorded;
 use cqrs_core::FailureKind;
 use cqrs_kafka::{HandlerError, MessageHandler, MessageSource};
 use cqrs_postgres::SchemaName;
+use fixtures::recorded;
 use order::domain::{Cents, OrderEvent, OrderLine, Tier};
 use order::http::TierQueries;
 use order::services::TierViewHandler;
@@ -78,12 +78,17 @@ fn source() -> MessageSource<'static> {
 async fn a_row_the_database_refuses_for_good_is_rejected_and_the_next_event_applied() {
     let Some(pool) = pool().await else { return };
     let schema = format!("order_fail_{}", uuid::Uuid::now_v7().simple());
-    let view = PgPriceTiers::new(pool.clone(), SchemaName::new(schema.clone()).expect("schema"));
+    let view = PgPriceTiers::new(
+        pool.clone(),
+        SchemaName::new(schema.clone()).expect("schema"),
+    );
     view.migrate().await.expect("migrate");
     let mut handler = TierViewHandler::new(view.clone());
 
     // Incompressible (a repeated letter would compress under the b-tree limit).
-    let long_sku: String = (0..320).map(|_| uuid::Uuid::new_v4().simple().to_string()).collect();
+    let long_sku: String = (0..320)
+        .map(|_| uuid::Uuid::new_v4().simple().to_string())
+        .collect();
     for (position, poison) in [
         (1, recorded(1, "o1", &long_sku, "Pen")),
         (2, recorded(2, "o2", "pen", "P\u{0}en")),
@@ -92,7 +97,11 @@ async fn a_row_the_database_refuses_for_good_is_rejected_and_the_next_event_appl
             .handle(&poison, &source())
             .await
             .expect_err("the database refuses it");
-        assert_eq!(error.kind(), FailureKind::Permanent, "position {position}: {error}");
+        assert_eq!(
+            error.kind(),
+            FailureKind::Permanent,
+            "position {position}: {error}"
+        );
         assert!(matches!(error, HandlerError::Rejected(_)), "{error:?}");
     }
     handler

@@ -10,7 +10,11 @@ use support::process::{free_address, get, sigterm, spawn_embedded, wait_exit, wa
 #[test]
 fn serve_stops_on_sigterm_with_exit_code_0() {
     let address = free_address();
-    let mut child = spawn_embedded(env!("CARGO_BIN_EXE_order"), address, &["--shutdown-deadline", "5"]);
+    let mut child = spawn_embedded(
+        env!("CARGO_BIN_EXE_order"),
+        address,
+        &["--shutdown-deadline", "5"],
+    );
     let ready = wait_for(address, "/health/ready", 200, Duration::from_secs(20));
     assert!(ready.contains("price-tier-projection"), "{ready}");
     assert_eq!(get(address, "/health/live").map(|(s, _)| s), Some(200));
@@ -20,14 +24,21 @@ fn serve_stops_on_sigterm_with_exit_code_0() {
     let status = wait_exit(&mut child, Duration::from_secs(5));
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert!(signalled.elapsed() < Duration::from_secs(5));
-    assert!(get(address, "/health/live").is_none(), "nothing listens after the stop");
+    assert!(
+        get(address, "/health/live").is_none(),
+        "nothing listens after the stop"
+    );
 }
 
 #[test]
 fn serve_exits_non_zero_when_the_graceful_stop_passes_its_deadline() {
     use std::io::Write;
     let address = free_address();
-    let mut child = spawn_embedded(env!("CARGO_BIN_EXE_order"), address, &["--shutdown-deadline", "1"]);
+    let mut child = spawn_embedded(
+        env!("CARGO_BIN_EXE_order"),
+        address,
+        &["--shutdown-deadline", "1"],
+    );
     wait_for(address, "/health/ready", 200, Duration::from_secs(20));
     // A request in flight that does not finish: its body never arrives whole.
     let mut slow = std::net::TcpStream::connect(address).expect("connect");
@@ -42,7 +53,13 @@ fn serve_exits_non_zero_when_the_graceful_stop_passes_its_deadline() {
     sigterm(&child);
     let status = wait_exit(&mut child, Duration::from_secs(5));
     assert_ne!(status.code(), Some(0), "{status:?}");
-    assert!(status.code().is_some(), "it exits, not killed by the signal: {status:?}");
-    assert!(signalled.elapsed() >= Duration::from_millis(900), "it waited for the deadline");
+    assert!(
+        status.code().is_some(),
+        "it exits, not killed by the signal: {status:?}"
+    );
+    assert!(
+        signalled.elapsed() >= Duration::from_millis(900),
+        "it waited for the deadline"
+    );
     drop(slow);
 }

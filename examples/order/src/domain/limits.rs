@@ -54,7 +54,10 @@ impl FieldError {
 /// ```
 pub fn check_text(field: &str, text: &str, max: usize) -> Result<(), FieldError> {
     if text.trim().is_empty() {
-        return Err(FieldError::new(field, "must not be empty or only whitespace"));
+        return Err(FieldError::new(
+            field,
+            "must not be empty or only whitespace",
+        ));
     }
     if text.chars().any(char::is_control) {
         return Err(FieldError::new(

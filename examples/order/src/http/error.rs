@@ -34,7 +34,12 @@ pub struct ApiError {
 const UNAVAILABLE: &str = "the service cannot answer right now; nothing was applied, retry later";
 
 impl ApiError {
-    fn new(status: StatusCode, error: &'static str, message: String, field: Option<String>) -> Self {
+    fn new(
+        status: StatusCode,
+        error: &'static str,
+        message: String,
+        field: Option<String>,
+    ) -> Self {
         Self {
             status,
             body: ErrorBody {

@@ -203,13 +203,9 @@ pub async fn customer_items(
         ),
         None => None,
     };
-    let groups = state
-        .tiers
-        .items(&customer_id, tier)
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, "price-tier query failed");
-            ApiError::unavailable()
-        })?;
+    let groups = state.tiers.items(&customer_id, tier).await.map_err(|e| {
+        tracing::warn!(error = %e, "price-tier query failed");
+        ApiError::unavailable()
+    })?;
     Ok(Json(groups))
 }

@@ -30,15 +30,48 @@ impl Rng {
 }
 
 const NUMBERS: &[&str] = &[
-    "0", "-1", "1", "1.5", "-0", "1e400", "-1e400", "9223372036854775807", "9223372036854775808",
-    "18446744073709551615", "18446744073709551616", "-9223372036854775808", "1000", "1001",
-    "100000000", "100000001", "4294967296", "1e2", "0.0000001",
+    "0",
+    "-1",
+    "1",
+    "1.5",
+    "-0",
+    "1e400",
+    "-1e400",
+    "9223372036854775807",
+    "9223372036854775808",
+    "18446744073709551615",
+    "18446744073709551616",
+    "-9223372036854775808",
+    "1000",
+    "1001",
+    "100000000",
+    "100000001",
+    "4294967296",
+    "1e2",
+    "0.0000001",
 ];
 
 const TEXTS: &[&str] = &[
-    "", " ", "pen", "a\u{0}b", "\u{0}", "line\nbreak", "tab\t", "\u{1b}[31m", "\u{7f}",
-    "ünïcødé", "𝄞𝄞𝄞", "\u{202e}rtl", "\u{feff}bom", "\"quoted\"", "back\\slash", "%00",
-    "Order-1", "o/1", "../etc", "😀",
+    "",
+    " ",
+    "pen",
+    "a\u{0}b",
+    "\u{0}",
+    "line\nbreak",
+    "tab\t",
+    "\u{1b}[31m",
+    "\u{7f}",
+    "ünïcødé",
+    "𝄞𝄞𝄞",
+    "\u{202e}rtl",
+    "\u{feff}bom",
+    "\"quoted\"",
+    "back\\slash",
+    "%00",
+    "Order-1",
+    "o/1",
+    "../etc",
+    "😀",
 ];
 
 /// A random JSON value, at most `depth` levels deep.
@@ -46,7 +79,7 @@ pub fn value(rng: &mut Rng, depth: u32) -> Value {
     match rng.below(if depth == 0 { 5 } else { 8 }) {
         0 => Value::Null,
         1 => Value::Bool(rng.below(2) == 0),
-        2 => serde_json::from_str(*rng.pick(NUMBERS)).unwrap_or(Value::Null),
+        2 => number(rng),
         3 => Value::String((*rng.pick(TEXTS)).to_owned()),
         4 => Value::String(long_text(rng)),
         5 | 6 => Value::Array((0..rng.below(4)).map(|_| value(rng, depth - 1)).collect()),
@@ -58,6 +91,11 @@ pub fn value(rng: &mut Rng, depth: u32) -> Value {
             Value::Object(object)
         }
     }
+}
+
+fn number(rng: &mut Rng) -> Value {
+    let text: &&str = rng.pick(NUMBERS);
+    serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
 fn long_text(rng: &mut Rng) -> String {

@@ -34,7 +34,11 @@ pub fn spawn_embedded(binary: &str, address: SocketAddr, extra: &[&str]) -> Chil
 pub fn get(address: SocketAddr, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_millis(200)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut reply = String::new();
     stream.read_to_string(&mut reply).ok()?;
     let status = reply.split_whitespace().nth(1)?.parse().ok()?;
@@ -51,7 +55,10 @@ pub fn wait_for(address: SocketAddr, path: &str, status: u16, timeout: Duration)
                 return body;
             }
         }
-        assert!(Instant::now() < deadline, "{path} did not answer {status} within {timeout:?}");
+        assert!(
+            Instant::now() < deadline,
+            "{path} did not answer {status} within {timeout:?}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
