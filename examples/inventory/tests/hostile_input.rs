@@ -41,7 +41,10 @@ async fn hostile_order_fields_are_refused_naming_the_field_and_nothing_is_stored
     let api = router(&system);
     let cases = [
         (order("mug", "Mug", json!(i64::MAX)), "items[1].unit_price"),
-        (order("mug", &"x".repeat(1_040_000), json!(100)), "items[1].label"),
+        (
+            order("mug", &"x".repeat(1_040_000), json!(100)),
+            "items[1].label",
+        ),
         (order("a\u{0}b", "Mug", json!(100)), "items[1].sku"),
         (order("mug", "M\u{0}ug", json!(100)), "items[1].label"),
         (
@@ -56,21 +59,52 @@ async fn hostile_order_fields_are_refused_naming_the_field_and_nothing_is_stored
         }
         assert_refused_naming(status, &reply, field);
     }
-    assert_eq!(call(&api, "GET", "/orders/o-1", None).await.0, 404, "nothing was stored");
+    assert_eq!(
+        call(&api, "GET", "/orders/o-1", None).await.0,
+        404,
+        "nothing was stored"
+    );
 
-    let (status, reply) = call(&api, "POST", "/products", Some(json!({"sku": "pen", "name": "P\u{0}en"}))).await;
+    let (status, reply) = call(
+        &api,
+        "POST",
+        "/products",
+        Some(json!({"sku": "pen", "name": "P\u{0}en"})),
+    )
+    .await;
     assert_refused_naming(status, &reply, "name");
-    let (status, _) = call(&api, "POST", "/products", Some(json!({"sku": "pen", "name": "Pen"}))).await;
+    let (status, _) = call(
+        &api,
+        "POST",
+        "/products",
+        Some(json!({"sku": "pen", "name": "Pen"})),
+    )
+    .await;
     assert_eq!(status, 201);
-    let (status, reply) = call(&api, "POST", "/products/pen/stock", Some(json!({"qty": i64::MAX}))).await;
+    let (status, reply) = call(
+        &api,
+        "POST",
+        "/products/pen/stock",
+        Some(json!({"qty": i64::MAX})),
+    )
+    .await;
     assert_refused_naming(status, &reply, "qty");
 
     let good = order("pen", "Pen", json!(100));
     assert_eq!(call(&api, "POST", "/orders", Some(good)).await.0, 202);
-    let (status, reply) = call(&api, "POST", "/orders/o-1/cancel", Some(json!({"reason": "changed\u{0}mind"}))).await;
+    let (status, reply) = call(
+        &api,
+        "POST",
+        "/orders/o-1/cancel",
+        Some(json!({"reason": "changed\u{0}mind"})),
+    )
+    .await;
     assert_refused_naming(status, &reply, "reason");
     let (_, order) = call(&api, "GET", "/orders/o-1", None).await;
-    assert_eq!(order["status"], "placed", "the cancellation was not applied: {order}");
+    assert_eq!(
+        order["status"], "placed",
+        "the cancellation was not applied: {order}"
+    );
     system.shutdown().await.expect("stop");
 }
 
@@ -85,9 +119,16 @@ async fn unknown_routes_wrong_methods_and_oversized_bodies_answer_json() {
     ] {
         let (status, reply) = send(&api, method, uri, body).await;
         assert_eq!(status, expected, "{method} {uri}");
-        let reply: Value = serde_json::from_slice(&reply)
-            .unwrap_or_else(|_| panic!("{method} {uri}: not JSON: {}", String::from_utf8_lossy(&reply)));
-        assert!(reply["error"].is_string() && reply["message"].is_string(), "{reply}");
+        let reply: Value = serde_json::from_slice(&reply).unwrap_or_else(|_| {
+            panic!(
+                "{method} {uri}: not JSON: {}",
+                String::from_utf8_lossy(&reply)
+            )
+        });
+        assert!(
+            reply["error"].is_string() && reply["message"].is_string(),
+            "{reply}"
+        );
     }
     let (status, ready) = call(&api, "GET", "/health/ready", None).await;
     assert_eq!(status, 200, "{ready}");
@@ -103,7 +144,12 @@ async fn a_stopped_projection_makes_readiness_503_naming_it_while_liveness_stays
     let undecodable = NewEvent::raw("StockReceived", 1, JsonPayload::parse("{}").expect("json"));
     system
         .store()
-        .append("Product-pen", ExpectedVersion::Any, vec![undecodable], &Metadata::default())
+        .append(
+            "Product-pen",
+            ExpectedVersion::Any,
+            vec![undecodable],
+            &Metadata::default(),
+        )
         .await
         .expect("append");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
@@ -112,7 +158,10 @@ async fn a_stopped_projection_makes_readiness_503_naming_it_while_liveness_stays
         if status == 503 {
             break body;
         }
-        assert!(tokio::time::Instant::now() < deadline, "readiness stayed {status}: {body}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "readiness stayed {status}: {body}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     assert_eq!(body["error"], "worker_stopped", "{body}");
@@ -120,6 +169,12 @@ async fn a_stopped_projection_makes_readiness_503_naming_it_while_liveness_stays
     assert!(body["stopped"].get("fulfilment-saga").is_none(), "{body}");
     assert_eq!(call(&api, "GET", "/health/live", None).await.0, 200);
     // The process keeps serving commands.
-    let (status, _) = call(&api, "POST", "/products", Some(json!({"sku": "mug", "name": "Mug"}))).await;
+    let (status, _) = call(
+        &api,
+        "POST",
+        "/products",
+        Some(json!({"sku": "mug", "name": "Mug"})),
+    )
+    .await;
     assert_eq!(status, 201);
 }

@@ -14,7 +14,12 @@ use support::oneshot::{call, router, send};
 const CASES: usize = 500;
 
 fn assert_well_formed(case: &str, status: u16, body: &[u8]) {
-    let text = || String::from_utf8_lossy(body).chars().take(300).collect::<String>();
+    let text = || {
+        String::from_utf8_lossy(body)
+            .chars()
+            .take(300)
+            .collect::<String>()
+    };
     assert!(status < 500, "{case} -> {status}: {}", text());
     if status >= 400 {
         let reply: Value = serde_json::from_slice(body)
@@ -33,12 +38,27 @@ async fn mutated_product_stock_order_and_cancel_bodies_never_panic_nor_answer_5x
     let started = Instant::now();
     let system = InventorySystem::embedded();
     let api = router(&system);
-    assert_eq!(call(&api, "POST", "/products", Some(json!({"sku": "pen", "name": "Pen"}))).await.0, 201);
+    assert_eq!(
+        call(
+            &api,
+            "POST",
+            "/products",
+            Some(json!({"sku": "pen", "name": "Pen"}))
+        )
+        .await
+        .0,
+        201
+    );
     let valid_order = json!({
         "order_id": "o-1", "customer_id": "alice",
         "items": [{"sku": "pen", "label": "Pen", "unit_price": 150, "quantity": 2}]
     });
-    assert_eq!(call(&api, "POST", "/orders", Some(valid_order.clone())).await.0, 202);
+    assert_eq!(
+        call(&api, "POST", "/orders", Some(valid_order.clone()))
+            .await
+            .0,
+        202
+    );
     let bodies = [
         ("/products", json!({"sku": "mug", "name": "Mug"})),
         ("/products/pen/stock", json!({"qty": 3})),
@@ -50,7 +70,9 @@ async fn mutated_product_stock_order_and_cancel_bodies_never_panic_nor_answer_5x
         let (uri, valid) = &bodies[case % bodies.len()];
         let (uri, body) = if case % 7 == 6 {
             let id: String = value(&mut rng, 0).to_string().chars().take(200).collect();
-            let uri = uri.replace("pen", &path_segment(&id)).replace("o-1", &path_segment(&id));
+            let uri = uri
+                .replace("pen", &path_segment(&id))
+                .replace("o-1", &path_segment(&id));
             (uri, value(&mut rng, 3).to_string().into_bytes())
         } else {
             ((*uri).to_owned(), mutate(&mut rng, valid))
@@ -70,6 +92,10 @@ async fn mutated_product_stock_order_and_cancel_bodies_never_panic_nor_answer_5x
         "items": [{"sku": "pen", "label": "Pen", "unit_price": 150, "quantity": 1}]});
     let (status, reply) = call(&api, "POST", "/orders", Some(good)).await;
     assert_eq!(status, 202, "{reply}");
-    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
     system.shutdown().await.expect("stop");
 }

@@ -65,12 +65,17 @@ async fn a_row_the_database_refuses_for_good_is_rejected_and_the_next_event_appl
         }
     };
     let schema = format!("inventory_fail_{}", uuid::Uuid::now_v7().simple());
-    let view = PgStockLevels::new(pool.clone(), &SchemaName::new(schema.clone()).expect("schema"));
+    let view = PgStockLevels::new(
+        pool.clone(),
+        &SchemaName::new(schema.clone()).expect("schema"),
+    );
     view.migrate().await.expect("migrate");
     let mut handler = StockViewHandler::new(view.clone());
 
     // Incompressible (a repeated letter would compress under the b-tree limit).
-    let long_sku: String = (0..320).map(|_| uuid::Uuid::new_v4().simple().to_string()).collect();
+    let long_sku: String = (0..320)
+        .map(|_| uuid::Uuid::new_v4().simple().to_string())
+        .collect();
     for poison in [
         recorded(&long_sku, 1, &registered(&long_sku, "Long")),
         recorded("pen", 1, &registered("pen", "P\u{0}en")),
@@ -86,7 +91,11 @@ async fn a_row_the_database_refuses_for_good_is_rejected_and_the_next_event_appl
         .handle(&recorded("pen", 1, &registered("pen", "Pen")), &source())
         .await
         .expect("the next good event is applied");
-    let level = view.stock_level("pen").await.expect("query").expect("registered");
+    let level = view
+        .stock_level("pen")
+        .await
+        .expect("query")
+        .expect("registered");
     assert_eq!(level.name, "Pen");
 
     sqlx::query(&format!("DROP SCHEMA \"{schema}\" CASCADE"))

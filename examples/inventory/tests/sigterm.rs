@@ -16,12 +16,18 @@ fn serve_stops_on_sigterm_with_exit_code_0() {
         &["--shutdown-deadline", "5"],
     );
     let ready = wait_for(address, "/health/ready", 200, Duration::from_secs(20));
-    assert!(ready.contains("fulfilment-saga") && ready.contains("stock-levels"), "{ready}");
+    assert!(
+        ready.contains("fulfilment-saga") && ready.contains("stock-levels"),
+        "{ready}"
+    );
 
     let signalled = Instant::now();
     sigterm(&child);
     let status = wait_exit(&mut child, Duration::from_secs(5));
     assert_eq!(status.code(), Some(0), "{status:?}");
     assert!(signalled.elapsed() < Duration::from_secs(5));
-    assert!(get(address, "/health/live").is_none(), "nothing listens after the stop");
+    assert!(
+        get(address, "/health/live").is_none(),
+        "nothing listens after the stop"
+    );
 }

@@ -27,12 +27,22 @@ pub async fn send(api: &axum::Router, method: &str, uri: &str, body: Vec<u8>) ->
         .expect("request");
     let response = api.clone().oneshot(request).await.expect("infallible");
     let status = response.status().as_u16();
-    let bytes = response.into_body().collect().await.expect("body").to_bytes();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
     (status, bytes.to_vec())
 }
 
 /// Like [`send`] with a JSON value (or no body); the reply parsed (`Null` when empty).
-pub async fn call(api: &axum::Router, method: &str, uri: &str, body: Option<Value>) -> (u16, Value) {
+pub async fn call(
+    api: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
     let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
     let (status, reply) = send(api, method, uri, bytes).await;
     let value = serde_json::from_slice(&reply).unwrap_or(Value::Null);
