@@ -76,13 +76,13 @@ const TEXTS: &[&str] = &[
 
 /// A random JSON value, at most `depth` levels deep.
 pub fn value(rng: &mut Rng, depth: u32) -> Value {
-    match rng.below(if depth == 0 { 5 } else { 8 }) {
+    match rng.below(if depth == 0 { 6 } else { 9 }) {
         0 => Value::Null,
         1 => Value::Bool(rng.below(2) == 0),
-        2 => number(rng),
-        3 => Value::String((*rng.pick(TEXTS)).to_owned()),
-        4 => Value::String(long_text(rng)),
-        5 | 6 => Value::Array((0..rng.below(4)).map(|_| value(rng, depth - 1)).collect()),
+        2 | 3 => number(rng),
+        4 => Value::String((*rng.pick(TEXTS)).to_owned()),
+        5 => Value::String(long_text(rng)),
+        6 | 7 => Value::Array((0..rng.below(4)).map(|_| value(rng, depth - 1)).collect()),
         _ => {
             let mut object = Map::new();
             for _ in 0..rng.below(4) {
@@ -103,9 +103,16 @@ fn long_text(rng: &mut Rng) -> String {
     unit.repeat(*rng.pick(&[65, 129, 201, 501, 10_000, 300_000]))
 }
 
-/// `valid` with one to three random mutations, as the bytes to send (not always UTF-8).
+/// `valid` with random mutations, as the bytes to send (not always UTF-8). A third of the
+/// time one leaf keeps its type and gets a hostile value (so the body still reaches the
+/// domain's rules: `i64::MAX` prices, NUL in a sku, ...); otherwise one to three arbitrary
+/// mutations.
 pub fn mutate(rng: &mut Rng, valid: &Value) -> Vec<u8> {
     let mut body = valid.clone();
+    if rng.below(3) == 0 {
+        hostile_leaf(rng, &mut body);
+        return body.to_string().into_bytes();
+    }
     for _ in 0..=rng.below(3) {
         mutate_value(rng, &mut body);
     }
@@ -122,6 +129,24 @@ pub fn mutate(rng: &mut Rng, valid: &Value) -> Vec<u8> {
         _ => {}
     }
     bytes
+}
+
+fn hostile_leaf(rng: &mut Rng, target: &mut Value) {
+    match target {
+        Value::Object(object) if !object.is_empty() => {
+            let keys: Vec<String> = object.keys().cloned().collect();
+            let key = rng.pick(&keys).clone();
+            hostile_leaf(rng, object.get_mut(&key).expect("key"));
+        }
+        Value::Array(items) if !items.is_empty() => {
+            let at = rng.below(items.len());
+            hostile_leaf(rng, &mut items[at]);
+        }
+        Value::Number(_) => *target = number(rng),
+        Value::String(_) if rng.below(4) == 0 => *target = Value::String(long_text(rng)),
+        Value::String(_) => *target = Value::String((*rng.pick(TEXTS)).to_owned()),
+        leaf => *leaf = value(rng, 1),
+    }
 }
 
 fn mutate_value(rng: &mut Rng, target: &mut Value) {
