@@ -83,3 +83,36 @@ fn command_kind<E: std::error::Error + 'static>(error: &CommandError<E>) -> Fail
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use cqrs_core::StoreError;
+
+    use super::*;
+
+    fn product(source: StoreError) -> SagaError {
+        SagaError::Product {
+            order_id: "o-1".into(),
+            source: CommandError::Store(source),
+        }
+    }
+
+    #[test]
+    fn store_refusals_are_permanent_and_outages_transient() {
+        let refused = product(StoreError::InvalidInput {
+            stream: "Product-pen".into(),
+            reason: "payload over the limit".into(),
+        });
+        assert_eq!(refused.kind(), FailureKind::Permanent);
+        let down = product(StoreError::Unavailable {
+            operation: "append",
+            source: "connection refused".into(),
+        });
+        assert_eq!(down.kind(), FailureKind::Transient);
+        let load = SagaError::Load {
+            order_id: "o-1".into(),
+            source: LoadError::Store(StoreError::Timeout { operation: "read" }),
+        };
+        assert_eq!(load.kind(), FailureKind::Transient);
+    }
+}
