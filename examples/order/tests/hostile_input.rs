@@ -211,3 +211,23 @@ async fn an_order_recorded_with_overflowing_prices_is_shown_without_a_panic_and_
         "no wrapped OrderPaid amount was recorded"
     );
 }
+
+#[tokio::test]
+async fn input_the_event_store_refuses_is_a_422_never_a_503() {
+    // A store whose payload limit is below this order (as the services-mode store's is
+    // below anything Kafka cannot carry).
+    let store = Arc::new(InMemoryEventStore::with_limits(cqrs_core::StoreLimits {
+        max_payload_bytes: 200,
+        ..Default::default()
+    }));
+    let system = OrderSystem::on(store);
+    let api = order::http::router(system.app_state());
+    let body = order("o1", "pen", &"x".repeat(190), json!(100), json!(1));
+    let (status, reply) = call(&api, "POST", "/orders", Some(body)).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{reply}");
+    assert_eq!(reply["error"], "refused", "{reply}");
+    assert_eq!(
+        call(&api, "GET", "/orders/o1", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
