@@ -28,7 +28,7 @@ use axum::Router;
 use cqrs_core::{EventStore, Repository};
 
 pub use error::{ApiError, ErrorBody};
-pub use json::ValidJson;
+pub use json::{ValidJson, MAX_BODY_BYTES};
 pub use queries::{QueryError, TierQueries};
 
 use service_kit::{Health, HttpLimits};
@@ -46,7 +46,7 @@ pub struct AppState {
     pub health: Health,
 }
 
-/// The API's routes, with the health routes, a body limit of [`MAX_BODY_BYTES`](json::MAX_BODY_BYTES),
+/// The API's routes, with the health routes, a body limit of [`MAX_BODY_BYTES`],
 /// a 10 s request timeout and JSON bodies for every error answer (`service_kit::harden`).
 pub fn router(state: AppState) -> Router {
     let limits = HttpLimits {
