@@ -31,8 +31,9 @@ pub struct OrderReport {
     pub cancel_reason: Option<String>,
     /// Its lines.
     pub lines: Vec<OrderLine>,
-    /// Sum of the lines, in minor units.
-    pub total: Cents,
+    /// Sum of the lines, in minor units; `None` (`null`) if it overflows `u64` (only an
+    /// order recorded before the order limits existed can).
+    pub total: Option<Cents>,
     /// The inventory's decision (pending until the saga has run).
     pub allocation: OrderAllocation,
 }

@@ -122,7 +122,9 @@ pub async fn run(system: &InventorySystem, low_stock_threshold: u64) -> Result<S
             out,
             "{order_id:<5} {:<6} total {:>6}  order {status:<34} inventory {decision}",
             report.customer_id,
-            report.total.to_string(),
+            report
+                .total
+                .map_or_else(|| "overflow".into(), |t| t.to_string()),
         )?;
     }
 

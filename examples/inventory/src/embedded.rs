@@ -9,6 +9,8 @@ use cqrs_core::{
     RunningProjection,
 };
 
+use service_kit::Health;
+
 use crate::app::Inventory;
 use crate::saga::SagaProjection;
 use crate::views::{StockLevelProjection, StockLevels};
@@ -30,12 +32,19 @@ pub struct InventorySystem {
     pub app: Inventory,
     /// The in-memory stock view (also reachable through `app`).
     pub stock: StockLevels,
+    /// The saga's and the view's runners, for `GET /health/ready`.
+    pub health: Health,
     store: Arc<dyn EventStore>,
     saga: RunningProjection<SagaProjection, dyn EventStore>,
     stock_runner: RunningProjection<StockLevelProjection, dyn EventStore>,
 }
 
 impl InventorySystem {
+    /// Name of the saga's runner in `/health/ready`.
+    pub const SAGA_WORKER: &'static str = "fulfilment-saga";
+    /// Name of the stock view's runner in `/health/ready`.
+    pub const STOCK_WORKER: &'static str = "stock-levels";
+
     /// Starts on a fresh in-memory store.
     pub fn embedded() -> Self {
         Self::on(Arc::new(InMemoryEventStore::new()))
@@ -54,9 +63,13 @@ impl InventorySystem {
             .with_config(saga_config)
             .spawn();
         let stock_runner = ProjectionRunner::new(store.clone(), projection).spawn();
+        let health = Health::new();
+        health.watch(Self::SAGA_WORKER, saga.state());
+        health.watch(Self::STOCK_WORKER, stock_runner.state());
         Self {
             app,
             stock: levels,
+            health,
             store,
             saga,
             stock_runner,

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use inventory::http::{self, ApiState};
@@ -28,7 +29,8 @@ enum Mode {
         #[arg(long, env = "LOW_STOCK_THRESHOLD", default_value_t = 3)]
         low_stock_threshold: u64,
     },
-    /// Serve the HTTP/JSON API until Ctrl-C (or SIGTERM).
+    /// Serve the HTTP/JSON API until SIGTERM or Ctrl-C, then stop gracefully within
+    /// --shutdown-deadline (exit 0; non-zero when the deadline passes or a stop fails).
     Serve(ServeArgs),
 }
 
@@ -40,6 +42,10 @@ struct ServeArgs {
     /// Default threshold of `GET /stock/low` (products with fewer available units).
     #[arg(long, env = "LOW_STOCK_THRESHOLD", default_value_t = 5)]
     low_stock_threshold: u64,
+    /// Longest the graceful stop may take after SIGTERM or Ctrl-C, in seconds (finishing
+    /// requests in flight, stopping the saga, the view and the relay).
+    #[arg(long, env = "INVENTORY_SHUTDOWN_DEADLINE", default_value_t = 20)]
+    shutdown_deadline: u64,
     /// PostgreSQL URL of the event store and the stock view (services mode, with
     /// --kafka-brokers).
     #[arg(long, env = "DATABASE_URL")]
@@ -97,6 +103,13 @@ impl Running {
         }
     }
 
+    fn health(&self) -> service_kit::Health {
+        match self {
+            Running::Embedded(system) => system.health.clone(),
+            Running::Services(services) => services.health.clone(),
+        }
+    }
+
     async fn shutdown(self) -> Result<(), MainError> {
         match self {
             Running::Embedded(system) => Ok(system.shutdown().await?),
@@ -148,6 +161,7 @@ async fn serve(args: ServeArgs) -> Result<(), MainError> {
     let state = ApiState {
         inventory: system.app(),
         low_stock_threshold: args.low_stock_threshold,
+        health: system.health(),
     };
     tracing::info!(mode = system.mode(), "starting");
     eprintln!(
@@ -155,38 +169,27 @@ async fn serve(args: ServeArgs) -> Result<(), MainError> {
         system.mode(),
         listener.local_addr()?
     );
-    let served = http::serve(listener, state, shutdown_signal()).await;
-    let stopped = system.shutdown().await;
-    served?;
-    stopped?;
-    Ok(())
-}
-
-/// Completes on Ctrl-C or, on Unix, SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
+    let deadline = Duration::from_secs(args.shutdown_deadline);
+    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+    let server = http::serve(listener, state, async move {
+        service_kit::shutdown::signal().await;
+        let _ = signalled.send(());
+    });
+    tokio::pin!(server);
     tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+        served = &mut server => {
+            // The server ended on its own (an accept error): still stop the workers.
+            let stopped = service_kit::shutdown::within(deadline, "inventory workers", system.shutdown()).await;
+            served?;
+            return stopped?;
+        }
+        _ = on_signal => {}
     }
-    tracing::info!("shutting down");
+    service_kit::shutdown::within(deadline, "inventory service", async move {
+        let served = server.await;
+        let stopped = system.shutdown().await;
+        served?;
+        stopped
+    })
+    .await?
 }

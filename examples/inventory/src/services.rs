@@ -10,8 +10,11 @@
 //! ```
 //!
 //! Both consumers are at least once; the saga's recorded decision per order and the view's
-//! per-stream version guard make redelivery a no-op. Failures of the store or the database
-//! are transient (retried, never skipped); undecodable events go to a dead-letter topic.
+//! per-stream version guard make redelivery a no-op. Failures are classified
+//! ([`SagaError::kind`](crate::saga::SagaError::kind), [`PgViewError::kind`]): a store or database that is unreachable is
+//! transient (retried, never skipped); an undecodable event, or one the database or store
+//! refuses for good (SQLSTATE 22, 23, 42, 54, invalid input), goes to a dead-letter topic
+//! and the consumer moves on.
 
 use std::sync::Arc;
 
@@ -23,9 +26,10 @@ use cqrs_kafka::{
 };
 use cqrs_postgres::{PgEventStore, PgEventStoreConfig, SchemaName};
 use order::domain::Order;
+use service_kit::Health;
 
 use crate::domain::{OrderAllocation, Product};
-use crate::saga::{FulfilmentSaga, SagaError};
+use crate::saga::FulfilmentSaga;
 use crate::views::{PgStockLevels, PgViewError};
 use crate::Inventory;
 
@@ -69,9 +73,16 @@ impl ServicesConfig {
     }
 }
 
-/// Feeds the saga from the `Order` topic.
+/// Feeds the saga from the `Order` topic; failures are classified by [`SagaError::kind`](crate::saga::SagaError::kind).
 pub struct SagaHandler {
     saga: FulfilmentSaga,
+}
+
+impl SagaHandler {
+    /// A handler running `saga`.
+    pub fn new(saga: FulfilmentSaga) -> Self {
+        Self { saga }
+    }
 }
 
 #[async_trait]
@@ -81,17 +92,25 @@ impl MessageHandler for SagaHandler {
         event: &RecordedEvent,
         _: &MessageSource<'_>,
     ) -> Result<(), HandlerError> {
-        match self.saga.handle(event).await {
-            Ok(_) => Ok(()),
-            Err(error @ SagaError::Decode(_)) => Err(HandlerError::rejected(error)),
-            Err(error) => Err(HandlerError::transient(error)),
-        }
+        self.saga.handle(event).await.map(|_| ()).map_err(|error| {
+            let kind = error.kind();
+            tracing::warn!(%error, %kind, position = event.position, "fulfilment saga failed on an event");
+            HandlerError::classified(kind, error)
+        })
     }
 }
 
-/// Feeds the PostgreSQL stock view from the `Product` topic.
+/// Feeds the PostgreSQL stock view from the `Product` topic; failures are classified by
+/// [`PgViewError::kind`].
 pub struct StockViewHandler {
     view: PgStockLevels,
+}
+
+impl StockViewHandler {
+    /// A handler applying events to `view`.
+    pub fn new(view: PgStockLevels) -> Self {
+        Self { view }
+    }
 }
 
 #[async_trait]
@@ -101,9 +120,10 @@ impl MessageHandler for StockViewHandler {
         event: &RecordedEvent,
         _: &MessageSource<'_>,
     ) -> Result<(), HandlerError> {
-        self.view.apply(event).await.map_err(|error| match error {
-            PgViewError::Unavailable(e) => HandlerError::transient(e),
-            decode @ PgViewError::Decode(_) => HandlerError::rejected(decode),
+        self.view.apply(event).await.map_err(|error: PgViewError| {
+            let kind = error.kind();
+            tracing::warn!(%error, %kind, position = event.position, "stock view update failed");
+            HandlerError::classified(kind, error)
         })
     }
 }
@@ -112,17 +132,28 @@ impl MessageHandler for StockViewHandler {
 pub struct InventoryServices {
     /// Commands and queries.
     pub app: Inventory,
+    /// The background workers `/health/ready` reports on.
+    pub health: Health,
     relay: RunningRelay<dyn EventStore>,
     saga: RunningConsumer<SagaHandler>,
     stock: RunningConsumer<StockViewHandler>,
 }
 
 impl InventoryServices {
+    /// Name of the outbox relay in `/health/ready`.
+    pub const RELAY_WORKER: &'static str = "inventory-relay";
+    /// Name of the saga's consumer in `/health/ready`.
+    pub const SAGA_WORKER: &'static str = "fulfilment-saga-consumer";
+    /// Name of the stock view's consumer in `/health/ready`.
+    pub const STOCK_WORKER: &'static str = "stock-levels-consumer";
+
     /// Connects, migrates, creates the topics, starts the relay, the saga and the view.
     pub async fn start(config: ServicesConfig) -> Result<Self, BoxError> {
         let store = PgEventStore::connect(
             &config.database_url,
-            PgEventStoreConfig::new(SchemaName::new(config.event_schema.clone())?),
+            // Every stored event must fit a Kafka message: see MAX_EVENT_PAYLOAD_BYTES.
+            PgEventStoreConfig::new(SchemaName::new(config.event_schema.clone())?)
+                .limits(order::services::store_limits()),
         )
         .await?;
         store.migrate().await?;
@@ -168,16 +199,22 @@ impl InventoryServices {
             kafka.clone(),
             ConsumerConfig::new(saga_group.clone(), [order_topic.clone()])
                 .with_dead_letter_topic(saga_dlq),
-            SagaHandler { saga: app.saga() },
+            SagaHandler::new(app.saga()),
         )
         .spawn()?;
         let stock = ConsumerRunner::new(
             kafka,
             ConsumerConfig::new(stock_group.clone(), [product_topic.clone()])
                 .with_dead_letter_topic(stock_dlq),
-            StockViewHandler { view },
+            StockViewHandler::new(view),
         )
         .spawn()?;
+        let health = Health::new();
+        // lead: wire relay.state(), saga.state() and stock.state() once RunningRelay::state()
+        // and RunningConsumer::state() land:
+        // health.watch(Self::RELAY_WORKER, relay.state());
+        // health.watch(Self::SAGA_WORKER, saga.state());
+        // health.watch(Self::STOCK_WORKER, stock.state());
         tracing::info!(
             order_topic,
             product_topic,
@@ -187,6 +224,7 @@ impl InventoryServices {
         );
         Ok(Self {
             app,
+            health,
             relay,
             saga,
             stock,

@@ -35,6 +35,7 @@ async fn start(store: Arc<dyn EventStore>) -> Server {
     let state = ApiState {
         inventory: system.app.clone(),
         low_stock_threshold: 5,
+        health: system.health.clone(),
     };
     let (stop, stopped) = oneshot::channel();
     let task = tokio::spawn(http::serve(listener, state, async {
@@ -318,6 +319,8 @@ async fn bad_input_is_refused_with_the_field_named() {
 struct FlakyStore {
     inner: InMemoryEventStore,
     down: AtomicBool,
+    /// Appends are refused for good, like PostgreSQL refusing a row (SQLSTATE 22021).
+    refusing: AtomicBool,
 }
 
 #[async_trait]
@@ -332,7 +335,14 @@ impl EventStore for FlakyStore {
         if self.down.load(Ordering::SeqCst) {
             return Err(StoreError::Unavailable {
                 operation: "append",
-                source: "connection refused".into(),
+                source: "connection refused by 10.1.2.3:5432 (driver detail)".into(),
+            });
+        }
+        if self.refusing.load(Ordering::SeqCst) {
+            return Err(StoreError::Refused {
+                operation: "append",
+                code: "22021".into(),
+                source: "invalid byte sequence for encoding \"UTF8\": 0x00".into(),
             });
         }
         self.inner
@@ -366,7 +376,7 @@ impl EventStore for FlakyStore {
 }
 
 #[tokio::test]
-async fn an_unavailable_store_is_a_503() {
+async fn an_unavailable_store_is_a_503_without_driver_text_and_a_refusing_store_a_422() {
     let store = Arc::new(FlakyStore::default());
     let server = start(store.clone()).await;
     server
@@ -384,6 +394,11 @@ async fn an_unavailable_store_is_a_503() {
         (response.status, &response.body["error"]),
         (503, &json!("unavailable"))
     );
+    assert!(
+        !response.raw_body.contains("10.1.2.3") && !response.raw_body.contains("driver"),
+        "a 503 does not echo the driver's error: {}",
+        response.raw_body
+    );
     let response = server
         .call("POST", "/orders", Some(order("o1", "pen", 1)))
         .await;
@@ -393,5 +408,24 @@ async fn an_unavailable_store_is_a_503() {
         .call("POST", "/products/pen/stock", Some(json!({ "qty": 1 })))
         .await;
     assert_eq!(response.status, 200);
+
+    // Input the store refuses for good is the client's to fix: 422, never 503.
+    store.refusing.store(true, Ordering::SeqCst);
+    for response in [
+        server
+            .call("POST", "/products/pen/stock", Some(json!({ "qty": 1 })))
+            .await,
+        server
+            .call("POST", "/orders", Some(order("o2", "pen", 1)))
+            .await,
+    ] {
+        assert_eq!(
+            (response.status, &response.body["error"]),
+            (422, &json!("refused_by_store")),
+            "{response:?}"
+        );
+        assert!(!response.raw_body.contains("0x00"), "{}", response.raw_body);
+    }
+    store.refusing.store(false, Ordering::SeqCst);
     server.stop().await;
 }

@@ -86,6 +86,7 @@ async fn fifty_orders_over_kafka_confirm_exactly_the_stock_and_cancel_the_rest()
     let state = ApiState {
         inventory: services.app.clone(),
         low_stock_threshold: 5,
+        health: services.health.clone(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(http::serve(listener, state, async {
@@ -160,6 +161,47 @@ async fn fifty_orders_over_kafka_confirm_exactly_the_stock_and_cancel_the_rest()
     })
     .await;
     assert_eq!(low["products"].as_array().map(Vec::len), Some(1));
+
+    // Events the stock view's database refuses for good (on-hand units beyond bigint,
+    // SQLSTATE 22003), written around the domain's limits as an old event or another
+    // producer would, then a good event on the same stream (so the same partition): the
+    // view's consumer dead-letters the refused one and applies the next.
+    use cqrs_core::{EventStore, ExpectedVersion, Metadata, NewEvent};
+    use inventory::domain::ProductEvent;
+    let store = cqrs_postgres::PgEventStore::connect(
+        &database_url,
+        cqrs_postgres::PgEventStoreConfig::new(
+            cqrs_postgres::SchemaName::new(event_schema.clone()).expect("schema"),
+        ),
+    )
+    .await
+    .expect("second store connection");
+    let events = [
+        ProductEvent::ProductRegistered {
+            sku: "big".into(),
+            name: "Big".into(),
+        },
+        ProductEvent::StockReceived { qty: u64::MAX },
+        ProductEvent::StockReceived { qty: 1 },
+        ProductEvent::StockReserved {
+            order_id: "x".into(),
+            qty: 1,
+        },
+    ];
+    let events = events
+        .iter()
+        .map(|e| NewEvent::from_event(e).expect("encode"))
+        .collect();
+    store
+        .append(
+            "Product-big",
+            ExpectedVersion::NoStream,
+            events,
+            &Metadata::default(),
+        )
+        .await
+        .expect("append around the domain");
+    eventually(addr, "/products/big", |b| b["reserved"] == 1).await;
 
     let _ = stop.send(());
     server.await.expect("server task").expect("served");

@@ -8,6 +8,8 @@ use cqrs_core::{
     RunnerError, RunningProjection,
 };
 
+use service_kit::Health;
+
 use crate::domain::{Order, OrderCommand, OrderError};
 use crate::views::{PriceTierProjection, PriceTiers};
 
@@ -17,7 +19,13 @@ pub struct OrderSystem {
     pub orders: Repository<Order, dyn EventStore>,
     /// Query side.
     pub tiers: PriceTiers,
+    health: Health,
     runner: RunningProjection<PriceTierProjection, dyn EventStore>,
+}
+
+impl OrderSystem {
+    /// Name of the price-tier projection in `/health/ready`.
+    pub const PROJECTION_WORKER: &'static str = "price-tier-projection";
 }
 
 impl OrderSystem {
@@ -31,9 +39,12 @@ impl OrderSystem {
         let orders = Repository::new(store.clone());
         let (projection, tiers) = PriceTierProjection::new();
         let runner = ProjectionRunner::new(store, projection).spawn();
+        let health = Health::new();
+        health.watch(Self::PROJECTION_WORKER, runner.state());
         Self {
             orders,
             tiers,
+            health,
             runner,
         }
     }
@@ -58,6 +69,7 @@ impl OrderSystem {
         crate::http::AppState {
             orders: self.orders.clone(),
             tiers: std::sync::Arc::new(self.tiers.clone()),
+            health: self.health.clone(),
         }
     }
 

@@ -1,7 +1,9 @@
 //! The order example's command line.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use order::{OrderServices, OrderSystem, ServicesConfig};
@@ -24,11 +26,16 @@ enum Mode {
     /// Run a scripted scenario and print every customer's ordered items by price tier
     /// (cheap < 5.00 <= affordable <= 50.00 < expensive).
     Demo,
-    /// Serve the HTTP/JSON API until Ctrl-C.
+    /// Serve the HTTP/JSON API until SIGTERM or Ctrl-C, then stop gracefully within
+    /// --shutdown-deadline (exit 0; non-zero when the deadline passes or a stop fails).
     Serve {
         /// Address to listen on.
         #[arg(long, env = "ORDER_LISTEN", default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
+        /// Longest the graceful stop may take after SIGTERM or Ctrl-C, in seconds
+        /// (finishing requests in flight, stopping the workers, flushing the relay).
+        #[arg(long, env = "ORDER_SHUTDOWN_DEADLINE", default_value_t = 20)]
+        shutdown_deadline: u64,
         #[command(flatten)]
         services: ServiceArgs,
     },
@@ -84,11 +91,18 @@ async fn main() -> ExitCode {
         .init();
     let result = match Cli::parse().command {
         Mode::Demo => demo().await,
-        Mode::Serve { listen, services } => match services.config() {
-            Ok(Some(config)) => serve_services(listen, config).await,
-            Ok(None) => serve(listen).await,
-            Err(error) => Err(error),
-        },
+        Mode::Serve {
+            listen,
+            shutdown_deadline,
+            services,
+        } => {
+            let deadline = Duration::from_secs(shutdown_deadline);
+            match services.config() {
+                Ok(Some(config)) => serve_services(listen, config, deadline).await,
+                Ok(None) => serve(listen, deadline).await,
+                Err(error) => Err(error),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -109,30 +123,60 @@ async fn demo() -> Result<(), BoxError> {
     Ok(())
 }
 
-async fn ctrl_c() {
-    let _ = tokio::signal::ctrl_c().await;
-    tracing::info!("shutting down");
+/// Serves `router` until SIGTERM or Ctrl-C, then finishes the requests in flight and runs
+/// `stop`, all within `deadline`.
+async fn serve_until_signal<F>(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    deadline: Duration,
+    stop: F,
+) -> Result<(), BoxError>
+where
+    F: Future<Output = Result<(), BoxError>>,
+{
+    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+    let server = order::http::serve(listener, router, async move {
+        service_kit::shutdown::signal().await;
+        let _ = signalled.send(());
+    });
+    tokio::pin!(server);
+    tokio::select! {
+        served = &mut server => {
+            // The server ended on its own (an accept error): still stop the workers.
+            let stopped = service_kit::shutdown::within(deadline, "order workers", stop).await;
+            served?;
+            return stopped?;
+        }
+        _ = on_signal => {}
+    }
+    service_kit::shutdown::within(deadline, "order service", async move {
+        let served = server.await;
+        let stopped = stop.await;
+        served?;
+        stopped
+    })
+    .await?
 }
 
-async fn serve_services(listen: SocketAddr, config: ServicesConfig) -> Result<(), BoxError> {
+async fn serve_services(
+    listen: SocketAddr,
+    config: ServicesConfig,
+    deadline: Duration,
+) -> Result<(), BoxError> {
     let services = OrderServices::start(config).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "order API listening (services mode)");
-    order::http::serve(
-        listener,
-        order::http::router(services.app_state()),
-        ctrl_c(),
-    )
-    .await?;
-    services.shutdown().await
+    let router = order::http::router(services.app_state());
+    serve_until_signal(listener, router, deadline, services.shutdown()).await
 }
 
-async fn serve(listen: SocketAddr) -> Result<(), BoxError> {
+async fn serve(listen: SocketAddr, deadline: Duration) -> Result<(), BoxError> {
     let system = OrderSystem::embedded();
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "order API listening (embedded mode)");
     let router = order::http::router(system.app_state());
-    order::http::serve(listener, router, ctrl_c()).await?;
-    system.shutdown().await?;
-    Ok(())
+    serve_until_signal(listener, router, deadline, async move {
+        system.shutdown().await.map_err(BoxError::from)
+    })
+    .await
 }

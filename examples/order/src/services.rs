@@ -11,19 +11,41 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cqrs_core::{EventStore, RecordedEvent, Repository};
+use cqrs_core::{EventStore, RecordedEvent, Repository, StoreLimits};
 use cqrs_kafka::{
     ConsumerConfig, ConsumerRunner, EventRelay, HandlerError, KafkaConfig, MessageHandler,
     MessageSource, RelayConfig, RunningConsumer, RunningRelay, TopicMapping,
 };
 use cqrs_mongo::{MongoEventStore, MongoStoreConfig};
 use cqrs_postgres::{PgEventStore, PgEventStoreConfig, SchemaName};
+use service_kit::Health;
 
 use crate::domain::Order;
 use crate::http::AppState;
 use crate::views::{PgPriceTiers, PgViewError};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Largest event payload the event store accepts in services mode, in bytes of JSON.
+///
+/// The outbox relay publishes every stored event as one Kafka message, and the producer
+/// refuses messages over its `message.max.bytes` (librdkafka's default: 1,000,000 bytes,
+/// the value, key and headers together): an event the store accepted but the producer
+/// refuses would stop the relay for good while the API kept answering 201. 900 KiB leaves
+/// ~78 KB for the key and headers. The domain's limits keep the largest valid order far
+/// below this (tested); this bound catches whatever else would slip through.
+///
+/// Raise it only together with the producer's `message.max.bytes` and the broker's and
+/// topic's `max.message.bytes`.
+pub const MAX_EVENT_PAYLOAD_BYTES: usize = 900 * 1024;
+
+/// The event store's limits in services mode: [`MAX_EVENT_PAYLOAD_BYTES`], the rest default.
+pub fn store_limits() -> StoreLimits {
+    StoreLimits {
+        max_payload_bytes: MAX_EVENT_PAYLOAD_BYTES,
+        ..StoreLimits::default()
+    }
+}
 
 /// Where the services are and how this instance names its things in them.
 #[derive(Debug, Clone)]
@@ -67,10 +89,20 @@ impl ServicesConfig {
     }
 }
 
-/// Feeds the PostgreSQL price-tier view from Kafka. Database failures are transient
-/// (retried without skipping); undecodable events are rejected (dead-lettered).
+/// Feeds the PostgreSQL price-tier view from Kafka. Failures are classified by
+/// [`PgViewError::kind`]: a lost connection, a timeout or a closed pool is transient
+/// (retried without skipping); an undecodable event or one the database refuses for good
+/// (SQLSTATE classes 22, 23, 42, 54, e.g. a sku over the b-tree key limit) is rejected
+/// (dead-lettered, and the consumer moves on).
 pub struct TierViewHandler {
     view: PgPriceTiers,
+}
+
+impl TierViewHandler {
+    /// A handler applying events to `view`.
+    pub fn new(view: PgPriceTiers) -> Self {
+        Self { view }
+    }
 }
 
 #[async_trait]
@@ -80,9 +112,10 @@ impl MessageHandler for TierViewHandler {
         event: &RecordedEvent,
         _: &MessageSource<'_>,
     ) -> Result<(), HandlerError> {
-        self.view.apply(event).await.map_err(|error| match error {
-            PgViewError::Database(e) => HandlerError::transient(e),
-            other => HandlerError::rejected(other),
+        self.view.apply(event).await.map_err(|error: PgViewError| {
+            let kind = error.kind();
+            tracing::warn!(%error, %kind, position = event.position, "price-tier view update failed");
+            HandlerError::classified(kind, error)
         })
     }
 }
@@ -93,8 +126,16 @@ pub struct OrderServices {
     pub orders: Repository<Order, dyn EventStore>,
     /// Query side.
     pub view: PgPriceTiers,
+    health: Health,
     relay: RunningRelay<dyn EventStore>,
     consumer: RunningConsumer<TierViewHandler>,
+}
+
+impl OrderServices {
+    /// Name of the outbox relay in `/health/ready`.
+    pub const RELAY_WORKER: &'static str = "order-relay";
+    /// Name of the price-tier view updater in `/health/ready`.
+    pub const VIEW_WORKER: &'static str = "price-tier-consumer";
 }
 
 impl OrderServices {
@@ -109,7 +150,7 @@ impl OrderServices {
             Some(url) => {
                 let store = MongoEventStore::connect(
                     url,
-                    MongoStoreConfig::new(config.event_schema.clone()),
+                    MongoStoreConfig::new(config.event_schema.clone()).with_limits(store_limits()),
                 )
                 .await?;
                 store.migrate().await?;
@@ -117,9 +158,11 @@ impl OrderServices {
             }
             None => {
                 let schema = SchemaName::new(config.event_schema.clone())?;
-                let store =
-                    PgEventStore::connect(&config.database_url, PgEventStoreConfig::new(schema))
-                        .await?;
+                let store = PgEventStore::connect(
+                    &config.database_url,
+                    PgEventStoreConfig::new(schema).limits(store_limits()),
+                )
+                .await?;
                 store.migrate().await?;
                 Arc::new(store)
             }
@@ -148,10 +191,16 @@ impl OrderServices {
             TierViewHandler { view: view.clone() },
         )
         .spawn()?;
+        let health = Health::new();
+        // lead: wire relay.state() and consumer.state() once RunningRelay::state() and
+        // RunningConsumer::state() land:
+        // health.watch(Self::RELAY_WORKER, relay.state());
+        // health.watch(Self::VIEW_WORKER, consumer.state());
         tracing::info!(topic, group = config.group_id, "order services started");
         Ok(Self {
             orders: Repository::new(store),
             view,
+            health,
             relay,
             consumer,
         })
@@ -162,6 +211,7 @@ impl OrderServices {
         AppState {
             orders: self.orders.clone(),
             tiers: Arc::new(self.view.clone()),
+            health: self.health.clone(),
         }
     }
 

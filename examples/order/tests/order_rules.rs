@@ -54,38 +54,124 @@ fn placing_a_valid_order_records_it() {
         .when(place(lines.clone()))
         .then_events([placed(lines)]);
     assert_eq!(state.status, OrderStatus::Placed);
-    assert_eq!(state.total(), Cents(500 + 5000 * 1000));
+    assert_eq!(state.total(), Some(Cents(500 + 5000 * 1000)));
+}
+
+fn invalid(field: &str, reason: &str) -> OrderError {
+    OrderError::Invalid(FieldError::new(field, reason))
 }
 
 #[test]
 fn line_count_quantity_and_price_are_validated() {
     given::<Order>([])
         .when(place(vec![]))
-        .then_error(OrderError::LineCount(0));
+        .then_error(invalid("items", "must have 1 to 100 lines, got 0"));
     given::<Order>([])
         .when(place(vec![line("a", 1, 1); 101]))
-        .then_error(OrderError::LineCount(101));
+        .then_error(invalid("items", "must have 1 to 100 lines, got 101"));
     given::<Order>([])
         .when(place(vec![line("a", 1, 1); 100]))
         .then_events([placed(vec![line("a", 1, 1); 100])]);
     given::<Order>([])
         .when(place(vec![line("a", 1, 1), line("b", 1, 0)]))
-        .then_error(OrderError::Quantity {
-            line: 1,
-            quantity: 0,
-        });
+        .then_error(invalid("items[1].quantity", "must be 1 to 1000, got 0"));
     given::<Order>([])
         .when(place(vec![line("a", 1, 1001)]))
-        .then_error(OrderError::Quantity {
-            line: 0,
-            quantity: 1001,
-        });
+        .then_error(invalid("items[0].quantity", "must be 1 to 1000, got 1001"));
     given::<Order>([])
         .when(place(vec![line("a", 0, 1)]))
-        .then_error(OrderError::Price { line: 0 });
+        .then_error(invalid(
+            "items[0].unit_price",
+            "must be 1 to 100000000 minor units, got 0",
+        ));
     given::<Order>([])
         .when(place(vec![line(" ", 10, 1)]))
-        .then_error(OrderError::EmptyText { line: 0 });
+        .then_error(invalid(
+            "items[0].sku",
+            "must not be empty or only whitespace",
+        ));
+}
+
+#[test]
+fn an_overflowing_price_is_refused_naming_the_line_before_anything_is_recorded() {
+    let refused =
+        given::<Order>([]).when(place(vec![line("a", 10, 1), line("b", i64::MAX as u64, 4)]));
+    refused.then_error(invalid(
+        "items[1].unit_price",
+        "must be 1 to 100000000 minor units, got 9223372036854775807",
+    ));
+    given::<Order>([])
+        .when(place(vec![
+            line("a", MAX_UNIT_PRICE, MAX_QUANTITY);
+            MAX_LINES
+        ]))
+        .then_events([placed(vec![
+            line("a", MAX_UNIT_PRICE, MAX_QUANTITY);
+            MAX_LINES
+        ])]);
+}
+
+#[test]
+fn nul_and_control_characters_and_overlong_texts_are_refused_naming_the_field() {
+    let with = |sku: &str, label: &str| OrderLine {
+        sku: sku.into(),
+        label: label.into(),
+        unit_price: Cents(100),
+        quantity: 1,
+    };
+    let field_of = |command: OrderCommand| {
+        let order = Order::default();
+        let error = futures_block_on(cqrs_core::Aggregate::handle(&order, &command, &()));
+        match error {
+            Err(OrderError::Invalid(field)) => field.field,
+            other => panic!("expected a refusal naming a field, got {other:?}"),
+        }
+    };
+    assert_eq!(field_of(place(vec![with("a\0b", "Pen")])), "items[0].sku");
+    assert_eq!(
+        field_of(place(vec![with("pen", "Pen\u{1b}[31m")])),
+        "items[0].label"
+    );
+    assert_eq!(
+        field_of(place(vec![with("pen", &"x".repeat(1_040_000))])),
+        "items[0].label"
+    );
+    assert_eq!(
+        field_of(place(vec![with(&"s".repeat(65), "Pen")])),
+        "items[0].sku"
+    );
+    let bad_customer = OrderCommand::PlaceOrder {
+        order_id: "o1".into(),
+        customer_id: "c\n1".into(),
+        items: vec![with("pen", "Pen")],
+    };
+    assert_eq!(field_of(bad_customer), "customer_id");
+    given::<Order>([placed(vec![line("a", 500, 1)])])
+        .when(OrderCommand::CancelOrder {
+            order_id: "o1".into(),
+            reason: "changed\0mind".into(),
+        })
+        .then_error(invalid(
+            "reason",
+            "must not contain control characters (NUL, newline, tab, ...)",
+        ));
+}
+
+#[test]
+fn paying_an_order_whose_total_overflows_is_refused_not_wrapped() {
+    // An order recorded before the limits existed (or by another producer).
+    let huge = vec![line("a", u64::MAX / 2, 3)];
+    given::<Order>([placed(huge)])
+        .when(pay())
+        .then_error(OrderError::TotalOverflow("o1".into()));
+    assert_eq!(total_of(&[line("a", u64::MAX, 2)]), None);
+}
+
+fn futures_block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime")
+        .block_on(future)
 }
 
 #[test]

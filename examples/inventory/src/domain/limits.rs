@@ -1,4 +1,5 @@
-//! Bounds on quantities and identifiers, shared by the aggregates and the HTTP edge.
+//! Bounds on quantities and identifiers, shared by the aggregates and the HTTP edge. Orders
+//! are the order example's: their limits are in `order::domain::limits`.
 
 /// Most units one `ReceiveStock` may add.
 pub const MAX_RECEIPT: u64 = 1_000_000;
@@ -30,12 +31,23 @@ pub fn validate_sku(sku: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks a product name: 1 to [`MAX_NAME_LEN`] characters, not only whitespace.
+/// Checks a product name: 1 to [`MAX_NAME_LEN`] characters, not only whitespace, no
+/// control characters (a NUL would be refused by PostgreSQL's text type).
+///
+/// ```
+/// use inventory::domain::validate_name;
+/// assert!(validate_name("Ballpoint pen").is_ok());
+/// assert!(validate_name("pen\u{0}").is_err());
+/// assert!(validate_name(" ").is_err());
+/// ```
 pub fn validate_name(name: &str) -> Result<(), String> {
     if name.trim().is_empty() || name.chars().count() > MAX_NAME_LEN {
         return Err(format!(
             "must be 1 to {MAX_NAME_LEN} characters, not only whitespace"
         ));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters (NUL, newline, tab, ...)".into());
     }
     Ok(())
 }

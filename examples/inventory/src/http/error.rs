@@ -5,12 +5,15 @@
 //! - an unknown product or order: 404;
 //! - a domain refusal: 409 (conflicts with the current state) or 422 (a rule on the
 //!   values), with the domain error's message;
-//! - an infrastructure failure (store unavailable, contention that did not resolve): 503.
+//!   and input the event store refuses for good (`StoreError::is_bad_input`): 422;
+//! - an infrastructure failure (store unavailable, contention that did not resolve): 503,
+//!   with a generic message (the driver's text goes to the log at warn level, never to
+//!   the client).
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cqrs_core::{CommandError, LoadError};
+use cqrs_core::{CommandError, LoadError, StoreError};
 use order::domain::OrderError;
 use serde_json::json;
 
@@ -43,11 +46,15 @@ pub enum ApiError {
         code: &'static str,
         /// The domain error's message.
         message: String,
+        /// The offending field, when the refusal names one (`items[2].unit_price`).
+        field: Option<String>,
     },
-    /// The store failed or contention did not resolve; retrying later may succeed.
+    /// The store failed or contention did not resolve; retrying later may succeed. The
+    /// text is logged, never answered.
     #[error("service unavailable: {0}")]
     Unavailable(String),
-    /// Stored data could not be read or written (a bug or corruption).
+    /// Stored data could not be read or written (a bug or corruption). The text is logged,
+    /// never answered.
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -66,7 +73,31 @@ impl ApiError {
             status,
             code,
             message: error.to_string(),
+            field: None,
         }
+    }
+
+    /// A store failure: 422 when the input is at fault ([`StoreError::is_bad_input`]), 503
+    /// otherwise.
+    fn from_store(error: StoreError) -> Self {
+        if error.is_bad_input() {
+            let reason = match &error {
+                StoreError::InvalidInput { reason, .. } => reason.clone(),
+                StoreError::Refused { code, .. } => format!("refused with code {code}"),
+                StoreError::DuplicateEventId { event_id, .. } => {
+                    format!("event id {event_id} is already stored")
+                }
+                _ => "refused".into(),
+            };
+            tracing::warn!(%error, "the event store refused the input");
+            return ApiError::Refused {
+                status: StatusCode::UNPROCESSABLE_ENTITY,
+                code: "refused_by_store",
+                message: format!("the event store refused the input: {reason}"),
+                field: None,
+            };
+        }
+        ApiError::Unavailable(error.to_string())
     }
 
     fn from_command<E: std::error::Error + 'static>(
@@ -75,9 +106,8 @@ impl ApiError {
     ) -> Self {
         match error {
             CommandError::Rejected(e) => refusal(e),
-            e @ (CommandError::Store(_) | CommandError::TooManyConflicts { .. }) => {
-                ApiError::Unavailable(e.to_string())
-            }
+            CommandError::Store(e) => ApiError::from_store(e),
+            e @ CommandError::TooManyConflicts { .. } => ApiError::Unavailable(e.to_string()),
             e @ (CommandError::Encode { .. } | CommandError::Decode(_)) => {
                 ApiError::Internal(e.to_string())
             }
@@ -117,10 +147,13 @@ impl From<CommandError<OrderError>> for ApiError {
             OrderError::AlreadyPlaced(_) => ApiError::refused(CONFLICT, "order_exists", &e),
             OrderError::AlreadyPaid(_) => ApiError::refused(CONFLICT, "already_paid", &e),
             OrderError::InvalidStatus { .. } => ApiError::refused(CONFLICT, "invalid_status", &e),
-            OrderError::LineCount(_)
-            | OrderError::Quantity { .. }
-            | OrderError::Price { .. }
-            | OrderError::EmptyText { .. } => ApiError::refused(RULE, "invalid_order", &e),
+            OrderError::Invalid(field) => ApiError::Refused {
+                status: RULE,
+                code: "invalid_order",
+                message: e.to_string(),
+                field: Some(field.field.clone()),
+            },
+            OrderError::TotalOverflow(_) => ApiError::refused(RULE, "invalid_order", &e),
         })
     }
 }
@@ -134,7 +167,7 @@ impl From<ViewUnavailable> for ApiError {
 impl From<LoadError> for ApiError {
     fn from(error: LoadError) -> Self {
         match error {
-            LoadError::Store(e) => ApiError::Unavailable(e.to_string()),
+            LoadError::Store(e) => ApiError::from_store(e),
             LoadError::Decode(e) => ApiError::Internal(e.to_string()),
         }
     }
@@ -156,6 +189,15 @@ impl IntoResponse for ApiError {
                 StatusCode::NOT_FOUND,
                 json!({ "error": "not_found", "message": message }),
             ),
+            ApiError::Refused {
+                status,
+                code,
+                field: Some(field),
+                ..
+            } => (
+                *status,
+                json!({ "error": code, "field": field, "message": message }),
+            ),
             ApiError::Refused { status, code, .. } => {
                 (*status, json!({ "error": code, "message": message }))
             }
@@ -163,14 +205,14 @@ impl IntoResponse for ApiError {
                 tracing::warn!(error = %message, "request failed: unavailable");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    json!({ "error": "unavailable", "message": message }),
+                    json!({ "error": "unavailable", "message": "the service cannot answer right now; nothing was applied, retry later" }),
                 )
             }
             ApiError::Internal(_) => {
                 tracing::error!(error = %message, "request failed: internal");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    json!({ "error": "internal", "message": message }),
+                    json!({ "error": "internal", "message": "the service failed to answer; the cause is in its log" }),
                 )
             }
         };

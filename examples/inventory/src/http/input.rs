@@ -159,17 +159,10 @@ impl<'a> Fields<'a> {
     }
 }
 
-/// A non-empty text of at most `max` characters.
+/// A non-empty text of at most `max` characters without control characters (NUL,
+/// newline, escape, ...), by the order domain's [`check_text`](order::domain::check_text).
 pub fn text(max: usize) -> impl FnOnce(&str) -> Result<(), String> {
-    move |s| {
-        if s.trim().is_empty() || s.chars().count() > max {
-            Err(format!(
-                "must be 1 to {max} characters, not only whitespace"
-            ))
-        } else {
-            Ok(())
-        }
-    }
+    move |s| order::domain::check_text("", s, max).map_err(|e| e.reason)
 }
 
 fn kind(value: &Value) -> &'static str {

@@ -11,7 +11,11 @@
 //! | `POST /orders/{id}/cancel` `{"reason"?}` | cancels an order (its stock is released) |
 //! | `GET /orders/{id}` | order status, lines, total and the inventory's decision |
 //!
-//! Errors are JSON `{"error": code, "message": ..., "field"?: ...}`; see [`ApiError`].
+//! | `GET /health/live`, `GET /health/ready` | liveness; readiness (503 naming a stopped worker) |
+//!
+//! Errors are JSON `{"error": code, "message": ..., "field"?: ...}`; see [`ApiError`]. Every
+//! route has a 1 MiB body limit (413) and a 10 s timeout (408); unknown routes answer 404 and
+//! wrong methods 405, all with that JSON body (`service_kit::harden`).
 
 mod error;
 mod input;
@@ -22,6 +26,7 @@ use std::future::Future;
 
 use axum::routing::{delete, get, post};
 use axum::Router;
+use service_kit::{Health, HttpLimits};
 use tokio::net::TcpListener;
 
 pub use error::ApiError;
@@ -35,11 +40,15 @@ pub struct ApiState {
     pub inventory: Inventory,
     /// The default threshold of `GET /stock/low`.
     pub low_stock_threshold: u64,
+    /// The background workers `GET /health/ready` reports on.
+    pub health: Health,
 }
 
-/// The API's routes.
+/// The API's routes with the health routes, hardened (body limit, timeout, JSON error
+/// bodies for 404/405/413/408).
 pub fn router(state: ApiState) -> Router {
-    Router::new()
+    let health = state.health.router();
+    let api = Router::new()
         .route("/products", post(products::register))
         .route("/products/{sku}", get(products::get))
         .route("/products/{sku}/stock", post(products::receive_stock))
@@ -51,12 +60,9 @@ pub fn router(state: ApiState) -> Router {
         .route("/orders", post(orders::place))
         .route("/orders/{order_id}", get(orders::get))
         .route("/orders/{order_id}/cancel", post(orders::cancel))
-        .fallback(not_found)
         .with_state(state)
-}
-
-async fn not_found() -> ApiError {
-    ApiError::NotFound("no such route".into())
+        .merge(health);
+    service_kit::harden(api, HttpLimits::default())
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes the requests in

@@ -6,16 +6,16 @@ use axum::extract::{Path, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use order::domain::{Cents, OrderLine, MAX_LINES, MAX_QUANTITY};
+use order::domain::{
+    check_lines, Cents, OrderLine, MAX_ID_LEN, MAX_LABEL_LEN, MAX_LINES, MAX_QUANTITY,
+    MAX_REASON_LEN, MAX_UNIT_PRICE,
+};
 use serde_json::json;
 
 use super::input::{parse_body, text, Fields};
 use super::{ApiError, ApiState};
 use crate::app::OrderReport;
-use crate::domain::{validate_sku, MAX_NAME_LEN};
-
-/// Highest accepted unit price, in minor units (1,000,000.00).
-pub const MAX_UNIT_PRICE: u64 = 100_000_000;
+use crate::domain::validate_sku;
 
 fn order_id_check(id: &str) -> Result<(), String> {
     validate_sku(id)
@@ -26,7 +26,7 @@ fn read_line(line: &Fields<'_>) -> Result<OrderLine, ApiError> {
     let quantity = line.integer("quantity", 1..=u64::from(MAX_QUANTITY))?;
     Ok(OrderLine {
         sku: line.string("sku", validate_sku)?,
-        label: line.string("label", text(MAX_NAME_LEN))?,
+        label: line.string("label", text(MAX_LABEL_LEN))?,
         unit_price: Cents(line.integer("unit_price", 1..=MAX_UNIT_PRICE)?),
         quantity: u32::try_from(quantity)
             .map_err(|_| ApiError::field(line.at("quantity"), "out of range"))?,
@@ -47,12 +47,14 @@ pub(super) async fn place(
     let order_id = fields
         .optional_string("order_id", order_id_check)?
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string());
-    let customer_id = fields.string("customer_id", text(64))?;
+    let customer_id = fields.string("customer_id", text(MAX_ID_LEN))?;
     let items = fields
         .objects("items", 1..=MAX_LINES)?
         .iter()
         .map(read_line)
         .collect::<Result<Vec<_>, _>>()?;
+    // The order domain's own limits (the aggregate checks them again).
+    check_lines(&items).map_err(|e| ApiError::field(e.field, e.reason))?;
     let committed = state
         .inventory
         .place_order(&order_id, &customer_id, items)
@@ -94,7 +96,7 @@ pub(super) async fn cancel(
         let body = parse_body(&body)?;
         let fields = Fields::of_body(&body)?;
         fields.only(&["reason"])?;
-        fields.optional_string("reason", text(MAX_NAME_LEN))?
+        fields.optional_string("reason", text(MAX_REASON_LEN))?
     };
     let reason = reason.unwrap_or_else(|| "customer_request".to_owned());
     state.inventory.cancel_order(&order_id, &reason).await?;

@@ -1,6 +1,6 @@
 //! Why the saga could not finish handling an event (infrastructure, never a refusal).
 
-use cqrs_core::{CommandError, DecodeError, LoadError};
+use cqrs_core::{CommandError, DecodeError, FailureKind, LoadError};
 use order::domain::OrderError;
 
 use crate::domain::{AllocationError, ProductError};
@@ -50,4 +50,69 @@ pub enum SagaError {
         #[source]
         source: CommandError<OrderError>,
     },
+}
+
+impl SagaError {
+    /// How a consumer treats this failure: a store failure by [`StoreError::kind`]
+    /// (unavailable, timeout: transient, retried without skipping; input the store refuses
+    /// for good: permanent); contention that did not resolve is transient; an undecodable
+    /// event or stored event is permanent (dead-lettered, and the consumer moves on).
+    ///
+    /// [`StoreError::kind`]: cqrs_core::StoreError::kind
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            SagaError::Decode(_) => FailureKind::Permanent,
+            SagaError::Load { source, .. } => match source {
+                LoadError::Store(e) => e.kind(),
+                LoadError::Decode(_) => FailureKind::Permanent,
+            },
+            SagaError::Product { source, .. } => command_kind(source),
+            SagaError::Allocation { source, .. } => command_kind(source),
+            SagaError::Order { source, .. } => command_kind(source),
+        }
+    }
+}
+
+fn command_kind<E: std::error::Error + 'static>(error: &CommandError<E>) -> FailureKind {
+    match error {
+        CommandError::Store(e) => e.kind(),
+        CommandError::TooManyConflicts { .. } => FailureKind::Transient,
+        // A refusal reaching here is one the saga does not expect; it repeats on retry.
+        CommandError::Rejected(_) | CommandError::Encode { .. } | CommandError::Decode(_) => {
+            FailureKind::Permanent
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cqrs_core::StoreError;
+
+    use super::*;
+
+    fn product(source: StoreError) -> SagaError {
+        SagaError::Product {
+            order_id: "o-1".into(),
+            source: CommandError::Store(source),
+        }
+    }
+
+    #[test]
+    fn store_refusals_are_permanent_and_outages_transient() {
+        let refused = product(StoreError::InvalidInput {
+            stream: "Product-pen".into(),
+            reason: "payload over the limit".into(),
+        });
+        assert_eq!(refused.kind(), FailureKind::Permanent);
+        let down = product(StoreError::Unavailable {
+            operation: "append",
+            source: "connection refused".into(),
+        });
+        assert_eq!(down.kind(), FailureKind::Transient);
+        let load = SagaError::Load {
+            order_id: "o-1".into(),
+            source: LoadError::Store(StoreError::Timeout { operation: "read" }),
+        };
+        assert_eq!(load.kind(), FailureKind::Transient);
+    }
 }

@@ -5,7 +5,7 @@
 //! stream's events arrive in order on one partition; a redelivered one is skipped).
 
 use async_trait::async_trait;
-use cqrs_core::{Aggregate, DecodeError, RecordedEvent, Upcasters};
+use cqrs_core::{Aggregate, DecodeError, FailureKind, RecordedEvent, Upcasters};
 use cqrs_postgres::sqlx::{self, PgPool, Row};
 use cqrs_postgres::SchemaName;
 
@@ -24,9 +24,31 @@ pub enum PgViewError {
     /// The event does not decode (dead-letter it; retrying will not help).
     #[error(transparent)]
     Decode(#[from] DecodeError),
-    /// The database failed (retry).
+    /// The database failed in a way that may pass (connection lost, timeout, pool
+    /// closed): retry.
     #[error(transparent)]
     Unavailable(#[from] ViewUnavailable),
+    /// The database refused the event's data for good (SQLSTATE classes 22, 23, 42, 54,
+    /// e.g. a sku over the b-tree key limit): dead-letter it and move on.
+    #[error("the stock view refused the event for `{sku}`: {source}")]
+    Refused {
+        /// The product concerned.
+        sku: String,
+        /// The database's error.
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl PgViewError {
+    /// How a consumer treats this failure: [`Unavailable`](Self::Unavailable) is
+    /// transient; an undecodable or [`Refused`](Self::Refused) event is permanent.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            PgViewError::Unavailable(_) => FailureKind::Transient,
+            PgViewError::Decode(_) | PgViewError::Refused { .. } => FailureKind::Permanent,
+        }
+    }
 }
 
 /// The stock view in a PostgreSQL schema. Cheap to clone.
@@ -98,7 +120,13 @@ impl PgStockLevels {
             .bind(as_i64(event.stream_version))
             .execute(&self.pool)
             .await
-            .map_err(unavailable("apply"))?;
+            .map_err(|source| match cqrs_postgres::classify(&source) {
+                FailureKind::Permanent => PgViewError::Refused {
+                    sku: sku.to_owned(),
+                    source,
+                },
+                FailureKind::Transient => unavailable("apply")(source).into(),
+            })?;
         Ok(())
     }
 

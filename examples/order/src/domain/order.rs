@@ -5,12 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use super::commands::OrderCommand;
 use super::events::{OrderEvent, OrderLine};
+use super::limits::{check_place, check_reason, FieldError};
 use super::money::Cents;
-
-/// Most lines in one order.
-pub const MAX_LINES: usize = 100;
-/// Most units of one line.
-pub const MAX_QUANTITY: u32 = 1000;
 
 /// Where an order is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -32,29 +28,15 @@ pub enum OrderStatus {
 /// Why an order command was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OrderError {
-    /// The order must have 1..=100 lines.
-    #[error("an order needs 1 to {MAX_LINES} lines, got {0}")]
-    LineCount(usize),
-    /// A quantity outside 1..=1000.
-    #[error("line {line}: quantity must be 1 to {MAX_QUANTITY}, got {quantity}")]
-    Quantity {
-        /// 0-based line index.
-        line: usize,
-        /// The quantity given.
-        quantity: u32,
-    },
-    /// A unit price of zero.
-    #[error("line {line}: unit price must be greater than 0")]
-    Price {
-        /// 0-based line index.
-        line: usize,
-    },
-    /// A sku or label that is empty.
-    #[error("line {line}: sku and label must not be empty")]
-    EmptyText {
-        /// 0-based line index.
-        line: usize,
-    },
+    /// A field breaks a limit of [`limits`](super::limits) (line count, quantity, unit
+    /// price, a text's length or characters); the error names the field, e.g.
+    /// `items[2].unit_price`.
+    #[error("invalid order: {0}")]
+    Invalid(#[from] FieldError),
+    /// The order's total does not fit in `u64` minor units (only an order recorded before
+    /// the limits existed can get here; nothing is recorded).
+    #[error("order {0}: its total overflows")]
+    TotalOverflow(String),
     /// Another order already has this id.
     #[error("order {0} already exists with other contents")]
     AlreadyPlaced(String),
@@ -90,8 +72,9 @@ pub struct Order {
 }
 
 impl Order {
-    /// Sum of unit price times quantity over all lines.
-    pub fn total(&self) -> Cents {
+    /// Sum of unit price times quantity over all lines; `None` if it overflows `u64` (only
+    /// possible for an order recorded before the limits existed).
+    pub fn total(&self) -> Option<Cents> {
         total_of(&self.lines)
     }
 
@@ -116,7 +99,7 @@ impl Order {
                 Err(OrderError::AlreadyPlaced(order_id.to_owned()))
             };
         }
-        validate_lines(items)?;
+        check_place(order_id, customer_id, items)?;
         Ok(vec![OrderEvent::OrderPlaced {
             order_id: order_id.to_owned(),
             customer_id: customer_id.to_owned(),
@@ -127,9 +110,12 @@ impl Order {
     fn pay(&self, order_id: &str) -> Result<Vec<OrderEvent>, OrderError> {
         match self.status {
             OrderStatus::New => Err(OrderError::NotFound(order_id.to_owned())),
-            OrderStatus::Placed => Ok(vec![OrderEvent::OrderPaid {
-                amount: self.total(),
-            }]),
+            OrderStatus::Placed => {
+                let amount = self
+                    .total()
+                    .ok_or_else(|| OrderError::TotalOverflow(order_id.to_owned()))?;
+                Ok(vec![OrderEvent::OrderPaid { amount }])
+            }
             OrderStatus::Paid | OrderStatus::Shipped => {
                 Err(OrderError::AlreadyPaid(order_id.to_owned()))
             }
@@ -138,6 +124,7 @@ impl Order {
     }
 
     fn cancel(&self, order_id: &str, reason: &str) -> Result<Vec<OrderEvent>, OrderError> {
+        check_reason(reason)?;
         match self.status {
             OrderStatus::New => Err(OrderError::NotFound(order_id.to_owned())),
             OrderStatus::Placed | OrderStatus::Paid => Ok(vec![OrderEvent::OrderCancelled {
@@ -158,35 +145,29 @@ impl Order {
     }
 }
 
-/// Sum of unit price times quantity.
-pub fn total_of(lines: &[OrderLine]) -> Cents {
-    Cents(
-        lines
-            .iter()
-            .map(|l| l.unit_price.0 * u64::from(l.quantity))
-            .sum(),
-    )
+/// Sum of unit price times quantity, checked: `None` if it overflows `u64`.
+///
+/// ```
+/// use order::domain::{line_total, total_of, Cents, OrderLine};
+/// let line = |unit_price, quantity| OrderLine {
+///     sku: "pen".into(), label: "Pen".into(), unit_price: Cents(unit_price), quantity,
+/// };
+/// assert_eq!(total_of(&[line(150, 2), line(5000, 1)]), Some(Cents(5300)));
+/// assert_eq!(line_total(&line(u64::MAX, 4)), None);
+/// assert_eq!(total_of(&[line(u64::MAX / 2, 1), line(u64::MAX / 2, 2)]), None);
+/// ```
+pub fn total_of(lines: &[OrderLine]) -> Option<Cents> {
+    lines.iter().try_fold(Cents(0), |sum, line| {
+        sum.0.checked_add(line_total(line)?.0).map(Cents)
+    })
 }
 
-fn validate_lines(items: &[OrderLine]) -> Result<(), OrderError> {
-    if items.is_empty() || items.len() > MAX_LINES {
-        return Err(OrderError::LineCount(items.len()));
-    }
-    for (line, item) in items.iter().enumerate() {
-        if item.quantity == 0 || item.quantity > MAX_QUANTITY {
-            return Err(OrderError::Quantity {
-                line,
-                quantity: item.quantity,
-            });
-        }
-        if item.unit_price.0 == 0 {
-            return Err(OrderError::Price { line });
-        }
-        if item.sku.trim().is_empty() || item.label.trim().is_empty() {
-            return Err(OrderError::EmptyText { line });
-        }
-    }
-    Ok(())
+/// Unit price times quantity, checked: `None` if it overflows `u64`.
+pub fn line_total(line: &OrderLine) -> Option<Cents> {
+    line.unit_price
+        .0
+        .checked_mul(u64::from(line.quantity))
+        .map(Cents)
 }
 
 impl Aggregate for Order {

@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiError;
 use super::json::ValidJson;
 use super::AppState;
-use crate::domain::{Cents, OrderCommand, OrderLine, OrderStatus, Tier};
+use crate::domain::limits;
+use crate::domain::{line_total, Cents, OrderCommand, OrderLine, OrderStatus, Tier};
 use crate::views::TierGroup;
 
 /// Body of `POST /orders`.
@@ -42,14 +43,9 @@ pub struct CommandReply {
     position: Option<u64>,
 }
 
+/// An id in the path: 400 when it breaks the limits (it names no resource that can exist).
 fn check_id(field: &str, id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.len() > 128 || id.chars().any(char::is_control) {
-        return Err(ApiError::invalid(
-            field,
-            "must be 1 to 128 printable characters",
-        ));
-    }
-    Ok(())
+    limits::check_id(field, id).map_err(|e| ApiError::invalid(e.field, e.reason))
 }
 
 async fn run(
@@ -83,8 +79,7 @@ pub async fn place(
     State(state): State<AppState>,
     ValidJson(body): ValidJson<PlaceOrderBody>,
 ) -> Result<(StatusCode, Json<CommandReply>), ApiError> {
-    check_id("order_id", &body.order_id)?;
-    check_id("customer_id", &body.customer_id)?;
+    limits::check_place(&body.order_id, &body.customer_id, &body.items)?;
     run(
         &state,
         OrderCommand::PlaceOrder {
@@ -121,9 +116,7 @@ pub async fn cancel(
     ValidJson(body): ValidJson<CancelBody>,
 ) -> Result<(StatusCode, Json<CommandReply>), ApiError> {
     check_id("order_id", &order_id)?;
-    if body.reason.trim().is_empty() || body.reason.len() > 500 {
-        return Err(ApiError::invalid("reason", "must be 1 to 500 characters"));
-    }
+    limits::check_reason(&body.reason)?;
     run(
         &state,
         OrderCommand::CancelOrder {
@@ -141,8 +134,9 @@ pub struct OrderView {
     customer_id: String,
     status: OrderStatus,
     lines: Vec<LineView>,
-    /// Sum of the line totals, minor units.
-    total: Cents,
+    /// Sum of the line totals, minor units; `null` if it overflows (only an order recorded
+    /// before the price limits existed can).
+    total: Option<Cents>,
     version: u64,
 }
 
@@ -151,8 +145,8 @@ pub struct OrderView {
 pub struct LineView {
     #[serde(flatten)]
     line: OrderLine,
-    /// unit_price x quantity, minor units.
-    line_total: Cents,
+    /// unit_price x quantity, minor units; `null` if it overflows.
+    line_total: Option<Cents>,
 }
 
 /// `GET /orders/{id}`
@@ -165,7 +159,7 @@ pub async fn get_order(
         .orders
         .load(&order_id)
         .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+        .map_err(ApiError::from_load)?;
     if loaded.version == 0 {
         return Err(ApiError::not_found(format!(
             "order {order_id} does not exist"
@@ -181,7 +175,7 @@ pub async fn get_order(
             .lines
             .into_iter()
             .map(|line| LineView {
-                line_total: Cents(line.unit_price.0 * u64::from(line.quantity)),
+                line_total: line_total(&line),
                 line,
             })
             .collect(),
@@ -209,10 +203,9 @@ pub async fn customer_items(
         ),
         None => None,
     };
-    let groups = state
-        .tiers
-        .items(&customer_id, tier)
-        .await
-        .map_err(|e| ApiError::unavailable(e.to_string()))?;
+    let groups = state.tiers.items(&customer_id, tier).await.map_err(|e| {
+        tracing::warn!(error = %e, "price-tier query failed");
+        ApiError::unavailable()
+    })?;
     Ok(Json(groups))
 }

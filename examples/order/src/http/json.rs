@@ -7,7 +7,8 @@ use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 
-/// Largest accepted request body.
+/// Largest accepted request body (the limit [`router`](super::router) sets on every route
+/// through `service_kit::harden`).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
 /// Like `axum::Json`, but a malformed body is a 400 whose JSON error names the field
@@ -29,14 +30,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ValidJson<T> {
                 "expected `Content-Type: application/json`",
             ));
         }
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|e| ApiError::invalid("body", format!("cannot read the body: {e}")))?;
+        let bytes = Bytes::from_request(request, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::too_large(format!(
+                    "the request body is larger than {MAX_BODY_BYTES} bytes"
+                ))
+            } else {
+                ApiError::invalid("body", format!("cannot read the body: {e}"))
+            }
+        })?;
         if bytes.len() > MAX_BODY_BYTES {
-            return Err(ApiError::invalid(
-                "body",
-                format!("the body is larger than {MAX_BODY_BYTES} bytes"),
-            ));
+            return Err(ApiError::too_large(format!(
+                "the request body is larger than {MAX_BODY_BYTES} bytes"
+            )));
         }
         let deserializer = &mut serde_json::Deserializer::from_slice(&bytes);
         match serde_path_to_error::deserialize(deserializer) {

@@ -8,10 +8,13 @@
 //! | POST | `/orders/{id}/ship` | ship a paid order |
 //! | GET | `/orders/{id}` | status, lines, totals |
 //! | GET | `/customers/{id}/items?tier=` | items by price tier |
+//! | GET | `/health/live`, `/health/ready` | liveness; readiness (503 naming a stopped worker) |
 //!
 //! Malformed input is 400 with `{"error": "invalid_input", "field": ...}`; domain refusals
-//! are 409 (state) or 422 (invalid order contents); unknown orders 404; infrastructure
-//! failures 503.
+//! are 409 (state) or 422 (invalid order contents, with `field`, or input the event store
+//! refuses); unknown orders and routes 404; a wrong method 405; a body over 1 MiB 413; a
+//! request over 10 s 408; infrastructure failures 503 with a generic message. Every error
+//! answer is a JSON `{"error", "message"}`.
 
 mod error;
 mod handlers;
@@ -25,8 +28,10 @@ use axum::Router;
 use cqrs_core::{EventStore, Repository};
 
 pub use error::{ApiError, ErrorBody};
-pub use json::ValidJson;
+pub use json::{ValidJson, MAX_BODY_BYTES};
 pub use queries::{QueryError, TierQueries};
+
+use service_kit::{Health, HttpLimits};
 
 use crate::domain::Order;
 
@@ -37,11 +42,19 @@ pub struct AppState {
     pub orders: Repository<Order, dyn EventStore>,
     /// Query side.
     pub tiers: Arc<dyn TierQueries>,
+    /// The background workers `/health/ready` reports on.
+    pub health: Health,
 }
 
-/// The API's routes.
+/// The API's routes, with the health routes, a body limit of [`MAX_BODY_BYTES`],
+/// a 10 s request timeout and JSON bodies for every error answer (`service_kit::harden`).
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let limits = HttpLimits {
+        max_body_bytes: json::MAX_BODY_BYTES,
+        ..HttpLimits::default()
+    };
+    let health = state.health.router();
+    let api = Router::new()
         .route("/orders", post(handlers::place))
         .route("/orders/{id}", get(handlers::get_order))
         .route("/orders/{id}/pay", post(handlers::pay))
@@ -49,10 +62,13 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}/ship", post(handlers::ship))
         .route("/customers/{id}/items", get(handlers::customer_items))
         .with_state(state)
+        .merge(health);
+    service_kit::harden(api, limits)
 }
 
-/// Serves `router` on `listener` until Ctrl-C (or `shutdown` resolves), finishing
-/// in-flight requests.
+/// Serves `router` on `listener` until `shutdown` resolves (the binary passes
+/// `service_kit::shutdown::signal()`: SIGTERM or Ctrl-C), then finishes the requests in
+/// flight.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,

@@ -5,7 +5,7 @@
 //! claimed and changes nothing, so the view has exactly one effect per event.
 
 use async_trait::async_trait;
-use cqrs_core::{Aggregate, DecodeError, RecordedEvent, Upcasters};
+use cqrs_core::{Aggregate, DecodeError, FailureKind, RecordedEvent, Upcasters};
 use cqrs_postgres::SchemaName;
 use sqlx::{PgPool, Row};
 
@@ -19,12 +19,27 @@ pub enum PgViewError {
     /// The event does not decode.
     #[error(transparent)]
     Decode(#[from] DecodeError),
-    /// The database failed; retrying may succeed.
+    /// The database failed: transient or permanent by [`cqrs_postgres::classify`].
     #[error("price-tier view database error: {0}")]
     Database(#[from] sqlx::Error),
     /// Stored data does not have the expected shape.
     #[error("price-tier view holds corrupt data: {0}")]
     Corrupt(String),
+}
+
+impl PgViewError {
+    /// How a consumer treats this failure: a database error by its SQLSTATE class
+    /// ([`cqrs_postgres::classify`]: a lost connection, a timeout, a closed pool or a
+    /// serialization failure is transient; a data exception (22, e.g. a NUL in text), an
+    /// integrity violation (23), a syntax or access rule (42) or a program limit (54, e.g.
+    /// a sku over the b-tree index key limit) is permanent); an undecodable event or corrupt
+    /// data is permanent.
+    pub fn kind(&self) -> FailureKind {
+        match self {
+            PgViewError::Database(error) => cqrs_postgres::classify(error),
+            PgViewError::Decode(_) | PgViewError::Corrupt(_) => FailureKind::Permanent,
+        }
+    }
 }
 
 /// The price-tier view in a PostgreSQL schema.

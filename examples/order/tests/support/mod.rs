@@ -1,6 +1,9 @@
 //! Calls the HTTP API in process, shared by the embedded and services-mode tests.
 #![allow(dead_code)]
 
+pub mod fuzz;
+pub mod process;
+
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
