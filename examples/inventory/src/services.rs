@@ -19,7 +19,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cqrs_core::{Aggregate, EventStore, RecordedEvent};
+use cqrs_core::{Aggregate, EventStore, RecordedEvent, StoreLimits};
 use cqrs_kafka::{
     ConsumerConfig, ConsumerRunner, EventRelay, HandlerError, KafkaConfig, MessageHandler,
     MessageSource, RelayConfig, RunningConsumer, RunningRelay, TopicMapping,
@@ -139,6 +139,19 @@ pub struct InventoryServices {
     stock: RunningConsumer<StockViewHandler>,
 }
 
+/// The event store's limits in services mode: every category the relay publishes (the
+/// inventory's products and allocations, and the orders it stores) is limited to what the
+/// relay's producer can publish ([`RelayConfig::max_payload_bytes`]), so the relay never
+/// meets a stored event the broker refuses as too large; the store refuses it at append
+/// instead (HTTP 422).
+pub fn store_limits(relay: &RelayConfig) -> StoreLimits {
+    [Product::TYPE, OrderAllocation::TYPE, Order::TYPE]
+        .into_iter()
+        .fold(StoreLimits::default(), |limits, category| {
+            limits.with_category_max_payload(category, relay.max_payload_bytes())
+        })
+}
+
 impl InventoryServices {
     /// Name of the outbox relay in `/health/ready`.
     pub const RELAY_WORKER: &'static str = "inventory-relay";
@@ -149,11 +162,15 @@ impl InventoryServices {
 
     /// Connects, migrates, creates the topics, starts the relay, the saga and the view.
     pub async fn start(config: ServicesConfig) -> Result<Self, BoxError> {
+        let relay_config = RelayConfig {
+            checkpoint_name: format!("{}-kafka-relay", config.group_prefix),
+            topics: TopicMapping::by_category().with_prefix(config.topic_prefix.clone()),
+            ..RelayConfig::default()
+        };
         let store = PgEventStore::connect(
             &config.database_url,
-            // Every stored event must fit a Kafka message: see MAX_EVENT_PAYLOAD_BYTES.
             PgEventStoreConfig::new(SchemaName::new(config.event_schema.clone())?)
-                .limits(order::services::store_limits()),
+                .limits(store_limits(&relay_config)),
         )
         .await?;
         store.migrate().await?;
@@ -187,11 +204,6 @@ impl InventoryServices {
         )
         .await?;
 
-        let relay_config = RelayConfig {
-            checkpoint_name: format!("{}-kafka-relay", config.group_prefix),
-            topics: TopicMapping::by_category().with_prefix(config.topic_prefix.clone()),
-            ..RelayConfig::default()
-        };
         let relay = EventRelay::new(store, kafka.clone())
             .with_config(relay_config)
             .spawn();
@@ -210,11 +222,9 @@ impl InventoryServices {
         )
         .spawn()?;
         let health = Health::new();
-        // lead: wire relay.state(), saga.state() and stock.state() once RunningRelay::state()
-        // and RunningConsumer::state() land:
-        // health.watch(Self::RELAY_WORKER, relay.state());
-        // health.watch(Self::SAGA_WORKER, saga.state());
-        // health.watch(Self::STOCK_WORKER, stock.state());
+        health.watch(Self::RELAY_WORKER, relay.state());
+        health.watch(Self::SAGA_WORKER, saga.state());
+        health.watch(Self::STOCK_WORKER, stock.state());
         tracing::info!(
             order_topic,
             product_topic,

@@ -17,7 +17,7 @@ use cqrs_kafka::{
     MessageSource, RelayConfig, RunningConsumer, RunningRelay, TopicMapping,
 };
 use cqrs_mongo::{MongoEventStore, MongoStoreConfig};
-use cqrs_postgres::{PgEventStore, PgEventStoreConfig, SchemaName};
+use cqrs_postgres::{PgEventStore, PgEventStoreConfig, PoolConfig, SchemaName};
 use service_kit::Health;
 
 use crate::domain::Order;
@@ -26,25 +26,22 @@ use crate::views::{PgPriceTiers, PgViewError};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-/// Largest event payload the event store accepts in services mode, in bytes of JSON.
+/// The event store's limits in services mode: `Order` payloads no larger than the relay's
+/// producer can publish ([`RelayConfig::max_payload_bytes`]: librdkafka's
+/// `message.max.bytes`, 1,000,000 bytes by default, minus room for the key and headers).
 ///
 /// The outbox relay publishes every stored event as one Kafka message, and the producer
-/// refuses messages over its `message.max.bytes` (librdkafka's default: 1,000,000 bytes,
-/// the value, key and headers together): an event the store accepted but the producer
-/// refuses would stop the relay for good while the API kept answering 201. 900 KiB leaves
-/// ~78 KB for the key and headers. The domain's limits keep the largest valid order far
-/// below this (tested); this bound catches whatever else would slip through.
-///
-/// Raise it only together with the producer's `message.max.bytes` and the broker's and
-/// topic's `max.message.bytes`.
-pub const MAX_EVENT_PAYLOAD_BYTES: usize = 900 * 1024;
-
-/// The event store's limits in services mode: [`MAX_EVENT_PAYLOAD_BYTES`], the rest default.
-pub fn store_limits() -> StoreLimits {
-    StoreLimits {
-        max_payload_bytes: MAX_EVENT_PAYLOAD_BYTES,
-        ..StoreLimits::default()
-    }
+/// refuses messages over that size: an event the store accepted but the producer refuses
+/// would stop the relay while the API kept answering 201. The store refuses it at append
+/// instead (HTTP 422). The domain's limits keep the largest valid order far below this
+/// (tested); this bound catches whatever else would slip through. Raise it only together
+/// with the producer's `message.max.bytes` (`RelayConfig::max_message_bytes`) and the
+/// broker's and topic's `max.message.bytes`.
+pub fn store_limits(relay: &RelayConfig) -> StoreLimits {
+    StoreLimits::default().with_category_max_payload(
+        <Order as cqrs_core::Aggregate>::TYPE,
+        relay.max_payload_bytes(),
+    )
 }
 
 /// Where the services are and how this instance names its things in them.
@@ -141,16 +138,25 @@ impl OrderServices {
 impl OrderServices {
     /// Connects, migrates, creates the topic, starts the relay and the view updater.
     pub async fn start(config: ServicesConfig) -> Result<Self, BoxError> {
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(Duration::from_secs(5))
-            .connect(&config.database_url)
-            .await?;
+        let relay_config = RelayConfig {
+            topics: TopicMapping::by_category().with_prefix(config.topic_prefix.clone()),
+            ..RelayConfig::default()
+        };
+        // The read model's pool gets the store's session settings (statement timeout, idle
+        // transaction timeout, TCP keepalive).
+        let pool = PoolConfig {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+            ..PoolConfig::default()
+        }
+        .connect(&config.database_url)
+        .await?;
         let store: Arc<dyn EventStore> = match &config.mongodb_url {
             Some(url) => {
                 let store = MongoEventStore::connect(
                     url,
-                    MongoStoreConfig::new(config.event_schema.clone()).with_limits(store_limits()),
+                    MongoStoreConfig::new(config.event_schema.clone())
+                        .with_limits(store_limits(&relay_config)),
                 )
                 .await?;
                 store.migrate().await?;
@@ -160,7 +166,7 @@ impl OrderServices {
                 let schema = SchemaName::new(config.event_schema.clone())?;
                 let store = PgEventStore::connect(
                     &config.database_url,
-                    PgEventStoreConfig::new(schema).limits(store_limits()),
+                    PgEventStoreConfig::new(schema).limits(store_limits(&relay_config)),
                 )
                 .await?;
                 store.migrate().await?;
@@ -177,10 +183,6 @@ impl OrderServices {
         // clusters, and tansu) would otherwise refuse the first dead letter, and the view
         // updater would stop at the message it meant to set aside.
         cqrs_kafka::create_topics(&kafka, &[topic.as_str(), dead_letters.as_str()], 3, 1).await?;
-        let relay_config = RelayConfig {
-            topics: TopicMapping::by_category().with_prefix(config.topic_prefix.clone()),
-            ..RelayConfig::default()
-        };
         let relay = EventRelay::new(store.clone(), kafka.clone())
             .with_config(relay_config)
             .spawn();
@@ -192,10 +194,8 @@ impl OrderServices {
         )
         .spawn()?;
         let health = Health::new();
-        // lead: wire relay.state() and consumer.state() once RunningRelay::state() and
-        // RunningConsumer::state() land:
-        // health.watch(Self::RELAY_WORKER, relay.state());
-        // health.watch(Self::VIEW_WORKER, consumer.state());
+        health.watch(Self::RELAY_WORKER, relay.state());
+        health.watch(Self::VIEW_WORKER, consumer.state());
         tracing::info!(topic, group = config.group_id, "order services started");
         Ok(Self {
             orders: Repository::new(store),

@@ -1,11 +1,12 @@
 //! The largest order the limits allow fits in one Kafka message: the store's payload limit
-//! in services mode ([`MAX_EVENT_PAYLOAD_BYTES`]) stays below the producer's
+//! in services mode ([`store_limits`]) stays below the producer's
 //! `message.max.bytes` (1,000,000 bytes by default), and every event the domain can produce
 //! is below that limit, so the relay never meets an event the broker refuses as too large.
 
 use cqrs_core::{Aggregate, JsonPayload};
+use cqrs_kafka::RelayConfig;
 use order::domain::*;
-use order::services::{store_limits, MAX_EVENT_PAYLOAD_BYTES};
+use order::services::store_limits;
 
 /// The widest character in JSON text: 4 bytes of UTF-8, never escaped.
 const WIDE: char = '𝄞';
@@ -17,8 +18,8 @@ fn widest(chars: usize) -> String {
 #[tokio::test]
 async fn the_largest_valid_order_fits_a_kafka_message() {
     const PRODUCER_MESSAGE_MAX_BYTES: usize = 1_000_000;
-    const { assert!(MAX_EVENT_PAYLOAD_BYTES < PRODUCER_MESSAGE_MAX_BYTES) };
-    assert_eq!(store_limits().max_payload_bytes, MAX_EVENT_PAYLOAD_BYTES);
+    let max_payload = store_limits(&RelayConfig::default()).max_payload_for("Order-1");
+    assert!(max_payload < PRODUCER_MESSAGE_MAX_BYTES, "{max_payload}");
 
     let line = OrderLine {
         sku: widest(MAX_SKU_LEN),
@@ -53,8 +54,8 @@ async fn the_largest_valid_order_fits_a_kafka_message() {
     for event in all {
         let bytes = JsonPayload::from_serialize(&event).expect("encode").len();
         assert!(
-            bytes < MAX_EVENT_PAYLOAD_BYTES / 4, // measured: 112,787 bytes for OrderPlaced
-            "{} is {bytes} bytes: too close to the relay's limit of {MAX_EVENT_PAYLOAD_BYTES}",
+            bytes < max_payload / 4, // measured: 112,787 bytes for OrderPlaced
+            "{} is {bytes} bytes: too close to the relay's limit of {max_payload}",
             cqrs_core::Event::event_type(&event)
         );
         eprintln!(

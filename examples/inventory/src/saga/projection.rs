@@ -1,7 +1,7 @@
 //! The saga fed from the global log, as a [`Projection`] (embedded mode).
 
 use async_trait::async_trait;
-use cqrs_core::{Projection, RecordedEvent};
+use cqrs_core::{FailureKind, Persistence, Projection, RecordedEvent};
 
 use super::{FulfilmentSaga, SagaError};
 
@@ -31,5 +31,15 @@ impl Projection for SagaProjection {
 
     async fn apply(&mut self, event: &RecordedEvent) -> Result<(), SagaError> {
         self.saga.handle(event).await.map(|_| ())
+    }
+
+    /// The saga's effects are commands stored in the event store: resuming after the
+    /// checkpoint, not replaying the log, is what keeps them from being sent again.
+    fn persistence(&self) -> Persistence {
+        Persistence::Durable
+    }
+
+    fn failure_kind(&self, error: &SagaError) -> FailureKind {
+        error.kind()
     }
 }

@@ -2,7 +2,7 @@
 //! command (whatever sends it) and the HTTP edges check them first to name the field.
 //!
 //! The bounds keep the largest valid `OrderPlaced` event far below what the outbox relay can
-//! publish (see `services::MAX_EVENT_PAYLOAD_BYTES`, tested), keep every total inside `u64`
+//! publish (see `services::store_limits`, tested), keep every total inside `u64`
 //! with room to spare (`MAX_LINES * MAX_QUANTITY * MAX_UNIT_PRICE` is 10^13), and keep every
 //! text a PostgreSQL b-tree key can index.
 

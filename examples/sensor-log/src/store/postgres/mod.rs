@@ -50,6 +50,14 @@ impl PostgresStore {
             return Err(StoreError::InvalidSchema(schema.to_owned()));
         }
         let search_path = format!("SET search_path TO {schema}, public");
+        // The session settings of the event store's pools: statement timeout, idle
+        // transaction timeout, TCP keepalive.
+        let options = cqrs_postgres::PoolConfig::default()
+            .connect_options(database_url)
+            .map_err(|source| {
+                let source = sqlx::Error::Configuration(Box::new(source));
+                StoreError::from_driver("reading the PostgreSQL URL", source)
+            })?;
         let pool = PgPoolOptions::new()
             .max_connections(POOL_SIZE)
             .acquire_timeout(Duration::from_secs(5))
@@ -57,7 +65,7 @@ impl PostgresStore {
                 let search_path = search_path.clone();
                 Box::pin(async move { conn.execute(search_path.as_str()).await.map(|_| ()) })
             })
-            .connect(database_url)
+            .connect_with(options)
             .await
             .map_err(|source| StoreError::from_driver("connecting to PostgreSQL", source))?;
         let bucket_function = schema::migrate(&pool, schema).await?;
