@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use inventory::InventorySystem;
 use serde_json::{json, Value};
-use support::fuzz::{mutate, path_segment, value, Rng};
+use service_kit::testing::fuzz::{mutate, path_segment, value, Rng};
 use support::oneshot::{call, router, send};
 
 const CASES: usize = 1200;

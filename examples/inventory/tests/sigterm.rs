@@ -5,7 +5,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::process::{free_address, get, sigterm, spawn_embedded, wait_exit, wait_for};
+use service_kit::testing::process::{
+    free_address, get, sigterm, spawn_embedded, wait_exit, wait_for,
+};
 
 #[test]
 fn serve_stops_on_sigterm_with_exit_code_0() {

@@ -11,8 +11,8 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use order::OrderSystem;
 use serde_json::{json, Value};
+use service_kit::testing::fuzz::{mutate, path_segment, value, Rng};
 use support::call;
-use support::fuzz::{mutate, path_segment, value, Rng};
 use tower::ServiceExt;
 
 const CASES: usize = 1200;

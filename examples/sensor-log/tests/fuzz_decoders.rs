@@ -6,7 +6,7 @@
 //! range) or refused with a rejection code (and the field, when one is to blame); and a
 //! good input afterwards is still handled.
 //!
-//! The generator is a seeded SplitMix64, so a failure names its seed and case and
+//! The generator is service-kit's seeded xorshift, so a failure names its seed and case and
 //! replays exactly. Case counts keep each test to well under a few seconds.
 
 mod support;
@@ -25,31 +25,11 @@ use sensor_log::ingest::Ingestor;
 use sensor_log::queries::SensorQueries;
 use sensor_log::store::{MemoryStore, SensorStore};
 use serde_json::{json, Value};
+use service_kit::testing::fuzz::Rng;
 
 const SEED: u64 = 0x5e45_0a10_2026_0010;
 /// Every fuzz loop stops after this long, whatever its case count.
 const TIME_BOX: Duration = Duration::from_secs(3);
-
-/// SplitMix64: small, seeded, good enough to pick mutations.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
 
 /// A hostile JSON value: wrong types, extreme numbers, odd text, nesting.
 fn hostile_value(rng: &mut Rng) -> Value {
@@ -62,8 +42,8 @@ fn hostile_value(rng: &mut Rng) -> Value {
         5 => json!(f64::MAX),
         6 => json!(-0.0),
         7 => json!(1e-308),
-        8 => json!(rng.next() as i64),
-        9 => json!(f64::from_bits(rng.next()) % 1e6), // NaN/inf become null in serde_json
+        8 => json!(rng.next_u64() as i64),
+        9 => json!(f64::from_bits(rng.next_u64()) % 1e6), // NaN/inf become null in serde_json
         10 => json!(rng.pick(&["NaN", "Infinity", "-inf", "1646409600", ""])),
         11 => json!("a\u{0}b\u{1b}[31m\u{7f}\u{9b}\r\n"),
         12 => json!("ü".repeat(rng.below(2 * MAX_TEXT_CHARS))),
@@ -118,7 +98,7 @@ fn mutate_json(rng: &mut Rng, mut message: Value) -> Vec<u8> {
         // Flip a byte (often not UTF-8 any more) or cut the message short.
         0 if !bytes.is_empty() => {
             let at = rng.below(bytes.len());
-            bytes[at] = rng.next() as u8;
+            bytes[at] = rng.next_u64() as u8;
         }
         1 if !bytes.is_empty() => bytes.truncate(rng.below(bytes.len())),
         _ => {}
@@ -129,7 +109,7 @@ fn mutate_json(rng: &mut Rng, mut message: Value) -> Vec<u8> {
 /// Inputs that are not mutations of a good message at all.
 fn wild_input(rng: &mut Rng) -> Vec<u8> {
     match rng.below(7) {
-        0 => (0..rng.below(64)).map(|_| rng.next() as u8).collect(),
+        0 => (0..rng.below(64)).map(|_| rng.next_u64() as u8).collect(),
         1 => {
             let depth = 1 + rng.below(5_000);
             format!("{}{}", "[".repeat(depth), "]".repeat(depth)).into_bytes()
@@ -175,7 +155,7 @@ fn assert_explained(rejection: &Rejection, input: &[u8]) {
 }
 
 fn run(cases: usize, mut case: impl FnMut(&mut Rng, usize)) -> usize {
-    let mut rng = Rng(SEED);
+    let mut rng = Rng::new(SEED);
     let start = Instant::now();
     let mut done = 0;
     while done < cases && start.elapsed() < TIME_BOX {
@@ -253,7 +233,7 @@ fn embedded() -> Router {
 #[tokio::test]
 async fn ingest_bodies_over_http_never_get_a_5xx() {
     let app = embedded();
-    let mut rng = Rng(SEED ^ 0xff);
+    let mut rng = Rng::new(SEED ^ 0xff);
     let start = Instant::now();
     // The extremes first, then random inputs.
     let mut fixed: Vec<Vec<u8>> = vec![

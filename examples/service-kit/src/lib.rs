@@ -6,12 +6,16 @@
 //!   background worker (relay, consumer, projection) that stopped for good;
 //! - [`http`]: a body limit and a request timeout on every route, and JSON error bodies for
 //!   the answers axum gives on its own (unknown route 404, wrong method 405, body too
-//!   large 413, timeout 408).
+//!   large 413, timeout 408);
+//! - [`testing`] (feature `testing`): hostile JSON for fuzz-style tests and a service
+//!   binary run as a child process.
 #![warn(missing_docs)]
 
 pub mod health;
 pub mod http;
 pub mod shutdown;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use health::Health;
 pub use http::{harden, HttpLimits};

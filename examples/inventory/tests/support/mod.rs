@@ -1,10 +1,8 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-pub mod fuzz;
 pub mod http_client;
 pub mod oneshot;
-pub mod process;
 
 use std::sync::Arc;
 

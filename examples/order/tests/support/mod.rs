@@ -1,9 +1,6 @@
 //! Calls the HTTP API in process, shared by the embedded and services-mode tests.
 #![allow(dead_code)]
 
-pub mod fuzz;
-pub mod process;
-
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;

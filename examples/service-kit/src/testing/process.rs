@@ -1,6 +1,5 @@
 //! Runs the example's binary as a child process and talks HTTP/1.1 to it over a plain
 //! socket (no client library needed).
-#![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -13,9 +12,16 @@ pub fn free_address() -> SocketAddr {
     listener.local_addr().expect("address")
 }
 
-/// `binary serve --listen address` in embedded mode (the services' variables removed).
+/// `binary serve --listen address` in embedded mode: the services' variables
+/// (`DATABASE_URL`, `KAFKA_BROKERS`, `MONGODB_URL`) and every `*_LISTEN` variable removed.
 pub fn spawn_embedded(binary: &str, address: SocketAddr, extra: &[&str]) -> Child {
-    Command::new(binary)
+    let mut command = Command::new(binary);
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().ends_with("_LISTEN") {
+            command.env_remove(name);
+        }
+    }
+    command
         .arg("serve")
         .arg("--listen")
         .arg(address.to_string())

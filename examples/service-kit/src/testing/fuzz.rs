@@ -1,7 +1,6 @@
 //! A small seeded generator of hostile JSON for the fuzz-style HTTP tests: random values,
 //! and mutations of a valid body (wrong types, huge numbers, deep nesting, huge strings,
 //! NUL and control characters, unicode, missing and extra fields, broken bytes).
-#![allow(dead_code)]
 
 use serde_json::{Map, Value};
 
@@ -9,21 +8,25 @@ use serde_json::{Map, Value};
 pub struct Rng(u64);
 
 impl Rng {
+    /// A generator starting from `seed` (0 counts as 1).
     pub fn new(seed: u64) -> Self {
         Self(seed.max(1))
     }
 
-    pub fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
+    /// A number in `0..n` (`n` > 0).
     pub fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
+        (self.next_u64() % n as u64) as usize
     }
 
+    /// One of `items` (not empty).
     pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
         &items[self.below(items.len())]
     }
@@ -123,7 +126,7 @@ pub fn mutate(rng: &mut Rng, valid: &Value) -> Vec<u8> {
         2 => {
             let at = rng.below(bytes.len().max(1));
             if let Some(byte) = bytes.get_mut(at) {
-                *byte = rng.next() as u8;
+                *byte = rng.next_u64() as u8;
             }
         }
         _ => {}
