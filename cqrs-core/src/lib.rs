@@ -102,7 +102,7 @@ pub use error::{BoxError, StoreError};
 pub use event::{Event, JsonPayload, NewEvent};
 pub use failure::FailureKind;
 pub use projection::{
-    Persistence, ProgressReporter, Projection, ProjectionRunner, RunnerConfig, RunnerError,
+    Persistence, Projection, ProjectionProgress, ProjectionRunner, RunnerConfig, RunnerError,
     RunningProjection, TypedProjection, TypedProjectionError,
 };
 pub use snapshot::{Snapshot, SnapshotPolicy};

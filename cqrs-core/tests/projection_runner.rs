@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use cqrs_core::worker::{CatchUpError, ShutdownError, WaitError};
 use cqrs_core::{
     EventStore, ExpectedVersion, FailureKind, InMemoryEventStore, JsonPayload, Metadata, NewEvent,
     Persistence, Projection, ProjectionRunner, RecordedEvent, RetryPolicy, RunnerConfig,
@@ -242,7 +243,10 @@ async fn shutdown_ends_a_runner_waiting_out_a_store_outage() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     let stopped = tokio::time::timeout(Duration::from_secs(2), running.shutdown()).await;
     assert!(
-        matches!(stopped, Ok(Err(RunnerError::Stopped { .. }))),
+        matches!(
+            stopped,
+            Ok(Err(ShutdownError::Failed(RunnerError::Stopped { .. })))
+        ),
         "{:?}",
         stopped.map(|r| r.map(|_| ()))
     );
@@ -276,16 +280,16 @@ async fn a_persistent_failure_stops_the_runner_at_the_failing_position() {
         .spawn();
     let waited = running.wait_until_caught_up(Duration::from_secs(5)).await;
     assert!(
-        matches!(&waited, Err(RunnerError::Stopped { reason, .. }) if reason.contains("failed at position 6")),
+        matches!(&waited, Err(CatchUpError::Wait(WaitError::Stopped { reason, .. })) if reason.contains("failed at position 6")),
         "a waiter learns why the runner stopped; got {waited:?}"
     );
     match running.shutdown().await {
-        Err(RunnerError::Projection {
+        Err(ShutdownError::Failed(RunnerError::Projection {
             position,
             attempts,
             stream,
             ..
-        }) => {
+        })) => {
             assert_eq!((position, attempts), (6, 3));
             assert_eq!(stream, "Clock-2");
         }

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use cqrs_core::worker::ShutdownError;
 use cqrs_core::worker::WorkerState;
 use cqrs_core::{EventStore, ExpectedVersion, Metadata, RecordedEvent, RunnerConfig, RunnerError};
 use cqrs_postgres::sqlx::{self, PgConnection};
@@ -531,7 +532,7 @@ async fn a_permanently_refused_event_stops_the_runner_at_its_position_without_re
         "{reason}"
     );
     assert_eq!(
-        running.checkpoint(),
+        running.progress().checkpoint,
         positions[0],
         "checkpoint right before the refused event"
     );
@@ -545,9 +546,9 @@ async fn a_permanently_refused_event_stops_the_runner_at_its_position_without_re
         .expect("labels");
     assert_eq!(stored, vec!["first".to_owned()]);
     match running.shutdown().await {
-        Err(RunnerError::Projection {
+        Err(ShutdownError::Failed(RunnerError::Projection {
             position, attempts, ..
-        }) => {
+        })) => {
             assert_eq!(position, positions[1]);
             assert_eq!(attempts, 1, "a permanent failure is not retried");
         }

@@ -19,7 +19,7 @@ use async_trait::async_trait;
 
 pub use dedupe::Deduplicated;
 pub use runner::{
-    ProgressReporter, ProjectionRunner, RunnerConfig, RunnerError, RunningProjection,
+    ProjectionProgress, ProjectionRunner, RunnerConfig, RunnerError, RunningProjection,
 };
 pub use typed::{TypedProjection, TypedProjectionError};
 

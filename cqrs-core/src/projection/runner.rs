@@ -4,16 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
 use super::{Persistence, Projection};
 use crate::command::RetryPolicy;
 use crate::envelope::RecordedEvent;
 use crate::error::{BoxError, StoreError};
 use crate::failure::FailureKind;
-use crate::progress::{wait_for_progress, WaitOutcome};
 use crate::store::EventStore;
-use crate::worker::{WorkerStateReporter, WorkerStateWatch};
+use crate::worker::{LogProgress, Worker, WorkerContext};
 
 /// Tuning of a [`ProjectionRunner`].
 ///
@@ -82,40 +80,26 @@ pub enum RunnerError {
         /// Why.
         reason: String,
     },
-    /// A wait did not complete in time.
-    #[error("projection `{projection}` did not reach position {target} within {waited:?} (checkpoint {checkpoint})")]
-    Timeout {
-        /// Projection name.
-        projection: String,
-        /// Position waited for.
-        target: u64,
-        /// Checkpoint reached.
-        checkpoint: u64,
-        /// Time waited.
-        waited: Duration,
-    },
 }
 
-#[derive(Debug, Clone, Default)]
-struct Progress {
-    checkpoint: u64,
-    stopped: Option<Arc<str>>,
+/// How far a projection runner got: the checkpoint it stored last.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProjectionProgress {
+    /// Every event up to this position is applied and the checkpoint stored.
+    pub checkpoint: u64,
 }
 
-/// What a runner task reports to its [`RunningProjection`] handle: the checkpoint it
-/// stored. Store crates use it to build runners of their own (e.g. transactional ones)
-/// with [`RunningProjection::spawn_task`].
-#[derive(Debug, Clone)]
-pub struct ProgressReporter {
-    sender: watch::Sender<Progress>,
-}
-
-impl ProgressReporter {
-    /// Reports that the checkpoint `position` is stored.
-    pub fn checkpoint(&self, position: u64) {
-        self.sender.send_modify(|p| p.checkpoint = position);
+impl LogProgress for ProjectionProgress {
+    fn log_position(&self) -> u64 {
+        self.checkpoint
     }
 }
+
+/// A projection running in a background task: the one [`Worker`] handle, with the
+/// projection back from [`shutdown`](Worker::shutdown) and [`RunnerError`] when it stopped
+/// for good. Store crates build runners of their own (transactional ones) on
+/// [`Worker::spawn`] with the same progress.
+pub type RunningProjection<P> = Worker<ProjectionProgress, P, RunnerError>;
 
 /// Reads the global log from a projection's checkpoint in batches, applies each event,
 /// stores the checkpoint. See the [module docs](crate::projection) for the delivery
@@ -218,21 +202,21 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
     }
 
     /// Runs the projection in a background task until [`RunningProjection::shutdown`].
-    pub fn spawn(self) -> RunningProjection<P, S> {
+    pub fn spawn(self) -> RunningProjection<P> {
         let store = self.store.clone();
         let name = self.projection.name().to_owned();
-        RunningProjection::spawn_task(name, store, move |progress, stop| self.run(progress, stop))
+        Worker::spawn(name, ProjectionProgress::default(), move |ctx| {
+            self.run(ctx)
+        })
+        .following(store)
     }
 
-    async fn run(
-        mut self,
-        progress: ProgressReporter,
-        mut stop: watch::Receiver<bool>,
-    ) -> Result<P, RunnerError> {
+    async fn run(mut self, ctx: WorkerContext<ProjectionProgress>) -> Result<P, RunnerError> {
+        let mut stop = ctx.stop_signal();
         self.stop = Some(stop.clone());
         let mut wakeups = self.store.subscribe();
         let mut checkpoint = self.load_checkpoint().await?;
-        progress.checkpoint(checkpoint);
+        ctx.report(|p| p.checkpoint = checkpoint);
         while !*stop.borrow() {
             let batch = self.read_batch(checkpoint).await?;
             if batch.is_empty() {
@@ -243,7 +227,7 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
                 continue;
             }
             checkpoint = self.apply_batch(&batch, checkpoint).await?;
-            progress.checkpoint(checkpoint);
+            ctx.report(|p| p.checkpoint = checkpoint);
         }
         Ok(self.projection)
     }
@@ -389,121 +373,6 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
                 reason: "shut down while retrying a failure".into(),
             }),
             () = tokio::time::sleep(delay) => Ok(()),
-        }
-    }
-}
-
-/// A projection running in a background task.
-pub struct RunningProjection<P, S: ?Sized> {
-    name: String,
-    store: Arc<S>,
-    progress: watch::Receiver<Progress>,
-    stop: watch::Sender<bool>,
-    state: WorkerStateWatch,
-    task: JoinHandle<Result<P, RunnerError>>,
-}
-
-impl<P: Send + 'static, S: EventStore + ?Sized> RunningProjection<P, S> {
-    /// Spawns a runner task and returns its handle. `run` gets the reporter for its
-    /// checkpoints and the stop signal (true once [`shutdown`](Self::shutdown) is called);
-    /// when it returns, waiters learn that it stopped, with the error if it failed.
-    pub fn spawn_task<F, Fut>(name: impl Into<String>, store: Arc<S>, run: F) -> Self
-    where
-        F: FnOnce(ProgressReporter, watch::Receiver<bool>) -> Fut,
-        Fut: std::future::Future<Output = Result<P, RunnerError>> + Send + 'static,
-    {
-        let name = name.into();
-        let (sender, progress_rx) = watch::channel(Progress::default());
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let reporter = ProgressReporter { sender };
-        let running = run(reporter.clone(), stop_rx);
-        let task_name = name.clone();
-        let (state_reporter, state) = WorkerStateReporter::new();
-        let task = tokio::spawn(async move {
-            let result = running.await;
-            state_reporter.finished(&result);
-            let reason: Arc<str> = match &result {
-                Ok(_) => "shut down".into(),
-                Err(error) => {
-                    tracing::error!(projection = task_name, %error, "projection runner stopped");
-                    error.to_string().into()
-                }
-            };
-            reporter.sender.send_modify(|p| p.stopped = Some(reason));
-            result
-        });
-        Self {
-            name,
-            store,
-            progress: progress_rx,
-            stop: stop_tx,
-            state,
-            task,
-        }
-    }
-
-    /// Follows whether the runner is still running, and why it stopped.
-    pub fn state(&self) -> WorkerStateWatch {
-        self.state.clone()
-    }
-
-    /// The last stored checkpoint.
-    pub fn checkpoint(&self) -> u64 {
-        self.progress.borrow().checkpoint
-    }
-
-    /// Waits until the checkpoint reaches `position`.
-    pub async fn wait_for_position(
-        &self,
-        position: u64,
-        timeout: Duration,
-    ) -> Result<u64, RunnerError> {
-        let outcome = wait_for_progress(
-            &self.progress,
-            timeout,
-            |p| p.checkpoint >= position,
-            |p| p.stopped.is_some(),
-        )
-        .await;
-        match outcome {
-            WaitOutcome::Reached(p) => Ok(p.checkpoint),
-            WaitOutcome::Stopped(p) => Err(RunnerError::Stopped {
-                projection: self.name.clone(),
-                reason: p.stopped.as_deref().unwrap_or("task ended").to_owned(),
-            }),
-            WaitOutcome::TimedOut(p) => Err(RunnerError::Timeout {
-                projection: self.name.clone(),
-                target: position,
-                checkpoint: p.checkpoint,
-                waited: timeout,
-            }),
-        }
-    }
-
-    /// Waits until the projection has processed everything committed before this call
-    /// (for tests and read-your-writes).
-    pub async fn wait_until_caught_up(&self, timeout: Duration) -> Result<u64, RunnerError> {
-        let head = self
-            .store
-            .head_position()
-            .await
-            .map_err(|source| RunnerError::Store {
-                projection: self.name.clone(),
-                source,
-            })?;
-        self.wait_for_position(head, timeout).await
-    }
-
-    /// Stops after the current batch (its checkpoint is stored) and returns the projection,
-    /// or the error that stopped the runner earlier.
-    pub async fn shutdown(self) -> Result<P, RunnerError> {
-        let _ = self.stop.send(true);
-        match self.task.await {
-            Ok(result) => result,
-            Err(join_error) => Err(RunnerError::Stopped {
-                projection: self.name,
-                reason: format!("runner task panicked or was cancelled: {join_error}"),
-            }),
         }
     }
 }

@@ -182,8 +182,12 @@ pub struct Worker<P, T, E> {
     state: WorkerStateWatch,
     stop: watch::Sender<bool>,
     task: JoinHandle<Result<T, E>>,
-    log: Option<Arc<dyn EventStore>>,
+    log: Option<LogHead>,
 }
+
+/// Reads the head of the log a worker follows.
+type LogHead =
+    Arc<dyn Fn() -> futures::future::BoxFuture<'static, Result<u64, StoreError>> + Send + Sync>;
 
 impl<P, T, E> Worker<P, T, E>
 where
@@ -228,8 +232,11 @@ where
 
     /// Records that the worker follows `store`'s global log, for
     /// [`wait_until_caught_up`](Worker::wait_until_caught_up).
-    pub fn following(mut self, store: Arc<dyn EventStore>) -> Self {
-        self.log = Some(store);
+    pub fn following<S: EventStore + ?Sized>(mut self, store: Arc<S>) -> Self {
+        self.log = Some(Arc::new(move || {
+            let store = store.clone();
+            Box::pin(async move { store.head_position().await })
+        }));
         self
     }
 
@@ -289,14 +296,24 @@ where
                 worker: self.name.clone(),
             });
         };
-        let head = log
-            .head_position()
+        let head = log().await.map_err(|source| CatchUpError::Store {
+            worker: self.name.clone(),
+            source,
+        })?;
+        Ok(self.wait_for_position(head, timeout).await?)
+    }
+
+    /// Waits until the worker's progress reaches `position` of its log.
+    pub async fn wait_for_position(
+        &self,
+        position: u64,
+        timeout: Duration,
+    ) -> Result<P, WaitError<P>>
+    where
+        P: LogProgress,
+    {
+        self.wait_for(timeout, |p| p.log_position() >= position)
             .await
-            .map_err(|source| CatchUpError::Store {
-                worker: self.name.clone(),
-                source,
-            })?;
-        Ok(self.wait_for(timeout, |p| p.log_position() >= head).await?)
     }
 
     /// Asks the worker to stop and waits for it: its output if it stopped as asked, its

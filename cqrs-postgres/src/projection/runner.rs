@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
+use cqrs_core::worker::{Worker, WorkerContext};
 use cqrs_core::{
-    EventStore, FailureKind, ProgressReporter, RunnerConfig, RunnerError, RunningProjection,
+    EventStore, FailureKind, ProjectionProgress, RunnerConfig, RunnerError, RunningProjection,
     StoreError,
 };
 use tokio::sync::watch;
@@ -168,21 +169,21 @@ impl<P: TransactionalProjection> TransactionalRunner<P> {
     pub fn spawn(self) -> RunningTransactionalProjection<P> {
         let name = self.projection.name().to_owned();
         let store = Arc::new(self.store.clone());
-        RunningProjection::spawn_task(name, store, move |progress, stop| self.run(progress, stop))
+        Worker::spawn(name, ProjectionProgress::default(), move |ctx| {
+            self.run(ctx)
+        })
+        .following(store)
     }
 
-    async fn run(
-        mut self,
-        progress: ProgressReporter,
-        mut stop: watch::Receiver<bool>,
-    ) -> Result<P, RunnerError> {
-        self.run_loop(&progress, &mut stop).await?;
+    async fn run(mut self, ctx: WorkerContext<ProjectionProgress>) -> Result<P, RunnerError> {
+        let mut stop = ctx.stop_signal();
+        self.run_loop(&ctx, &mut stop).await?;
         Ok(self.projection)
     }
 
     async fn run_loop(
         &mut self,
-        progress: &ProgressReporter,
+        progress: &WorkerContext<ProjectionProgress>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), RunnerError> {
         let mut wakeups = self.store.subscribe();
@@ -191,7 +192,7 @@ impl<P: TransactionalProjection> TransactionalRunner<P> {
             match self.apply_next(None).await {
                 Ok((checkpoint, applied)) => {
                     failures = 0;
-                    progress.checkpoint(checkpoint);
+                    progress.report(|p| p.checkpoint = checkpoint);
                     if applied == 0 {
                         tokio::select! {
                             _ = stop.changed() => {}
@@ -227,9 +228,9 @@ impl<P: TransactionalProjection> TransactionalRunner<P> {
     /// its batch that come before it, so the checkpoint stops right before the event the
     /// error names. A failure here is only logged: the runner stops either way, and the
     /// events are applied by the next run.
-    async fn commit_before(&mut self, position: u64, progress: &ProgressReporter) {
+    async fn commit_before(&mut self, position: u64, progress: &WorkerContext<ProjectionProgress>) {
         match self.apply_next(Some(position)).await {
-            Ok((checkpoint, _)) => progress.checkpoint(checkpoint),
+            Ok((checkpoint, _)) => progress.report(|p| p.checkpoint = checkpoint),
             Err(failure) => tracing::warn!(
                 projection = self.projection.name(),
                 error = %failure.error,
@@ -249,4 +250,4 @@ struct BatchFailure {
 
 /// A [`TransactionalRunner`] running in a background task: the same handle as core's
 /// runners (checkpoint, waits, graceful shutdown).
-pub type RunningTransactionalProjection<P> = RunningProjection<P, PgEventStore>;
+pub type RunningTransactionalProjection<P> = RunningProjection<P>;

@@ -4,9 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cqrs_core::worker::{CatchUpError, ShutdownError};
 use cqrs_core::{
-    EventStore, InMemoryEventStore, ProjectionRunner, RetryPolicy, RunnerConfig, RunnerError,
-    RunningProjection,
+    EventStore, InMemoryEventStore, ProjectionProgress, ProjectionRunner, RetryPolicy,
+    RunnerConfig, RunnerError, RunningProjection,
 };
 
 use service_kit::Health;
@@ -35,8 +36,8 @@ pub struct InventorySystem {
     /// The saga's and the view's runners, for `GET /health/ready`.
     pub health: Health,
     store: Arc<dyn EventStore>,
-    saga: RunningProjection<SagaProjection, dyn EventStore>,
-    stock_runner: RunningProjection<StockLevelProjection, dyn EventStore>,
+    saga: RunningProjection<SagaProjection>,
+    stock_runner: RunningProjection<StockLevelProjection>,
 }
 
 impl InventorySystem {
@@ -83,12 +84,12 @@ impl InventorySystem {
 
     /// Waits until the saga and the view have processed everything, including the events
     /// the saga itself appended (for the demo, tests and read-your-writes).
-    pub async fn settle(&self) -> Result<u64, RunnerError> {
+    pub async fn settle(&self) -> Result<u64, CatchUpError<ProjectionProgress>> {
         const TIMEOUT: Duration = Duration::from_secs(30);
         loop {
-            let head = self.saga.wait_until_caught_up(TIMEOUT).await?;
+            let head = self.saga.wait_until_caught_up(TIMEOUT).await?.checkpoint;
             self.stock_runner.wait_for_position(head, TIMEOUT).await?;
-            let now = self.saga.wait_until_caught_up(TIMEOUT).await?;
+            let now = self.saga.wait_until_caught_up(TIMEOUT).await?.checkpoint;
             if now == head {
                 return Ok(head);
             }
@@ -96,7 +97,7 @@ impl InventorySystem {
     }
 
     /// Stops the saga and the view after their current batch.
-    pub async fn shutdown(self) -> Result<(), RunnerError> {
+    pub async fn shutdown(self) -> Result<(), ShutdownError<RunnerError>> {
         let saga = self.saga.shutdown().await.map(|_| ());
         let stock = self.stock_runner.shutdown().await.map(|_| ());
         saga.and(stock)

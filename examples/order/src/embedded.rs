@@ -3,9 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cqrs_core::worker::{CatchUpError, ShutdownError};
 use cqrs_core::{
-    CommandError, Committed, EventStore, InMemoryEventStore, ProjectionRunner, Repository,
-    RunnerError, RunningProjection,
+    CommandError, Committed, EventStore, InMemoryEventStore, ProjectionProgress, ProjectionRunner,
+    Repository, RunnerError, RunningProjection,
 };
 
 use service_kit::Health;
@@ -20,7 +21,7 @@ pub struct OrderSystem {
     /// Query side.
     pub tiers: PriceTiers,
     health: Health,
-    runner: RunningProjection<PriceTierProjection, dyn EventStore>,
+    runner: RunningProjection<PriceTierProjection>,
 }
 
 impl OrderSystem {
@@ -34,7 +35,7 @@ impl OrderSystem {
         Self::on(Arc::new(InMemoryEventStore::new()))
     }
 
-    /// Starts on `store` (the projection resumes from its checkpoint there).
+    /// Starts on `store`; the in-memory price-tier projection replays its log from the start.
     pub fn on(store: Arc<dyn EventStore>) -> Self {
         let orders = Repository::new(store.clone());
         let (projection, tiers) = PriceTierProjection::new();
@@ -58,10 +59,12 @@ impl OrderSystem {
     }
 
     /// Waits until the read model has applied everything committed so far.
-    pub async fn settle(&self) -> Result<u64, RunnerError> {
-        self.runner
+    pub async fn settle(&self) -> Result<u64, CatchUpError<ProjectionProgress>> {
+        let progress = self
+            .runner
             .wait_until_caught_up(Duration::from_secs(10))
-            .await
+            .await?;
+        Ok(progress.checkpoint)
     }
 
     /// The HTTP API's state for this system.
@@ -74,7 +77,7 @@ impl OrderSystem {
     }
 
     /// Stops the projection runner.
-    pub async fn shutdown(self) -> Result<(), RunnerError> {
+    pub async fn shutdown(self) -> Result<(), ShutdownError<RunnerError>> {
         self.runner.shutdown().await.map(|_| ())
     }
 }
