@@ -78,6 +78,11 @@ pub enum StoreError {
         operation: &'static str,
         /// The backend's error code (SQLSTATE, MongoDB error code).
         code: String,
+        /// True when the data itself is refused (a data exception, an integrity or size
+        /// limit): the caller's input is at fault. False when the backend refuses the
+        /// operation whatever the data (a missing table, a missing privilege): the
+        /// service's own setup is at fault.
+        input_at_fault: bool,
         /// The driver's error.
         #[source]
         source: BoxError,
@@ -102,9 +107,9 @@ impl StoreError {
     }
 
     /// How a consumer or runner treats this failure: unavailable, timeout, serialization
-    /// failure and unclassified backend errors are [`FailureKind::Transient`] (retried
-    /// without skipping); a conflict, a reused event id, invalid input, refused or corrupt
-    /// data are [`FailureKind::Permanent`].
+    /// failure, a lost version race ([`Conflict`]: reload and retry) and unclassified
+    /// backend errors are [`FailureKind::Transient`] (retried without skipping); a reused
+    /// event id, invalid input, refused or corrupt data are [`FailureKind::Permanent`].
     ///
     /// An unclassified [`StoreError::Backend`] is transient on purpose: retrying an input
     /// that can never succeed stalls a pipeline visibly, skipping one that could have
@@ -114,22 +119,26 @@ impl StoreError {
             StoreError::Unavailable { .. }
             | StoreError::Timeout { .. }
             | StoreError::Serialization { .. }
-            | StoreError::Backend { .. } => FailureKind::Transient,
-            StoreError::Conflict(_)
-            | StoreError::DuplicateEventId { .. }
+            | StoreError::Backend { .. }
+            | StoreError::Conflict(_) => FailureKind::Transient,
+            StoreError::DuplicateEventId { .. }
             | StoreError::InvalidInput { .. }
             | StoreError::Refused { .. }
             | StoreError::Corrupt(_) => FailureKind::Permanent,
         }
     }
 
-    /// True when the caller's input is at fault (invalid input, refused data, a reused event
-    /// id): an HTTP edge answers 4xx for these, never 5xx.
+    /// True when the caller's input is at fault (invalid input, data the backend refuses,
+    /// a reused event id): an HTTP edge answers 4xx for these, never 5xx. A refusal that is
+    /// not the input's fault (`input_at_fault: false`: a missing table or privilege) is not.
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
             StoreError::InvalidInput { .. }
-                | StoreError::Refused { .. }
+                | StoreError::Refused {
+                    input_at_fault: true,
+                    ..
+                }
                 | StoreError::DuplicateEventId { .. }
         )
     }

@@ -163,3 +163,43 @@ async fn a_dead_letter_topic_refusing_even_the_bounded_copy_stops_the_runner_nam
         Ok(_) => panic!("expected DeadLetterRefused, got a clean shutdown"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_letter_topic_missing_from_the_cluster_stops_the_runner_instead_of_looping() {
+    let Some(brokers) = support::broker() else {
+        return;
+    };
+    let kafka = KafkaConfig::new(brokers);
+    let topic = support::unique("missing-dlq");
+    support::create_topics(&kafka, std::slice::from_ref(&topic)).await;
+    let at = support::publish::produce_raw(&kafka, &topic, "sensor-1", b"not json", &[]).await;
+    let dead_letters = format!("{topic}.never-created");
+    let config = ConsumerConfig::new(support::unique("missing-dlq-writer"), [topic.clone()])
+        .with_dead_letter_topic(&dead_letters);
+    let running = ConsumerRunner::new(kafka.clone(), config, Seen::default())
+        .with_decoder(RawJsonDecoder::default())
+        .spawn()
+        .expect("consumer");
+    let started = Instant::now();
+    let mut state = running.state();
+    // The dead-letter producer learns that the topic does not exist after 10 s
+    // (`topic.metadata.propagation.max.ms`); librdkafka's default of 30 s would race the
+    // 30 s message timeout, whose `MessageTimedOut` is transient and retried forever.
+    let stopped = tokio::time::timeout(Duration::from_secs(25), state.stopped())
+        .await
+        .expect("the runner stops instead of retrying the missing topic forever");
+    assert!(
+        matches!(&stopped, WorkerState::Failed(reason) if reason.contains(&format!("offset {}", at.1))),
+        "{stopped:?}"
+    );
+    eprintln!("stopped after {:?}", started.elapsed());
+    match running.shutdown().await {
+        Err(ConsumerError::DeadLetterRefused {
+            topic: refused_by, ..
+        }) => {
+            assert_eq!(refused_by, dead_letters)
+        }
+        Err(other) => panic!("expected DeadLetterRefused, got {other}"),
+        Ok(_) => panic!("expected DeadLetterRefused, got a clean shutdown"),
+    }
+}

@@ -220,11 +220,15 @@ pub fn from_class(
         ErrorClass::DuplicateKey => StoreError::Refused {
             operation,
             code: codes::DUPLICATE_KEY[0].to_string(),
+            input_at_fault: true,
             source,
         },
+        // Every code classified as refusing is about the document written (a bad value,
+        // a failed validation, a size or key limit).
         ErrorClass::Refused(code) => StoreError::Refused {
             operation,
             code: code.to_string(),
+            input_at_fault: true,
             source,
         },
         ErrorClass::Other => StoreError::Backend { operation, source },

@@ -336,6 +336,7 @@ mod tests {
         let refused = StoreError::Refused {
             operation: "project",
             code: "10334".into(),
+            input_at_fault: true,
             source: "BSONObjectTooLarge".into(),
         };
         assert_eq!(store(unavailable).kind(), FailureKind::Transient);

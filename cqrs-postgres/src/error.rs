@@ -119,8 +119,11 @@ pub(crate) fn unique_violation(error: &sqlx::Error) -> Option<&str> {
 /// | `21` | cardinality violation | permanent |
 /// | `22` | data exception (NUL in text, value out of range, invalid JSON) | permanent |
 /// | `23` | integrity constraint violation | permanent |
+/// | `27` | triggered data change violation | permanent |
 /// | `42` | syntax error or access rule violation | permanent |
+/// | `44` | `WITH CHECK OPTION` violation | permanent |
 /// | `54` | program limit exceeded (index row too large, too many columns) | permanent |
+/// | `P0` | PL/pgSQL error (a trigger's `RAISE EXCEPTION`) | permanent |
 /// | any other | | transient |
 ///
 /// Unknown classes are transient: a retried permanent error stalls visibly, a skipped
@@ -137,9 +140,23 @@ pub(crate) fn unique_violation(error: &sqlx::Error) -> Option<&str> {
 /// ```
 pub fn sqlstate_kind(code: &str) -> FailureKind {
     match code.get(..2) {
-        Some("0A" | "21" | "22" | "23" | "42" | "54") => FailureKind::Permanent,
+        Some("0A" | "21" | "22" | "23" | "27" | "42" | "44" | "54" | "P0") => {
+            FailureKind::Permanent
+        }
         _ => FailureKind::Transient,
     }
+}
+
+/// True when a permanent SQLSTATE `code` refuses the data itself (every permanent class but
+/// `42` syntax or access rule and `0A` feature not supported, which refuse the operation
+/// whatever the data: the service's setup is at fault, not its input).
+///
+/// ```
+/// assert!(cqrs_postgres::sqlstate_blames_input("22021")); // NUL in text
+/// assert!(!cqrs_postgres::sqlstate_blames_input("42501")); // insufficient privilege
+/// ```
+pub fn sqlstate_blames_input(code: &str) -> bool {
+    sqlstate_kind(code) == FailureKind::Permanent && !matches!(code.get(..2), Some("42" | "0A"))
 }
 
 /// How a failure of a query a user runs with sqlx (a read model's update, say) is treated:
@@ -241,7 +258,7 @@ pub fn classify_error(error: &(dyn std::error::Error + 'static)) -> FailureKind 
 /// - pool acquire timeout, `statement_timeout`/cancel (`57014`): [`StoreError::Timeout`];
 /// - `serialization_failure` (`40001`), `deadlock_detected` (`40P01`):
 ///   [`StoreError::Serialization`];
-/// - a permanent SQLSTATE ([`sqlstate_kind`]: classes 0A, 21, 22, 23, 42, 54):
+/// - a permanent SQLSTATE ([`sqlstate_kind`]: classes 0A, 21, 22, 23, 27, 42, 44, 54, P0):
 ///   [`StoreError::Refused`] with the code;
 /// - anything else: [`StoreError::Backend`] (transient).
 pub(crate) fn map_sqlx(operation: &'static str, error: sqlx::Error) -> StoreError {
@@ -257,6 +274,7 @@ pub(crate) fn map_sqlx(operation: &'static str, error: sqlx::Error) -> StoreErro
         (_, Some(code)) if sqlstate_kind(code) == FailureKind::Permanent => StoreError::Refused {
             operation,
             code: code.to_owned(),
+            input_at_fault: sqlstate_blames_input(code),
             source: Box::new(error),
         },
         (

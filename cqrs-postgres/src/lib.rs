@@ -41,7 +41,7 @@ mod transaction;
 mod wakeup;
 
 pub use config::{CoalescingConfig, PgEventStoreConfig, PoolConfig, TcpKeepalive, WakeupConfig};
-pub use error::{classify, classify_error, sqlstate_kind, SetupError};
+pub use error::{classify, classify_error, sqlstate_blames_input, sqlstate_kind, SetupError};
 pub use projection::{
     RunningTransactionalProjection, TransactionalProjection, TransactionalRunner,
 };

@@ -231,6 +231,7 @@ impl Aborted {
             Some(code) => StoreError::Refused {
                 operation,
                 code: code.clone(),
+                input_at_fault: crate::error::sqlstate_blames_input(code),
                 source,
             },
             None => StoreError::Backend { operation, source },

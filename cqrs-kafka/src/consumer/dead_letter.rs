@@ -40,6 +40,10 @@ impl DeadLetters {
             .set("enable.idempotence", "true")
             .set("acks", "all")
             .set("message.timeout.ms", "30000")
+            // A dead-letter topic missing from the cluster must fail as `UnknownTopic`
+            // (permanent: the bounded copy, then a typed stop) before the message times
+            // out as `MessageTimedOut` (transient: retried forever).
+            .set("topic.metadata.propagation.max.ms", "10000")
             .set("message.max.bytes", max_message_bytes.to_string());
         Ok(Self {
             topic: topic.to_owned(),

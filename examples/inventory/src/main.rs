@@ -154,6 +154,8 @@ async fn demo(low_stock_threshold: u64) -> Result<(), MainError> {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), MainError> {
+    // Listening from here on: a SIGTERM during start-up is a graceful stop once started.
+    let signal = service_kit::shutdown::signal();
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
@@ -172,7 +174,7 @@ async fn serve(args: ServeArgs) -> Result<(), MainError> {
     let deadline = Duration::from_secs(args.shutdown_deadline);
     let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
     let server = http::serve(listener, state, async move {
-        service_kit::shutdown::signal().await;
+        signal.await;
         let _ = signalled.send(());
     });
     tokio::pin!(server);

@@ -342,6 +342,7 @@ impl EventStore for FlakyStore {
             return Err(StoreError::Refused {
                 operation: "append",
                 code: "22021".into(),
+                input_at_fault: true,
                 source: "invalid byte sequence for encoding \"UTF8\": 0x00".into(),
             });
         }

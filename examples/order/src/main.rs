@@ -123,11 +123,12 @@ async fn demo() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Serves `router` until SIGTERM or Ctrl-C, then finishes the requests in flight and runs
-/// `stop`, all within `deadline`.
+/// Serves `router` until `signal` (SIGTERM or Ctrl-C), then finishes the requests in
+/// flight and runs `stop`, all within `deadline`.
 async fn serve_until_signal<F>(
     listener: tokio::net::TcpListener,
     router: axum::Router,
+    signal: impl Future<Output = ()> + Send + 'static,
     deadline: Duration,
     stop: F,
 ) -> Result<(), BoxError>
@@ -136,7 +137,7 @@ where
 {
     let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
     let server = order::http::serve(listener, router, async move {
-        service_kit::shutdown::signal().await;
+        signal.await;
         let _ = signalled.send(());
     });
     tokio::pin!(server);
@@ -163,19 +164,22 @@ async fn serve_services(
     config: ServicesConfig,
     deadline: Duration,
 ) -> Result<(), BoxError> {
+    // Listening from here on: a SIGTERM during start-up is a graceful stop once started.
+    let signal = service_kit::shutdown::signal();
     let services = OrderServices::start(config).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "order API listening (services mode)");
     let router = order::http::router(services.app_state());
-    serve_until_signal(listener, router, deadline, services.shutdown()).await
+    serve_until_signal(listener, router, signal, deadline, services.shutdown()).await
 }
 
 async fn serve(listen: SocketAddr, deadline: Duration) -> Result<(), BoxError> {
+    let signal = service_kit::shutdown::signal();
     let system = OrderSystem::embedded();
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "order API listening (embedded mode)");
     let router = order::http::router(system.app_state());
-    serve_until_signal(listener, router, deadline, async move {
+    serve_until_signal(listener, router, signal, deadline, async move {
         system.shutdown().await.map_err(BoxError::from)
     })
     .await
