@@ -63,4 +63,15 @@ async fn the_largest_valid_order_fits_a_kafka_message() {
             cqrs_core::Event::event_type(&event)
         );
     }
+
+    // And the store in services mode takes it: the stream id `Order-{id}` of the longest
+    // id in the widest characters fits the stream id limit, the payload the relay's.
+    let store = std::sync::Arc::new(cqrs_core::InMemoryEventStore::with_limits(store_limits(
+        &RelayConfig::default(),
+    )));
+    let orders = cqrs_core::Repository::<Order, _>::new(store);
+    orders
+        .execute(place)
+        .await
+        .expect("the store accepts the largest valid order");
 }

@@ -12,8 +12,10 @@ pub const MAX_LINES: usize = 100;
 pub const MAX_QUANTITY: u32 = 1000;
 /// Highest unit price, in minor units (1,000,000.00).
 pub const MAX_UNIT_PRICE: u64 = 100_000_000;
-/// Longest order or customer id, in characters.
-pub const MAX_ID_LEN: usize = 128;
+/// Longest order or customer id, in characters. The order id becomes the stream id
+/// `Order-{id}`: 126 characters of up to 4 bytes of UTF-8 each, plus the prefix, stay within
+/// the store's 512-byte stream id limit, so the store never refuses a valid id.
+pub const MAX_ID_LEN: usize = 126;
 /// Longest sku, in characters.
 pub const MAX_SKU_LEN: usize = 64;
 /// Longest line label, in characters.
