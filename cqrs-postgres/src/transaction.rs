@@ -93,7 +93,7 @@ impl PgTransaction {
         if let Some(aborted) = &self.aborted {
             return Err(aborted.error("append"));
         }
-        validate_append(stream_id, &events, &self.store.config().limits)?;
+        validate_append(stream_id, &events, metadata, &self.store.config().limits)?;
         if self.next_index + events.len() > MAX_EVENTS_PER_TRANSACTION {
             return Err(StoreError::InvalidInput {
                 stream: stream_id.to_owned(),

@@ -2,9 +2,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::envelope::stream_category;
+use crate::envelope::{stream_category, Metadata};
 use crate::error::StoreError;
 use crate::event::NewEvent;
+
+/// What one metadata header costs besides its key and value, in
+/// [`StoreLimits::max_metadata_bytes`]: room for its framing wherever it is carried (the
+/// `meta-` prefix and two varint lengths of a Kafka header).
+pub const METADATA_HEADER_OVERHEAD_BYTES: usize = 16;
 
 /// Limits every store enforces on appended input.
 ///
@@ -28,6 +33,12 @@ pub struct StoreLimits {
     pub max_stream_id_bytes: usize,
     /// Most events in one append. Default 10,000.
     pub max_batch_len: usize,
+    /// Longest event type name, in bytes. Default 256.
+    pub max_event_type_bytes: usize,
+    /// Most bytes of free-form metadata headers per append: keys and values, plus
+    /// [`METADATA_HEADER_OVERHEAD_BYTES`] per header for its framing (a relay publishes
+    /// each as a Kafka header `meta-<key>`). Default 16 KiB.
+    pub max_metadata_bytes: usize,
     /// Payload limits per stream category (the part of the stream id before the first
     /// `-`, see [`stream_category`]). A category's limit applies instead of
     /// `max_payload_bytes` only when it is lower. Default: none.
@@ -40,6 +51,8 @@ impl Default for StoreLimits {
             max_payload_bytes: 8 * 1024 * 1024,
             max_stream_id_bytes: 512,
             max_batch_len: 10_000,
+            max_event_type_bytes: 256,
+            max_metadata_bytes: 16 * 1024,
             category_max_payload_bytes: BTreeMap::new(),
         }
     }
@@ -76,6 +89,7 @@ impl StoreLimits {
 pub fn validate_append(
     stream_id: &str,
     events: &[NewEvent],
+    metadata: &Metadata,
     limits: &StoreLimits,
 ) -> Result<(), StoreError> {
     let invalid = |reason: String| {
@@ -105,12 +119,41 @@ pub fn validate_append(
             limits.max_batch_len
         ));
     }
+    let metadata_bytes: usize = metadata
+        .headers
+        .iter()
+        .map(|(k, v)| k.len() + v.len() + METADATA_HEADER_OVERHEAD_BYTES)
+        .sum();
+    if metadata_bytes > limits.max_metadata_bytes {
+        return invalid(format!(
+            "the metadata headers are {metadata_bytes} bytes, more than the limit of {}",
+            limits.max_metadata_bytes
+        ));
+    }
+    if let Some((key, _)) = metadata
+        .headers
+        .iter()
+        .find(|(k, v)| k.is_empty() || k.contains('\0') || v.contains('\0'))
+    {
+        return invalid(format!(
+            "the metadata header `{}` is empty or contains a NUL character",
+            key.escape_debug()
+        ));
+    }
     let max_payload_bytes = limits.max_payload_for(stream_id);
     for (index, event) in events.iter().enumerate() {
         if event.event_type.is_empty() || event.event_type.contains('\0') {
             return invalid(format!(
                 "event #{index} ({}) has an invalid type name",
                 event.event_id
+            ));
+        }
+        if event.event_type.len() > limits.max_event_type_bytes {
+            return invalid(format!(
+                "event #{index} ({}) has a type name of {} bytes, more than the limit of {}",
+                event.event_id,
+                event.event_type.len(),
+                limits.max_event_type_bytes
             ));
         }
         if event.payload.len() > max_payload_bytes {
@@ -169,22 +212,55 @@ mod tests {
             max_batch_len: 3,
             ..StoreLimits::default()
         };
-        assert!(validate_append("Order-1", &events(3), &limits).is_ok());
-        assert!(reason(validate_append("Order-123", &events(1), &limits))
-            .contains("stream id is 9 bytes"));
-        assert!(reason(validate_append("Order-1", &events(4), &limits)).contains("4 events"));
-        assert!(reason(validate_append("", &events(1), &limits)).contains("empty"));
-        assert!(reason(validate_append("a\0b", &events(1), &limits)).contains("NUL"));
+        assert!(validate_append("Order-1", &events(3), &Metadata::default(), &limits).is_ok());
+        assert!(reason(validate_append(
+            "Order-123",
+            &events(1),
+            &Metadata::default(),
+            &limits
+        ))
+        .contains("stream id is 9 bytes"));
+        assert!(reason(validate_append(
+            "Order-1",
+            &events(4),
+            &Metadata::default(),
+            &limits
+        ))
+        .contains("4 events"));
+        assert!(reason(validate_append(
+            "",
+            &events(1),
+            &Metadata::default(),
+            &limits
+        ))
+        .contains("empty"));
+        assert!(reason(validate_append(
+            "a\0b",
+            &events(1),
+            &Metadata::default(),
+            &limits
+        ))
+        .contains("NUL"));
         let big = NewEvent::raw(
             "Happened",
             1,
             JsonPayload::parse(r#"{"a":"0123456789"}"#).expect("json"),
         );
-        assert!(reason(validate_append("Order-1", &[big], &limits)).contains("payload of 18 bytes"));
+        assert!(reason(validate_append(
+            "Order-1",
+            &[big],
+            &Metadata::default(),
+            &limits
+        ))
+        .contains("payload of 18 bytes"));
         let untyped = NewEvent::raw("", 1, JsonPayload::parse("{}").expect("json"));
-        assert!(
-            reason(validate_append("Order-1", &[untyped], &limits)).contains("invalid type name")
-        );
+        assert!(reason(validate_append(
+            "Order-1",
+            &[untyped],
+            &Metadata::default(),
+            &limits
+        ))
+        .contains("invalid type name"));
     }
 
     #[test]
@@ -192,7 +268,7 @@ mod tests {
         let limits = StoreLimits::default();
         let with = |json: &str| {
             let event = NewEvent::raw("Happened", 1, JsonPayload::parse(json).expect("json"));
-            validate_append("Order-1", &[event], &limits)
+            validate_append("Order-1", &[event], &Metadata::default(), &limits)
         };
         // The text `\u0000` (an escaped backslash, then `u0000`) holds no NUL.
         assert!(with(r#"{"path":"C:\\u0000"}"#).is_ok());
@@ -214,7 +290,12 @@ mod tests {
     #[test]
     fn a_category_limit_applies_to_its_streams_only() {
         let limits = StoreLimits::default().with_category_max_payload("Order", 1_000);
-        let over = validate_append("Order-42", &[payload_of(1_001)], &limits);
+        let over = validate_append(
+            "Order-42",
+            &[payload_of(1_001)],
+            &Metadata::default(),
+            &limits,
+        );
         match over {
             Err(StoreError::InvalidInput { stream, reason }) => {
                 assert_eq!(stream, "Order-42");
@@ -223,13 +304,39 @@ mod tests {
             }
             other => panic!("expected InvalidInput, got {other:?}"),
         }
-        assert!(validate_append("Order-42", &[payload_of(1_000)], &limits).is_ok());
-        assert!(validate_append("Order-42", &[payload_of(999)], &limits).is_ok());
+        assert!(validate_append(
+            "Order-42",
+            &[payload_of(1_000)],
+            &Metadata::default(),
+            &limits
+        )
+        .is_ok());
+        assert!(validate_append(
+            "Order-42",
+            &[payload_of(999)],
+            &Metadata::default(),
+            &limits
+        )
+        .is_ok());
         // Another category, and a stream id that only starts like the category, keep the
         // global limit.
-        assert!(validate_append("Invoice-1", &[payload_of(100_000)], &limits).is_ok());
-        assert!(validate_append("Orders-1", &[payload_of(100_000)], &limits).is_ok());
-        assert!(validate_append("Order", &[payload_of(1_001)], &limits).is_err());
+        assert!(validate_append(
+            "Invoice-1",
+            &[payload_of(100_000)],
+            &Metadata::default(),
+            &limits
+        )
+        .is_ok());
+        assert!(validate_append(
+            "Orders-1",
+            &[payload_of(100_000)],
+            &Metadata::default(),
+            &limits
+        )
+        .is_ok());
+        assert!(
+            validate_append("Order", &[payload_of(1_001)], &Metadata::default(), &limits).is_err()
+        );
     }
 
     #[test]
@@ -240,6 +347,39 @@ mod tests {
         }
         .with_category_max_payload("Order", 10_000);
         assert_eq!(limits.max_payload_for("Order-1"), 500);
-        assert!(validate_append("Order-1", &[payload_of(501)], &limits).is_err());
+        assert!(
+            validate_append("Order-1", &[payload_of(501)], &Metadata::default(), &limits).is_err()
+        );
+    }
+
+    #[test]
+    fn metadata_over_its_limit_a_nul_in_a_header_and_a_long_type_name_are_refused() {
+        let limits = StoreLimits {
+            max_metadata_bytes: 100,
+            max_event_type_bytes: 8,
+            ..StoreLimits::default()
+        };
+        let fits = Metadata::default().with_header("tenant", "t".repeat(100 - 6 - 16));
+        assert!(validate_append("Order-1", &events(1), &fits, &limits).is_ok());
+        let over = Metadata::default().with_header("tenant", "t".repeat(100 - 6 - 16 + 1));
+        assert!(
+            reason(validate_append("Order-1", &events(1), &over, &limits))
+                .contains("metadata headers are 101 bytes")
+        );
+        // Many small headers pay for their framing.
+        let many = (0..10).fold(Metadata::default(), |m, i| {
+            m.with_header(format!("k{i}"), "")
+        });
+        assert!(validate_append("Order-1", &events(1), &many, &limits).is_err());
+        let nul = Metadata::default().with_header("user", "a\0b");
+        assert!(reason(validate_append("Order-1", &events(1), &nul, &limits)).contains("NUL"));
+        let long = NewEvent::raw("LongerThan8", 1, JsonPayload::parse("{}").unwrap());
+        assert!(reason(validate_append(
+            "Order-1",
+            &[long],
+            &Metadata::default(),
+            &limits
+        ))
+        .contains("type name of 11 bytes"));
     }
 }

@@ -164,7 +164,7 @@ impl EventStore for InMemoryEventStore {
         events: Vec<NewEvent>,
         metadata: &Metadata,
     ) -> Result<AppendResult, StoreError> {
-        validate_append(stream_id, &events, &self.limits)?;
+        validate_append(stream_id, &events, metadata, &self.limits)?;
         let mut guard = self.write();
         let inner = &mut *guard;
         if let Some(previous) = inner.find_previous_append(stream_id, &events) {

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-pub use limits::{validate_append, StoreLimits};
+pub use limits::{validate_append, StoreLimits, METADATA_HEADER_OVERHEAD_BYTES};
 pub use memory::InMemoryEventStore;
 pub use notify::{PositionNotifier, PositionWatch};
 

@@ -140,7 +140,10 @@ impl RelayConfig {
     /// minus room for the key and the envelope headers, computed conservatively for stream
     /// ids up to 512 bytes (the default
     /// [`StoreLimits::max_stream_id_bytes`](cqrs_core::StoreLimits::max_stream_id_bytes)),
-    /// event type names up to 256 bytes and up to 16 KiB of metadata headers (`meta-*`).
+    /// event type names up to 256 bytes and up to 16 KiB of metadata headers (`meta-*`): the
+    /// store's default limits ([`StoreLimits::max_event_type_bytes`](cqrs_core::StoreLimits::max_event_type_bytes),
+    /// [`StoreLimits::max_metadata_bytes`](cqrs_core::StoreLimits::max_metadata_bytes))
+    /// refuse anything larger at append.
     /// Use it as the store's limit for the categories this relay publishes:
     ///
     /// ```

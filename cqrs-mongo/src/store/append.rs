@@ -51,7 +51,7 @@ pub(crate) async fn append(
     events: Vec<NewEvent>,
     metadata: &Metadata,
 ) -> Result<AppendResult, StoreError> {
-    validate_append(stream_id, &events, &store.config.limits)?;
+    validate_append(stream_id, &events, metadata, &store.config.limits)?;
     let mut body = AppendBody::prepare(store.collections(), stream_id, expected, events, metadata)?;
     let budget = store.config.transaction_timeout;
     let mut raced = false;

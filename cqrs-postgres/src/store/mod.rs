@@ -428,7 +428,7 @@ impl EventStore for PgEventStore {
         events: Vec<NewEvent>,
         metadata: &Metadata,
     ) -> Result<AppendResult, StoreError> {
-        validate_append(stream_id, &events, &self.inner.config.limits)?;
+        validate_append(stream_id, &events, metadata, &self.inner.config.limits)?;
         match self.coalescer() {
             Some(coalescer) if coalescer.takes(&events) => {
                 coalescer
