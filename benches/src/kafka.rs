@@ -215,6 +215,9 @@ impl Projection for EventsPerStream {
     fn name(&self) -> &str {
         "events-per-stream"
     }
+    fn persistence(&self) -> cqrs_core::Persistence {
+        cqrs_core::Persistence::InMemory
+    }
     async fn apply(&mut self, event: &RecordedEvent) -> Result<(), Self::Error> {
         let applied = self.applied.entry(event.stream_id.clone()).or_default();
         *applied = (*applied).max(event.stream_version);

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use cqrs_core::projection::Deduplicated;
 use cqrs_core::{
     Aggregate, Command, Event, EventStore, ExpectedVersion, InMemoryEventStore, JsonPayload,
-    Metadata, NewEvent, Projection, ProjectionRunner, RecordedEvent, RetryPolicy, RunnerConfig,
-    RunnerError, TypedProjection, Upcasters,
+    Metadata, NewEvent, Persistence, Projection, ProjectionRunner, RecordedEvent, RetryPolicy,
+    RunnerConfig, RunnerError, TypedProjection, Upcasters,
 };
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +68,9 @@ impl TypedProjection for Readings {
     type Error = std::convert::Infallible;
     fn name(&self) -> &str {
         "readings"
+    }
+    fn persistence(&self) -> Persistence {
+        Persistence::InMemory
     }
     async fn apply(
         &mut self,
@@ -160,6 +163,9 @@ impl Projection for Applied {
     type Error = std::convert::Infallible;
     fn name(&self) -> &str {
         "applied"
+    }
+    fn persistence(&self) -> Persistence {
+        Persistence::InMemory
     }
     async fn apply(&mut self, event: &RecordedEvent) -> Result<(), Self::Error> {
         self.0

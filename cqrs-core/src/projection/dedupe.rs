@@ -30,6 +30,7 @@ use crate::failure::FailureKind;
 /// # #[async_trait] impl Projection for Count {
 /// #     type Error = std::convert::Infallible;
 /// #     fn name(&self) -> &str { "count" }
+/// #     fn persistence(&self) -> Persistence { Persistence::InMemory }
 /// #     async fn apply(&mut self, _: &RecordedEvent) -> Result<(), Self::Error> { self.0 += 1; Ok(()) }
 /// # }
 /// let projection = Deduplicated::new(Count::default());

@@ -34,7 +34,7 @@ use crate::failure::FailureKind;
 ///
 /// ```
 /// use async_trait::async_trait;
-/// use cqrs_core::{Projection, RecordedEvent};
+/// use cqrs_core::{Persistence, Projection, RecordedEvent};
 ///
 /// #[derive(Default)]
 /// struct EventCounter { seen: u64, last_position: u64 }
@@ -43,6 +43,7 @@ use crate::failure::FailureKind;
 /// impl Projection for EventCounter {
 ///     type Error = std::convert::Infallible;
 ///     fn name(&self) -> &str { "event-counter" }
+///     fn persistence(&self) -> Persistence { Persistence::InMemory } // rebuilt on start
 ///     async fn apply(&mut self, event: &RecordedEvent) -> Result<(), Self::Error> {
 ///         if event.position <= self.last_position { return Ok(()); } // redelivery
 ///         self.seen += 1;
@@ -81,11 +82,11 @@ pub trait Projection: Send + Sync + 'static {
     }
 
     /// Where the read model lives, which decides where a runner starts it:
-    /// [`Persistence::InMemory`] (the default) replays the log from the start in every new
-    /// process, [`Persistence::Durable`] resumes after the stored checkpoint.
-    fn persistence(&self) -> Persistence {
-        Persistence::InMemory
-    }
+    /// [`Persistence::InMemory`] replays the log from the start in every new process,
+    /// [`Persistence::Durable`] resumes after the stored checkpoint. Required, so that
+    /// neither an in-memory model resumed with a gap nor a database replayed from the
+    /// start happens by accident.
+    fn persistence(&self) -> Persistence;
 }
 
 /// Where a projection's read model lives ([`Projection::persistence`]).

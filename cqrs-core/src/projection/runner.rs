@@ -112,6 +112,7 @@ pub type RunningProjection<P> = Worker<ProjectionProgress, P, RunnerError>;
 /// # #[async_trait] impl Projection for Count {
 /// #     type Error = std::convert::Infallible;
 /// #     fn name(&self) -> &str { "count" }
+/// #     fn persistence(&self) -> Persistence { Persistence::InMemory }
 /// #     async fn apply(&mut self, _: &RecordedEvent) -> Result<(), Self::Error> { self.0 += 1; Ok(()) }
 /// # }
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {

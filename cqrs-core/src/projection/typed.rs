@@ -20,7 +20,7 @@ use crate::upcast::{DecodeError, Upcasters};
 ///
 /// ```
 /// use async_trait::async_trait;
-/// use cqrs_core::{Aggregate, Command, Event, RecordedEvent, TypedProjection};
+/// use cqrs_core::{Aggregate, Command, Event, Persistence, RecordedEvent, TypedProjection};
 /// # use serde::{Deserialize, Serialize};
 /// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
 /// # enum CounterEvent { Incremented { by: u32 } }
@@ -43,6 +43,7 @@ use crate::upcast::{DecodeError, Upcasters};
 ///     type Aggregate = Counter;
 ///     type Error = std::convert::Infallible;
 ///     fn name(&self) -> &str { "counter-totals" }
+///     fn persistence(&self) -> Persistence { Persistence::InMemory }
 ///     async fn apply(&mut self, event: &CounterEvent, envelope: &RecordedEvent) -> Result<(), Self::Error> {
 ///         let CounterEvent::Incremented { by } = event;
 ///         *self.0.entry(envelope.aggregate_id().to_owned()).or_default() += u64::from(*by);
@@ -85,10 +86,8 @@ pub trait TypedProjection: Send + Sync + 'static {
         FailureKind::Permanent
     }
 
-    /// Where the read model lives (see [`Projection::persistence`]).
-    fn persistence(&self) -> Persistence {
-        Persistence::InMemory
-    }
+    /// Where the read model lives (see [`Projection::persistence`]). Required.
+    fn persistence(&self) -> Persistence;
 }
 
 /// Why a [`TypedProjection`] failed on an event.

@@ -41,6 +41,7 @@ use crate::KafkaConfig;
 /// # #[async_trait] impl Projection for OrdersView {
 /// #     type Error = std::convert::Infallible;
 /// #     fn name(&self) -> &str { "orders-view" }
+/// #     fn persistence(&self) -> cqrs_core::Persistence { cqrs_core::Persistence::InMemory }
 /// #     async fn apply(&mut self, _: &RecordedEvent) -> Result<(), Self::Error> { Ok(()) }
 /// # }
 /// use cqrs_kafka::{ConsumerConfig, ConsumerRunner, KafkaConfig, ProjectionHandler};

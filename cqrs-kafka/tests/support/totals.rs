@@ -92,6 +92,9 @@ impl Projection for TotalsProjection {
     fn name(&self) -> &str {
         "totals"
     }
+    fn persistence(&self) -> cqrs_core::Persistence {
+        cqrs_core::Persistence::InMemory
+    }
 
     async fn apply(&mut self, event: &RecordedEvent) -> Result<(), Self::Error> {
         if !self.pace.is_zero() {

@@ -205,6 +205,10 @@ impl Projection for PriceTierProjection {
     fn name(&self) -> &str {
         Self::NAME
     }
+    /// In memory: the tiers live in this process; rebuilt from the log on start.
+    fn persistence(&self) -> cqrs_core::Persistence {
+        cqrs_core::Persistence::InMemory
+    }
 
     async fn apply(&mut self, event: &RecordedEvent) -> Result<(), DecodeError> {
         if event.category() != Order::TYPE {
