@@ -154,7 +154,7 @@ async fn relay<S: EventStore + ?Sized>(kafka: &KafkaConfig, store: Arc<S>) -> (f
         .with_config(config)
         .spawn();
     running
-        .wait_for_checkpoint(head, Duration::from_secs(600))
+        .wait_for_position(head, Duration::from_secs(600))
         .await
         .expect("relay catches up");
     let rate = EVENTS as f64 / started.elapsed().as_secs_f64();
@@ -237,7 +237,9 @@ async fn consume(kafka: &KafkaConfig, topics: &[String]) -> f64 {
     .spawn()
     .expect("consumer");
     running
-        .wait_for_processed(EVENTS as u64, Duration::from_secs(600))
+        .wait_for(Duration::from_secs(600), |stats| {
+            stats.processed() >= EVENTS as u64
+        })
         .await
         .expect("consumed");
     let rate = EVENTS as f64 / started.elapsed().as_secs_f64();

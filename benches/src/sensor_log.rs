@@ -146,7 +146,7 @@ async fn measure(
     );
     send(&topics.readings, "warm-up".into(), warm_up).await?;
     writer
-        .wait_for_processed(1, Duration::from_secs(60))
+        .wait_for(Duration::from_secs(60), |stats| stats.processed() >= 1)
         .await
         .map_err(|e| e.to_string())?;
 

@@ -52,7 +52,7 @@
 //!     }
 //! }
 //! let consumer = ConsumerRunner::new(kafka, ConsumerConfig::new("placed-counter", ["Order"]), Placed::default()).spawn()?;
-//! consumer.wait_for_processed(1, Duration::from_secs(30)).await?;
+//! consumer.wait_for(Duration::from_secs(30), |stats| stats.processed() >= 1).await?;
 //! assert_eq!(consumer.shutdown().await?.count, 1);
 //! relay.shutdown().await?;
 //! # Ok(()) }

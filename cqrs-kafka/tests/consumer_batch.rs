@@ -33,7 +33,7 @@ async fn processed(running: &RunningConsumer<Recorder>, count: u64) -> (u64, u64
         retries,
         ..
     } = running
-        .wait_for_processed(count, Duration::from_secs(60))
+        .wait_for(Duration::from_secs(60), |stats| stats.processed() >= count)
         .await
         .expect("processed");
     (handled, dead_lettered, retries)

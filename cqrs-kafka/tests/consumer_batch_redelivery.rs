@@ -41,7 +41,7 @@ async fn a_crash_before_the_commit_redelivers_the_whole_batch() {
     };
     let second = batches::spawn(&kafka, config, second);
     second
-        .wait_for_processed(10, Duration::from_secs(60))
+        .wait_for(Duration::from_secs(60), |stats| stats.processed() >= 10)
         .await
         .expect("the rest processed");
     batches::wait_for_commit(&kafka, &group, &topic, partition, offsets[14] + 1).await;

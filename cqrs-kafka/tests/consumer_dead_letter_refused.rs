@@ -9,7 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use cqrs_core::worker::WorkerState;
+use cqrs_core::worker::{ShutdownError, WorkerState};
 use cqrs_core::RecordedEvent;
 use cqrs_kafka::{
     headers, ConsumerConfig, ConsumerError, ConsumerRunner, HandlerError, KafkaConfig,
@@ -66,7 +66,7 @@ async fn a_dead_letter_too_large_for_its_topic_goes_as_a_bounded_copy_and_the_ne
         .spawn()
         .expect("consumer");
     let stats = running
-        .wait_for_processed(2, Duration::from_secs(30))
+        .wait_for(Duration::from_secs(30), |stats| stats.processed() >= 2)
         .await
         .expect("the poison message is dead-lettered and the good one handled");
     let took = started.elapsed();
@@ -144,17 +144,17 @@ async fn a_dead_letter_topic_refusing_even_the_bounded_copy_stops_the_runner_nam
         other => panic!("expected Failed, got {other:?}"),
     }
     assert_eq!(
-        running.stats().handled,
+        running.progress().handled,
         0,
         "nothing after the poison message"
     );
     match running.shutdown().await {
-        Err(ConsumerError::DeadLetterRefused {
+        Err(ShutdownError::Failed(ConsumerError::DeadLetterRefused {
             at: named,
             reason,
             topic: refused_by,
             ..
-        }) => {
+        })) => {
             assert_eq!(named, at);
             assert_eq!(refused_by, dead_letters);
             assert!(reason.contains("not valid JSON"), "{reason}");
@@ -194,9 +194,9 @@ async fn a_dead_letter_topic_missing_from_the_cluster_stops_the_runner_instead_o
     );
     eprintln!("stopped after {:?}", started.elapsed());
     match running.shutdown().await {
-        Err(ConsumerError::DeadLetterRefused {
+        Err(ShutdownError::Failed(ConsumerError::DeadLetterRefused {
             topic: refused_by, ..
-        }) => {
+        })) => {
             assert_eq!(refused_by, dead_letters)
         }
         Err(other) => panic!("expected DeadLetterRefused, got {other}"),

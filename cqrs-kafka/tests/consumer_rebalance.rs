@@ -40,7 +40,7 @@ async fn rebalance_commits_on_revocation_and_the_group_resumes_exactly() {
     support::totals::wait_for_applied(&model, 100, Duration::from_secs(60)).await;
     let second = member();
     support::totals::wait_for_applied(&model, 1_000, Duration::from_secs(120)).await;
-    let (first_stats, second_stats) = (first.stats(), second.stats());
+    let (first_stats, second_stats) = (first.progress(), second.progress());
     second.shutdown().await.expect("second shuts down");
     first.shutdown().await.expect("first shuts down");
 

@@ -68,7 +68,7 @@ async fn transient_handler_errors_are_retried_without_skipping() {
         .spawn()
         .expect("consumer");
     let stats = running
-        .wait_for_processed(3, Duration::from_secs(60))
+        .wait_for(Duration::from_secs(60), |stats| stats.processed() >= 3)
         .await
         .expect("all processed");
     assert_eq!(

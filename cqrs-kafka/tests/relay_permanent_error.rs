@@ -8,7 +8,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cqrs_core::worker::WorkerState;
+use cqrs_core::worker::{CatchUpError, ShutdownError, WaitError, WorkerState};
 use cqrs_core::{
     EventStore, ExpectedVersion, InMemoryEventStore, JsonPayload, Metadata, NewEvent, RecordedEvent,
 };
@@ -70,7 +70,7 @@ async fn a_message_too_large_stops_the_relay_without_skipping_it() {
 
     let waited = relay.wait_until_caught_up(Duration::from_secs(10)).await;
     assert!(
-        matches!(waited, Err(RelayError::Stopped { .. })),
+        matches!(waited, Err(CatchUpError::Wait(WaitError::Stopped { .. }))),
         "the relay stops instead of retrying: {waited:?}"
     );
     let stopped = tokio::time::timeout(Duration::from_secs(5), relay.state().stopped())
@@ -88,7 +88,10 @@ async fn a_message_too_large_stops_the_relay_without_skipping_it() {
         (progress.sent, progress.acked, progress.checkpoint),
         (0, 0, 0)
     );
-    let error = relay.shutdown().await.expect_err("the relay failed");
+    let error = match relay.shutdown().await {
+        Err(ShutdownError::Failed(error)) => error,
+        other => panic!("expected the relay's error, got {other:?}"),
+    };
     assert!(!error.is_transient(), "{error}");
     match &error {
         RelayError::Publish {
@@ -130,7 +133,8 @@ async fn a_refused_event_is_parked_and_the_events_after_it_are_published() {
     let head = relay
         .wait_until_caught_up(Duration::from_secs(30))
         .await
-        .expect("the relay goes on past the refused event");
+        .expect("the relay goes on past the refused event")
+        .checkpoint;
     assert_eq!(head, 7);
     assert_eq!(relay.progress().parked, 1);
     assert_eq!(relay.state().current(), WorkerState::Running);

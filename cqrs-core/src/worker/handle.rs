@@ -78,6 +78,12 @@ impl<P> WorkerContext<P> {
         self.stop.clone()
     }
 
+    /// The progress sender and the stop signal, for tasks written against plain watch
+    /// channels.
+    pub fn into_parts(self) -> (watch::Sender<P>, watch::Receiver<bool>) {
+        (self.progress, self.stop)
+    }
+
     /// Resolves once a shutdown is requested; never if the handle was dropped without one
     /// (the worker then runs on, as documented on [`Worker`]).
     pub async fn stopping(&self) {

@@ -45,28 +45,4 @@ pub enum ConsumerError {
         #[source]
         source: Box<KafkaError>,
     },
-
-    /// The runner is not running any more.
-    #[error("consumer group `{group}` runner stopped: {reason}")]
-    Stopped {
-        /// Consumer group.
-        group: String,
-        /// Why.
-        reason: String,
-    },
-
-    /// A wait for the runner did not complete in time.
-    #[error(
-        "consumer group `{group}`: {handled} messages handled, waited {waited:?} for {target}"
-    )]
-    Timeout {
-        /// Consumer group.
-        group: String,
-        /// Messages handled so far.
-        handled: u64,
-        /// Messages waited for.
-        target: u64,
-        /// Time waited.
-        waited: std::time::Duration,
-    },
 }

@@ -2,9 +2,8 @@
 //! [`BatchConsumerRunner`] feeds a [`BatchHandler`] batches. Both run the same loop
 //! (a message handler gets batches of one).
 
-use cqrs_core::worker::WorkerStateReporter;
+use cqrs_core::worker::Worker as WorkerHandle;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use tokio::sync::watch;
 
 use super::batch::{BatchHandler, OneAtATime};
 use super::config::ConsumerConfig;
@@ -209,29 +208,23 @@ impl<D: Decoder> Setup<D> {
         };
         let topics: Vec<&str> = self.config.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(setup)?;
-        let (stats_tx, stats) = watch::channel(ConsumerStats::default());
-        let (stop, stop_rx) = watch::channel(false);
-        let worker = Worker {
-            config: self.config,
-            limits,
-            decoder: self.decoder,
-            handler,
-            dead_letters,
-            stats: stats_tx,
-        };
-        let (reporter, state) = WorkerStateReporter::new();
-        let task = tokio::spawn(async move {
-            let result = worker.run(consumer, stop_rx).await;
-            reporter.finished(&result);
-            result.map(finish)
-        });
-        Ok(RunningConsumer {
+        let (config, decoder) = (self.config, self.decoder);
+        Ok(WorkerHandle::spawn(
             group,
-            stats,
-            state,
-            stop,
-            task,
-        })
+            ConsumerStats::default(),
+            move |ctx| {
+                let (stats, stop) = ctx.into_parts();
+                let worker = Worker {
+                    config,
+                    limits,
+                    decoder,
+                    handler,
+                    dead_letters,
+                    stats,
+                };
+                async move { worker.run(consumer, stop).await.map(finish) }
+            },
+        ))
     }
 
     fn consumer(&self) -> Result<StreamConsumer<OffsetTracker>, rdkafka::error::KafkaError> {

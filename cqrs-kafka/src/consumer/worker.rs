@@ -46,14 +46,6 @@ impl<H: BatchHandler, D: Decoder> Worker<H, D> {
         if let Err(error) = tokio::task::spawn_blocking(move || drop(consumer)).await {
             tracing::warn!(%error, "closing the consumer failed");
         }
-        let reason = match &result {
-            Ok(()) => "shut down".to_owned(),
-            Err(error) => {
-                tracing::error!(group = %self.config.group_id, %error, "consumer runner stopped");
-                error.to_string()
-            }
-        };
-        self.stats.send_modify(|s| s.stopped = Some(reason.into()));
         result.map(|()| self.handler)
     }
 

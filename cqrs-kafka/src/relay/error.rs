@@ -84,28 +84,6 @@ pub enum RelayError {
         #[source]
         source: StoreError,
     },
-
-    /// The relay is not running any more.
-    #[error("relay `{relay}` stopped: {reason}")]
-    Stopped {
-        /// Checkpoint name of the relay.
-        relay: String,
-        /// Why.
-        reason: String,
-    },
-
-    /// A wait for the relay did not complete in time.
-    #[error("relay `{relay}` did not checkpoint position {target} within {waited:?} (checkpoint {checkpoint})")]
-    Timeout {
-        /// Checkpoint name of the relay.
-        relay: String,
-        /// Position waited for.
-        target: u64,
-        /// Checkpoint reached.
-        checkpoint: u64,
-        /// Time waited.
-        waited: std::time::Duration,
-    },
 }
 
 impl RelayError {
@@ -117,9 +95,7 @@ impl RelayError {
             }
             RelayError::ProducerGone { .. } => true,
             RelayError::Store { source, .. } => source.is_transient(),
-            RelayError::Producer { .. }
-            | RelayError::Stopped { .. }
-            | RelayError::Timeout { .. } => false,
+            RelayError::Producer { .. } => false,
         }
     }
 }

@@ -22,7 +22,7 @@ pub use config::{RefusedEvents, RelayConfig};
 pub use error::RelayError;
 pub use running::{RelayProgress, RunningRelay};
 
-use cqrs_core::worker::WorkerStateReporter;
+use cqrs_core::worker::Worker;
 use cqrs_core::EventStore;
 use session::Session;
 
@@ -89,26 +89,18 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
         self
     }
 
-    /// Runs the relay in a background task until [`RunningRelay::shutdown`].
-    pub fn spawn(self) -> RunningRelay<S> {
-        let (progress_tx, progress) = watch::channel(RelayProgress::default());
-        let (stop, stop_rx) = watch::channel(false);
+    /// Runs the relay in a background task until [`Worker::shutdown`], which waits for
+    /// every acknowledgement (up to the delivery timeout) and stores the checkpoint. The
+    /// handle's [`state`](Worker::state) reads `Failed` with the error (naming the position
+    /// for a refused event) when the relay stopped for good on its own.
+    pub fn spawn(self) -> RunningRelay {
         let name = self.config.checkpoint_name.clone();
         let store = self.store.clone();
-        let (reporter, state) = WorkerStateReporter::new();
-        let task = tokio::spawn(async move {
-            let result = self.run(progress_tx, stop_rx).await;
-            reporter.finished(&result);
-            result
-        });
-        RunningRelay {
-            name,
-            store,
-            progress,
-            state,
-            stop,
-            task,
-        }
+        Worker::spawn(name, RelayProgress::default(), move |ctx| {
+            let (progress, stop) = ctx.into_parts();
+            self.run(progress, stop)
+        })
+        .following(store)
     }
 
     /// Runs the relay in the current task until `stop` turns true, then flushes and stores
@@ -118,16 +110,7 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
         progress: watch::Sender<RelayProgress>,
         mut stop: watch::Receiver<bool>,
     ) -> Result<(), RelayError> {
-        let result = self.supervise(&progress, &mut stop).await;
-        let reason: Arc<str> = match &result {
-            Ok(()) => "shut down".into(),
-            Err(error) => {
-                tracing::error!(relay = %self.config.checkpoint_name, %error, "relay stopped");
-                error.to_string().into()
-            }
-        };
-        progress.send_modify(|p| p.stopped = Some(reason));
-        result
+        self.supervise(&progress, &mut stop).await
     }
 
     /// Runs publishing sessions; after a transient failure backs off and starts a new

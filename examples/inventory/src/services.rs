@@ -134,7 +134,7 @@ pub struct InventoryServices {
     pub app: Inventory,
     /// The background workers `/health/ready` reports on.
     pub health: Health,
-    relay: RunningRelay<dyn EventStore>,
+    relay: RunningRelay,
     saga: RunningConsumer<SagaHandler>,
     stock: RunningConsumer<StockViewHandler>,
 }

@@ -124,7 +124,7 @@ pub struct OrderServices {
     /// Query side.
     pub view: PgPriceTiers,
     health: Health,
-    relay: RunningRelay<dyn EventStore>,
+    relay: RunningRelay,
     consumer: RunningConsumer<TierViewHandler>,
 }
 

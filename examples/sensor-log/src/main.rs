@@ -288,7 +288,7 @@ async fn writer_stopped(writer: &RunningConsumer<DeviceHandler>) -> String {
         tokio::select! {
             stopped = state.stopped() => return stopped.to_string(),
             _ = report.tick() => {
-                let stats = writer.stats();
+                let stats = writer.progress();
                 tracing::info!(handled = stats.handled, dead_lettered = stats.dead_lettered, retries = stats.retries, "writer progress");
             }
         }

@@ -65,11 +65,11 @@ async fn a_nul_in_sensor_metadata_is_dead_lettered_and_the_messages_after_it_are
     assert!(
         took.is_some(),
         "the good metadata and reading sent after the NUL were not stored within {WITHIN:?}: {:?}",
-        writer.stats()
+        writer.progress()
     );
     eprintln!("good messages after the NUL stored {took:?} after the writer started");
     let stats = writer
-        .wait_for_processed(3, WITHIN)
+        .wait_for(WITHIN, |stats| stats.processed() >= 3)
         .await
         .expect("processed");
     assert_eq!(stats.dead_lettered, 1, "{stats:?}");
@@ -142,7 +142,7 @@ async fn rows_postgres_refuses_for_good_are_dead_lettered_alone_and_the_rest_is_
     )
     .expect("writer");
     let stats = writer
-        .wait_for_processed(6, WITHIN)
+        .wait_for(WITHIN, |stats| stats.processed() >= 6)
         .await
         .expect("every message handled or dead-lettered, none retried forever");
     assert_eq!(stats.dead_lettered, 2, "{stats:?}");
@@ -227,7 +227,7 @@ async fn an_oversized_message_is_dead_lettered_and_the_reading_after_it_is_store
     )
     .expect("writer");
     let took = eventually(WITHIN, || async { services.rows().await == 1 }).await;
-    let stats = writer.stats();
+    let stats = writer.progress();
     assert!(
         took.is_some(),
         "the reading sent after a 13 MiB message was not stored within {WITHIN:?}: {stats:?}"

@@ -80,7 +80,7 @@ async fn writer_stores_valid_readings_dead_letters_the_rest_and_never_duplicates
     )
     .expect("writer");
     let stats = writer
-        .wait_for_processed(total, Duration::from_secs(90))
+        .wait_for(Duration::from_secs(90), |stats| stats.processed() >= total)
         .await
         .expect("all processed");
     assert_eq!(stats.dead_lettered, (bad.len() + 1) as u64, "{stats:?}");
@@ -125,7 +125,9 @@ async fn writer_stores_valid_readings_dead_letters_the_rest_and_never_duplicates
     )
     .expect("writer");
     replay
-        .wait_for_processed(total + 5, Duration::from_secs(90))
+        .wait_for(Duration::from_secs(90), |stats| {
+            stats.processed() >= total + 5
+        })
         .await
         .expect("replayed");
     replay.shutdown().await.expect("shutdown");
@@ -158,7 +160,7 @@ async fn a_crashed_writer_leaves_uncommitted_messages_to_the_next_one() {
     )
     .expect("writer");
     first
-        .wait_for_processed(10, Duration::from_secs(90))
+        .wait_for(Duration::from_secs(90), |stats| stats.processed() >= 10)
         .await
         .expect("processed");
     first.abort(); // no commit: a crash after the rows were written
@@ -174,7 +176,7 @@ async fn a_crashed_writer_leaves_uncommitted_messages_to_the_next_one() {
     .expect("writer");
     // Whatever the first one had not committed is delivered again, plus the 2 new messages.
     second
-        .wait_for_processed(2, Duration::from_secs(90))
+        .wait_for(Duration::from_secs(90), |stats| stats.processed() >= 2)
         .await
         .expect("processed");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
@@ -268,22 +270,24 @@ async fn a_database_outage_is_retried_until_stored_without_skipping_or_dead_lett
 
     // While the database is down the batch is retried; nothing is handled or skipped.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while writer.stats().retries < 2 {
-        let stats = writer.stats();
+    while writer.progress().retries < 2 {
+        let stats = writer.progress();
         assert!(
             tokio::time::Instant::now() < deadline && stats.dead_lettered == 0,
             "no retries: {stats:?}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let during = writer.stats();
+    let during = writer.progress();
     assert_eq!((during.handled, during.dead_lettered), (0, 0), "{during:?}");
     assert_eq!(services.rows().await, 0);
 
     // Back up: every message is stored, none went to the dead-letter topic.
     store.down.store(false, Ordering::SeqCst);
     let after = writer
-        .wait_for_processed(good.len() as u64, Duration::from_secs(90))
+        .wait_for(Duration::from_secs(90), |stats| {
+            stats.processed() >= good.len() as u64
+        })
         .await
         .expect("processed after the outage");
     assert_eq!(after.dead_lettered, 0, "{after:?}");
@@ -307,7 +311,7 @@ async fn query_api_pages_and_aggregates_what_the_writer_stored() {
     )
     .expect("writer");
     writer
-        .wait_for_processed(4, Duration::from_secs(90))
+        .wait_for(Duration::from_secs(90), |stats| stats.processed() >= 4)
         .await
         .expect("processed");
     writer.shutdown().await.expect("shutdown");
