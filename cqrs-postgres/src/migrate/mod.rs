@@ -51,8 +51,7 @@ pub(crate) async fn run(pool: &PgPool, schema: &SchemaName) -> Result<Vec<i32>, 
         .execute(&mut *tx)
         .await
         .map_err(setup)?;
-    sqlx::raw_sql(&schema.render(include_str!("bootstrap.sql")))
-        .execute(&mut *tx)
+    run_script(&mut tx, &schema.render(include_str!("bootstrap.sql")))
         .await
         .map_err(setup)?;
     let applied: Vec<i32> = sqlx::query_scalar(&schema.render(include_str!("applied.sql")))
@@ -75,8 +74,7 @@ pub(crate) async fn run(pool: &PgPool, schema: &SchemaName) -> Result<Vec<i32>, 
             description: migration.description,
             source: map_sqlx("migrate", e),
         };
-        sqlx::raw_sql(&schema.render(migration.sql))
-            .execute(&mut *tx)
+        run_script(&mut tx, &schema.render(migration.sql))
             .await
             .map_err(failed)?;
         sqlx::query(&schema.render(include_str!("record.sql")))
@@ -91,6 +89,16 @@ pub(crate) async fn run(pool: &PgPool, schema: &SchemaName) -> Result<Vec<i32>, 
     check_positions(&mut tx, schema).await?;
     tx.commit().await.map_err(setup)?;
     Ok(applied_now)
+}
+
+/// Runs a script of several statements (the simple query protocol: a query text without
+/// arguments). Not `sqlx::raw_sql(..).execute(..)`: its future is not `Send` for every
+/// lifetime, which made `migrate()` unusable in `tokio::spawn` and `#[async_trait]` methods
+/// (`tests/send_futures.rs`).
+async fn run_script(connection: &mut sqlx::PgConnection, script: &str) -> Result<(), sqlx::Error> {
+    sqlx::Executor::execute(connection, script)
+        .await
+        .map(|_| ())
 }
 
 /// Most transaction ids whose positions fit a `bigint`: `id << 20` must stay below 2^63.

@@ -1,0 +1,66 @@
+//! Every public async fn of cqrs-postgres returns a `Send` future: users await them inside
+//! `tokio::spawn` and `#[async_trait]` methods (service traits, setup code). This test only
+//! needs to compile; the bodies never run.
+
+use async_trait::async_trait;
+use cqrs_core::{EventStore, ExpectedVersion, Metadata};
+use cqrs_postgres::{
+    PgEventStore, PgEventStoreConfig, PoolConfig, TransactionalProjection, TransactionalRunner,
+};
+
+fn assert_send<T: Send>(_: T) {}
+
+#[async_trait]
+trait Setup {
+    async fn set_up(
+        &self,
+        url: &str,
+    ) -> Result<PgEventStore, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+struct Service;
+
+#[async_trait]
+impl Setup for Service {
+    async fn set_up(
+        &self,
+        url: &str,
+    ) -> Result<PgEventStore, Box<dyn std::error::Error + Send + Sync>> {
+        let store = PgEventStore::connect(url, PgEventStoreConfig::default()).await?;
+        store.migrate().await?;
+        let _pool = PoolConfig::default().connect(url).await?;
+        let mut tx = store.begin().await?;
+        tx.append("S-1", ExpectedVersion::Any, vec![], &Metadata::default())
+            .await?;
+        tx.read_stream("S-1", 1).await?;
+        tx.commit().await?;
+        store.begin().await?.rollback().await?;
+        store.head_position().await?;
+        Ok(store)
+    }
+}
+
+#[allow(dead_code)]
+fn every_public_future_is_send<P: TransactionalProjection>(
+    store: PgEventStore,
+    projection: P,
+    url: String,
+) {
+    assert_send(Service.set_up("postgres://"));
+    let spawned = store.clone();
+    assert_send(tokio::spawn(async move {
+        let store = PgEventStore::connect(&url, PgEventStoreConfig::default())
+            .await
+            .ok();
+        let _ = spawned.migrate().await;
+        drop(store);
+    }));
+    let mut runner = TransactionalRunner::new(store, projection);
+    assert_send(async move {
+        let _ = runner.run_batch().await;
+        let _ = runner.catch_up().await;
+    });
+}
+
+#[test]
+fn compiles() {}
