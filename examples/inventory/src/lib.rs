@@ -9,7 +9,8 @@
 //!   embedded wiring (in-memory store, in-process delivery); [`InventoryServices`]: the
 //!   services wiring (PostgreSQL, Kafka); [`http`]: the axum API.
 //!
-//! See the example's README and `../shared/SPEC-EXAMPLES.md` section 2.
+//! The example's README (`examples/inventory/README.md`) states its rules, its API and how
+//! to run it.
 #![warn(missing_docs)]
 
 mod app;
