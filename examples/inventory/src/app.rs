@@ -131,10 +131,14 @@ impl Inventory {
             order_id: order_id.to_owned(),
         };
         let committed = self.products.execute(command).await?;
-        let released = committed
-            .events
-            .first()
-            .and_then(|recorded| recorded.payload.deserialize::<ProductEvent>().ok());
+        let released = match committed.events.first() {
+            Some(recorded) => Some(
+                recorded
+                    .decode::<ProductEvent>(self.products.upcasters())
+                    .map_err(CommandError::Decode)?,
+            ),
+            None => None,
+        };
         Ok(match released {
             Some(ProductEvent::ReservationReleased { qty, .. }) => ReleaseOutcome::Released { qty },
             _ => ReleaseOutcome::NotReserved,

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use cqrs_core::{FailureKind, JsonPayload, Metadata, RecordedEvent};
+use cqrs_core::{FailureKind, Metadata, RecordedEvent};
 use cqrs_kafka::{HandlerError, MessageHandler, MessageSource};
 use cqrs_postgres::sqlx;
 use cqrs_postgres::SchemaName;
@@ -25,7 +25,9 @@ fn recorded(sku: &str, version: u64, event: &ProductEvent) -> RecordedEvent {
         recorded_at: Default::default(),
         event_type: Arc::from(cqrs_core::Event::event_type(event)),
         event_version: 1,
-        payload: JsonPayload::from_serialize(event).expect("encode"),
+        payload: cqrs_core::NewEvent::from_event(event)
+            .expect("encode")
+            .payload,
         metadata: Arc::new(Metadata::default()),
     }
 }

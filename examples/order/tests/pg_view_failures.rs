@@ -17,7 +17,7 @@ use order::views::PgPriceTiers;
 
 mod fixtures {
     use super::*;
-    use cqrs_core::{JsonPayload, Metadata, RecordedEvent};
+    use cqrs_core::{Metadata, RecordedEvent};
 
     /// An `OrderPlaced` as a consumer receives it, bypassing the domain's limits (an old
     /// event, or another producer).
@@ -40,7 +40,9 @@ mod fixtures {
             recorded_at: Default::default(),
             event_type: Arc::from("OrderPlaced"),
             event_version: 1,
-            payload: JsonPayload::from_serialize(&event).expect("encode"),
+            payload: cqrs_core::NewEvent::from_event(&event)
+                .expect("encode")
+                .payload,
             metadata: Arc::new(Metadata::default()),
         }
     }

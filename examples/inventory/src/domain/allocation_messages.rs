@@ -70,8 +70,7 @@ impl Command for AllocationCommand {
 }
 
 /// Events of the `OrderAllocation` aggregate (stream `Allocation-{order_id}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Event)]
 pub enum AllocationEvent {
     /// The order is confirmed: its stock is reserved.
     OrderConfirmed {
@@ -101,22 +100,4 @@ pub enum AllocationEvent {
         /// The order.
         order_id: String,
     },
-}
-
-impl Event for AllocationEvent {
-    const EVENT_TYPES: &'static [&'static str] = &[
-        "OrderConfirmed",
-        "OrderRejected",
-        "AllocationReleased",
-        "AllocationShipped",
-    ];
-
-    fn event_type(&self) -> &'static str {
-        match self {
-            AllocationEvent::OrderConfirmed { .. } => "OrderConfirmed",
-            AllocationEvent::OrderRejected { .. } => "OrderRejected",
-            AllocationEvent::AllocationReleased { .. } => "AllocationReleased",
-            AllocationEvent::AllocationShipped { .. } => "AllocationShipped",
-        }
-    }
 }

@@ -4,8 +4,7 @@ use cqrs_core::Event;
 use serde::{Deserialize, Serialize};
 
 /// Events of the `Product` aggregate. The sku is the stream id (`Product-{sku}`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Event)]
 pub enum ProductEvent {
     /// The product exists.
     ProductRegistered {
@@ -40,24 +39,4 @@ pub enum ProductEvent {
         /// Units shipped.
         qty: u64,
     },
-}
-
-impl Event for ProductEvent {
-    const EVENT_TYPES: &'static [&'static str] = &[
-        "ProductRegistered",
-        "StockReceived",
-        "StockReserved",
-        "ReservationReleased",
-        "ShipmentConfirmed",
-    ];
-
-    fn event_type(&self) -> &'static str {
-        match self {
-            ProductEvent::ProductRegistered { .. } => "ProductRegistered",
-            ProductEvent::StockReceived { .. } => "StockReceived",
-            ProductEvent::StockReserved { .. } => "StockReserved",
-            ProductEvent::ReservationReleased { .. } => "ReservationReleased",
-            ProductEvent::ShipmentConfirmed { .. } => "ShipmentConfirmed",
-        }
-    }
 }

@@ -19,8 +19,7 @@ pub struct OrderLine {
 }
 
 /// Events of the `Order` aggregate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Event)]
 pub enum OrderEvent {
     /// The order was placed.
     OrderPlaced {
@@ -43,18 +42,4 @@ pub enum OrderEvent {
     },
     /// The order was shipped.
     OrderShipped,
-}
-
-impl Event for OrderEvent {
-    const EVENT_TYPES: &'static [&'static str] =
-        &["OrderPlaced", "OrderPaid", "OrderCancelled", "OrderShipped"];
-
-    fn event_type(&self) -> &'static str {
-        match self {
-            OrderEvent::OrderPlaced { .. } => "OrderPlaced",
-            OrderEvent::OrderPaid { .. } => "OrderPaid",
-            OrderEvent::OrderCancelled { .. } => "OrderCancelled",
-            OrderEvent::OrderShipped => "OrderShipped",
-        }
-    }
 }
