@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
-use cqrs_core::{Aggregate, DecodeError, Projection, RecordedEvent, Upcasters};
+use cqrs_core::{Persistence, RecordedEvent, TypedProjection, Upcasters};
 use serde::Serialize;
 
 use super::LowStockIndex;
@@ -119,39 +119,47 @@ impl StockLevelProjection {
     }
 }
 
+/// A typed projection of the `Product` aggregate: the runner hands it decoded, upcast
+/// `ProductEvent`s and passes over other categories.
 #[async_trait]
-impl Projection for StockLevelProjection {
-    type Error = DecodeError;
+impl TypedProjection for StockLevelProjection {
+    type Aggregate = Product;
+    type Error = std::convert::Infallible;
 
     fn name(&self) -> &str {
         Self::NAME
     }
+
     /// In memory: the stock levels live in this process; rebuilt from the log on start.
-    fn persistence(&self) -> cqrs_core::Persistence {
-        cqrs_core::Persistence::InMemory
+    fn persistence(&self) -> Persistence {
+        Persistence::InMemory
     }
 
-    async fn apply(&mut self, event: &RecordedEvent) -> Result<(), DecodeError> {
-        if event.category() != Product::TYPE {
-            return Ok(());
-        }
-        let sku = event.aggregate_id();
-        let decoded: ProductEvent = event.decode(&self.upcasters)?;
+    fn upcasters(&self) -> &Upcasters {
+        &self.upcasters
+    }
+
+    async fn apply(
+        &mut self,
+        event: &ProductEvent,
+        envelope: &RecordedEvent,
+    ) -> Result<(), Self::Error> {
+        let sku = envelope.aggregate_id();
         let mut state = self
             .view
             .state
             .write()
             .unwrap_or_else(PoisonError::into_inner);
         let seen = state.versions.entry(sku.to_owned()).or_default();
-        if event.stream_version <= *seen {
+        if envelope.stream_version <= *seen {
             return Ok(()); // redelivered
         }
-        *seen = event.stream_version;
-        state.apply(sku, decoded);
+        *seen = envelope.stream_version;
+        state.apply(sku, event.clone());
         Ok(())
     }
 
-    async fn reset(&mut self) -> Result<(), DecodeError> {
+    async fn reset(&mut self) -> Result<(), Self::Error> {
         *self
             .view
             .state

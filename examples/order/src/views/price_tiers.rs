@@ -5,11 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, PoisonError, RwLock};
 
 use async_trait::async_trait;
-use cqrs_core::{DecodeError, Projection, RecordedEvent, Upcasters};
+use cqrs_core::{Persistence, RecordedEvent, TypedProjection, Upcasters};
 use serde::Serialize;
 
 use crate::domain::{Cents, Order, OrderEvent, OrderLine, Tier};
-use cqrs_core::Aggregate;
 
 /// One item of the view: the same sku at the same price aggregates its quantity.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -198,38 +197,45 @@ impl PriceTierProjection {
     }
 }
 
+/// A typed projection of the `Order` aggregate: the runner hands it decoded, upcast
+/// `OrderEvent`s and passes over other categories.
 #[async_trait]
-impl Projection for PriceTierProjection {
-    type Error = DecodeError;
+impl TypedProjection for PriceTierProjection {
+    type Aggregate = Order;
+    type Error = std::convert::Infallible;
 
     fn name(&self) -> &str {
         Self::NAME
     }
+
     /// In memory: the tiers live in this process; rebuilt from the log on start.
-    fn persistence(&self) -> cqrs_core::Persistence {
-        cqrs_core::Persistence::InMemory
+    fn persistence(&self) -> Persistence {
+        Persistence::InMemory
     }
 
-    async fn apply(&mut self, event: &RecordedEvent) -> Result<(), DecodeError> {
-        if event.category() != Order::TYPE {
-            return Ok(());
-        }
-        let decoded: OrderEvent = event.decode(&self.upcasters)?;
-        let order_id = event.aggregate_id();
+    fn upcasters(&self) -> &Upcasters {
+        &self.upcasters
+    }
+
+    async fn apply(
+        &mut self,
+        event: &OrderEvent,
+        envelope: &RecordedEvent,
+    ) -> Result<(), Self::Error> {
         let mut state = self
             .view
             .state
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        if event.position <= state.last_position {
+        if envelope.position <= state.last_position {
             return Ok(()); // redelivered
         }
-        state.apply(order_id, decoded);
-        state.last_position = event.position;
+        state.apply(envelope.aggregate_id(), event.clone());
+        state.last_position = envelope.position;
         Ok(())
     }
 
-    async fn reset(&mut self) -> Result<(), DecodeError> {
+    async fn reset(&mut self) -> Result<(), Self::Error> {
         *self
             .view
             .state
