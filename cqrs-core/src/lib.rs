@@ -3,7 +3,7 @@
 //! The foundation of cqrs-rs: the [`Aggregate`], [`Command`], [`Event`], [`EventStore`] and
 //! [`Projection`] traits; the command pipeline ([`Repository`]); the in-memory store
 //! ([`InMemoryEventStore`]); snapshots, upcasting, metadata; the [`ProjectionRunner`]; a
-//! given/when/then [`test_kit`]; and (feature `testing`) the store contract suite every
+//! given/when/then [`testing::kit`]; and (feature `testing`) the store contract suite every
 //! store adapter runs.
 //!
 //! ## Quickstart
@@ -85,8 +85,6 @@ pub mod progress;
 pub mod projection;
 mod snapshot;
 pub mod store;
-pub mod test_kit;
-#[cfg(feature = "testing")]
 pub mod testing;
 mod upcast;
 mod version;

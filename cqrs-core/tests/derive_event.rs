@@ -1,7 +1,7 @@
 //! `#[derive(Event)]`: names, versions and the fields-only payload, through the stores'
 //! encode and decode paths.
 
-use cqrs_core::test_kit::through_stored_form;
+use cqrs_core::testing::through_stored_form;
 use cqrs_core::{DecodeError, Event, NewEvent, Upcasters};
 use serde::{Deserialize, Serialize};
 use serde_json::json;

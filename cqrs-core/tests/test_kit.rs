@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use cqrs_core::test_kit::{given, given_with_services};
+use cqrs_core::testing::{given, given_with_services};
 use cqrs_core::{Aggregate, Command, Event, InMemoryEventStore, Repository};
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,6 @@
 //! The OrderAllocation aggregate's rules: a decision is recorded once.
 
-use cqrs_core::test_kit::given;
+use cqrs_core::testing::given;
 use inventory::domain::*;
 
 fn lines() -> Vec<AllocatedLine> {

@@ -1,6 +1,6 @@
 //! The Product aggregate's rules, as given/when/then tests.
 
-use cqrs_core::test_kit::given;
+use cqrs_core::testing::given;
 use inventory::domain::*;
 
 fn registered() -> ProductEvent {

@@ -1,6 +1,6 @@
 //! The Order aggregate's rules, as given/when/then tests.
 
-use cqrs_core::test_kit::given;
+use cqrs_core::testing::given;
 use order::domain::*;
 
 fn line(sku: &str, cents: u64, quantity: u32) -> OrderLine {

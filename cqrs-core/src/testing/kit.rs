@@ -21,7 +21,7 @@
 //! #     }
 //! #     fn apply(&mut self, e: &CounterEvent) { let CounterEvent::Incremented { by } = e; self.value += by; }
 //! # }
-//! use cqrs_core::test_kit::given;
+//! use cqrs_core::testing::given;
 //!
 //! given::<Counter>([CounterEvent::Incremented { by: 4 }])
 //!     .when(Increment { id: "c".into(), by: 6 })
