@@ -11,7 +11,7 @@ use crate::error::MongoStoreError;
 /// ```
 /// use std::time::Duration;
 /// use cqrs_mongo::MongoStoreConfig;
-/// let config = MongoStoreConfig::new("orders").with_collection_prefix("es_");
+/// let config = MongoStoreConfig::new("orders").collection_prefix("es_");
 /// assert_eq!(config.events_collection, "es_events");
 /// assert_eq!(config.transaction_timeout, Duration::from_secs(30));
 /// ```
@@ -56,7 +56,7 @@ impl MongoStoreConfig {
     }
 
     /// Prefixes every collection name (several stores in one database).
-    pub fn with_collection_prefix(mut self, prefix: &str) -> Self {
+    pub fn collection_prefix(mut self, prefix: &str) -> Self {
         for name in [
             &mut self.events_collection,
             &mut self.snapshots_collection,
@@ -69,7 +69,7 @@ impl MongoStoreConfig {
     }
 
     /// Sets the input limits.
-    pub fn with_limits(mut self, limits: StoreLimits) -> Self {
+    pub fn limits(mut self, limits: StoreLimits) -> Self {
         self.limits = limits;
         self
     }

@@ -45,23 +45,21 @@
 //! [`MongoStoreError::StandaloneServer`].
 //!
 //! ## Document layout
-//! See [`codec`] for the event and snapshot documents and [`queries`] for every filter,
-//! update and index the store sends.
+//! The event and snapshot documents, and every filter, update and index the store sends,
+//! are described in the crate's README (and in `src/codec` and `src/queries.rs`); they are
+//! internals, not API.
 #![warn(missing_docs)]
 
-pub mod codec;
+mod codec;
 mod config;
 mod error;
 mod projection;
-pub mod queries;
+mod queries;
 mod store;
 
 pub use config::MongoStoreConfig;
-pub use error::{classify, ErrorClass, ErrorFacts, FactKind, MongoStoreError};
+pub use error::MongoStoreError;
 pub use projection::{
     ApplyError, ProjectionError, TransactionalProjection, TransactionalProjector,
 };
 pub use store::MongoEventStore;
-
-/// Error codes the mapping to store errors recognises.
-pub use error::codes as error_codes;

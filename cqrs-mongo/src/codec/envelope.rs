@@ -45,8 +45,6 @@ pub mod fields {
     pub const PAYLOAD: &str = "payload";
     /// Marks a non-object payload stored as `{value: ...}`.
     pub const PAYLOAD_WRAPPED: &str = "payload_wrapped";
-    /// The key a wrapped payload is stored under.
-    pub use super::super::payload::WRAPPED_VALUE;
     /// Metadata sub-document.
     pub const METADATA: &str = "metadata";
     /// Commit time.

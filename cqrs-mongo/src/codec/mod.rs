@@ -9,9 +9,7 @@ mod snapshot;
 pub use envelope::{
     decode_event, encode_event, encode_metadata, fields, now_millis, EventDocument,
 };
-pub use payload::{
-    bson_to_json, decode_payload, encode_payload, json_to_bson, PayloadError, MAX_PAYLOAD_DEPTH,
-};
+pub use payload::{decode_payload, encode_payload, PayloadError};
 pub use snapshot::{decode_snapshot, encode_snapshot};
 
 use bson::spec::BinarySubtype;

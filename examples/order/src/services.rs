@@ -156,7 +156,7 @@ impl OrderServices {
                 let store = MongoEventStore::connect(
                     url,
                     MongoStoreConfig::new(config.event_schema.clone())
-                        .with_limits(store_limits(&relay_config)),
+                        .limits(store_limits(&relay_config)),
                 )
                 .await?;
                 store.migrate().await?;
