@@ -368,11 +368,32 @@ impl PoolConfig {
     }
 
     /// Like [`connect`](Self::connect), from parsed options (the settings are applied).
+    ///
+    /// When the pool cannot open a connection within `acquire_timeout`, the error names
+    /// the cause (connection refused, authentication failed, certificate refused), not
+    /// only the timeout: one direct connection attempt reports it.
     pub async fn connect_with(&self, options: PgConnectOptions) -> Result<PgPool, SetupError> {
-        self.to_pool_options()
-            .connect_with(self.apply(options))
-            .await
-            .map_err(|e| SetupError::Connect(map_sqlx("connect", e)))
+        let options = self.apply(options);
+        match self.to_pool_options().connect_with(options.clone()).await {
+            Ok(pool) => Ok(pool),
+            Err(sqlx::Error::PoolTimedOut) => {
+                let cause = tokio::time::timeout(
+                    self.acquire_timeout,
+                    <sqlx::PgConnection as sqlx::Connection>::connect_with(&options),
+                )
+                .await;
+                let error = match cause {
+                    Ok(Err(cause)) => cause,
+                    Ok(Ok(connection)) => {
+                        let _ = sqlx::Connection::close(connection).await;
+                        sqlx::Error::PoolTimedOut
+                    }
+                    Err(_) => sqlx::Error::PoolTimedOut,
+                };
+                Err(SetupError::Connect(map_sqlx("connect", error)))
+            }
+            Err(error) => Err(SetupError::Connect(map_sqlx("connect", error))),
+        }
     }
 }
 
