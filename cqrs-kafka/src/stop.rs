@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use cqrs_core::RetryPolicy;
 use tokio::sync::watch;
 
 /// Resolves once a stop is requested; never if the handle was dropped without one (the
@@ -20,12 +21,10 @@ pub(crate) async fn wait_or_stop(delay: Duration, stop: &mut watch::Receiver<boo
     }
 }
 
-/// The delay after `failures` consecutive transient failures (1-based): starts at the
-/// first bound, doubles per failure, at most the second bound.
+/// The delay after `failures` consecutive transient failures (1-based): from the first
+/// bound, doubling per failure, at most the second, jittered ([`RetryPolicy::backoff`]).
 pub(crate) fn backoff((initial, max): (Duration, Duration), failures: u32) -> Duration {
-    initial
-        .saturating_mul(1u32 << failures.saturating_sub(1).min(16))
-        .min(max)
+    RetryPolicy::between(initial, max).backoff(failures)
 }
 
 #[cfg(test)]
@@ -35,9 +34,23 @@ mod tests {
     #[test]
     fn backoff_doubles_up_to_the_ceiling() {
         let bounds = (Duration::from_millis(100), Duration::from_secs(1));
-        let delays: Vec<u128> = (1..=6).map(|f| backoff(bounds, f).as_millis()).collect();
-        assert_eq!(delays, [100, 200, 400, 800, 1000, 1000]);
-        assert_eq!(backoff(bounds, 0), Duration::from_millis(100));
-        assert_eq!(backoff(bounds, u32::MAX), Duration::from_secs(1));
+        for (failures, ceiling) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (4, 800),
+            (5, 1000),
+            (60, 1000),
+        ] {
+            let delay = backoff(bounds, failures);
+            assert!(
+                delay <= Duration::from_millis(ceiling),
+                "{failures}: {delay:?}"
+            );
+            assert!(
+                delay >= Duration::from_millis(ceiling / 2),
+                "{failures}: {delay:?}"
+            );
+        }
     }
 }

@@ -2,10 +2,13 @@
 
 use std::time::Duration;
 
-/// How often, and how patiently, to retry.
+/// How often, and how patiently, to retry: the one backoff of this workspace.
 ///
-/// Used by the command pipeline (on [`Conflict`](crate::Conflict)) and by the projection
-/// runner (on failing projections and stores).
+/// Used by the command pipeline (on [`Conflict`](crate::Conflict)), the projection runners
+/// (on failing projections and stores), the relay and the Kafka consumers (on transient
+/// failures), and the stores' own retries (lost races, transient transaction errors, a
+/// lost change stream). Callers that retry for as long as a failure lasts use only
+/// [`backoff`](RetryPolicy::backoff); [`between`](RetryPolicy::between) builds one for that.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Total attempts, the first included (1 = never retry).
@@ -33,6 +36,15 @@ impl RetryPolicy {
         Self {
             max_attempts: 1,
             ..Self::default()
+        }
+    }
+
+    /// A backoff from `initial` doubling up to `max`, for retries without an attempt limit.
+    pub const fn between(initial: Duration, max: Duration) -> Self {
+        Self {
+            max_attempts: u32::MAX,
+            initial_backoff: initial,
+            max_backoff: max,
         }
     }
 

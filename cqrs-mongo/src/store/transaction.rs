@@ -132,7 +132,7 @@ async fn back_off(
     operation: &'static str,
     error: DriverError,
 ) -> Result<(), BodyError> {
-    let delay = backoff(attempt, jitter());
+    let delay = TRANSACTION_BACKOFF.backoff(attempt);
     if started.elapsed() + delay >= budget {
         tracing::warn!(operation, attempt, %error, "transient transaction errors for longer than the budget; giving up");
         return Err(BodyError::Driver(error));
@@ -146,38 +146,19 @@ fn is_max_time_expired(error: &DriverError) -> bool {
     crate::error::ErrorFacts::of(error).code == Some(50)
 }
 
-/// Exponential backoff with full jitter: `jitter * min(1 ms * 1.6^attempt, 200 ms)`.
-/// Short first steps: most conflicts are on the position counter, held for two round trips.
-pub(crate) fn backoff(attempt: u32, jitter: f64) -> Duration {
-    let ceiling_ms = (1.6f64.powi(attempt.min(30) as i32)).min(200.0);
-    Duration::from_secs_f64(jitter.clamp(0.0, 1.0) * ceiling_ms / 1000.0)
-}
-
-/// A random number in `[0, 1)` from the standard library's randomly seeded hasher.
-fn jitter() -> f64 {
-    use std::hash::{BuildHasher, Hasher};
-    let bits = std::collections::hash_map::RandomState::new()
-        .build_hasher()
-        .finish();
-    (bits >> 11) as f64 / (1u64 << 53) as f64
-}
+/// Between transient transaction errors: 1 ms doubling to 200 ms, jittered. Short first
+/// steps: most conflicts are on the position counter, held for two round trips.
+const TRANSACTION_BACKOFF: cqrs_core::RetryPolicy =
+    cqrs_core::RetryPolicy::between(Duration::from_millis(1), Duration::from_millis(200));
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_and_is_capped() {
-        assert!(backoff(1, 1.0) < backoff(5, 1.0));
-        assert_eq!(backoff(100, 1.0), Duration::from_millis(200));
-        assert_eq!(backoff(3, 0.0), Duration::ZERO);
-    }
-
-    #[test]
-    fn jitter_is_in_unit_interval() {
-        for _ in 0..100 {
-            let j = jitter();
-            assert!((0.0..1.0).contains(&j));
-        }
+    fn transaction_backoff_grows_and_is_capped() {
+        assert!(TRANSACTION_BACKOFF.backoff(1) <= Duration::from_millis(1));
+        assert!(TRANSACTION_BACKOFF.backoff(100) <= Duration::from_millis(200));
+        assert!(TRANSACTION_BACKOFF.backoff(100) >= Duration::from_millis(100));
     }
 }

@@ -156,9 +156,10 @@ pub(crate) fn inserted_position(document_key: Option<&Document>) -> Option<u64> 
     }
 }
 
-/// 100 ms, doubling per consecutive failure, at most 30 s.
+/// 100 ms, doubling per consecutive failure, at most 30 s (jittered).
 pub(crate) fn retry_delay(failures: u32) -> Duration {
-    Duration::from_millis(100u64.saturating_mul(1 << failures.min(9))).min(Duration::from_secs(30))
+    cqrs_core::RetryPolicy::between(Duration::from_millis(100), Duration::from_secs(30))
+        .backoff(failures.saturating_add(1))
 }
 
 #[cfg(test)]
@@ -178,8 +179,9 @@ mod tests {
 
     #[test]
     fn reconnect_delay_backs_off_to_a_ceiling() {
-        assert_eq!(retry_delay(0), Duration::from_millis(100));
-        assert_eq!(retry_delay(3), Duration::from_millis(800));
-        assert_eq!(retry_delay(50), Duration::from_secs(30));
+        let within = |delay: Duration, ceiling: Duration| delay <= ceiling && delay >= ceiling / 2;
+        assert!(within(retry_delay(0), Duration::from_millis(100)));
+        assert!(within(retry_delay(3), Duration::from_millis(800)));
+        assert!(within(retry_delay(50), Duration::from_secs(30)));
     }
 }
