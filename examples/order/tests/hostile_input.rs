@@ -2,19 +2,15 @@
 //! with a 4xx JSON body naming the field before anything is written, never a 201, a 503
 //! or a panic; the error answers axum gives on its own have the JSON body too.
 
-mod support;
-
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use cqrs_core::{EventStore, ExpectedVersion, InMemoryEventStore, Metadata, NewEvent};
-use http_body_util::BodyExt;
 use order::domain::{Cents, OrderEvent, OrderLine};
 use order::OrderSystem;
 use serde_json::{json, Value};
-use support::call;
-use tower::ServiceExt;
+use service_kit::testing::oneshot::call;
 
 fn order(id: &str, sku: &str, label: &str, unit_price: Value, quantity: Value) -> Value {
     json!({
@@ -29,14 +25,7 @@ fn order(id: &str, sku: &str, label: &str, unit_price: Value, quantity: Value) -
 
 /// The status and JSON body of a raw request.
 async fn send(api: &axum::Router, request: Request<Body>) -> (StatusCode, Value) {
-    let response = api.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let (status, bytes) = service_kit::testing::oneshot::send(api, request).await;
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| panic!("{status}: not JSON: {:?}", String::from_utf8_lossy(&bytes)));
     (status, body)

@@ -1,7 +1,5 @@
 //! The HTTP API in embedded mode: commands, queries, validation and refusals.
 
-mod support;
-
 use std::time::Duration;
 
 use axum::body::Body;
@@ -9,7 +7,7 @@ use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use order::OrderSystem;
 use serde_json::{json, Value};
-use support::call;
+use service_kit::testing::oneshot::call;
 use tower::ServiceExt;
 
 async fn raw(

@@ -2,35 +2,18 @@
 //! the API panic or answer 5xx; every answer is a 2xx or a 4xx with a JSON `error` and
 //! `message`; a good request sent afterwards succeeds.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
-use http_body_util::BodyExt;
+use axum::http::StatusCode;
 use order::OrderSystem;
 use serde_json::{json, Value};
 use service_kit::testing::fuzz::{mutate, path_segment, value, Rng};
-use support::call;
-use tower::ServiceExt;
+use service_kit::testing::oneshot::call;
 
 const CASES: usize = 1200;
 
 async fn post_raw(api: &axum::Router, uri: &str, body: Vec<u8>) -> (StatusCode, Vec<u8>) {
-    let request = Request::post(uri)
-        .header("content-type", "application/json")
-        .body(Body::from(body))
-        .expect("request");
-    let response = api.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (status, bytes.to_vec())
+    service_kit::testing::oneshot::send_bytes(api, "POST", uri, body).await
 }
 
 fn assert_well_formed(case: &str, status: StatusCode, body: &[u8]) {
@@ -109,19 +92,8 @@ async fn mutated_order_and_cancel_bodies_never_panic_nor_answer_5xx() {
                 ("GET", format!("/orders/{id}")),
                 ("POST", format!("/orders/{id}/pay")),
             ] {
-                let request = Request::builder()
-                    .method(method)
-                    .uri(&uri)
-                    .body(Body::empty())
-                    .expect("request");
-                let response = api.clone().oneshot(request).await.expect("infallible");
-                let status = response.status();
-                let bytes = response
-                    .into_body()
-                    .collect()
-                    .await
-                    .expect("body")
-                    .to_bytes();
+                let (status, bytes) =
+                    service_kit::testing::oneshot::send_bytes(&api, method, &uri, Vec::new()).await;
                 assert_well_formed(&format!("case {case} {method} {uri}"), status, &bytes);
             }
         }

@@ -3,15 +3,13 @@
 //! (`DATABASE_URL`) and a Kafka broker (`KAFKA_BROKERS`; `scripts/test.sh` starts one);
 //! prints SKIPPED without them unless `CI=true`.
 
-mod support;
-
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use order::{OrderServices, ServicesConfig};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
-use support::call;
+use service_kit::testing::oneshot::call;
 
 async fn services_reachable(database_url: &str, brokers: &str) -> Result<(), String> {
     sqlx::postgres::PgPoolOptions::new()

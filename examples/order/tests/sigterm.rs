@@ -1,8 +1,6 @@
 //! The real binary stops on SIGTERM (what orchestrators send), gracefully and in time,
 //! with exit code 0.
 
-mod support;
-
 use std::time::{Duration, Instant};
 
 use service_kit::testing::process::{

@@ -9,9 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::Router;
-use http_body_util::BodyExt;
 use serde_json::Value;
-use tower::ServiceExt;
 
 /// `GET uri` → status and JSON body.
 pub async fn get(router: &Router, uri: &str) -> (StatusCode, Value) {
@@ -41,14 +39,7 @@ pub async fn post_bytes(router: &Router, uri: &str, body: Vec<u8>) -> (StatusCod
 }
 
 async fn call(router: &Router, request: Request<Body>) -> (StatusCode, Value) {
-    let response = router.clone().oneshot(request).await.expect("infallible");
-    let status = response.status();
-    let bytes = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
+    let (status, bytes) = service_kit::testing::oneshot::send(router, request).await;
     let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (status, body)
 }

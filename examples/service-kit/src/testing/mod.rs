@@ -5,4 +5,5 @@
 //! Test code: the helpers panic with a message instead of returning errors.
 
 pub mod fuzz;
+pub mod oneshot;
 pub mod process;

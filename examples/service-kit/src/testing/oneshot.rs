@@ -1,0 +1,60 @@
+//! One request to a router in process (no socket), the status and the reply: what every
+//! example's HTTP tests send.
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use http_body_util::BodyExt;
+use serde_json::Value;
+use tower::ServiceExt;
+
+/// Sends `request` to `router`; the status and the raw reply body.
+pub async fn send(router: &Router, request: Request<Body>) -> (StatusCode, Vec<u8>) {
+    let response = router
+        .clone()
+        .oneshot(request)
+        .await
+        .expect("a router never fails");
+    let status = response.status();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("the body is readable")
+        .to_bytes();
+    (status, bytes.to_vec())
+}
+
+/// `method uri` with `body` (raw bytes, sent as `application/json` when not empty).
+pub async fn send_bytes(
+    router: &Router,
+    method: &str,
+    uri: &str,
+    body: Vec<u8>,
+) -> (StatusCode, Vec<u8>) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if !body.is_empty() {
+        request = request.header("content-type", "application/json");
+    }
+    send(
+        router,
+        request.body(Body::from(body)).expect("a valid request"),
+    )
+    .await
+}
+
+/// Like [`send_bytes`] with a JSON value (or no body); the reply parsed, `Null` when it is
+/// empty or not JSON.
+pub async fn call(
+    router: &Router,
+    method: &str,
+    uri: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let bytes = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+    let (status, reply) = send_bytes(router, method, uri, bytes).await;
+    (
+        status,
+        serde_json::from_slice(&reply).unwrap_or(Value::Null),
+    )
+}
