@@ -3,23 +3,8 @@
 use std::time::Duration;
 
 use cqrs_core::RetryPolicy;
-use tokio::sync::watch;
 
-/// Resolves once a stop is requested; never if the handle was dropped without one (the
-/// task then keeps running, as documented on the handles).
-pub(crate) async fn requested(stop: &mut watch::Receiver<bool>) {
-    if stop.wait_for(|stop| *stop).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-/// Sleeps `delay`; true if a stop was requested meanwhile.
-pub(crate) async fn wait_or_stop(delay: Duration, stop: &mut watch::Receiver<bool>) -> bool {
-    tokio::select! {
-        () = requested(stop) => true,
-        () = tokio::time::sleep(delay) => *stop.borrow(),
-    }
-}
+pub(crate) use cqrs_core::worker::{sleep_or_stop as wait_or_stop, stop_requested as requested};
 
 /// The delay after `failures` consecutive transient failures (1-based): from the first
 /// bound, doubling per failure, at most the second, jittered ([`RetryPolicy::backoff`]).

@@ -11,7 +11,7 @@ use crate::envelope::RecordedEvent;
 use crate::error::{BoxError, StoreError};
 use crate::failure::FailureKind;
 use crate::store::EventStore;
-use crate::worker::{LogProgress, Worker, WorkerContext};
+use crate::worker::{sleep_or_stop, LogProgress, Worker, WorkerContext};
 
 /// Tuning of a [`ProjectionRunner`].
 ///
@@ -72,7 +72,9 @@ pub enum RunnerError {
         #[source]
         source: StoreError,
     },
-    /// The runner is not running any more (it failed or was shut down).
+    /// A shutdown was requested while the runner waited to retry a failure. A spawned
+    /// runner turns it into a graceful stop (its [`shutdown`](crate::worker::Worker::shutdown)
+    /// returns the projection); only code driving the runner by hand sees it.
     #[error("projection `{projection}` runner stopped: {reason}")]
     Stopped {
         /// Projection name.
@@ -212,7 +214,16 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
         .following(store)
     }
 
+    /// Follows the log until a shutdown; a shutdown that arrives while the runner waits to
+    /// retry a failure is a graceful stop too (nothing after the checkpoint was applied).
     async fn run(mut self, ctx: WorkerContext<ProjectionProgress>) -> Result<P, RunnerError> {
+        match self.follow(&ctx).await {
+            Ok(()) | Err(RunnerError::Stopped { .. }) => Ok(self.projection),
+            Err(error) => Err(error),
+        }
+    }
+
+    async fn follow(&mut self, ctx: &WorkerContext<ProjectionProgress>) -> Result<(), RunnerError> {
         let mut stop = ctx.stop_signal();
         self.stop = Some(stop.clone());
         let mut wakeups = self.store.subscribe();
@@ -230,7 +241,7 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
             checkpoint = self.apply_batch(&batch, checkpoint).await?;
             ctx.report(|p| p.checkpoint = checkpoint);
         }
-        Ok(self.projection)
+        Ok(())
     }
 
     /// Where to start: where this runner got to in this process; else, for a durable
@@ -361,19 +372,12 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
             tokio::time::sleep(delay).await;
             return Ok(());
         };
-        let mut stop = stop.clone();
-        let requested = async move {
-            if stop.wait_for(|stop| *stop).await.is_err() {
-                // The handle is gone without a shutdown: keep running.
-                std::future::pending::<()>().await;
-            }
-        };
-        tokio::select! {
-            () = requested => Err(RunnerError::Stopped {
+        if sleep_or_stop(delay, &mut stop.clone()).await {
+            return Err(RunnerError::Stopped {
                 projection: self.projection.name().to_owned(),
                 reason: "shut down while retrying a failure".into(),
-            }),
-            () = tokio::time::sleep(delay) => Ok(()),
+            });
         }
+        Ok(())
     }
 }

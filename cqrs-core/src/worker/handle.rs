@@ -87,12 +87,27 @@ impl<P> WorkerContext<P> {
     /// Resolves once a shutdown is requested; never if the handle was dropped without one
     /// (the worker then runs on, as documented on [`Worker`]).
     pub async fn stopping(&self) {
-        let mut stop = self.stop.clone();
-        if stop.wait_for(|stop| *stop).await.is_err() {
-            std::future::pending::<()>().await;
-        }
+        stop_requested(&mut self.stop.clone()).await
     }
 }
+
+/// Resolves once `stop` turns true; never if its sender is gone without a stop (a worker
+/// whose handle was dropped runs on).
+pub async fn stop_requested(stop: &mut watch::Receiver<bool>) {
+    if stop.wait_for(|stop| *stop).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Sleeps `delay` unless a stop is requested first; true if one was.
+pub async fn sleep_or_stop(delay: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        () = stop_requested(stop) => true,
+        () = tokio::time::sleep(delay) => *stop.borrow(),
+    }
+}
+
+impl<P> WorkerContext<P> {}
 
 /// A wait on a worker did not reach its condition.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

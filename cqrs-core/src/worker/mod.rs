@@ -11,5 +11,8 @@
 mod handle;
 mod state;
 
-pub use handle::{CatchUpError, LogProgress, ShutdownError, WaitError, Worker, WorkerContext};
+pub use handle::{
+    sleep_or_stop, stop_requested, CatchUpError, LogProgress, ShutdownError, WaitError, Worker,
+    WorkerContext,
+};
 pub use state::{WorkerState, WorkerStateReporter, WorkerStateWatch};
