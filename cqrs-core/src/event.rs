@@ -256,7 +256,7 @@ impl NewEvent {
         }
         Ok(Self {
             event_id: Uuid::now_v7(),
-            event_type: event.event_type().to_owned(),
+            event_type: event_type.to_owned(),
             event_version: event.event_version(),
             payload: JsonPayload::from_serialize(&StoredPayload(event))?,
         })

@@ -119,25 +119,20 @@ pub fn validate_append(
             limits.max_batch_len
         ));
     }
-    let metadata_bytes: usize = metadata
-        .headers
-        .iter()
-        .map(|(k, v)| k.len() + v.len() + METADATA_HEADER_OVERHEAD_BYTES)
-        .sum();
+    let mut metadata_bytes = 0;
+    for (key, value) in &metadata.headers {
+        if key.is_empty() || key.contains('\0') || value.contains('\0') {
+            return invalid(format!(
+                "the metadata header `{}` is empty or contains a NUL character",
+                key.escape_debug()
+            ));
+        }
+        metadata_bytes += key.len() + value.len() + METADATA_HEADER_OVERHEAD_BYTES;
+    }
     if metadata_bytes > limits.max_metadata_bytes {
         return invalid(format!(
             "the metadata headers are {metadata_bytes} bytes, more than the limit of {}",
             limits.max_metadata_bytes
-        ));
-    }
-    if let Some((key, _)) = metadata
-        .headers
-        .iter()
-        .find(|(k, v)| k.is_empty() || k.contains('\0') || v.contains('\0'))
-    {
-        return invalid(format!(
-            "the metadata header `{}` is empty or contains a NUL character",
-            key.escape_debug()
         ));
     }
     let max_payload_bytes = limits.max_payload_for(stream_id);

@@ -52,10 +52,9 @@ impl Health {
     pub fn stopped(&self) -> BTreeMap<&'static str, String> {
         self.lock()
             .iter()
-            .filter_map(|(name, worker)| match worker.current() {
-                WorkerState::Running => None,
-                WorkerState::ShutDown => Some((*name, "shut down".to_owned())),
-                WorkerState::Failed(reason) => Some((*name, reason.to_string())),
+            .filter_map(|(name, worker)| {
+                let state = worker.current();
+                state.is_stopped().then(|| (*name, state.to_string()))
             })
             .collect()
     }

@@ -41,13 +41,5 @@ pub fn validate_sku(sku: &str) -> Result<(), String> {
 /// assert!(validate_name(" ").is_err());
 /// ```
 pub fn validate_name(name: &str) -> Result<(), String> {
-    if name.trim().is_empty() || name.chars().count() > MAX_NAME_LEN {
-        return Err(format!(
-            "must be 1 to {MAX_NAME_LEN} characters, not only whitespace"
-        ));
-    }
-    if name.chars().any(char::is_control) {
-        return Err("must not contain control characters (NUL, newline, tab, ...)".into());
-    }
-    Ok(())
+    order::domain::check_text("name", name, MAX_NAME_LEN).map_err(|error| error.reason)
 }

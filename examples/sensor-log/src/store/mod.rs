@@ -148,15 +148,14 @@ impl StoreError {
         }
     }
 
-    /// The data is at fault, not the database: a refusal of SQLSTATE class `22` (data
-    /// exception), `23` (integrity constraint) or `54` (program limit). The HTTP API answers
-    /// these with 422; other permanent refusals (a missing table, a permission) are the
-    /// service's own fault.
+    /// The data is at fault, not the database ([`cqrs_postgres::sqlstate_blames_input`]:
+    /// a data exception, an integrity or program limit, ...). The HTTP API answers these
+    /// with 422; other permanent refusals (a missing table, a permission) are the service's
+    /// own fault.
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            StoreError::Refused { code: Some(code), .. }
-                if matches!(code.get(..2), Some("22" | "23" | "54"))
+            StoreError::Refused { code: Some(code), .. } if cqrs_postgres::sqlstate_blames_input(code)
         )
     }
 
