@@ -172,26 +172,7 @@ async fn serve(args: ServeArgs) -> Result<(), MainError> {
         listener.local_addr()?
     );
     let deadline = Duration::from_secs(args.shutdown_deadline);
-    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
-    let server = http::serve(listener, state, async move {
-        signal.await;
-        let _ = signalled.send(());
-    });
-    tokio::pin!(server);
-    tokio::select! {
-        served = &mut server => {
-            // The server ended on its own (an accept error): still stop the workers.
-            let stopped = service_kit::shutdown::within(deadline, "inventory workers", system.shutdown()).await;
-            served?;
-            return stopped?;
-        }
-        _ = on_signal => {}
-    }
-    service_kit::shutdown::within(deadline, "inventory service", async move {
-        let served = server.await;
-        let stopped = system.shutdown().await;
-        served?;
-        stopped
-    })
-    .await?
+    let router = http::router(state);
+    service_kit::shutdown::serve_until_signal(listener, router, signal, deadline, system.shutdown())
+        .await
 }

@@ -1,6 +1,5 @@
 //! The order example's command line.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -123,42 +122,6 @@ async fn demo() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Serves `router` until `signal` (SIGTERM or Ctrl-C), then finishes the requests in
-/// flight and runs `stop`, all within `deadline`.
-async fn serve_until_signal<F>(
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-    signal: impl Future<Output = ()> + Send + 'static,
-    deadline: Duration,
-    stop: F,
-) -> Result<(), BoxError>
-where
-    F: Future<Output = Result<(), BoxError>>,
-{
-    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
-    let server = order::http::serve(listener, router, async move {
-        signal.await;
-        let _ = signalled.send(());
-    });
-    tokio::pin!(server);
-    tokio::select! {
-        served = &mut server => {
-            // The server ended on its own (an accept error): still stop the workers.
-            let stopped = service_kit::shutdown::within(deadline, "order workers", stop).await;
-            served?;
-            return stopped?;
-        }
-        _ = on_signal => {}
-    }
-    service_kit::shutdown::within(deadline, "order service", async move {
-        let served = server.await;
-        let stopped = stop.await;
-        served?;
-        stopped
-    })
-    .await?
-}
-
 async fn serve_services(
     listen: SocketAddr,
     config: ServicesConfig,
@@ -170,7 +133,14 @@ async fn serve_services(
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "order API listening (services mode)");
     let router = order::http::router(services.app_state());
-    serve_until_signal(listener, router, signal, deadline, services.shutdown()).await
+    service_kit::shutdown::serve_until_signal(
+        listener,
+        router,
+        signal,
+        deadline,
+        services.shutdown(),
+    )
+    .await
 }
 
 async fn serve(listen: SocketAddr, deadline: Duration) -> Result<(), BoxError> {
@@ -179,7 +149,7 @@ async fn serve(listen: SocketAddr, deadline: Duration) -> Result<(), BoxError> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "order API listening (embedded mode)");
     let router = order::http::router(system.app_state());
-    serve_until_signal(listener, router, signal, deadline, async move {
+    service_kit::shutdown::serve_until_signal(listener, router, signal, deadline, async move {
         system.shutdown().await.map_err(BoxError::from)
     })
     .await

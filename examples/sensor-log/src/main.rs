@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -183,7 +182,8 @@ async fn main() -> ExitCode {
 }
 
 async fn embedded(listen: Listen, shutdown: Shutdown) -> Result<(), BoxError> {
-    let signal = listen_for_shutdown().await;
+    // Listening from here on: a SIGTERM during start-up is a graceful stop.
+    let signal = service_kit::shutdown::signal();
     let store: Arc<dyn SensorStore> = Arc::new(MemoryStore::default());
     let state = AppState {
         queries: SensorQueries::new(store.clone()),
@@ -195,7 +195,8 @@ async fn embedded(listen: Listen, shutdown: Shutdown) -> Result<(), BoxError> {
 }
 
 async fn serve(database: Database, listen: Listen, shutdown: Shutdown) -> Result<(), BoxError> {
-    let signal = listen_for_shutdown().await;
+    // Listening from here on: a SIGTERM during start-up is a graceful stop.
+    let signal = service_kit::shutdown::signal();
     let store = PostgresStore::connect(&database.database_url, &database.schema).await?;
     let state = AppState {
         queries: SensorQueries::new(Arc::new(store)),
@@ -206,41 +207,23 @@ async fn serve(database: Database, listen: Listen, shutdown: Shutdown) -> Result
     serve_until_signal(listener, api::router(state), signal, shutdown.deadline()).await
 }
 
-/// A future resolving on SIGTERM or Ctrl-C, **already listening** when this returns: a
-/// signal arriving from then on stops the process gracefully, so every mode calls it before
-/// it starts anything.
-async fn listen_for_shutdown() -> Pin<Box<dyn Future<Output = ()> + Send>> {
-    Box::pin(service_kit::shutdown::signal())
-}
-
-/// Serves until `signal`, then lets in-flight requests finish within `deadline`.
-/// `Ok` only for a clean stop: a server that fails on its own, or a drain that overruns
-/// the deadline, is an error (and a non-zero exit).
+/// Serves `router` until `signal`, then lets in-flight requests finish within `deadline`
+/// (nothing else to stop in these modes).
 async fn serve_until_signal(
     listener: tokio::net::TcpListener,
     router: axum::Router,
-    signal: Pin<Box<dyn Future<Output = ()> + Send>>,
+    signal: impl Future<Output = ()> + Send + 'static,
     deadline: Duration,
 ) -> Result<(), BoxError> {
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut server = tokio::spawn(api::serve(listener, router, async {
-        let _ = stopped.await;
-    }));
-    tokio::select! {
-        () = signal => {}
-        ended = &mut server => {
-            ended??;
-            return Err("the HTTP server stopped without being asked to".into());
-        }
-    }
-    let _ = stop.send(());
-    service_kit::shutdown::within(deadline, "HTTP server", server).await???;
+    service_kit::shutdown::serve_until_signal(listener, router, signal, deadline, async { Ok(()) })
+        .await?;
     tracing::info!("sensor-log stopped cleanly");
     Ok(())
 }
 
 async fn ingest(database: Database, kafka: Kafka, shutdown: Shutdown) -> Result<(), BoxError> {
-    let signal = listen_for_shutdown().await;
+    // Listening from here on: a SIGTERM during start-up is a graceful stop.
+    let signal = service_kit::shutdown::signal();
     let store: Arc<dyn SensorStore> =
         Arc::new(PostgresStore::connect(&database.database_url, &database.schema).await?);
     let brokers = cqrs_kafka::KafkaConfig::new(&kafka.kafka_brokers);

@@ -3,6 +3,9 @@
 use std::future::Future;
 use std::time::Duration;
 
+/// What a service's graceful stop can fail with.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A future that resolves on SIGTERM (how Kubernetes, systemd and docker stop a process)
 /// or Ctrl-C (SIGINT), and logs which one arrived.
 ///
@@ -87,4 +90,48 @@ pub async fn within<T>(
             Err(DeadlineExceeded { what, deadline })
         }
     }
+}
+
+/// Serves `router` on `listener` until `signal` (from [`signal`]), then finishes the
+/// requests in flight and runs `stop` (the service's workers), all within `deadline`.
+///
+/// `Ok` only for a clean stop: a server that ends on its own (its workers are still
+/// stopped), a failing `stop`, or a graceful stop past the deadline is an error, so the
+/// process exits non-zero.
+pub async fn serve_until_signal<F>(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    signal: impl Future<Output = ()> + Send + 'static,
+    deadline: Duration,
+    stop: F,
+) -> Result<(), BoxError>
+where
+    F: Future<Output = Result<(), BoxError>>,
+{
+    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        signal.await;
+        let _ = signalled.send(());
+    });
+    let server = std::future::IntoFuture::into_future(server);
+    tokio::pin!(server);
+    tokio::select! {
+        // The signal first: the server ends right after it, and that end is the stop we
+        // asked for, not the server giving up on its own.
+        biased;
+        _ = on_signal => {}
+        served = &mut server => {
+            let stopped = within(deadline, "the workers", stop).await;
+            served?;
+            stopped??;
+            return Err("the HTTP server stopped without being asked to".into());
+        }
+    }
+    within(deadline, "the service", async move {
+        let served = server.await;
+        let stopped = stop.await;
+        served?;
+        stopped
+    })
+    .await?
 }

@@ -65,16 +65,3 @@ pub fn router(state: AppState) -> Router {
         .merge(health);
     service_kit::harden(api, limits)
 }
-
-/// Serves `router` on `listener` until `shutdown` resolves (the binary passes
-/// `service_kit::shutdown::signal()`: SIGTERM or Ctrl-C), then finishes the requests in
-/// flight.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-}

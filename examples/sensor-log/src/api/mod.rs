@@ -24,12 +24,9 @@ mod params;
 mod readings;
 mod sensors;
 
-use std::future::Future;
-
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use tokio::net::TcpListener;
 
 pub use error::{ApiError, ErrorBody};
 
@@ -88,16 +85,4 @@ pub fn http_limits(state: &AppState) -> HttpLimits {
         max_body_bytes,
         ..HttpLimits::default()
     }
-}
-
-/// Serves `router` on `listener` until `shutdown` completes, then finishes in-flight
-/// requests.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
 }
