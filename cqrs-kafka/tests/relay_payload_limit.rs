@@ -1,5 +1,5 @@
 //! Size limits end to end: a store limiting the `Order` category to
-//! `RelayConfig::max_payload_bytes()` refuses a larger payload when it is appended (so
+//! `RelayConfig::max_payload_bytes(&limits)` refuses a larger payload when it is appended (so
 //! the command fails, not the relay later), and the largest payload it accepts, with the
 //! longest stream id and a large envelope, is published by the relay's producer.
 
@@ -33,7 +33,7 @@ async fn the_largest_payload_the_store_accepts_for_a_relayed_category_is_publish
         topics: TopicMapping::by_category().with_prefix(&prefix),
         ..RelayConfig::default()
     };
-    let max = config.max_payload_bytes();
+    let max = config.max_payload_bytes(&StoreLimits::default());
     assert!(
         (950_000..1_000_000).contains(&max),
         "room for the envelope, not more: {max}"

@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use cqrs_core::StoreLimits;
+
 use crate::{headers, TopicMapping};
 
 /// What the relay does with an event the broker refuses for good (larger than
@@ -47,20 +49,18 @@ impl RefusedEvents {
     }
 }
 
-/// Bytes of a relayed message other than the payload, at most, under the assumptions of
-/// [`RelayConfig::max_payload_bytes`].
-const ENVELOPE_RESERVE_BYTES: usize = {
+/// Bytes of a relayed message other than the payload, at most, for a store that enforces
+/// `limits` (its stream id, event type and metadata limits bound the key and headers).
+fn envelope_reserve_bytes(limits: &StoreLimits) -> usize {
     /// librdkafka's per-record overhead (`RD_KAFKAP_MESSAGE_V2_MAX_OVERHEAD`, 36) and a
     /// record batch header (61), rounded up.
     const RECORD: usize = 128;
     /// Varint key and value lengths of one header.
     const PER_HEADER: usize = 10;
-    const STREAM_ID: usize = 512; // StoreLimits::default().max_stream_id_bytes
-    const EVENT_TYPE: usize = 256;
     const UUID: usize = 36;
     const NUMBER: usize = 20;
     const TIME: usize = 40;
-    const METADATA: usize = 16 * 1024;
+    let stream_id = limits.max_stream_id_bytes;
     let names = headers::EVENT_ID.len()
         + headers::EVENT_TYPE.len()
         + headers::EVENT_VERSION.len()
@@ -70,9 +70,19 @@ const ENVELOPE_RESERVE_BYTES: usize = {
         + headers::RECORDED_AT.len()
         + headers::CORRELATION_ID.len()
         + headers::CAUSATION_ID.len();
-    let values = UUID + EVENT_TYPE + NUMBER + STREAM_ID + NUMBER + NUMBER + TIME + UUID + UUID;
-    RECORD + STREAM_ID /* the key */ + 9 * PER_HEADER + names + values + METADATA
-};
+    let values = UUID
+        + limits.max_event_type_bytes
+        + NUMBER
+        + stream_id
+        + NUMBER
+        + NUMBER
+        + TIME
+        + UUID
+        + UUID;
+    // Metadata headers are counted with their framing (`meta-` and two varints) by
+    // `StoreLimits::max_metadata_bytes` itself.
+    RECORD + stream_id /* the key */ + 9 * PER_HEADER + names + values + limits.max_metadata_bytes
+}
 
 /// How the relay reads, publishes and checkpoints.
 #[derive(Debug, Clone)]
@@ -136,27 +146,27 @@ impl Default for RelayConfig {
 }
 
 impl RelayConfig {
-    /// The largest event payload this relay's producer always accepts: `max_message_bytes`
-    /// minus room for the key and the envelope headers, computed conservatively for stream
-    /// ids up to 512 bytes (the default
-    /// [`StoreLimits::max_stream_id_bytes`](cqrs_core::StoreLimits::max_stream_id_bytes)),
-    /// event type names up to 256 bytes and up to 16 KiB of metadata headers (`meta-*`): the
-    /// store's default limits ([`StoreLimits::max_event_type_bytes`](cqrs_core::StoreLimits::max_event_type_bytes),
-    /// [`StoreLimits::max_metadata_bytes`](cqrs_core::StoreLimits::max_metadata_bytes))
-    /// refuse anything larger at append.
-    /// Use it as the store's limit for the categories this relay publishes:
+    /// The largest event payload this relay's producer always accepts from a store that
+    /// enforces `limits`: `max_message_bytes` minus room for the key and the envelope
+    /// headers, sized by the store's own stream id, event type and metadata limits (which
+    /// refuse anything larger at append). Use it as that store's limit for the categories
+    /// this relay publishes:
     ///
     /// ```
     /// use cqrs_core::StoreLimits;
     /// use cqrs_kafka::RelayConfig;
     ///
     /// let relay = RelayConfig::default();
-    /// let limits = StoreLimits::default().with_category_max_payload("Order", relay.max_payload_bytes());
+    /// let base = StoreLimits::default();
+    /// let limits = base.clone().with_category_max_payload("Order", relay.max_payload_bytes(&base));
     /// assert!(limits.max_payload_for("Order-1") < 1_000_000);
+    /// // A store that allows more metadata leaves less room for the payload.
+    /// let generous = StoreLimits { max_metadata_bytes: 64 * 1024, ..StoreLimits::default() };
+    /// assert!(relay.max_payload_bytes(&generous) < relay.max_payload_bytes(&base));
     /// ```
-    pub fn max_payload_bytes(&self) -> usize {
+    pub fn max_payload_bytes(&self, limits: &StoreLimits) -> usize {
         self.max_message_bytes
-            .saturating_sub(ENVELOPE_RESERVE_BYTES)
+            .saturating_sub(envelope_reserve_bytes(limits))
     }
 
     /// The backoff after `failures` consecutive transient failures (1-based).

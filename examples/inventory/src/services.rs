@@ -145,10 +145,12 @@ pub struct InventoryServices {
 /// meets a stored event the broker refuses as too large; the store refuses it at append
 /// instead (HTTP 422).
 pub fn store_limits(relay: &RelayConfig) -> StoreLimits {
+    let base = StoreLimits::default();
+    let max_payload = relay.max_payload_bytes(&base);
     [Product::TYPE, OrderAllocation::TYPE, Order::TYPE]
         .into_iter()
-        .fold(StoreLimits::default(), |limits, category| {
-            limits.with_category_max_payload(category, relay.max_payload_bytes())
+        .fold(base, |limits, category| {
+            limits.with_category_max_payload(category, max_payload)
         })
 }
 

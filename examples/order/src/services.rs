@@ -38,10 +38,9 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// with the producer's `message.max.bytes` (`RelayConfig::max_message_bytes`) and the
 /// broker's and topic's `max.message.bytes`.
 pub fn store_limits(relay: &RelayConfig) -> StoreLimits {
-    StoreLimits::default().with_category_max_payload(
-        <Order as cqrs_core::Aggregate>::TYPE,
-        relay.max_payload_bytes(),
-    )
+    let base = StoreLimits::default();
+    let max_payload = relay.max_payload_bytes(&base);
+    base.with_category_max_payload(<Order as cqrs_core::Aggregate>::TYPE, max_payload)
 }
 
 /// Where the services are and how this instance names its things in them.
