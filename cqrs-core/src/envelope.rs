@@ -66,7 +66,7 @@ impl RecordedEvent {
     ///
     /// Errors name the stream, the event's version within it and its type.
     pub fn decode<E: Event>(&self, upcasters: &Upcasters) -> Result<E, DecodeError> {
-        upcasters.decode(self)
+        StreamEventRef::from(self).decode(upcasters)
     }
 
     /// The stream's category: the part of the stream id before the first `-`

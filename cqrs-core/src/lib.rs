@@ -12,14 +12,9 @@
 //! use cqrs_core::{Aggregate, Command, Event, InMemoryEventStore, Repository};
 //! use serde::{Deserialize, Serialize};
 //!
-//! #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+//! // Stored as `Deposited` / `Withdrawn` with the variant's fields as the payload.
+//! #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Event)]
 //! enum AccountEvent { Deposited { cents: i64 }, Withdrawn { cents: i64 } }
-//! impl Event for AccountEvent {
-//!     const EVENT_TYPES: &'static [&'static str] = &["Deposited", "Withdrawn"];
-//!     fn event_type(&self) -> &'static str {
-//!         match self { Self::Deposited { .. } => "Deposited", Self::Withdrawn { .. } => "Withdrawn" }
-//!     }
-//! }
 //!
 //! enum AccountCommand { Deposit { id: String, cents: i64 }, Withdraw { id: String, cents: i64 } }
 //! impl Command for AccountCommand {
@@ -58,7 +53,8 @@
 //!
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 //! let accounts = Repository::<Account, _>::new(Arc::new(InMemoryEventStore::new()));
-//! accounts.execute(AccountCommand::Deposit { id: "a1".into(), cents: 500 }).await.unwrap();
+//! let committed = accounts.execute(AccountCommand::Deposit { id: "a1".into(), cents: 500 }).await.unwrap();
+//! assert_eq!(committed.events, vec![AccountEvent::Deposited { cents: 500 }]);
 //! let refused = accounts.execute(AccountCommand::Withdraw { id: "a1".into(), cents: 900 }).await;
 //! assert!(refused.unwrap_err().is_rejection());
 //! assert_eq!(accounts.load("a1").await.unwrap().state.balance, 500);

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use crate::envelope::RecordedEvent;
 use crate::event::Event;
 
 type UpcastFn = Arc<dyn Fn(Value) -> Result<Value, String> + Send + Sync>;
@@ -107,17 +106,6 @@ impl Upcasters {
             }
         }
         Ok((value, version))
-    }
-
-    /// Decodes a recorded event into `E`, upcasting first when needed.
-    pub fn decode<E: Event>(&self, recorded: &RecordedEvent) -> Result<E, DecodeError> {
-        self.decode_parts(
-            &recorded.stream_id,
-            recorded.stream_version,
-            &recorded.event_type,
-            recorded.event_version,
-            recorded.payload.as_str(),
-        )
     }
 
     /// Decodes the JSON text `payload` of `event_type` at `event_version` into `E`,

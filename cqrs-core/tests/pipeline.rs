@@ -23,7 +23,7 @@ async fn multi_event_command_applies_each_event_to_the_state_of_the_previous() {
         .await
         .unwrap();
     let types: Vec<_> = committed
-        .events
+        .recorded
         .iter()
         .map(|e| e.event_type.to_string())
         .collect();
@@ -102,18 +102,18 @@ async fn correlation_and_causation_flow_from_the_command_context() {
     let tabs = Repository::<Tab, _>::new(arc(InMemoryEventStore::new()));
     let ctx = CommandContext::new().with_header("user", "ada");
     let committed = tabs.execute_in(&ctx, open("t1", 5)).await.unwrap();
-    let meta = &committed.events[0].metadata;
+    let meta = &committed.recorded[0].metadata;
     assert_eq!(meta.correlation_id, Some(ctx.correlation_id));
     assert_eq!(meta.causation_id, Some(ctx.command_id));
     assert_eq!(meta.headers["user"], "ada");
 
-    let reaction = CommandContext::caused_by(&committed.events[0]);
+    let reaction = CommandContext::caused_by(&committed.recorded[0]);
     let next = tabs
         .execute_in(&reaction, add("t1", &[("x", 1)]))
         .await
         .unwrap();
     assert_eq!(
-        next.events[0].metadata.correlation_id,
+        next.recorded[0].metadata.correlation_id,
         Some(ctx.correlation_id),
         "the correlation carries on"
     );

@@ -3,10 +3,13 @@
 mod cache;
 mod context;
 mod error;
+mod load;
+mod outcome;
 mod repository;
 mod retry;
 
 pub use context::CommandContext;
 pub use error::{CommandError, LoadError};
-pub use repository::{Committed, LoadedAggregate, Repository};
+pub use outcome::{Committed, LoadedAggregate};
+pub use repository::Repository;
 pub use retry::RetryPolicy;

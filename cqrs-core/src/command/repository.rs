@@ -1,6 +1,5 @@
 //! The command pipeline: load, decide, append with the expected version, retry.
 
-use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -9,9 +8,8 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use super::cache::{BoundedCache, StateCache};
-use super::{CommandContext, CommandError, LoadError, RetryPolicy};
+use super::{CommandContext, CommandError, Committed, LoadError, LoadedAggregate, RetryPolicy};
 use crate::aggregate::{stream_id, Aggregate, Command};
-use crate::envelope::RecordedEvent;
 use crate::error::StoreError;
 use crate::event::{Event, JsonPayload, NewEvent};
 use crate::snapshot::{Snapshot, SnapshotPolicy};
@@ -19,34 +17,10 @@ use crate::store::EventStore;
 use crate::upcast::Upcasters;
 use crate::version::ExpectedVersion;
 
-/// An aggregate's state as loaded from the store.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LoadedAggregate<A> {
-    /// The state after `version` events.
-    pub state: A,
-    /// The stream version the state includes (0 = the stream does not exist).
-    pub version: u64,
-    /// The snapshot version the load started from, if one was used.
-    pub from_snapshot: Option<u64>,
-}
-
-/// What a successful command committed.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Committed {
-    /// The aggregate's stream.
-    pub stream_id: String,
-    /// The stream version after the command.
-    pub version: u64,
-    /// The committed events with their envelopes (empty if the command decided nothing).
-    pub events: Vec<RecordedEvent>,
-    /// Attempts it took (more than 1 after conflicts).
-    pub attempts: u32,
-}
-
-struct SnapshotSupport<A> {
+pub(super) struct SnapshotSupport<A> {
     policy: SnapshotPolicy,
     encode: fn(&A) -> Result<JsonPayload, serde_json::Error>,
-    decode: fn(&JsonPayload) -> Result<A, serde_json::Error>,
+    pub(super) decode: fn(&JsonPayload) -> Result<A, serde_json::Error>,
 }
 
 /// Runs commands against aggregates of type `A` stored in `S`.
@@ -92,11 +66,11 @@ struct SnapshotSupport<A> {
 /// # });
 /// ```
 pub struct Repository<A: Aggregate, S: EventStore + ?Sized = dyn EventStore> {
-    store: Arc<S>,
+    pub(super) store: Arc<S>,
     services: Arc<A::Services>,
     retry: RetryPolicy,
-    upcasters: Arc<Upcasters>,
-    snapshots: Option<Arc<SnapshotSupport<A>>>,
+    pub(super) upcasters: Arc<Upcasters>,
+    pub(super) snapshots: Option<Arc<SnapshotSupport<A>>>,
     cache: Option<Arc<dyn StateCache<A>>>,
 }
 
@@ -192,7 +166,10 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
     }
 
     /// Runs `command` in a new [`CommandContext`].
-    pub async fn execute(&self, command: A::Command) -> Result<Committed, CommandError<A::Error>> {
+    pub async fn execute(
+        &self,
+        command: A::Command,
+    ) -> Result<Committed<A::Event>, CommandError<A::Error>> {
         self.execute_in(&CommandContext::new(), command).await
     }
 
@@ -202,7 +179,7 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
         &self,
         context: &CommandContext,
         command: A::Command,
-    ) -> Result<Committed, CommandError<A::Error>> {
+    ) -> Result<Committed<A::Event>, CommandError<A::Error>> {
         let stream = stream_id::<A>(command.aggregate_id());
         let span = tracing::info_span!(
             "command",
@@ -244,7 +221,7 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
         stream: &str,
         context: &CommandContext,
         command: &A::Command,
-    ) -> Result<Committed, CommandError<A::Error>> {
+    ) -> Result<Committed<A::Event>, CommandError<A::Error>> {
         let metadata = context.event_metadata();
         let mut attempt = 0;
         let mut may_use_cache = true;
@@ -275,7 +252,8 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
                 return Ok(Committed {
                     stream_id: stream.to_owned(),
                     version: loaded.version,
-                    events: Vec::new(),
+                    events,
+                    recorded: Vec::new(),
                     attempts: attempt,
                 });
             }
@@ -301,7 +279,8 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
                     return Ok(Committed {
                         stream_id: stream.to_owned(),
                         version: appended.current_version,
-                        events: appended.events,
+                        events,
+                        recorded: appended.events,
                         attempts: attempt,
                     });
                 }
@@ -380,71 +359,6 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
             match self.store.save_snapshot(snapshot).await {
                 Ok(()) => tracing::debug!(stream, version, "snapshot taken"),
                 Err(error) => tracing::warn!(stream, %error, "cannot save snapshot; skipped"),
-            }
-        }
-    }
-
-    async fn load_stream(&self, stream: &str) -> Result<LoadedAggregate<A>, LoadError> {
-        let (mut state, mut version) = (A::default(), 0);
-        let mut from_snapshot = None;
-        if let Some((snapshot_state, snapshot_version)) = self.restore_snapshot(stream).await? {
-            state = snapshot_state;
-            version = snapshot_version;
-            from_snapshot = Some(snapshot_version);
-        }
-        // Each event is decoded and applied while the store reads the next; the first one
-        // that does not decode stops the read.
-        let mut undecodable = None;
-        let upcasters = &self.upcasters;
-        self.store
-            .load_stream(
-                stream,
-                version + 1,
-                &mut |event| match event.decode::<A::Event>(upcasters) {
-                    Ok(decoded) => {
-                        state.apply(&decoded);
-                        version = event.stream_version;
-                        ControlFlow::Continue(())
-                    }
-                    Err(error) => {
-                        undecodable = Some(error);
-                        ControlFlow::Break(())
-                    }
-                },
-            )
-            .await?;
-        if let Some(error) = undecodable {
-            return Err(error.into());
-        }
-        Ok(LoadedAggregate {
-            state,
-            version,
-            from_snapshot,
-        })
-    }
-
-    /// The latest usable snapshot; an outdated or undecodable one is logged and ignored.
-    async fn restore_snapshot(&self, stream: &str) -> Result<Option<(A, u64)>, LoadError> {
-        let Some(support) = &self.snapshots else {
-            return Ok(None);
-        };
-        let Some(snapshot) = self.store.load_snapshot(stream).await? else {
-            return Ok(None);
-        };
-        if snapshot.schema_version != A::SNAPSHOT_VERSION {
-            tracing::warn!(
-                stream,
-                stored = snapshot.schema_version,
-                current = A::SNAPSHOT_VERSION,
-                "snapshot schema version changed; replaying all events"
-            );
-            return Ok(None);
-        }
-        match (support.decode)(&snapshot.state) {
-            Ok(state) => Ok(Some((state, snapshot.version))),
-            Err(error) => {
-                tracing::warn!(stream, %error, "snapshot no longer deserializes; replaying all events");
-                Ok(None)
             }
         }
     }

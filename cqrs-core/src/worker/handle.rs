@@ -1,4 +1,4 @@
-//! The [`Worker`] handle and the [`WorkerContext`] its task runs with.
+//! The [`Worker`] handle: spawn, progress, waits, shutdown, abort.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -8,6 +8,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::context::WorkerContext;
+use super::errors::{CatchUpError, ShutdownError, WaitError};
 use super::state::{WorkerState, WorkerStateReporter, WorkerStateWatch};
 use crate::error::StoreError;
 use crate::progress::{wait_for_progress, WaitOutcome};
@@ -23,149 +25,6 @@ pub trait LogProgress {
 impl LogProgress for u64 {
     fn log_position(&self) -> u64 {
         *self
-    }
-}
-
-/// A wait until a worker caught up with the log did not complete.
-#[derive(Debug, thiserror::Error)]
-pub enum CatchUpError<P> {
-    /// The log's head could not be read.
-    #[error("worker `{worker}`: cannot read the head of the log: {source}")]
-    Store {
-        /// The worker's name.
-        worker: Arc<str>,
-        /// The store's error.
-        #[source]
-        source: StoreError,
-    },
-    /// The worker stopped or the timeout passed first.
-    #[error(transparent)]
-    Wait(#[from] WaitError<P>),
-    /// The worker was not given a log to follow ([`Worker::following`]).
-    #[error("worker `{worker}` does not follow an event store's log")]
-    NoLog {
-        /// The worker's name.
-        worker: Arc<str>,
-    },
-}
-
-/// What a worker task runs with: where it publishes its progress, and the stop signal.
-#[derive(Debug)]
-pub struct WorkerContext<P> {
-    progress: watch::Sender<P>,
-    stop: watch::Receiver<bool>,
-}
-
-impl<P> WorkerContext<P> {
-    /// Publishes progress: `update` changes it in place, and waiters see the result.
-    pub fn report(&self, update: impl FnOnce(&mut P)) {
-        self.progress.send_modify(update);
-    }
-
-    /// Publishes progress only when `update` returns true (it changed something).
-    pub fn report_if(&self, update: impl FnOnce(&mut P) -> bool) {
-        self.progress.send_if_modified(update);
-    }
-
-    /// True once a shutdown was requested.
-    pub fn stop_requested(&self) -> bool {
-        *self.stop.borrow()
-    }
-
-    /// The stop signal (true once a shutdown is requested), for `select!` loops and for
-    /// code that takes a `watch::Receiver<bool>`.
-    pub fn stop_signal(&self) -> watch::Receiver<bool> {
-        self.stop.clone()
-    }
-
-    /// The progress sender and the stop signal, for tasks written against plain watch
-    /// channels.
-    pub fn into_parts(self) -> (watch::Sender<P>, watch::Receiver<bool>) {
-        (self.progress, self.stop)
-    }
-
-    /// Resolves once a shutdown is requested; never if the handle was dropped without one
-    /// (the worker then runs on, as documented on [`Worker`]).
-    pub async fn stopping(&self) {
-        stop_requested(&mut self.stop.clone()).await
-    }
-}
-
-/// Resolves once `stop` turns true; never if its sender is gone without a stop (a worker
-/// whose handle was dropped runs on).
-pub async fn stop_requested(stop: &mut watch::Receiver<bool>) {
-    if stop.wait_for(|stop| *stop).await.is_err() {
-        std::future::pending::<()>().await;
-    }
-}
-
-/// Sleeps `delay` unless a stop is requested first; true if one was.
-pub async fn sleep_or_stop(delay: Duration, stop: &mut watch::Receiver<bool>) -> bool {
-    tokio::select! {
-        () = stop_requested(stop) => true,
-        () = tokio::time::sleep(delay) => *stop.borrow(),
-    }
-}
-
-impl<P> WorkerContext<P> {}
-
-/// A wait on a worker did not reach its condition.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum WaitError<P> {
-    /// The worker stopped first.
-    #[error("worker `{worker}` stopped: {reason}")]
-    Stopped {
-        /// The worker's name.
-        worker: Arc<str>,
-        /// Why it stopped.
-        reason: Arc<str>,
-        /// The progress it made.
-        progress: P,
-    },
-    /// The timeout passed first.
-    #[error("worker `{worker}` did not get there within {waited:?}")]
-    TimedOut {
-        /// The worker's name.
-        worker: Arc<str>,
-        /// How long the wait took.
-        waited: Duration,
-        /// The progress seen last.
-        progress: P,
-    },
-}
-
-/// A worker's stop did not end with its output.
-#[derive(Debug, thiserror::Error)]
-pub enum ShutdownError<E> {
-    /// The worker had stopped for good on its own, with this error.
-    #[error(transparent)]
-    Failed(E),
-    /// The worker task panicked or was cancelled.
-    #[error("worker `{worker}` panicked or was cancelled: {reason}")]
-    Panicked {
-        /// The worker's name.
-        worker: Arc<str>,
-        /// The join error.
-        reason: String,
-    },
-    /// The graceful stop took longer than its deadline; the task was aborted (work not
-    /// checkpointed is done again by the next run: every worker here is at-least-once).
-    #[error("worker `{worker}` did not stop within {deadline:?} and was aborted")]
-    DeadlineExceeded {
-        /// The worker's name.
-        worker: Arc<str>,
-        /// The deadline.
-        deadline: Duration,
-    },
-}
-
-impl<E> ShutdownError<E> {
-    /// The worker's own error, if it failed with one.
-    pub fn into_failure(self) -> Option<E> {
-        match self {
-            ShutdownError::Failed(error) => Some(error),
-            _ => None,
-        }
     }
 }
 
@@ -228,10 +87,7 @@ where
         let (progress_tx, progress) = watch::channel(initial);
         let (stop, stop_rx) = watch::channel(false);
         let (reporter, state) = WorkerStateReporter::new();
-        let running = run(WorkerContext {
-            progress: progress_tx,
-            stop: stop_rx,
-        });
+        let running = run(WorkerContext::new(progress_tx, stop_rx));
         let task_name = name.clone();
         let task = tokio::spawn(async move {
             let result = running.await;

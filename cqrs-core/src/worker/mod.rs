@@ -8,11 +8,12 @@
 //! (an error, a panic, an abort), [`Worker::state`] says so, so a service can report a
 //! stopped worker instead of serving on silently.
 
+mod context;
+mod errors;
 mod handle;
 mod state;
 
-pub use handle::{
-    sleep_or_stop, stop_requested, CatchUpError, LogProgress, ShutdownError, WaitError, Worker,
-    WorkerContext,
-};
+pub use context::{sleep_or_stop, stop_requested, WorkerContext};
+pub use errors::{CatchUpError, ShutdownError, WaitError};
+pub use handle::{LogProgress, Worker};
 pub use state::{WorkerState, WorkerStateReporter, WorkerStateWatch};

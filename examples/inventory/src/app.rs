@@ -91,7 +91,7 @@ impl Inventory {
         &self,
         sku: &str,
         qty: u64,
-    ) -> Result<Committed, CommandError<ProductError>> {
+    ) -> Result<Committed<ProductEvent>, CommandError<ProductError>> {
         let command = ProductCommand::ReceiveStock {
             sku: sku.to_owned(),
             qty,
@@ -131,16 +131,10 @@ impl Inventory {
             order_id: order_id.to_owned(),
         };
         let committed = self.products.execute(command).await?;
-        let released = match committed.events.first() {
-            Some(recorded) => Some(
-                recorded
-                    .decode::<ProductEvent>(self.products.upcasters())
-                    .map_err(CommandError::Decode)?,
-            ),
-            None => None,
-        };
-        Ok(match released {
-            Some(ProductEvent::ReservationReleased { qty, .. }) => ReleaseOutcome::Released { qty },
+        Ok(match committed.events.first() {
+            Some(ProductEvent::ReservationReleased { qty, .. }) => {
+                ReleaseOutcome::Released { qty: *qty }
+            }
             _ => ReleaseOutcome::NotReserved,
         })
     }
@@ -151,7 +145,7 @@ impl Inventory {
         order_id: &str,
         customer_id: &str,
         items: Vec<OrderLine>,
-    ) -> Result<Committed, CommandError<OrderError>> {
+    ) -> Result<Committed<OrderEvent>, CommandError<OrderError>> {
         let command = OrderCommand::PlaceOrder {
             order_id: order_id.to_owned(),
             customer_id: customer_id.to_owned(),
@@ -165,7 +159,7 @@ impl Inventory {
         &self,
         order_id: &str,
         reason: &str,
-    ) -> Result<Committed, CommandError<OrderError>> {
+    ) -> Result<Committed<OrderEvent>, CommandError<OrderError>> {
         let command = OrderCommand::CancelOrder {
             order_id: order_id.to_owned(),
             reason: reason.to_owned(),
@@ -177,7 +171,7 @@ impl Inventory {
     pub async fn order_command(
         &self,
         command: OrderCommand,
-    ) -> Result<Committed, CommandError<OrderError>> {
+    ) -> Result<Committed<OrderEvent>, CommandError<OrderError>> {
         self.orders.execute(command).await
     }
 

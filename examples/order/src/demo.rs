@@ -2,6 +2,8 @@
 
 use std::fmt::Write;
 
+use cqrs_core::Event;
+
 use crate::domain::{Cents, OrderCommand, OrderLine};
 use crate::OrderSystem;
 
@@ -83,11 +85,7 @@ pub async fn run(system: &OrderSystem) -> Result<String, Box<dyn std::error::Err
     for command in script() {
         match system.execute(command.clone()).await {
             Ok(committed) => {
-                let types: Vec<_> = committed
-                    .events
-                    .iter()
-                    .map(|e| e.event_type.to_string())
-                    .collect();
+                let types: Vec<_> = committed.events.iter().map(Event::event_type).collect();
                 writeln!(
                     out,
                     "ok       {:<40} -> {}",

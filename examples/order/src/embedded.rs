@@ -11,7 +11,7 @@ use cqrs_core::{
 
 use service_kit::Health;
 
-use crate::domain::{Order, OrderCommand, OrderError};
+use crate::domain::{Order, OrderCommand, OrderError, OrderEvent};
 use crate::views::{PriceTierProjection, PriceTiers};
 
 /// The order system in one process.
@@ -54,7 +54,7 @@ impl OrderSystem {
     pub async fn execute(
         &self,
         command: OrderCommand,
-    ) -> Result<Committed, CommandError<OrderError>> {
+    ) -> Result<Committed<OrderEvent>, CommandError<OrderError>> {
         self.orders.execute(command).await
     }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use cqrs_core::{EventStore, InMemoryEventStore};
 use cqrs_postgres::SchemaName;
 use order::domain::Tier;
-use order::http::TierQueries;
 use order::views::PgPriceTiers;
+use order::views::TierQueries;
 use order::OrderSystem;
 
 async fn pool() -> Option<sqlx::PgPool> {

@@ -11,9 +11,9 @@ use cqrs_kafka::{HandlerError, MessageHandler, MessageSource};
 use cqrs_postgres::SchemaName;
 use fixtures::recorded;
 use order::domain::{Cents, OrderEvent, OrderLine, Tier};
-use order::http::TierQueries;
 use order::services::TierViewHandler;
 use order::views::PgPriceTiers;
+use order::views::TierQueries;
 
 mod fixtures {
     use super::*;

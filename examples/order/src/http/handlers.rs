@@ -64,9 +64,9 @@ async fn run(
         Json(CommandReply {
             order_id,
             version: committed.version,
-            position: committed.events.last().map(|e| e.position),
+            position: committed.last_position(),
             events: committed
-                .events
+                .recorded
                 .iter()
                 .map(|e| e.event_type.to_string())
                 .collect(),

@@ -19,7 +19,6 @@
 mod error;
 mod handlers;
 mod json;
-mod queries;
 
 use std::sync::Arc;
 
@@ -29,11 +28,11 @@ use cqrs_core::{EventStore, Repository};
 
 pub use error::{ApiError, ErrorBody};
 pub use json::{ValidJson, MAX_BODY_BYTES};
-pub use queries::{QueryError, TierQueries};
 
 use service_kit::{Health, HttpLimits};
 
 use crate::domain::Order;
+use crate::views::TierQueries;
 
 /// What the handlers share.
 #[derive(Clone)]

@@ -9,9 +9,8 @@ use cqrs_core::{Aggregate, DecodeError, FailureKind, RecordedEvent, Upcasters};
 use cqrs_postgres::SchemaName;
 use sqlx::{PgPool, Row};
 
+use super::{QueryError, TierGroup, TierItem, TierQueries};
 use crate::domain::{Cents, Order, OrderEvent, OrderLine, Tier};
-use crate::http::{QueryError, TierQueries};
-use crate::views::{TierGroup, TierItem};
 
 /// Applying an event to the PostgreSQL view failed.
 #[derive(Debug, thiserror::Error)]

@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 
+use super::{PriceTiers, TierGroup};
 use crate::domain::Tier;
-use crate::views::{PriceTiers, TierGroup};
 
 /// Reading the view failed (the database is unreachable, ...).
 #[derive(Debug, thiserror::Error)]
