@@ -77,7 +77,6 @@ mod envelope;
 mod error;
 mod event;
 mod failure;
-pub mod progress;
 pub mod projection;
 mod snapshot;
 pub mod store;

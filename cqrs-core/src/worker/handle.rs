@@ -11,8 +11,8 @@ use tokio::task::JoinHandle;
 use super::context::WorkerContext;
 use super::errors::{CatchUpError, ShutdownError, WaitError};
 use super::state::{WorkerState, WorkerStateReporter, WorkerStateWatch};
+use super::wait::{wait_for_progress, WaitOutcome};
 use crate::error::StoreError;
-use crate::progress::{wait_for_progress, WaitOutcome};
 use crate::store::EventStore;
 
 /// Progress measured in positions of a store's global log (a projection's checkpoint, a
@@ -143,7 +143,7 @@ where
         timeout: Duration,
         reached: impl Fn(&P) -> bool,
     ) -> Result<P, WaitError<P>> {
-        match wait_for_progress(&self.progress, timeout, reached, |_| false).await {
+        match wait_for_progress(&self.progress, timeout, reached).await {
             WaitOutcome::Reached(progress) => Ok(progress),
             WaitOutcome::Stopped(progress) => {
                 // The task dropped its context just before it reports how it ended.

@@ -12,6 +12,7 @@ mod context;
 mod errors;
 mod handle;
 mod state;
+mod wait;
 
 pub use context::{sleep_or_stop, stop_requested, WorkerContext};
 pub use errors::{CatchUpError, ShutdownError, WaitError};

@@ -2,6 +2,7 @@
 //! Kafka) when they are reachable.
 #![allow(dead_code)]
 
+pub mod embedded;
 pub mod services;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
