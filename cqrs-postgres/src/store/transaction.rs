@@ -1,18 +1,14 @@
 //! Appending inside a transaction shared with your own writes.
 
-use cqrs_core::store::validate_append;
+use std::sync::Arc;
+
 use cqrs_core::{AppendResult, ExpectedVersion, Metadata, NewEvent, RecordedEvent, StoreError};
 use sqlx::{PgConnection, Postgres, Transaction};
 
-use cqrs_core::FailureKind;
-
-use crate::error::{
-    map_sqlx, sqlstate_kind, unique_violation, EVENT_ID_CONSTRAINT, STREAM_VERSION_CONSTRAINT,
-};
-use crate::store::{
-    check_version_only, find_previous_append, read, stream_version, EncodedBatch, Outcome,
-    PgEventStore, MAX_EVENTS_PER_TRANSACTION,
-};
+use super::append::{append_in_transaction, Aborted, Batch};
+use super::context::StoreContext;
+use super::read;
+use crate::error::{map_sqlx, sqlstate_blames_input};
 
 /// A PostgreSQL transaction that can append events, from [`PgEventStore::begin`].
 ///
@@ -21,12 +17,14 @@ use crate::store::{
 /// projections: the read model is updated in the transaction that records the events, so
 /// it is never behind them and never ahead. Dropping it without commit rolls back.
 ///
-/// Appends in a transaction have the same checks as [`PgEventStore`]'s, with one
-/// difference: when a concurrent writer wins a race for the same stream version (or event
-/// id), PostgreSQL aborts the whole transaction. The append then returns the typed
-/// [`Conflict`](cqrs_core::Conflict) or [`StoreError::DuplicateEventId`], the transaction
-/// is unusable, and [`commit`](Self::commit) refuses; start a new one. A version mismatch
-/// seen before inserting (the usual conflict) leaves the transaction usable.
+/// Appends in a transaction follow the same [append path](crate::PgEventStore) as the
+/// store's, with one difference: when a concurrent writer wins a race for the same stream
+/// version (or event id), PostgreSQL aborts the whole transaction. The append then returns
+/// the typed [`Conflict`](cqrs_core::Conflict) (or [`StoreError::DuplicateEventId`] when an
+/// id is reused), the transaction is unusable, and [`commit`](Self::commit) refuses; start
+/// a new one and retry (a batch the winner stored as this very batch then comes back
+/// `deduplicated`). A version mismatch seen before inserting (the usual conflict) and a
+/// retried batch leave the transaction usable.
 ///
 /// While the transaction is open, gap-safe readers stop below its first event, so keep it
 /// short.
@@ -46,8 +44,10 @@ use crate::store::{
 /// tx.commit().await?;
 /// # Ok(()) }
 /// ```
+///
+/// [`PgEventStore`]: crate::PgEventStore
 pub struct PgTransaction {
-    store: PgEventStore,
+    context: Arc<StoreContext>,
     tx: Transaction<'static, Postgres>,
     /// Index of the next event within this transaction (low bits of its position).
     next_index: usize,
@@ -67,9 +67,9 @@ impl std::fmt::Debug for PgTransaction {
 }
 
 impl PgTransaction {
-    pub(crate) fn new(store: PgEventStore, tx: Transaction<'static, Postgres>) -> Self {
+    pub(crate) fn new(context: Arc<StoreContext>, tx: Transaction<'static, Postgres>) -> Self {
         Self {
-            store,
+            context,
             tx,
             next_index: 0,
             aborted: None,
@@ -91,84 +91,23 @@ impl PgTransaction {
         metadata: &Metadata,
     ) -> Result<AppendResult, StoreError> {
         if let Some(aborted) = &self.aborted {
-            return Err(aborted.error("append"));
+            return Err(aborted_error(aborted, "append"));
         }
-        validate_append(stream_id, &events, metadata, &self.store.config().limits)?;
-        if self.next_index + events.len() > MAX_EVENTS_PER_TRANSACTION {
-            return Err(StoreError::InvalidInput {
-                stream: stream_id.to_owned(),
-                reason: format!(
-                    "a transaction can append at most {MAX_EVENTS_PER_TRANSACTION} events"
-                ),
-            });
-        }
-        let sql = self.store.statements();
-        if events.is_empty() {
-            return check_version_only(&mut *self.tx, &sql.stream_version, stream_id, expected)
-                .await;
-        }
-        let batch = EncodedBatch::new(stream_id, expected, &events, metadata)?;
-        // Checked first here (one extra query) so a retried batch does not abort the
-        // transaction with a unique violation.
-        if let Some(previous) = find_previous_append(
-            &mut *self.tx,
-            &sql.find_by_ids,
-            stream_id,
-            &events,
-            batch.ids(),
-        )
-        .await?
-        {
-            return previous;
-        }
-        match batch
-            .run(&mut *self.tx, &sql.append, &events, self.next_index)
-            .await
-        {
-            Ok(Outcome::Appended(result)) => {
-                self.next_index += events.len();
-                if let Some(last) = result.events.last() {
+        let limits = &self.context.config.limits;
+        let batch = Batch::prepare(stream_id, expected, events, metadata, limits)?;
+        match append_in_transaction(&mut self.tx, &self.context, &batch, self.next_index).await {
+            Ok(result) => {
+                if let Some(last) = result.events.last().filter(|_| !result.deduplicated) {
+                    self.next_index += result.events.len();
                     self.last_position = self.last_position.max(last.position);
                 }
                 Ok(result)
             }
-            Ok(Outcome::Rejected { actual }) => Err(batch.conflict(actual)),
-            Err(error) => {
-                self.aborted = Some(Aborted {
-                    reason: error.to_string(),
-                    // A lost race (our own unique constraints) is not the input's fault.
-                    code: crate::error::sqlstate(&error)
-                        .filter(|code| sqlstate_kind(code) == FailureKind::Permanent)
-                        .filter(|_| unique_violation(&error).is_none()),
-                });
-                let pool = self.store.pool();
-                match unique_violation(&error) {
-                    Some(STREAM_VERSION_CONSTRAINT) => {
-                        let actual = stream_version(pool, &sql.stream_version, stream_id).await?;
-                        Err(batch.conflict(actual))
-                    }
-                    Some(EVENT_ID_CONSTRAINT) => {
-                        match find_previous_append(
-                            pool,
-                            &sql.find_by_ids,
-                            stream_id,
-                            &events,
-                            batch.ids(),
-                        )
-                        .await?
-                        {
-                            Some(Err(duplicate)) => Err(duplicate),
-                            // Stored concurrently as this very batch; this transaction is
-                            // aborted all the same.
-                            _ => Err(StoreError::DuplicateEventId {
-                                stream: stream_id.to_owned(),
-                                event_id: batch.ids()[0],
-                                detail: "by a concurrent transaction".into(),
-                            }),
-                        }
-                    }
-                    _ => Err(map_sqlx("append", error)),
+            Err(failed) => {
+                if failed.aborted.is_some() {
+                    self.aborted = failed.aborted;
                 }
+                Err(failed.error)
             }
         }
     }
@@ -179,7 +118,7 @@ impl PgTransaction {
         stream_id: &str,
         from_version: u64,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
-        let sql = &self.store.statements().read_stream;
+        let sql = &self.context.sql.read_stream;
         read::read_stream(&mut *self.tx, sql, stream_id, from_version).await
     }
 
@@ -188,11 +127,11 @@ impl PgTransaction {
     pub async fn commit(self) -> Result<(), StoreError> {
         if let Some(aborted) = self.aborted {
             let _ = self.tx.rollback().await;
-            return Err(aborted.error("commit"));
+            return Err(aborted_error(&aborted, "commit"));
         }
         self.tx.commit().await.map_err(|e| map_sqlx("commit", e))?;
         if self.last_position > 0 {
-            self.store.announce(self.last_position);
+            self.context.announce(self.last_position);
         }
         Ok(())
     }
@@ -206,35 +145,24 @@ impl PgTransaction {
     }
 }
 
-/// Why PostgreSQL aborted the transaction: the failed append's error text, and its
-/// SQLSTATE when that is permanent.
-#[derive(Debug)]
-struct Aborted {
-    reason: String,
-    code: Option<String>,
-}
-
-impl Aborted {
-    /// The error every later call of the aborted transaction returns, classified like the
-    /// failure that aborted it: when that was a permanent refusal (a NUL in text, a key
-    /// over the index limit), running the same work in a new transaction fails again, so
-    /// it is [`StoreError::Refused`] with the original code (dead-letter the input); any
-    /// other cause (a lost race, a dropped connection) is transient: start a new
-    /// transaction and retry.
-    fn error(&self, operation: &'static str) -> StoreError {
-        let source = format!(
-            "the transaction was aborted by an earlier failed append ({}); roll back and start a new one",
-            self.reason
-        )
-        .into();
-        match &self.code {
-            Some(code) => StoreError::Refused {
-                operation,
-                code: code.clone(),
-                input_at_fault: crate::error::sqlstate_blames_input(code),
-                source,
-            },
-            None => StoreError::Backend { operation, source },
-        }
+/// The error every later call of a transaction `aborted` this way returns, classified like
+/// the failure that aborted it: when that was a permanent refusal (a NUL in text, a key
+/// over the index limit), running the same work in a new transaction fails again, so it is
+/// [`StoreError::Refused`] with the original code (dead-letter the input); any other cause
+/// (a lost race, a dropped connection) is transient: start a new transaction and retry.
+fn aborted_error(aborted: &Aborted, operation: &'static str) -> StoreError {
+    let source = format!(
+        "the transaction was aborted by an earlier failed append ({}); roll back and start a new one",
+        aborted.reason
+    )
+    .into();
+    match &aborted.permanent_code {
+        Some(code) => StoreError::Refused {
+            operation,
+            code: code.clone(),
+            input_at_fault: sqlstate_blames_input(code),
+            source,
+        },
+        None => StoreError::Backend { operation, source },
     }
 }

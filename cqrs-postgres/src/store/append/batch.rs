@@ -1,339 +1,259 @@
-//! The append path: one statement that checks the expected version and inserts the batch,
-//! and the resolution of the rare outcomes (conflict, retried batch, reused id).
+//! Steps 1, 2 and 4 of the append path: a batch validated and encoded for the append
+//! statements, and their result row decoded into an [`Outcome`].
 
 use std::sync::Arc;
 
+use cqrs_core::store::validate_append;
 use cqrs_core::{
     AppendResult, Conflict, ExpectedVersion, JsonPayload, Metadata, NewEvent, RecordedEvent,
-    StoreError,
+    StoreError, StoreLimits,
 };
 use sqlx::postgres::PgRow;
-use sqlx::{Executor, Postgres, Row};
+use sqlx::{Executor, Postgres};
 use uuid::Uuid;
 
-use super::rows::{to_i64, to_u64, EventDecoder};
-use crate::error::map_sqlx;
+use crate::store::rows::{get, to_i64, to_u64};
 
-/// Positions keep the index of an event within its transaction in their low 20 bits.
-pub(crate) const INDEX_BITS: u32 = 20;
-/// Most events one transaction can append (2^20).
-pub(crate) const MAX_EVENTS_PER_TRANSACTION: usize = 1 << INDEX_BITS;
-
-/// One batch, encoded for `append.sql`.
-pub(crate) struct EncodedBatch<'a> {
-    stream_id: &'a str,
+/// One validated append, encoded once for however many attempts it takes (direct path,
+/// coalesced statement, its fallback).
+#[derive(Debug)]
+pub(crate) struct Batch {
+    stream_id: Arc<str>,
     expected: ExpectedVersion,
-    ids: Vec<Uuid>,
-    types: Vec<&'a str>,
+    events: Vec<NewEvent>,
+    /// The schema versions as the `integer` column stores them.
     versions: Vec<i32>,
-    payloads: Vec<&'a str>,
-    metadata_json: String,
     metadata: Arc<Metadata>,
+    metadata_json: String,
 }
 
-/// What `append.sql` did.
+/// What an append statement did with one batch.
+#[derive(Debug)]
 pub(crate) enum Outcome {
     /// The batch was inserted (not yet committed when run inside a transaction).
     Appended(AppendResult),
-    /// The expected version did not match; nothing was inserted.
+    /// The stream's version did not satisfy the expected version; nothing was inserted.
     Rejected {
         /// The stream's version seen by the statement.
         actual: u64,
     },
 }
 
-impl<'a> EncodedBatch<'a> {
-    /// Encodes `events`; refuses ids repeated within the batch and schema versions that do
-    /// not fit the `integer` column.
-    pub(crate) fn new(
-        stream_id: &'a str,
+impl Batch {
+    /// Steps 1 and 2: validates the batch (cqrs-core's [`validate_append`], then the
+    /// schema versions the `integer` column cannot hold) and encodes its metadata.
+    pub(crate) fn prepare(
+        stream_id: &str,
         expected: ExpectedVersion,
-        events: &'a [NewEvent],
+        events: Vec<NewEvent>,
         metadata: &Metadata,
+        limits: &StoreLimits,
     ) -> Result<Self, StoreError> {
-        let versions = check_events(stream_id, events)?;
+        validate_append(stream_id, &events, metadata, limits)?;
+        let versions = events
+            .iter()
+            .map(|e| {
+                i32::try_from(e.event_version).map_err(|_| StoreError::InvalidInput {
+                    stream: stream_id.to_owned(),
+                    reason: format!(
+                        "event {} has schema version {}, above {}",
+                        e.event_id,
+                        e.event_version,
+                        i32::MAX
+                    ),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let metadata_json =
+            serde_json::to_string(metadata).map_err(|e| StoreError::InvalidInput {
+                stream: stream_id.to_owned(),
+                reason: format!("metadata does not serialize: {e}"),
+            })?;
         Ok(Self {
-            stream_id,
+            stream_id: Arc::from(stream_id),
             expected,
-            ids: events.iter().map(|e| e.event_id).collect(),
-            types: events.iter().map(|e| e.event_type.as_str()).collect(),
+            events,
             versions,
-            payloads: events.iter().map(|e| e.payload.as_str()).collect(),
-            metadata_json: encode_metadata(stream_id, metadata)?,
             metadata: Arc::new(metadata.clone()),
+            metadata_json,
         })
     }
 
-    /// The batch's event ids.
-    pub(crate) fn ids(&self) -> &[Uuid] {
-        &self.ids
+    /// The stream appended to.
+    pub(crate) fn stream_id(&self) -> &Arc<str> {
+        &self.stream_id
     }
 
-    /// Runs `append.sql` once. `first_index` is the index of the first event within the
-    /// transaction.
+    /// The expectation on the stream's version.
+    pub(crate) fn expected(&self) -> ExpectedVersion {
+        self.expected
+    }
+
+    /// The events, in order.
+    pub(crate) fn events(&self) -> &[NewEvent] {
+        &self.events
+    }
+
+    /// The schema versions, as stored, in event order.
+    pub(crate) fn versions(&self) -> &[i32] {
+        &self.versions
+    }
+
+    /// The metadata as the JSON text bound into the `jsonb` column.
+    pub(crate) fn metadata_json(&self) -> &str {
+        &self.metadata_json
+    }
+
+    /// The event ids, in order.
+    pub(crate) fn event_ids(&self) -> Vec<Uuid> {
+        self.events.iter().map(|e| e.event_id).collect()
+    }
+
+    /// The range of current versions the expected version accepts, as the append
+    /// statements check it (`version BETWEEN lowest AND highest`): the one encoding of
+    /// [`ExpectedVersion`] for SQL.
+    pub(crate) fn accepted_versions(&self) -> (i64, i64) {
+        match self.expected {
+            ExpectedVersion::Any => (0, i64::MAX),
+            ExpectedVersion::NoStream => (0, 0),
+            ExpectedVersion::StreamExists => (1, i64::MAX),
+            ExpectedVersion::Exact(version) => (to_i64(version), to_i64(version)),
+        }
+    }
+
+    /// A [`Conflict`] of this batch with the stream at `actual`.
+    pub(crate) fn conflict(&self, actual: u64) -> StoreError {
+        Conflict {
+            stream: self.stream_id.to_string(),
+            expected: self.expected,
+            actual,
+        }
+        .into()
+    }
+
+    /// Step 3: runs `append.sql` once for the batch; `first_index` is the index of its
+    /// first event within the transaction. Decode the row with [`decode`](Self::decode).
     pub(crate) async fn run<'c, E>(
         &self,
         executor: E,
         sql: &str,
-        events: &[NewEvent],
         first_index: usize,
-    ) -> Result<Outcome, sqlx::Error>
+    ) -> Result<PgRow, sqlx::Error>
     where
         E: Executor<'c, Database = Postgres>,
     {
-        let (kind, exact) = expectation(self.expected);
-        let row = sqlx::query(sql)
-            .bind(self.stream_id)
-            .bind(kind)
-            .bind(exact)
-            .bind(&self.ids)
-            .bind(&self.types)
+        let (lowest, highest) = self.accepted_versions();
+        let types: Vec<&str> = self.events.iter().map(|e| e.event_type.as_str()).collect();
+        let payloads: Vec<&str> = self.events.iter().map(|e| e.payload.as_str()).collect();
+        sqlx::query(sql)
+            .bind(&*self.stream_id)
+            .bind(lowest)
+            .bind(highest)
+            .bind(self.event_ids())
+            .bind(types)
             .bind(&self.versions)
-            .bind(&self.payloads)
+            .bind(payloads)
             .bind(&self.metadata_json)
-            .bind(first_index as i64)
+            .bind(to_i64(first_index as u64))
             .fetch_one(executor)
-            .await?;
-        decode_outcome(&row, self.stream_id, events, &self.metadata)
+            .await
     }
 
-    /// A conflict of this batch with the stream at `actual`.
-    pub(crate) fn conflict(&self, actual: u64) -> StoreError {
-        conflict(self.stream_id, self.expected, actual)
-    }
-}
-
-fn conflict(stream_id: &str, expected: ExpectedVersion, actual: u64) -> StoreError {
-    Conflict {
-        stream: stream_id.to_owned(),
-        expected,
-        actual,
-    }
-    .into()
-}
-
-/// An empty append: checks `expected` against the stream's current version and writes
-/// nothing.
-pub(crate) async fn check_version_only<'c, E>(
-    executor: E,
-    sql: &str,
-    stream_id: &str,
-    expected: ExpectedVersion,
-) -> Result<AppendResult, StoreError>
-where
-    E: Executor<'c, Database = Postgres>,
-{
-    let current = stream_version(executor, sql, stream_id).await?;
-    if !expected.accepts(current) {
-        return Err(conflict(stream_id, expected, current));
-    }
-    Ok(AppendResult {
-        current_version: current,
-        events: Vec::new(),
-        deduplicated: false,
-    })
-}
-
-/// A batch the append statements rejected because the stream was at `actual`: the
-/// original result when it is a retry of a stored batch (see [`find_previous_append`]),
-/// else the [`Conflict`].
-pub(crate) async fn resolve_rejected<'c, E>(
-    executor: E,
-    find_by_ids_sql: &str,
-    stream_id: &str,
-    expected: ExpectedVersion,
-    events: &[NewEvent],
-    ids: &[Uuid],
-    actual: u64,
-) -> Result<AppendResult, StoreError>
-where
-    E: Executor<'c, Database = Postgres>,
-{
-    match find_previous_append(executor, find_by_ids_sql, stream_id, events, ids).await? {
-        Some(previous) => previous,
-        None => Err(conflict(stream_id, expected, actual)),
-    }
-}
-
-/// Checks what the database would refuse, so it is reported for this batch alone: ids
-/// repeated within the batch, schema versions beyond the `integer` column. Returns the
-/// schema versions as stored.
-pub(crate) fn check_events(stream_id: &str, events: &[NewEvent]) -> Result<Vec<i32>, StoreError> {
-    if events.len() > 1 {
-        let mut seen = std::collections::HashSet::with_capacity(events.len());
-        if let Some(dup) = events.iter().find(|e| !seen.insert(e.event_id)) {
-            return Err(StoreError::DuplicateEventId {
-                stream: stream_id.to_owned(),
-                event_id: dup.event_id,
-                detail: "twice within the same batch".into(),
-            });
-        }
-    }
-    events
-        .iter()
-        .map(|e| {
-            i32::try_from(e.event_version).map_err(|_| StoreError::InvalidInput {
-                stream: stream_id.to_owned(),
-                reason: format!(
-                    "event {} has schema version {}, above {}",
-                    e.event_id,
-                    e.event_version,
-                    i32::MAX
-                ),
-            })
-        })
-        .collect()
-}
-
-/// `metadata` as the JSON text bound into the `jsonb` column.
-pub(crate) fn encode_metadata(stream_id: &str, metadata: &Metadata) -> Result<String, StoreError> {
-    serde_json::to_string(metadata).map_err(|e| StoreError::InvalidInput {
-        stream: stream_id.to_owned(),
-        reason: format!("metadata does not serialize: {e}"),
-    })
-}
-
-/// An [`ExpectedVersion`] as the `(kind, exact version)` pair the append statements take:
-/// 0 any, 1 no stream, 2 stream exists, 3 exact.
-pub(crate) fn expectation(expected: ExpectedVersion) -> (i16, i64) {
-    match expected {
-        ExpectedVersion::Any => (0, 0),
-        ExpectedVersion::NoStream => (1, 0),
-        ExpectedVersion::StreamExists => (2, 0),
-        ExpectedVersion::Exact(v) => (3, to_i64(v)),
-    }
-}
-
-/// Decodes one result row of the append statements: `version_before`, then `positions`,
-/// `recorded_at` and `payloads` of the inserted events, all NULL when the expected version
-/// did not match.
-pub(crate) fn decode_outcome(
-    row: &PgRow,
-    stream_id: &str,
-    events: &[NewEvent],
-    metadata: &Arc<Metadata>,
-) -> Result<Outcome, sqlx::Error> {
-    let before: i64 = row.try_get(0)?;
-    let before = u64::try_from(before).unwrap_or(0);
-    let Some(positions) = row.try_get::<Option<Vec<i64>>, _>(1)? else {
-        return Ok(Outcome::Rejected { actual: before });
-    };
-    let recorded_at = row
-        .try_get::<Option<chrono::DateTime<chrono::Utc>>, _>(2)?
-        .unwrap_or_else(chrono::Utc::now);
-    let payloads: Vec<String> = row
-        .try_get::<Option<Vec<String>>, _>(3)?
-        .unwrap_or_default();
-    if positions.len() != events.len() || payloads.len() != events.len() {
-        return Err(sqlx::Error::Decode(
-            format!(
-                "append to `{stream_id}` returned {} positions and {} payloads for {} events",
+    /// Step 4: decodes this batch's result row of the append statements:
+    /// `version_before`, then the `positions`, `recorded_at` and `payloads` of the inserted
+    /// events, all NULL when the expected version did not match. A row this store cannot
+    /// have written (a negative version or position, a count that differs from the
+    /// batch's) is [`StoreError::Corrupt`].
+    pub(crate) fn decode(&self, row: &PgRow) -> Result<Outcome, StoreError> {
+        let stream_id = &*self.stream_id;
+        let before = to_u64(get(row, 0)?, "version", stream_id)?;
+        let Some(positions) = get::<Option<Vec<i64>>>(row, 1)? else {
+            return Ok(Outcome::Rejected { actual: before });
+        };
+        let recorded_at =
+            get::<Option<chrono::DateTime<chrono::Utc>>>(row, 2)?.unwrap_or_else(chrono::Utc::now);
+        let payloads = get::<Option<Vec<String>>>(row, 3)?.unwrap_or_default();
+        if positions.len() != self.events.len() || payloads.len() != self.events.len() {
+            return Err(StoreError::Corrupt(format!(
+                "the append to `{stream_id}` returned {} positions and {} payloads for {} events",
                 positions.len(),
                 payloads.len(),
-                events.len()
-            )
-            .into(),
-        ));
-    }
-    let shared_stream: Arc<str> = Arc::from(stream_id);
-    let recorded = events
-        .iter()
-        .zip(positions.into_iter().zip(payloads))
-        .enumerate()
-        .map(|(offset, (event, (position, payload)))| RecordedEvent {
-            event_id: event.event_id,
-            stream_id: shared_stream.clone(),
-            stream_version: before + offset as u64 + 1,
-            position: u64::try_from(position).unwrap_or(0),
-            recorded_at,
-            event_type: Arc::from(event.event_type.as_str()),
-            event_version: event.event_version,
-            payload: JsonPayload::from_trusted_json(payload),
-            metadata: metadata.clone(),
-        })
-        .collect::<Vec<_>>();
-    Ok(Outcome::Appended(AppendResult {
-        current_version: before + recorded.len() as u64,
-        events: recorded,
-        deduplicated: false,
-    }))
-}
-
-/// The current version of `stream_id` (0 when it does not exist).
-pub(crate) async fn stream_version<'c, E>(
-    executor: E,
-    sql: &str,
-    stream_id: &str,
-) -> Result<u64, StoreError>
-where
-    E: Executor<'c, Database = Postgres>,
-{
-    let version: i64 = sqlx::query_scalar(sql)
-        .bind(stream_id)
-        .fetch_one(executor)
-        .await
-        .map_err(|e| map_sqlx("append", e))?;
-    to_u64(version, "stream_version", stream_id)
-}
-
-/// If some id of `events` is stored: the original result when it is this exact batch in
-/// this stream (a retry), else [`StoreError::DuplicateEventId`]. `None` when no id is
-/// stored. Mirrors the in-memory store's rules.
-pub(crate) async fn find_previous_append<'c, E>(
-    executor: E,
-    sql: &str,
-    stream_id: &str,
-    events: &[NewEvent],
-    ids: &[Uuid],
-) -> Result<Option<Result<AppendResult, StoreError>>, StoreError>
-where
-    E: Executor<'c, Database = Postgres>,
-{
-    let rows = sqlx::query(sql)
-        .bind(ids)
-        .fetch_all(executor)
-        .await
-        .map_err(|e| map_sqlx("append", e))?;
-    if rows.is_empty() {
-        return Ok(None);
-    }
-    let mut decoder = EventDecoder::default();
-    let stored = rows
-        .iter()
-        .map(|row| decoder.decode_full(row))
-        .collect::<Result<Vec<_>, _>>()?;
-    let find = |id: Uuid| stored.iter().find(|r| r.event_id == id);
-    let duplicate = |event_id: Uuid, at: &RecordedEvent| StoreError::DuplicateEventId {
-        stream: stream_id.to_owned(),
-        event_id,
-        detail: format!(
-            "at position {} (stream `{}` version {}), not as part of this batch",
-            at.position, at.stream_id, at.stream_version
-        ),
-    };
-    let Some(first) = events.first().and_then(|e| find(e.event_id)) else {
-        // Some later id is stored, the first is not: a reused id.
-        let reused = events
+                self.events.len()
+            )));
+        }
+        let recorded = self
+            .events
             .iter()
-            .find_map(|e| find(e.event_id).map(|r| duplicate(e.event_id, r)));
-        return Ok(reused.map(Err));
-    };
-    let mut original = Vec::with_capacity(events.len());
-    for (offset, event) in events.iter().enumerate() {
-        match find(event.event_id) {
-            Some(r)
-                if &*r.stream_id == stream_id
-                    && r.stream_version == first.stream_version + offset as u64 =>
-            {
-                original.push(r.clone());
+            .zip(positions.into_iter().zip(payloads))
+            .enumerate()
+            .map(|(offset, (event, (position, payload)))| {
+                Ok(RecordedEvent {
+                    event_id: event.event_id,
+                    stream_id: self.stream_id.clone(),
+                    stream_version: before + offset as u64 + 1,
+                    position: to_u64(position, "position", stream_id)?,
+                    recorded_at,
+                    event_type: Arc::from(event.event_type.as_str()),
+                    event_version: event.event_version,
+                    payload: JsonPayload::from_trusted_json(payload),
+                    metadata: self.metadata.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Outcome::Appended(AppendResult {
+            current_version: before + recorded.len() as u64,
+            events: recorded,
+            deduplicated: false,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(expected: ExpectedVersion, event_version: u32) -> Result<Batch, StoreError> {
+        let event = NewEvent::raw("Happened", event_version, JsonPayload::parse("{}").unwrap());
+        Batch::prepare(
+            "Order-1",
+            expected,
+            vec![event],
+            &Metadata::default(),
+            &StoreLimits::default(),
+        )
+    }
+
+    /// The SQL range check accepts exactly the versions `ExpectedVersion::accepts` does.
+    #[test]
+    fn the_accepted_range_is_the_expected_versions_rule() {
+        let expectations = [
+            ExpectedVersion::Any,
+            ExpectedVersion::NoStream,
+            ExpectedVersion::StreamExists,
+            ExpectedVersion::Exact(0),
+            ExpectedVersion::Exact(1),
+            ExpectedVersion::Exact(7),
+        ];
+        for expected in expectations {
+            let (lowest, highest) = batch(expected, 1).unwrap().accepted_versions();
+            for version in [0u64, 1, 2, 6, 7, 8, i64::MAX as u64] {
+                let in_range = (lowest..=highest).contains(&(version as i64));
+                assert_eq!(
+                    in_range,
+                    expected.accepts(version),
+                    "{expected:?} at version {version}"
+                );
             }
-            Some(r) => return Ok(Some(Err(duplicate(event.event_id, r)))),
-            None => return Ok(Some(Err(duplicate(event.event_id, first)))),
         }
     }
-    Ok(Some(Ok(AppendResult {
-        current_version: original.last().map_or(0, |r| r.stream_version),
-        events: original,
-        deduplicated: true,
-    })))
+
+    #[test]
+    fn a_schema_version_beyond_the_integer_column_is_refused() {
+        assert!(batch(ExpectedVersion::Any, i32::MAX as u32).is_ok());
+        let refused = batch(ExpectedVersion::Any, i32::MAX as u32 + 1).unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::InvalidInput { reason, .. } if reason.contains("schema version")),
+            "{refused:?}"
+        );
+    }
 }
