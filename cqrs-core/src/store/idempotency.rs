@@ -162,6 +162,7 @@ pub(super) fn refuse_repeated_ids(stream_id: &str, events: &[NewEvent]) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{validate_append, StoreLimits};
     use crate::{JsonPayload, Metadata};
     use std::sync::Arc;
 
@@ -341,5 +342,45 @@ mod tests {
         }
         assert!(refuse_repeated_ids("S-1", &new_events(1)).is_ok());
         assert!(refuse_repeated_ids("S-1", &[]).is_ok());
+    }
+
+    #[test]
+    fn an_id_twice_in_a_batch_is_refused_as_a_duplicate_after_the_limits() {
+        let limits = StoreLimits {
+            max_batch_len: 3,
+            ..StoreLimits::default()
+        };
+        let mut batch = new_events(3);
+        batch[2].event_id = batch[0].event_id;
+        match validate_append("Order-1", &batch, &Metadata::default(), &limits) {
+            Err(StoreError::DuplicateEventId {
+                stream,
+                event_id,
+                detail,
+            }) => {
+                assert_eq!(stream, "Order-1");
+                assert_eq!(event_id, batch[0].event_id);
+                assert_eq!(detail, "twice within the same batch");
+            }
+            other => panic!("expected DuplicateEventId, got {other:?}"),
+        }
+        // An oversized batch is refused for its size, before its ids are compared.
+        batch.push(batch[0].clone());
+        let oversized = validate_append("Order-1", &batch, &Metadata::default(), &limits);
+        assert!(
+            matches!(&oversized, Err(StoreError::InvalidInput { reason, .. }) if reason.contains("4 events")),
+            "{oversized:?}"
+        );
+        // The same event twice in a row, the smallest case.
+        let one = new_events(1).remove(0);
+        assert!(matches!(
+            validate_append(
+                "Order-1",
+                &[one.clone(), one],
+                &Metadata::default(),
+                &limits
+            ),
+            Err(StoreError::DuplicateEventId { .. })
+        ));
     }
 }

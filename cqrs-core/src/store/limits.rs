@@ -277,48 +277,6 @@ mod tests {
     }
 
     #[test]
-    fn an_id_twice_in_a_batch_is_refused_as_a_duplicate_after_the_limits() {
-        let limits = StoreLimits {
-            max_batch_len: 3,
-            ..StoreLimits::default()
-        };
-        let mut batch = events(3);
-        batch[2].event_id = batch[0].event_id;
-        match validate_append("Order-1", &batch, &Metadata::default(), &limits) {
-            Err(StoreError::DuplicateEventId {
-                stream,
-                event_id,
-                detail,
-            }) => {
-                assert_eq!(stream, "Order-1");
-                assert_eq!(event_id, batch[0].event_id);
-                assert_eq!(detail, "twice within the same batch");
-            }
-            other => panic!("expected DuplicateEventId, got {other:?}"),
-        }
-        // An oversized batch is refused for its size, before its ids are compared.
-        batch.push(batch[0].clone());
-        assert!(reason(validate_append(
-            "Order-1",
-            &batch,
-            &Metadata::default(),
-            &limits
-        ))
-        .contains("4 events"));
-        // The same event twice in a row, the smallest case.
-        let one = events(1).remove(0);
-        assert!(matches!(
-            validate_append(
-                "Order-1",
-                &[one.clone(), one],
-                &Metadata::default(),
-                &limits
-            ),
-            Err(StoreError::DuplicateEventId { .. })
-        ));
-    }
-
-    #[test]
     fn only_a_real_nul_escape_is_refused() {
         let limits = StoreLimits::default();
         let with = |json: &str| {

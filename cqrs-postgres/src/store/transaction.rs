@@ -10,7 +10,8 @@ use super::context::StoreContext;
 use super::read;
 use crate::error::{map_sqlx, sqlstate_blames_input};
 
-/// A PostgreSQL transaction that can append events, from [`PgEventStore::begin`].
+/// A PostgreSQL transaction that can append events, from
+/// [`PgEventStore::begin`](crate::PgEventStore::begin).
 ///
 /// Everything done through it, appends and your own statements on
 /// [`connection`](Self::connection), commits or rolls back together. Use it for inline

@@ -12,7 +12,7 @@ use sqlx::{Executor, Postgres};
 use super::batch::Batch;
 use crate::error::{map_sqlx, unique_violation, EVENT_ID_CONSTRAINT, STREAM_VERSION_CONSTRAINT};
 use crate::store::rows::{to_u64, EventDecoder};
-use crate::store::Statements;
+use crate::store::statements::Statements;
 
 /// Step 5: a batch the statement rejected because the stream was at `actual`: the
 /// original result when it is a retry of a stored batch, `DuplicateEventId` when it

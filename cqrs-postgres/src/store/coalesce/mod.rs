@@ -2,7 +2,7 @@
 //! one transaction and one commit. The trade-off is documented on
 //! [`CoalescingConfig`](crate::CoalescingConfig).
 //!
-//! A caller queues a [`Request`](queue::Request) (its batch, validated and encoded: steps
+//! A caller queues a [`Request`] (its batch, validated and encoded: steps
 //! 1 and 2 of the [append path](crate::store::append)) and awaits its reply. Writer tasks
 //! (`writer.rs`) take everything queued (up to the configured number of requests and
 //! events) and write it with `append_many.sql`, which checks every request's expected
