@@ -34,11 +34,10 @@
 mod config;
 mod error;
 mod migrate;
+mod position;
 mod projection;
 mod schema;
 mod store;
-mod transaction;
-mod wakeup;
 
 pub use config::{CoalescingConfig, PgEventStoreConfig, PoolConfig, TcpKeepalive, WakeupConfig};
 pub use error::{classify, classify_error, sqlstate_blames_input, sqlstate_kind, SetupError};
@@ -46,8 +45,7 @@ pub use projection::{
     RunningTransactionalProjection, TransactionalProjection, TransactionalRunner,
 };
 pub use schema::{InvalidSchemaName, SchemaName};
-pub use store::PgEventStore;
-pub use transaction::PgTransaction;
+pub use store::{PgEventStore, PgTransaction};
 
 /// Re-exported so users name the same sqlx version in their projections.
 pub use sqlx;

@@ -6,12 +6,10 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use cqrs_core::{
-    AppendResult, Conflict, EventStore, ExpectedVersion, Metadata, NewEvent, StoreError,
-};
+use cqrs_core::{AppendResult, Conflict, EventStore, ExpectedVersion, Metadata, StoreError};
 use cqrs_postgres::{CoalescingConfig, PgEventStore, PgEventStoreConfig, PgTransaction};
 use serde_json::json;
-use support::{event, TestDb};
+use support::{event, spawn_append, TestDb};
 
 const POSITION_INDEX_BITS: u32 = 20;
 
@@ -61,21 +59,6 @@ async fn block_the_writer(
     // Until the writer has taken it and waits on the row lock.
     tokio::time::sleep(Duration::from_millis(200)).await;
     (tx, blocked)
-}
-
-/// Spawns an append.
-fn spawn_append(
-    store: &PgEventStore,
-    stream: &str,
-    expected: ExpectedVersion,
-    events: Vec<NewEvent>,
-) -> tokio::task::JoinHandle<Result<AppendResult, StoreError>> {
-    let (store, stream) = (store.clone(), stream.to_owned());
-    tokio::spawn(async move {
-        store
-            .append(&stream, expected, events, &Metadata::default())
-            .await
-    })
 }
 
 fn transaction_of(position: u64) -> u64 {

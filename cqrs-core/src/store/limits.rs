@@ -1,7 +1,9 @@
-//! Input validation shared by every store, applied before anything is written.
+//! Input validation shared by every store, applied before anything is written: the limits,
+//! NUL characters, and event ids repeated within a batch.
 
 use std::collections::BTreeMap;
 
+use super::idempotency::refuse_repeated_ids;
 use crate::envelope::{stream_category, Metadata};
 use crate::error::StoreError;
 use crate::event::NewEvent;
@@ -83,9 +85,25 @@ impl StoreLimits {
     }
 }
 
-/// Checks a batch against `limits`: a non-empty stream id without NUL characters, event
-/// types that are non-empty, and sizes within the limits. Returns a typed
-/// [`StoreError::InvalidInput`] naming the stream and the offending event.
+/// Checks a batch before anything is written; every store calls it first.
+///
+/// Refuses, with a typed [`StoreError::InvalidInput`] naming the stream and the offending
+/// event: an empty stream id or one with a NUL character, empty event types, NUL
+/// characters in payloads or metadata, and sizes over `limits`. Refuses an event id that
+/// appears twice in the batch with [`StoreError::DuplicateEventId`] (`twice within the
+/// same batch`; rule 1 of [`idempotency`](super::idempotency)). Walks each payload once;
+/// allocates nothing for a valid batch of up to 16 events.
+///
+/// ```
+/// use cqrs_core::store::validate_append;
+/// use cqrs_core::{JsonPayload, Metadata, NewEvent, StoreError, StoreLimits};
+///
+/// let event = NewEvent::raw("Placed", 1, JsonPayload::parse("{}").unwrap());
+/// let limits = StoreLimits::default();
+/// assert!(validate_append("Order-1", &[event.clone()], &Metadata::default(), &limits).is_ok());
+/// let twice = validate_append("Order-1", &[event.clone(), event], &Metadata::default(), &limits);
+/// assert!(matches!(twice, Err(StoreError::DuplicateEventId { .. })));
+/// ```
 pub fn validate_append(
     stream_id: &str,
     events: &[NewEvent],
@@ -168,7 +186,7 @@ pub fn validate_append(
             ));
         }
     }
-    Ok(())
+    refuse_repeated_ids(stream_id, events)
 }
 
 /// True when the JSON text holds an escaped NUL character (`\u0000`). A `u0000` after an

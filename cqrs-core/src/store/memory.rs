@@ -8,7 +8,8 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::{
-    validate_append, AppendResult, EventStore, PositionNotifier, PositionWatch, StoreLimits,
+    resolve_stored_ids, validate_append, AppendResult, EventStore, PositionNotifier, PositionWatch,
+    StoreLimits,
 };
 use crate::envelope::{Metadata, RecordedEvent};
 use crate::error::StoreError;
@@ -99,59 +100,14 @@ impl Inner {
         self.streams.get(stream_id).map_or(0, |p| p.len() as u64)
     }
 
-    /// If the batch was stored before, the original result; if some id is stored in any
-    /// other way, an error; `None` when no id of the batch is stored.
-    fn find_previous_append(
-        &self,
-        stream_id: &str,
-        events: &[NewEvent],
-    ) -> Option<Result<AppendResult, StoreError>> {
-        let first = events.first()?;
-        let Some(&first_position) = self.event_ids.get(&first.event_id) else {
-            return events[1..].iter().find_map(|e| {
-                self.event_ids
-                    .get(&e.event_id)
-                    .map(|&p| Err(self.duplicate_id(stream_id, e.event_id, p)))
-            });
-        };
-        let first_recorded = &self.log[first_position as usize - 1];
-        let positions = &self.streams[&first_recorded.stream_id];
-        let start = first_recorded.stream_version as usize - 1;
-        let mut original = Vec::with_capacity(events.len());
-        for (offset, event) in events.iter().enumerate() {
-            let same = positions
-                .get(start + offset)
-                .map(|&p| &self.log[p as usize - 1])
-                .filter(|r| r.event_id == event.event_id && &*r.stream_id == stream_id);
-            match same {
-                Some(recorded) => original.push(recorded.clone()),
-                None => {
-                    let position = self
-                        .event_ids
-                        .get(&event.event_id)
-                        .copied()
-                        .unwrap_or(first_position);
-                    return Some(Err(self.duplicate_id(stream_id, event.event_id, position)));
-                }
-            }
-        }
-        Some(Ok(AppendResult {
-            current_version: original.last().map_or(0, |r| r.stream_version),
-            events: original,
-            deduplicated: true,
-        }))
-    }
-
-    fn duplicate_id(&self, stream_id: &str, event_id: Uuid, position: u64) -> StoreError {
-        let stored = &self.log[position as usize - 1];
-        StoreError::DuplicateEventId {
-            stream: stream_id.to_owned(),
-            event_id,
-            detail: format!(
-                "at position {position} (stream `{}` version {}), not as part of this batch",
-                stored.stream_id, stored.stream_version
-            ),
-        }
+    /// The stored events that carry an id of `events`; none (and nothing allocated) for a
+    /// batch of new events.
+    fn stored_with_ids(&self, events: &[NewEvent]) -> Vec<RecordedEvent> {
+        events
+            .iter()
+            .filter_map(|e| self.event_ids.get(&e.event_id))
+            .map(|&position| self.log[position as usize - 1].clone())
+            .collect()
     }
 }
 
@@ -167,8 +123,10 @@ impl EventStore for InMemoryEventStore {
         validate_append(stream_id, &events, metadata, &self.limits)?;
         let mut guard = self.write();
         let inner = &mut *guard;
-        if let Some(previous) = inner.find_previous_append(stream_id, &events) {
-            return previous;
+        let stored = inner.stored_with_ids(&events);
+        if !stored.is_empty() {
+            let ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+            return resolve_stored_ids(stream_id, &ids, stored);
         }
         let current = inner.stream_version(stream_id);
         if !expected.accepts(current) {
@@ -186,23 +144,9 @@ impl EventStore for InMemoryEventStore {
                 deduplicated: false,
             });
         }
-        // Claim the ids. Stored ids were ruled out above, so a collision here is an id
-        // repeated within this batch: release what was claimed and refuse the batch.
+        // No id of the batch is stored (checked above), nor repeated within it
+        // (`validate_append`), so every id is claimed below without collision.
         let first_position = inner.log.len() as u64 + 1;
-        for (offset, event) in events.iter().enumerate() {
-            let position = first_position + offset as u64;
-            if inner.event_ids.insert(event.event_id, position).is_some() {
-                for claimed in &events[..offset] {
-                    inner.event_ids.remove(&claimed.event_id);
-                }
-                return Err(StoreError::DuplicateEventId {
-                    stream: stream_id.to_owned(),
-                    event_id: event.event_id,
-                    detail: "twice within the same batch".into(),
-                });
-            }
-        }
-
         let stream_key: Arc<str> = match inner.streams.get_key_value(stream_id) {
             Some((key, _)) => key.clone(),
             None => Arc::from(stream_id),
@@ -216,6 +160,7 @@ impl EventStore for InMemoryEventStore {
         let mut committed = Vec::with_capacity(events.len());
         for (offset, event) in events.into_iter().enumerate() {
             let position = first_position + offset as u64;
+            inner.event_ids.insert(event.event_id, position);
             committed.push(RecordedEvent {
                 event_id: event.event_id,
                 stream_id: stream_key.clone(),

@@ -1,5 +1,7 @@
-//! The [`EventStore`] trait and the in-memory implementation.
+//! The [`EventStore`] trait, the rules every implementation shares ([`validate_append`],
+//! [`idempotency`]) and the in-memory implementation.
 
+pub mod idempotency;
 mod limits;
 mod memory;
 mod notify;
@@ -9,6 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use idempotency::resolve_stored_ids;
 pub use limits::{validate_append, StoreLimits, METADATA_HEADER_OVERHEAD_BYTES};
 pub use memory::InMemoryEventStore;
 pub use notify::{PositionNotifier, PositionWatch};
@@ -43,7 +46,8 @@ pub type StreamVisitor<'v> = dyn FnMut(StreamEventRef<'_>) -> ControlFlow<()> + 
 /// - **Atomic batches**: all events of one append are stored, or none.
 /// - **Idempotency**: re-appending a batch whose event ids are already stored, in the same
 ///   stream and order, returns the original [`AppendResult`] with `deduplicated = true`.
-///   Reusing an id in any other way is [`StoreError::DuplicateEventId`].
+///   Reusing an id in any other way is [`StoreError::DuplicateEventId`]. Implementations
+///   apply the rules of [`idempotency`] ([`validate_append`], [`resolve_stored_ids`]).
 /// - **Empty appends** write nothing, still check the expected version, and return the
 ///   stream's current version with no events.
 /// - **Ordering**: `read_stream` returns a stream's events by version; `read_all` returns

@@ -1,8 +1,11 @@
 //! Appending a batch: one multi-document transaction from the checks to the commit.
 //!
 //! # Mechanism
-//! Inside one transaction (snapshot reads, majority commit):
-//! 1. look up the batch's event ids: a stored batch is a retry (original result,
+//! Before the transaction, [`validate_append`] checks the input (limits, NUL characters,
+//! an id twice within the batch) and the event documents are encoded once. Then, inside
+//! one transaction (snapshot reads, majority commit):
+//! 1. look up the batch's event ids: when some are stored, cqrs-core's idempotency rule
+//!    ([`resolve_stored_ids`]) decides: a stored batch is a retry (original result,
 //!    `deduplicated: true`), any other stored id is `DuplicateEventId`;
 //! 2. read the stream's current version and check the [`ExpectedVersion`] (typed
 //!    [`Conflict`] on mismatch, nothing written);
@@ -31,12 +34,11 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cqrs_core::store::validate_append;
+use cqrs_core::store::{resolve_stored_ids, validate_append};
 use cqrs_core::{AppendResult, Conflict, ExpectedVersion, Metadata, NewEvent, StoreError};
 use mongodb::ClientSession;
 use uuid::Uuid;
 
-use super::dedupe::resolve_previous;
 use super::{
     collect_in, run_transaction, BodyError, Collections, MongoEventStore, Outcome, TransactionBody,
 };
@@ -158,16 +160,6 @@ impl<'a> AppendBody<'a> {
         }
         .into()
     }
-
-    fn duplicate_within_batch(&self) -> Option<StoreError> {
-        let mut seen = std::collections::HashSet::with_capacity(self.ids.len());
-        let duplicate = self.ids.iter().find(|id| !seen.insert(**id))?;
-        Some(StoreError::DuplicateEventId {
-            stream: self.stream_id.to_string(),
-            event_id: *duplicate,
-            detail: "twice within the same batch".into(),
-        })
-    }
 }
 
 #[async_trait]
@@ -188,7 +180,7 @@ impl TransactionBody for AppendBody<'_> {
                 .await?;
             let stored = collect_in(cursor, session).await?;
             if !stored.is_empty() {
-                return Ok(Outcome::Abort(resolve_previous(
+                return Ok(Outcome::Abort(resolve_stored_ids(
                     &self.stream_id,
                     &self.ids,
                     stored,
@@ -216,9 +208,6 @@ impl TransactionBody for AppendBody<'_> {
                 events: Vec::new(),
                 deduplicated: false,
             }));
-        }
-        if let Some(error) = self.duplicate_within_batch() {
-            return Err(error.into());
         }
 
         // 3. Positions, in commit order (see the module docs).

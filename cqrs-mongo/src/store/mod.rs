@@ -2,7 +2,6 @@
 
 mod append;
 mod checkpoints;
-mod dedupe;
 mod reads;
 mod snapshots;
 mod transaction;

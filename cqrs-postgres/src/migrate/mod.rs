@@ -12,8 +12,8 @@
 use sqlx::PgPool;
 
 use crate::error::{map_sqlx, SetupError};
+use crate::position::INDEX_BITS;
 use crate::schema::SchemaName;
-use crate::store::INDEX_BITS;
 
 /// One versioned migration: SQL with `{schema}` placeholders.
 struct Migration {

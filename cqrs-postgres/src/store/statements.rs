@@ -1,8 +1,9 @@
 //! The store's SQL, rendered once per store for its schema.
 //!
-//! The `.sql` files beside this module hold the statements with `{schema}` placeholders
-//! and a comment on the guarantee each gives. Rendering once keeps the strings stable, so
-//! sqlx's per-connection prepared statement cache hits on every call.
+//! The `.sql` files beside this module, and those beside the code that runs them
+//! (`append/`, `coalesce/`), hold the statements with `{schema}` placeholders and a comment
+//! on the guarantee each gives. Rendering once keeps the strings stable, so sqlx's
+//! per-connection prepared statement cache hits on every call.
 
 use crate::schema::SchemaName;
 
@@ -27,10 +28,10 @@ pub(crate) struct Statements {
 impl Statements {
     pub(crate) fn new(schema: &SchemaName) -> Self {
         Self {
-            append: schema.render(include_str!("append.sql")),
-            append_many: schema.render(include_str!("append_many.sql")),
-            stream_version: schema.render(include_str!("stream_version.sql")),
-            find_by_ids: schema.render(include_str!("find_by_ids.sql")),
+            append: schema.render(include_str!("append/append.sql")),
+            append_many: schema.render(include_str!("coalesce/append_many.sql")),
+            stream_version: schema.render(include_str!("append/stream_version.sql")),
+            find_by_ids: schema.render(include_str!("append/find_by_ids.sql")),
             read_stream: schema.render(include_str!("read_stream.sql")),
             load_stream: schema.render(include_str!("load_stream.sql")),
             read_all: schema.render(include_str!("read_all.sql")),

@@ -141,3 +141,19 @@ impl Rng {
 pub fn event(event_type: &str, payload: serde_json::Value) -> cqrs_core::NewEvent {
     cqrs_core::NewEvent::raw(event_type, 1, cqrs_core::JsonPayload::from_value(&payload))
 }
+
+/// Spawns an append of `events` to `stream` on `store`.
+pub fn spawn_append(
+    store: &PgEventStore,
+    stream: &str,
+    expected: cqrs_core::ExpectedVersion,
+    events: Vec<cqrs_core::NewEvent>,
+) -> tokio::task::JoinHandle<Result<cqrs_core::AppendResult, cqrs_core::StoreError>> {
+    use cqrs_core::EventStore;
+    let (store, stream) = (store.clone(), stream.to_owned());
+    tokio::spawn(async move {
+        store
+            .append(&stream, expected, events, &cqrs_core::Metadata::default())
+            .await
+    })
+}

@@ -16,10 +16,11 @@
 -- * No NOTIFY here: a transaction that notifies holds PostgreSQL's global notification
 --   lock through its commit (WAL flush included), which serializes every appending
 --   transaction (measured: 3x fewer commands/s, 3x fewer batch events/s). Wake-ups are
---   announced after commit instead, coalesced (see wakeup.rs).
+--   announced after commit instead, coalesced (see store/wakeup.rs).
 --
--- $1 stream id, $2 expectation (0 any, 1 no stream, 2 stream exists, 3 exact version $3),
--- $4..$7 the events as parallel arrays (id, type, schema version, payload JSON text),
+-- $1 stream id, $2 and $3 the lowest and highest current version the expected version
+-- accepts (Batch::accepted_versions: any 0..max, no stream 0..0, stream exists 1..max,
+-- exact v..v), $4..$7 the events as parallel arrays (id, type, schema version, payload JSON text),
 -- $8 metadata JSON text, $9 index of the first event within the transaction.
 WITH current AS (
     SELECT coalesce(max(stream_version), 0) AS version
@@ -28,12 +29,7 @@ WITH current AS (
 ), accepted AS (
     SELECT version
     FROM current
-    WHERE CASE $2::smallint
-        WHEN 0 THEN true
-        WHEN 1 THEN version = 0
-        WHEN 2 THEN version > 0
-        ELSE version = $3::bigint
-    END
+    WHERE version BETWEEN $2::bigint AND $3::bigint
 ), inserted AS (
     INSERT INTO {schema}.events
         (position, stream_id, stream_version, event_id, event_type, event_version, payload, metadata)

@@ -33,8 +33,8 @@ use sqlx::postgres::{PgListener, PgPool};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
+use super::read::head_position;
 use crate::config::WakeupConfig;
-use crate::store::head_position;
 
 /// Delay before reconnecting a listener that failed.
 const RECONNECT_DELAY: Duration = Duration::from_millis(500);

@@ -1,5 +1,5 @@
 -- Appends the requests of several concurrent callers, each to its own stream (append
--- coalescing, see store/coalesce.rs): one statement, one round trip, one transaction and
+-- coalescing, see store/coalesce/): one statement, one round trip, one transaction and
 -- one commit for all of them.
 --
 -- Guarantees:
@@ -13,8 +13,8 @@
 -- * A writer outside this statement that takes one of these stream versions first (or an
 --   event id stored before) makes the whole statement fail with unique_violation, after
 --   waiting for that writer's commit or rollback: nothing of any request is inserted, and
---   the caller resolves each request alone on the single-stream path (append.sql), which
---   tells conflicts from retried batches.
+--   the caller resolves each request alone on the single-stream path
+--   (store/append/append.sql), which tells conflicts from retried batches.
 -- * All accepted requests commit together or none do (one statement, run in autocommit).
 -- * position = (transaction id << 20) | (index of the event in this statement): unique in
 --   the transaction and increasing with the stream version within each request, so the
@@ -23,9 +23,9 @@
 -- * The payloads come back as stored (jsonb normalizes key order and spacing).
 -- * No NOTIFY here, for the reason given in append.sql.
 --
--- Requests, parallel arrays in request order: $1 stream ids, $2 expectations (0 any,
--- 1 no stream, 2 stream exists, 3 exact version from $3), $3 exact versions, $4 metadata
--- JSON text.
+-- Requests, parallel arrays in request order: $1 stream ids, $2 and $3 the lowest and
+-- highest current version each request's expected version accepts (as in append.sql),
+-- $4 metadata JSON text.
 -- Events, parallel arrays grouped by request and in order within each: $5 request index
 -- (1-based, into the request arrays), $6 ids, $7 types, $8 schema versions, $9 payload JSON
 -- text, $10 offset within the request (1-based).
@@ -33,15 +33,10 @@ WITH requests AS MATERIALIZED (
     SELECT r.request,
            r.stream_id,
            r.metadata::jsonb AS metadata,
-           CASE r.kind
-               WHEN 0 THEN true
-               WHEN 1 THEN current.version = 0
-               WHEN 2 THEN current.version > 0
-               ELSE current.version = r.exact
-           END AS accepted,
+           current.version BETWEEN r.lowest AND r.highest AS accepted,
            current.version
-    FROM unnest($1::text[], $2::smallint[], $3::bigint[], $4::text[])
-             WITH ORDINALITY AS r (stream_id, kind, exact, metadata, request)
+    FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::text[])
+             WITH ORDINALITY AS r (stream_id, lowest, highest, metadata, request)
     CROSS JOIN LATERAL (
         SELECT coalesce(max(e.stream_version), 0) AS version
         FROM {schema}.events e
