@@ -9,7 +9,8 @@
 //!   between a commit and the send loses nothing. Works with any
 //!   [`EventStore`](cqrs_core::EventStore).
 //! - [`ConsumerRunner`]: feeds a [`MessageHandler`] or a [`Projection`](cqrs_core::Projection)
-//!   (through [`ProjectionHandler`]) from topics with a consumer group, committing offsets
+//!   (through [`ProjectionHandler`]; a [`TypedProjection`](cqrs_core::TypedProjection) gets
+//!   its aggregate's events decoded) from topics with a consumer group, committing offsets
 //!   only after the handler succeeded, dead-lettering poison messages.
 //!   [`BatchConsumerRunner`] does the same for a [`BatchHandler`], many messages at once
 //!   (one multi-row insert, one transaction), committing only after the whole [`batch`].
@@ -67,7 +68,6 @@ mod failure;
 pub mod headers;
 mod logging;
 mod relay;
-mod stop;
 mod topics;
 
 pub use admin::{create_topics, AdminError};
@@ -75,11 +75,10 @@ pub use config::KafkaConfig;
 pub use consumer::{batch, handler};
 pub use consumer::{
     Batch, BatchConsumerRunner, BatchHandler, BatchItem, ConsumerConfig, ConsumerError,
-    ConsumerRunner, ConsumerStats, DecodeError, Decoder, EnvelopeDecoder, HandlerError,
-    IncomingMessage, MessageHandler, MessageSource, ProjectionHandler, RawJsonDecoder,
+    ConsumerRunner, ConsumerStats, Decoder, EnvelopeDecoder, HandlerError, IncomingMessage,
+    MessageDecodeError, MessageHandler, MessageSource, ProjectionHandler, RawJsonDecoder,
     RunningConsumer,
 };
 pub use failure::classify;
-pub use logging::TracingContext;
 pub use relay::{EventRelay, RefusedEvents, RelayConfig, RelayError, RelayProgress, RunningRelay};
 pub use topics::TopicMapping;

@@ -7,7 +7,7 @@ use rdkafka::ClientContext;
 /// A client context that forwards librdkafka's log lines and errors to `tracing`
 /// (target `librdkafka`).
 #[derive(Debug, Clone, Copy, Default)]
-pub struct TracingContext;
+pub(crate) struct TracingContext;
 
 impl ClientContext for TracingContext {
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {

@@ -7,6 +7,7 @@ mod support;
 
 use std::time::Duration;
 
+use cqrs_core::RetryPolicy;
 use cqrs_kafka::{headers, ConsumerConfig, ConsumerStats, KafkaConfig, RunningConsumer};
 use support::batches::{self, Recorder};
 
@@ -15,7 +16,8 @@ fn config(topic: &str) -> ConsumerConfig {
     let mut config = ConsumerConfig::new(support::unique("batch-writer"), [topic.to_owned()])
         .with_batches(10, Duration::from_secs(2));
     config.commit_every = 1;
-    config.transient_backoff = (Duration::from_millis(5), Duration::from_millis(20));
+    config.transient_backoff =
+        RetryPolicy::between(Duration::from_millis(5), Duration::from_millis(20));
     config
 }
 

@@ -6,7 +6,7 @@ mod support;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cqrs_core::RecordedEvent;
+use cqrs_core::{RecordedEvent, RetryPolicy};
 use cqrs_kafka::{
     ConsumerConfig, ConsumerRunner, HandlerError, KafkaConfig, MessageHandler, MessageSource,
     RawJsonDecoder,
@@ -57,7 +57,8 @@ async fn transient_handler_errors_are_retried_without_skipping() {
 
     // More transient failures than the rejection retry policy allows: still not skipped.
     let mut config = ConsumerConfig::new(support::unique("flaky-writer"), [topic]);
-    config.transient_backoff = (Duration::from_millis(5), Duration::from_millis(20));
+    config.transient_backoff =
+        RetryPolicy::between(Duration::from_millis(5), Duration::from_millis(20));
     let handler = FlakyStore {
         outage: 6,
         attempts: 0,

@@ -5,7 +5,8 @@
 //! every run identical (the seed is in each failure message).
 
 use cqrs_kafka::{
-    headers, DecodeError, Decoder, EnvelopeDecoder, IncomingMessage, MessageSource, RawJsonDecoder,
+    headers, Decoder, EnvelopeDecoder, IncomingMessage, MessageDecodeError, MessageSource,
+    RawJsonDecoder,
 };
 
 /// xorshift64*: small, seeded, reproducible.
@@ -152,10 +153,10 @@ fn decode_or_refuse(decoder: &dyn Decoder, message: &IncomingMessage<'_>, case: 
             assert!(
                 matches!(
                     error,
-                    DecodeError::MissingHeader { .. }
-                        | DecodeError::InvalidHeader { .. }
-                        | DecodeError::EmptyPayload { .. }
-                        | DecodeError::InvalidPayload { .. }
+                    MessageDecodeError::MissingHeader { .. }
+                        | MessageDecodeError::InvalidHeader { .. }
+                        | MessageDecodeError::EmptyPayload { .. }
+                        | MessageDecodeError::InvalidPayload { .. }
                 ),
                 "{case}"
             );

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cqrs_core::{EventStore, InMemoryEventStore};
+use cqrs_core::{EventStore, InMemoryEventStore, RetryPolicy};
 use cqrs_kafka::{headers, EventRelay, KafkaConfig, RelayConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,7 +23,7 @@ async fn relay_recovers_when_the_broker_comes_up_later() {
     let appended = support::append_events(&*store, 10, 500).await;
     let config = RelayConfig {
         delivery_timeout: Duration::from_secs(2),
-        retry_backoff: (Duration::from_millis(100), Duration::from_secs(1)),
+        retry_backoff: RetryPolicy::between(Duration::from_millis(100), Duration::from_secs(1)),
         ..support::publish::relay_config(&prefix)
     };
     let relay = EventRelay::new(store.clone(), kafka.clone())

@@ -33,7 +33,7 @@ async fn relay_killed_mid_stream_republishes_only_the_unacknowledged_tail() {
     let mut progress = first.watch();
     let at_kill = tokio::time::timeout(
         Duration::from_secs(60),
-        progress.wait_for(|p| p.checkpoint >= 2_000 && p.sent > p.acked),
+        progress.wait_for(|p| p.checkpoint >= 2_000 && p.sent_position > p.acked_position),
     )
     .await
     .expect("the relay makes progress")

@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use cqrs_core::worker::{CatchUpError, ShutdownError, WaitError, WorkerState};
 use cqrs_core::{
-    EventStore, ExpectedVersion, InMemoryEventStore, JsonPayload, Metadata, NewEvent, RecordedEvent,
+    EventStore, ExpectedVersion, InMemoryEventStore, JsonPayload, Metadata, NewEvent,
+    RecordedEvent, RetryPolicy,
 };
 use cqrs_kafka::{
     headers, EventRelay, KafkaConfig, RefusedEvents, RelayConfig, RelayError, TopicMapping,
@@ -61,7 +62,7 @@ async fn a_message_too_large_stops_the_relay_without_skipping_it() {
     let kafka = KafkaConfig::new(format!("127.0.0.1:{}", support::broker::free_port()));
     let config = RelayConfig {
         max_message_bytes: 1_000,
-        retry_backoff: (Duration::from_millis(10), Duration::from_millis(10)),
+        retry_backoff: RetryPolicy::between(Duration::from_millis(10), Duration::from_millis(10)),
         ..RelayConfig::default()
     };
     let relay = EventRelay::new(store.clone(), kafka)
@@ -85,7 +86,11 @@ async fn a_message_too_large_stops_the_relay_without_skipping_it() {
     }
     let progress = relay.progress();
     assert_eq!(
-        (progress.sent, progress.acked, progress.checkpoint),
+        (
+            progress.sent_position,
+            progress.acked_position,
+            progress.checkpoint
+        ),
         (0, 0, 0)
     );
     let error = match relay.shutdown().await {
@@ -217,7 +222,7 @@ async fn an_event_for_a_missing_topic_is_retried_until_the_topic_exists_not_park
     let config = RelayConfig {
         topics: TopicMapping::by_category().with_prefix(&prefix),
         on_refused: RefusedEvents::park(&parking),
-        retry_backoff: (Duration::from_millis(50), Duration::from_millis(500)),
+        retry_backoff: RetryPolicy::between(Duration::from_millis(50), Duration::from_millis(500)),
         delivery_timeout: Duration::from_secs(2),
         ..RelayConfig::default()
     };

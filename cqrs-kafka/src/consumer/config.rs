@@ -27,10 +27,11 @@ pub struct ConsumerConfig {
     /// [`HandlerError::Rejected`](crate::HandlerError::Rejected), before it is
     /// dead-lettered. Default 3 attempts, 10 ms to 1 s backoff.
     pub retry: RetryPolicy,
-    /// Backoff for [`HandlerError::Transient`](crate::HandlerError::Transient) failures,
-    /// which are retried until they succeed: starts at the first value, doubles up to the
-    /// second. Default 100 ms to 10 s.
-    pub transient_backoff: (Duration, Duration),
+    /// Backoff for [`HandlerError::Transient`](crate::HandlerError::Transient) failures
+    /// (and for a broker that cannot be reached while receiving or dead-lettering), which
+    /// are retried for as long as they last: only the policy's backoff is used, never its
+    /// `max_attempts`. Default [`RetryPolicy::between`] 100 ms and 10 s.
+    pub transient_backoff: RetryPolicy,
     /// Handled offsets are committed at least this often. Default 1 s.
     pub commit_interval: Duration,
     /// ... and after this many handled messages. Default 1,000.
@@ -60,7 +61,10 @@ impl ConsumerConfig {
             dead_letter_max_value_bytes: 64 * 1024,
             retry: RetryPolicy::attempts(3)
                 .with_backoff(Duration::from_millis(10), Duration::from_secs(1)),
-            transient_backoff: (Duration::from_millis(100), Duration::from_secs(10)),
+            transient_backoff: RetryPolicy::between(
+                Duration::from_millis(100),
+                Duration::from_secs(10),
+            ),
             commit_interval: Duration::from_secs(1),
             commit_every: 1_000,
             max_batch_len: 500,
@@ -81,8 +85,35 @@ impl ConsumerConfig {
         self.max_batch_wait = max_wait;
         self
     }
+}
 
-    pub(crate) fn transient_delay(&self, failures: u32) -> Duration {
-        crate::stop::backoff(self.transient_backoff, failures)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_transient_backoff_doubles_from_100_ms_up_to_10_s_without_a_limit() {
+        let backoff = ConsumerConfig::new("g", ["t"]).transient_backoff;
+        for (failures, ceiling_ms) in [
+            (1, 100),
+            (2, 200),
+            (3, 400),
+            (7, 6_400),
+            (8, 10_000),
+            (60, 10_000),
+        ] {
+            let delay = backoff.backoff(failures);
+            let ceiling = Duration::from_millis(ceiling_ms);
+            assert!(delay <= ceiling, "{failures}: {delay:?}");
+            assert!(
+                delay >= ceiling / 2,
+                "{failures}: {delay:?} (jitter is at most half)"
+            );
+        }
+        assert_eq!(
+            backoff.max_attempts,
+            u32::MAX,
+            "transient failures are never given up"
+        );
     }
 }

@@ -23,12 +23,17 @@ use crate::headers;
 /// (same event id), so handlers can recognise duplicates.
 pub trait Decoder: Send + Sync + 'static {
     /// The event carried by `message`.
-    fn decode(&self, message: &IncomingMessage<'_>) -> Result<RecordedEvent, DecodeError>;
+    fn decode(&self, message: &IncomingMessage<'_>) -> Result<RecordedEvent, MessageDecodeError>;
 }
 
-/// A message could not be decoded; it will never decode, so it is dead-lettered.
+/// A Kafka message is not an event: its headers or value do not make a
+/// [`RecordedEvent`]. It will never decode, so it is dead-lettered.
+///
+/// Not to be confused with [`cqrs_core::DecodeError`], an event whose *payload* does not
+/// decode into the aggregate's event type (which a typed projection reports after this
+/// step succeeded).
 #[derive(Debug, thiserror::Error)]
-pub enum DecodeError {
+pub enum MessageDecodeError {
     /// A required header is absent.
     #[error("{at}: missing header `{header}`")]
     MissingHeader {
@@ -71,12 +76,12 @@ pub enum DecodeError {
 pub struct EnvelopeDecoder;
 
 impl Decoder for EnvelopeDecoder {
-    fn decode(&self, message: &IncomingMessage<'_>) -> Result<RecordedEvent, DecodeError> {
+    fn decode(&self, message: &IncomingMessage<'_>) -> Result<RecordedEvent, MessageDecodeError> {
         let at = || message.source().to_string();
-        let required = |header: &'static str| -> Result<&str, DecodeError> {
+        let required = |header: &'static str| -> Result<&str, MessageDecodeError> {
             let value = message
                 .header(header)
-                .ok_or_else(|| DecodeError::MissingHeader { at: at(), header })?;
+                .ok_or_else(|| MessageDecodeError::MissingHeader { at: at(), header })?;
             std::str::from_utf8(value).map_err(|e| invalid(at(), header, e))
         };
         let mut metadata = Metadata {
@@ -92,7 +97,7 @@ impl Decoder for EnvelopeDecoder {
             }
         }
         // A stream id and a type name the store would never accept are no envelope.
-        let named = |header: &'static str| -> Result<&str, DecodeError> {
+        let named = |header: &'static str| -> Result<&str, MessageDecodeError> {
             let value = required(header)?;
             if value.is_empty() {
                 return Err(invalid(at(), header, "empty"));
@@ -159,7 +164,7 @@ impl RawJsonDecoder {
 const RAW_MESSAGE_NAMESPACE: Uuid = Uuid::from_u128(0x6f1d_3c52_8a0e_4b7a_9c3e_2d51_7a40_c9b1);
 
 impl Decoder for RawJsonDecoder {
-    fn decode(&self, message: &IncomingMessage<'_>) -> Result<RecordedEvent, DecodeError> {
+    fn decode(&self, message: &IncomingMessage<'_>) -> Result<RecordedEvent, MessageDecodeError> {
         let source = message.source();
         let event_id = match optional_uuid(message, headers::EVENT_ID) {
             Ok(Some(id)) => id,
@@ -191,15 +196,15 @@ impl Decoder for RawJsonDecoder {
     }
 }
 
-fn json_payload(message: &IncomingMessage<'_>) -> Result<JsonPayload, DecodeError> {
+fn json_payload(message: &IncomingMessage<'_>) -> Result<JsonPayload, MessageDecodeError> {
     let at = || message.source().to_string();
     let bytes = message.payload().filter(|p| !p.is_empty());
-    let bytes = bytes.ok_or_else(|| DecodeError::EmptyPayload { at: at() })?;
-    let text = std::str::from_utf8(bytes).map_err(|e| DecodeError::InvalidPayload {
+    let bytes = bytes.ok_or_else(|| MessageDecodeError::EmptyPayload { at: at() })?;
+    let text = std::str::from_utf8(bytes).map_err(|e| MessageDecodeError::InvalidPayload {
         at: at(),
         reason: e.to_string(),
     })?;
-    JsonPayload::parse(text).map_err(|e| DecodeError::InvalidPayload {
+    JsonPayload::parse(text).map_err(|e| MessageDecodeError::InvalidPayload {
         at: at(),
         reason: e.to_string(),
     })
@@ -208,7 +213,7 @@ fn json_payload(message: &IncomingMessage<'_>) -> Result<JsonPayload, DecodeErro
 fn optional_uuid(
     message: &IncomingMessage<'_>,
     header: &'static str,
-) -> Result<Option<Uuid>, DecodeError> {
+) -> Result<Option<Uuid>, MessageDecodeError> {
     let Some(value) = message.header(header) else {
         return Ok(None);
     };
@@ -223,15 +228,15 @@ fn parse<T: FromStr>(
     at: impl Fn() -> String,
     header: &'static str,
     text: &str,
-) -> Result<T, DecodeError>
+) -> Result<T, MessageDecodeError>
 where
     T::Err: std::fmt::Display,
 {
     text.parse().map_err(|e| invalid(at(), header, e))
 }
 
-fn invalid(at: String, header: &str, reason: impl std::fmt::Display) -> DecodeError {
-    DecodeError::InvalidHeader {
+fn invalid(at: String, header: &str, reason: impl std::fmt::Display) -> MessageDecodeError {
+    MessageDecodeError::InvalidHeader {
         at,
         header: header.to_owned(),
         reason: reason.to_string(),

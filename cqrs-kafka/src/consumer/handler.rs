@@ -1,5 +1,7 @@
 //! What the consumer runner feeds: a [`MessageHandler`], or a [`Projection`] through
-//! [`ProjectionHandler`].
+//! [`ProjectionHandler`]. A [`TypedProjection`](cqrs_core::TypedProjection) is a
+//! `Projection` too: fed through `ProjectionHandler`, it receives its aggregate's events
+//! decoded (and upcast) with their envelope, without a category filter or decode of its own.
 //!
 //! # Staying idempotent under redelivery
 //! The runner commits an offset only after the handler succeeded, so a crash between the
@@ -118,13 +120,58 @@ pub trait MessageHandler: Send + 'static {
     ) -> Result<(), HandlerError>;
 }
 
-/// Feeds a [`Projection`] from Kafka.
+/// Feeds a [`Projection`] from Kafka, or a
+/// [`TypedProjection`](cqrs_core::TypedProjection), which then receives its aggregate's
+/// events decoded and upcast, and never sees the events of other stream categories.
 ///
 /// The projection's errors are classified by [`Projection::failure_kind`] (transient:
 /// retried without skipping; permanent, the default: retried per policy, then
 /// dead-lettered), unless a classifier set with
-/// [`with_transient`](ProjectionHandler::with_transient) overrides it. The projection must
-/// be idempotent (see the [module docs](self)).
+/// [`with_transient`](ProjectionHandler::with_transient) overrides it. For a typed
+/// projection, an event of its category that does not decode is permanent and its own
+/// errors are classified by [`TypedProjection::failure_kind`](cqrs_core::TypedProjection::failure_kind).
+/// The projection must be idempotent (see the [module docs](self)).
+///
+/// ```
+/// use async_trait::async_trait;
+/// use cqrs_core::{Aggregate, Event, Persistence, RecordedEvent, TypedProjection};
+/// use cqrs_kafka::ProjectionHandler;
+/// # use serde::{Deserialize, Serialize};
+/// # #[derive(Debug, Clone, Serialize, Deserialize, Event)]
+/// # enum OrderEvent { Placed { total: u64 } }
+/// # struct Place { id: String }
+/// # impl cqrs_core::Command for Place { fn aggregate_id(&self) -> &str { &self.id } }
+/// # #[derive(Default)] struct Order;
+/// # impl Aggregate for Order {
+/// #     const TYPE: &'static str = "Order";
+/// #     type Command = Place; type Event = OrderEvent; type Error = std::convert::Infallible; type Services = ();
+/// #     async fn handle(&self, _: &Place, _: &()) -> Result<Vec<OrderEvent>, Self::Error> { Ok(vec![]) }
+/// #     fn apply(&mut self, _: &OrderEvent) {}
+/// # }
+///
+/// /// Revenue per order, kept exact under redelivery by the stream version.
+/// #[derive(Default)]
+/// struct Revenue(std::collections::HashMap<String, (u64, u64)>);
+///
+/// #[async_trait]
+/// impl TypedProjection for Revenue {
+///     type Aggregate = Order;
+///     type Error = std::convert::Infallible;
+///     fn name(&self) -> &str { "revenue" }
+///     fn persistence(&self) -> Persistence { Persistence::InMemory }
+///     async fn apply(&mut self, event: &OrderEvent, envelope: &RecordedEvent) -> Result<(), Self::Error> {
+///         let OrderEvent::Placed { total } = event;
+///         let (version, revenue) = self.0.entry(envelope.aggregate_id().to_owned()).or_default();
+///         if envelope.stream_version > *version {
+///             (*version, *revenue) = (envelope.stream_version, *total);
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// let handler = ProjectionHandler::new(Revenue::default()); // for a ConsumerRunner
+/// # let _ = handler;
+/// ```
 pub struct ProjectionHandler<P: Projection> {
     projection: P,
     is_transient: Option<fn(&P::Error) -> bool>,

@@ -24,7 +24,7 @@ mod worker;
 
 pub use batch::{Batch, BatchHandler, BatchItem};
 pub use config::ConsumerConfig;
-pub use decoder::{DecodeError, Decoder, EnvelopeDecoder, RawJsonDecoder};
+pub use decoder::{Decoder, EnvelopeDecoder, MessageDecodeError, RawJsonDecoder};
 pub use error::ConsumerError;
 pub use handler::{HandlerError, MessageHandler, ProjectionHandler};
 pub use message::{IncomingMessage, MessageSource};

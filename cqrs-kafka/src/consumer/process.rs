@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 
+use cqrs_core::worker::sleep_or_stop;
 use cqrs_core::FailureKind;
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
@@ -16,7 +17,7 @@ use super::handler::HandlerError;
 use super::message::IncomingMessage;
 use super::offsets::OffsetTracker;
 use super::worker::{Outcome, Worker};
-use crate::{classify, stop};
+use crate::classify;
 
 /// What becomes of one received message once the handler is done with its batch.
 enum Fate {
@@ -126,7 +127,7 @@ impl<H: BatchHandler, D: Decoder> Worker<H, D> {
                 }
                 Err(HandlerError::Transient(error)) => {
                     transient += 1;
-                    let delay = self.config.transient_delay(transient);
+                    let delay = self.config.transient_backoff.backoff(transient);
                     tracing::warn!(at = %Described(batch), %error, attempt = transient, retry_in = ?delay, "handler failed transiently, retrying");
                     delay
                 }
@@ -153,7 +154,7 @@ impl<H: BatchHandler, D: Decoder> Worker<H, D> {
                 }
             };
             self.stats.send_modify(|s| s.retries += 1);
-            if stop::wait_or_stop(delay, stop).await {
+            if sleep_or_stop(delay, stop).await {
                 return Attempt::Interrupted;
             }
         }
@@ -220,9 +221,9 @@ impl<H: BatchHandler, D: Decoder> Worker<H, D> {
                 }
                 (FailureKind::Transient, _) => {
                     failures += 1;
-                    let delay = self.config.transient_delay(failures);
+                    let delay = self.config.transient_backoff.backoff(failures);
                     tracing::warn!(%at, %error, retry_in = ?delay, dead_letter_topic = topic, "cannot publish to the dead-letter topic, retrying");
-                    if stop::wait_or_stop(delay, stop).await {
+                    if sleep_or_stop(delay, stop).await {
                         return Ok(Outcome::Interrupted);
                     }
                 }

@@ -2,13 +2,13 @@
 
 use std::time::{Duration, Instant};
 
+use cqrs_core::worker::stop_requested;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use tokio::sync::watch;
 
 use super::offsets::OffsetTracker;
-use crate::stop;
 
 /// What waiting for messages gave.
 pub(crate) enum Received<'c> {
@@ -52,7 +52,7 @@ pub(crate) async fn next_batch<'c>(
         }
     };
     let first = tokio::select! {
-        () = stop::requested(stop) => return Received::Stop,
+        () = stop_requested(stop) => return Received::Stop,
         () = commit_timer => return Received::Idle,
         received = consumer.recv() => match received {
             Ok(message) => message,
@@ -66,7 +66,7 @@ pub(crate) async fn next_batch<'c>(
     let deadline = tokio::time::Instant::now() + limits.max_wait;
     while batch.len() < limits.max_len {
         let received = tokio::select! {
-            () = stop::requested(stop) => return Received::Stop,
+            () = stop_requested(stop) => return Received::Stop,
             () = tokio::time::sleep_until(deadline) => break,
             received = consumer.recv() => received,
         };

@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use cqrs_core::worker::sleep_or_stop;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use tokio::sync::watch;
 
@@ -14,7 +15,6 @@ use super::error::ConsumerError;
 use super::offsets::OffsetTracker;
 use super::receive::{self, Limits, Received};
 use super::running::ConsumerStats;
-use crate::stop;
 
 /// What became of a batch.
 pub(crate) enum Outcome {
@@ -67,9 +67,9 @@ impl<H: BatchHandler, D: Decoder> Worker<H, D> {
                 Received::Idle => {}
                 Received::Failed(error) => {
                     receive_failures += 1;
-                    let delay = self.config.transient_delay(receive_failures);
+                    let delay = self.config.transient_backoff.backoff(receive_failures);
                     tracing::warn!(group = %self.config.group_id, %error, retry_in = ?delay, "receiving from Kafka failed");
-                    if stop::wait_or_stop(delay, stop).await {
+                    if sleep_or_stop(delay, stop).await {
                         return Ok(());
                     }
                     continue;

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use cqrs_core::StoreLimits;
+use cqrs_core::{RetryPolicy, StoreLimits};
 
 use crate::{headers, TopicMapping};
 
@@ -106,9 +106,10 @@ pub struct RelayConfig {
     /// before the relay sees a timeout, rebuilds its producer and resends from its last
     /// acknowledged position. Default 30 s.
     pub delivery_timeout: Duration,
-    /// Backoff after a transient failure (broker unreachable, store unavailable): starts
-    /// at the first value, doubles up to the second. Default 100 ms to 10 s.
-    pub retry_backoff: (Duration, Duration),
+    /// Backoff after a transient failure (broker unreachable, store unavailable), which the
+    /// relay retries for as long as it lasts: only the policy's backoff is used, never its
+    /// `max_attempts`. Default [`RetryPolicy::between`] 100 ms and 10 s.
+    pub retry_backoff: RetryPolicy,
     /// `linger.ms`: how long the producer waits to fill a batch. Default 5 ms.
     pub linger: Duration,
     /// `message.max.bytes` of the producer: the largest message (key, value, headers and
@@ -136,7 +137,10 @@ impl Default for RelayConfig {
             checkpoint_interval: Duration::from_millis(200),
             idle_poll: Duration::from_secs(1),
             delivery_timeout: Duration::from_secs(30),
-            retry_backoff: (Duration::from_millis(100), Duration::from_secs(10)),
+            retry_backoff: RetryPolicy::between(
+                Duration::from_millis(100),
+                Duration::from_secs(10),
+            ),
             linger: Duration::from_millis(5),
             max_message_bytes: 1_000_000,
             on_refused: RefusedEvents::Stop,
@@ -167,10 +171,5 @@ impl RelayConfig {
     pub fn max_payload_bytes(&self, limits: &StoreLimits) -> usize {
         self.max_message_bytes
             .saturating_sub(envelope_reserve_bytes(limits))
-    }
-
-    /// The backoff after `failures` consecutive transient failures (1-based).
-    pub(crate) fn backoff(&self, failures: u32) -> Duration {
-        crate::stop::backoff(self.retry_backoff, failures)
     }
 }

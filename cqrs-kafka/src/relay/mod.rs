@@ -22,11 +22,9 @@ pub use config::{RefusedEvents, RelayConfig};
 pub use error::RelayError;
 pub use running::{RelayProgress, RunningRelay};
 
-use cqrs_core::worker::Worker;
+use cqrs_core::worker::{sleep_or_stop, Worker};
 use cqrs_core::EventStore;
 use session::Session;
-
-use crate::stop::wait_or_stop;
 
 use crate::KafkaConfig;
 
@@ -97,20 +95,10 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
         let name = self.config.checkpoint_name.clone();
         let store = self.store.clone();
         Worker::spawn(name, RelayProgress::default(), move |ctx| {
-            let (progress, stop) = ctx.into_parts();
-            self.run(progress, stop)
+            let (progress, mut stop) = ctx.into_parts();
+            async move { self.supervise(&progress, &mut stop).await }
         })
         .following(store)
-    }
-
-    /// Runs the relay in the current task until `stop` turns true, then flushes and stores
-    /// the checkpoint.
-    pub async fn run(
-        self,
-        progress: watch::Sender<RelayProgress>,
-        mut stop: watch::Receiver<bool>,
-    ) -> Result<(), RelayError> {
-        self.supervise(&progress, &mut stop).await
     }
 
     /// Runs publishing sessions; after a transient failure backs off and starts a new
@@ -127,8 +115,8 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
         tracing::info!(relay = %name, checkpoint = acked, "relay starting");
         progress.send_modify(|p| {
             p.checkpoint = acked;
-            p.acked = acked;
-            p.sent = acked;
+            p.acked_position = acked;
+            p.sent_position = acked;
         });
         let mut failures = 0;
         loop {
@@ -144,10 +132,10 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
                 Ok(()) => return Ok(()),
                 Err(error) if error.is_transient() => {
                     failures += 1;
-                    let delay = self.config.backoff(failures);
+                    let delay = self.config.retry_backoff.backoff(failures);
                     tracing::warn!(relay = %name, %error, acked, retry_in = ?delay, "relay failed, retrying");
                     progress.send_modify(|p| p.last_error = Some(error.to_string().into()));
-                    if wait_or_stop(delay, stop).await {
+                    if sleep_or_stop(delay, stop).await {
                         return Ok(());
                     }
                 }
@@ -178,7 +166,7 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
                     failures += 1;
                     tracing::warn!(relay = %name, %error, "cannot load the relay checkpoint, retrying");
                     progress.send_modify(|p| p.last_error = Some(error.to_string().into()));
-                    if wait_or_stop(self.config.backoff(failures), stop).await {
+                    if sleep_or_stop(self.config.retry_backoff.backoff(failures), stop).await {
                         return Ok(None);
                     }
                 }

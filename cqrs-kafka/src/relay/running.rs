@@ -6,14 +6,16 @@ use cqrs_core::worker::{LogProgress, Worker};
 
 use super::error::RelayError;
 
-/// What a running relay has achieved so far.
+/// What a running relay has achieved so far. The three positions are global log positions
+/// (not counts), in the order `checkpoint <= acked_position <= sent_position`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RelayProgress {
-    /// Highest position sent to the producer.
-    pub sent: u64,
-    /// Every event up to this position was acknowledged by the broker.
-    pub acked: u64,
-    /// The checkpoint last stored in the event store (`<= acked`).
+    /// Highest log position handed to the producer.
+    pub sent_position: u64,
+    /// Every event up to this log position was acknowledged by the broker.
+    pub acked_position: u64,
+    /// The checkpoint last stored in the event store (`<= acked_position`): a relay
+    /// started after a crash resumes after it.
     pub checkpoint: u64,
     /// Events the broker refused for good that were handed to the producer as parking
     /// records ([`RefusedEvents::Park`](crate::RefusedEvents::Park)).

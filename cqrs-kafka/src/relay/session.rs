@@ -7,13 +7,14 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::watch;
 
+use cqrs_core::worker::stop_requested;
 use cqrs_core::{EventStore, RecordedEvent};
 
 use super::config::RelayConfig;
 use super::error::RelayError;
 use super::in_flight::InFlight;
 use super::running::RelayProgress;
-use crate::{headers, stop};
+use crate::headers;
 
 mod park;
 
@@ -70,7 +71,8 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
                     self.send(event).await?;
                 }
                 if sent_any {
-                    self.progress.send_modify(|p| p.sent = self.next - 1);
+                    self.progress
+                        .send_modify(|p| p.sent_position = self.next - 1);
                 }
             }
             self.settle_ready().await?;
@@ -83,14 +85,14 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
                 let keep = if room == 0 { max_in_flight / 2 } else { 0 };
                 tokio::select! {
                     settled = self.settle_until(keep) => settled?,
-                    () = stop::requested(stop) => {}
+                    () = stop_requested(stop) => {}
                 }
                 self.save_checkpoint(false).await?;
                 continue;
             }
             self.save_checkpoint(true).await?;
             tokio::select! {
-                () = stop::requested(stop) => {}
+                () = stop_requested(stop) => {}
                 _ = wakeups.wait_beyond(self.next - 1, self.config.idle_poll) => {}
             }
         }
@@ -190,7 +192,7 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
     async fn save_checkpoint(&mut self, force: bool) -> Result<(), RelayError> {
         let acked = self.in_flight.acked();
         self.progress
-            .send_if_modified(|p| std::mem::replace(&mut p.acked, acked) != acked);
+            .send_if_modified(|p| std::mem::replace(&mut p.acked_position, acked) != acked);
         if acked == self.saved
             || (!force && self.last_save.elapsed() < self.config.checkpoint_interval)
         {

@@ -4,33 +4,35 @@
 //! ```text
 //! HTTP command -> Repository -> PostgreSQL event store ──(outbox relay)──> Kafka topics
 //!                                                   `Order`, `Product`, `Allocation`
-//!   topic `Order`   ──(group inventory-fulfilment-saga)──> FulfilmentSaga -> commands
+//!   topic `Order`   ──(group inventory-fulfilment-saga)──> SagaProjection -> commands
 //!   topic `Product` ──(group inventory-stock-levels)────> PgStockLevels (PostgreSQL)
 //! HTTP query <- PgStockLevels
 //! ```
 //!
-//! Both consumers are at least once; the saga's recorded decision per order and the view's
+//! The saga and the view are [`TypedProjection`](cqrs_core::TypedProjection)s fed through
+//! [`ProjectionHandler`]: they receive `OrderEvent`s and `ProductEvent`s decoded. Both
+//! consumers are at least once; the saga's recorded decision per order and the view's
 //! per-stream version guard make redelivery a no-op. Failures are classified
-//! ([`SagaError::kind`](crate::saga::SagaError::kind), [`PgViewError::kind`]): a store or database that is unreachable is
-//! transient (retried, never skipped); an undecodable event, or one the database or store
-//! refuses for good (SQLSTATE 22, 23, 42, 54, invalid input), goes to a dead-letter topic
-//! and the consumer moves on.
+//! ([`SagaError::kind`](crate::saga::SagaError::kind),
+//! [`PgViewError::kind`](crate::views::PgViewError::kind)): a store or database that is
+//! unreachable is transient (retried, never skipped); an undecodable event, or one the
+//! database or store refuses for good (SQLSTATE 22, 23, 42, 54, invalid input), goes to a
+//! dead-letter topic and the consumer moves on.
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use cqrs_core::{Aggregate, EventStore, RecordedEvent, StoreLimits};
+use cqrs_core::{Aggregate, EventStore, StoreLimits};
 use cqrs_kafka::{
-    ConsumerConfig, ConsumerRunner, EventRelay, HandlerError, KafkaConfig, MessageHandler,
-    MessageSource, RelayConfig, RunningConsumer, RunningRelay, TopicMapping,
+    ConsumerConfig, ConsumerRunner, EventRelay, KafkaConfig, ProjectionHandler, RelayConfig,
+    RunningConsumer, RunningRelay, TopicMapping,
 };
 use cqrs_postgres::{PgEventStore, PgEventStoreConfig, SchemaName};
 use order::domain::Order;
 use service_kit::Health;
 
 use crate::domain::{OrderAllocation, Product};
-use crate::saga::FulfilmentSaga;
-use crate::views::{PgStockLevels, PgViewError};
+use crate::saga::SagaProjection;
+use crate::views::PgStockLevels;
 use crate::Inventory;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -73,61 +75,6 @@ impl ServicesConfig {
     }
 }
 
-/// Feeds the saga from the `Order` topic; failures are classified by [`SagaError::kind`](crate::saga::SagaError::kind).
-pub struct SagaHandler {
-    saga: FulfilmentSaga,
-}
-
-impl SagaHandler {
-    /// A handler running `saga`.
-    pub fn new(saga: FulfilmentSaga) -> Self {
-        Self { saga }
-    }
-}
-
-#[async_trait]
-impl MessageHandler for SagaHandler {
-    async fn handle(
-        &mut self,
-        event: &RecordedEvent,
-        _: &MessageSource<'_>,
-    ) -> Result<(), HandlerError> {
-        self.saga.handle(event).await.map(|_| ()).map_err(|error| {
-            let kind = error.kind();
-            tracing::warn!(%error, %kind, position = event.position, "fulfilment saga failed on an event");
-            HandlerError::classified(kind, error)
-        })
-    }
-}
-
-/// Feeds the PostgreSQL stock view from the `Product` topic; failures are classified by
-/// [`PgViewError::kind`].
-pub struct StockViewHandler {
-    view: PgStockLevels,
-}
-
-impl StockViewHandler {
-    /// A handler applying events to `view`.
-    pub fn new(view: PgStockLevels) -> Self {
-        Self { view }
-    }
-}
-
-#[async_trait]
-impl MessageHandler for StockViewHandler {
-    async fn handle(
-        &mut self,
-        event: &RecordedEvent,
-        _: &MessageSource<'_>,
-    ) -> Result<(), HandlerError> {
-        self.view.apply(event).await.map_err(|error: PgViewError| {
-            let kind = error.kind();
-            tracing::warn!(%error, %kind, position = event.position, "stock view update failed");
-            HandlerError::classified(kind, error)
-        })
-    }
-}
-
 /// The inventory system on PostgreSQL and Kafka.
 pub struct InventoryServices {
     /// Commands and queries.
@@ -135,8 +82,8 @@ pub struct InventoryServices {
     /// The background workers `/health/ready` reports on.
     pub health: Health,
     relay: RunningRelay,
-    saga: RunningConsumer<SagaHandler>,
-    stock: RunningConsumer<StockViewHandler>,
+    saga: RunningConsumer<ProjectionHandler<SagaProjection>>,
+    stock: RunningConsumer<ProjectionHandler<PgStockLevels>>,
 }
 
 /// The event store's limits in services mode: every category the relay publishes (the
@@ -213,14 +160,14 @@ impl InventoryServices {
             kafka.clone(),
             ConsumerConfig::new(saga_group.clone(), [order_topic.clone()])
                 .with_dead_letter_topic(saga_dlq),
-            SagaHandler::new(app.saga()),
+            ProjectionHandler::new(SagaProjection::new(app.saga())),
         )
         .spawn()?;
         let stock = ConsumerRunner::new(
             kafka,
             ConsumerConfig::new(stock_group.clone(), [product_topic.clone()])
                 .with_dead_letter_topic(stock_dlq),
-            StockViewHandler::new(view),
+            ProjectionHandler::new(view),
         )
         .spawn()?;
         let health = Health::new();

@@ -57,7 +57,7 @@ async fn fifty_sagas_racing_on_one_sku_never_oversell() {
     for id in &ids {
         let placed = order_placed(&store, id).await;
         let saga = app.saga();
-        racing.push(tokio::spawn(async move { saga.handle(&placed).await }));
+        racing.push(tokio::spawn(async move { react(&saga, &placed).await }));
     }
     let (mut confirmed, mut rejected) = (0, 0);
     for task in racing {

@@ -10,6 +10,7 @@ use std::time::Duration;
 use cqrs_core::{EventStore, ExpectedVersion, JsonPayload, Metadata, NewEvent};
 use inventory::InventorySystem;
 use serde_json::{json, Value};
+use service_kit::testing::oneshot::assert_refused_naming;
 use support::oneshot::{call, router, send};
 
 fn order(sku: &str, label: &str, unit_price: Value) -> Value {
@@ -21,18 +22,6 @@ fn order(sku: &str, label: &str, unit_price: Value) -> Value {
             {"sku": sku, "label": label, "unit_price": unit_price, "quantity": 4}
         ]
     })
-}
-
-fn assert_refused_naming(status: u16, reply: &Value, field: &str) {
-    assert!(
-        status == 400 || status == 422,
-        "expected 400/422 naming {field}, got {status} {reply}"
-    );
-    assert_eq!(reply["field"], field, "{reply}");
-    assert!(
-        reply["error"].is_string() && reply["message"].is_string(),
-        "{reply}"
-    );
 }
 
 #[tokio::test]

@@ -1,18 +1,19 @@
-//! The PostgreSQL stock view's updater classifies failures: an event the database refuses
-//! for good (a sku over the b-tree key limit, SQLSTATE 54000; a NUL in a product name,
-//! 22021) is a rejection (the consumer dead-letters it and moves on) and the next good
-//! event is applied; a database that cannot be reached is transient (retried, never
+//! The PostgreSQL stock view, fed as the consumer feeds it (a typed projection through
+//! `ProjectionHandler`), classifies failures: an event the database refuses for good (a sku
+//! over the b-tree key limit, SQLSTATE 54000; a NUL in a product name, 22021) or one that
+//! does not decode is a rejection (the consumer dead-letters it and moves on) and the next
+//! good event is applied; a database that cannot be reached is transient (retried, never
 //! skipped). Needs PostgreSQL (`DATABASE_URL`); prints SKIPPED without it unless `CI=true`.
 
 use std::sync::Arc;
 
-use cqrs_core::{FailureKind, Metadata, RecordedEvent};
-use cqrs_kafka::{HandlerError, MessageHandler, MessageSource};
+use cqrs_core::{FailureKind, JsonPayload, Metadata, RecordedEvent};
+use cqrs_kafka::{HandlerError, MessageHandler, MessageSource, ProjectionHandler};
 use cqrs_postgres::sqlx;
 use cqrs_postgres::SchemaName;
 use inventory::domain::ProductEvent;
-use inventory::services::StockViewHandler;
 use inventory::views::{PgStockLevels, StockQueries};
+use service_kit::testing::services::{key_over_btree_limit, postgres_or_skip};
 
 /// A product event as a consumer receives it, bypassing the domain's limits (an old
 /// event, or another producer).
@@ -49,22 +50,8 @@ fn source() -> MessageSource<'static> {
 
 #[tokio::test]
 async fn a_row_the_database_refuses_for_good_is_rejected_and_the_next_event_applied() {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let pool = match sqlx::postgres::PgPoolOptions::new()
-        .max_connections(2)
-        .acquire_timeout(std::time::Duration::from_secs(5))
-        .connect(&url)
-        .await
-    {
-        Ok(pool) => pool,
-        Err(e) => {
-            cqrs_core::testing::skip_or_fail(
-                "inventory PostgreSQL view failure tests",
-                format!("PostgreSQL unreachable at {url}: {e}"),
-            );
-            return;
-        }
+    let Some(pool) = postgres_or_skip("inventory PostgreSQL view failure tests").await else {
+        return;
     };
     let schema = format!("inventory_fail_{}", uuid::Uuid::now_v7().simple());
     let view = PgStockLevels::new(
@@ -72,15 +59,15 @@ async fn a_row_the_database_refuses_for_good_is_rejected_and_the_next_event_appl
         &SchemaName::new(schema.clone()).expect("schema"),
     );
     view.migrate().await.expect("migrate");
-    let mut handler = StockViewHandler::new(view.clone());
+    let mut handler = ProjectionHandler::new(view.clone());
 
-    // Incompressible (a repeated letter would compress under the b-tree limit).
-    let long_sku: String = (0..320)
-        .map(|_| uuid::Uuid::new_v4().simple().to_string())
-        .collect();
+    let long_sku = key_over_btree_limit();
+    let mut undecodable = recorded("pen", 1, &registered("pen", "Pen"));
+    undecodable.payload = JsonPayload::parse(r#"{"sku":["pen"]}"#).expect("json");
     for poison in [
         recorded(&long_sku, 1, &registered(&long_sku, "Long")),
         recorded("pen", 1, &registered("pen", "P\u{0}en")),
+        undecodable,
     ] {
         let error = handler
             .handle(&poison, &source())

@@ -85,9 +85,7 @@ async fn an_order_for_an_unknown_product_is_cancelled_out_of_stock() {
     app.place_order("o1", "c1", vec![line("pen", 1), line("ghost", 1)])
         .await
         .expect("place");
-    let outcome = app
-        .saga()
-        .handle(&order_placed(&store, "o1").await)
+    let outcome = react(&app.saga(), &order_placed(&store, "o1").await)
         .await
         .expect("saga");
     assert!(
@@ -105,7 +103,7 @@ async fn a_sku_on_several_lines_is_reserved_as_their_sum() {
     app.place_order("o1", "c1", vec![line("pen", 2), line("pen", 3)])
         .await
         .expect("place");
-    let outcome = app.saga().handle(&order_placed(&store, "o1").await).await;
+    let outcome = react(&app.saga(), &order_placed(&store, "o1").await).await;
     assert!(
         matches!(outcome, Ok(SagaOutcome::Confirmed { .. })),
         "{outcome:?}"
@@ -121,7 +119,7 @@ async fn assert_redelivery_changes_nothing(
 ) {
     let head = store.head_position().await.expect("head");
     for _ in 0..3 {
-        let outcome = app.saga().handle(placed).await.expect("saga");
+        let outcome = react(&app.saga(), placed).await.expect("saga");
         assert!(
             matches!(outcome, SagaOutcome::AlreadyDecided { .. }),
             "{outcome:?}"
@@ -142,7 +140,7 @@ async fn a_redelivered_order_placed_is_a_no_op_after_a_confirmation() {
         .await
         .expect("place");
     let placed = order_placed(&store, "o1").await;
-    let first = app.saga().handle(&placed).await.expect("saga");
+    let first = react(&app.saga(), &placed).await.expect("saga");
     assert!(matches!(first, SagaOutcome::Confirmed { .. }));
     assert_redelivery_changes_nothing(&store, &app, &placed).await;
     let pen = app.product("pen").await.expect("load").expect("registered");
@@ -157,7 +155,7 @@ async fn a_redelivered_order_placed_is_a_no_op_after_a_rejection() {
         .await
         .expect("place");
     let placed = order_placed(&store, "o1").await;
-    let first = app.saga().handle(&placed).await.expect("saga");
+    let first = react(&app.saga(), &placed).await.expect("saga");
     assert!(matches!(first, SagaOutcome::Rejected { .. }));
     // Stock arrives meanwhile: the recorded decision still stands.
     app.receive_stock("pen", 10).await.expect("receive");
@@ -191,7 +189,7 @@ async fn a_redelivery_completes_a_compensation_interrupted_by_a_crash() {
         .await
         .expect("reject");
 
-    let outcome = app.saga().handle(&order_placed(&store, "o1").await).await;
+    let outcome = react(&app.saga(), &order_placed(&store, "o1").await).await;
     assert!(
         matches!(outcome, Ok(SagaOutcome::AlreadyDecided { .. })),
         "{outcome:?}"
@@ -224,7 +222,7 @@ async fn the_sagas_commands_join_the_orders_correlation() {
     }
     let saga = app.saga();
     for id in ["o1", "o2"] {
-        saga.handle(&order_placed(&store, id).await)
+        react(&saga, &order_placed(&store, id).await)
             .await
             .expect("saga");
     }

@@ -9,31 +9,14 @@ mod support;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use cqrs_postgres::sqlx;
 use inventory::http::{self, ApiState};
 use inventory::{InventoryServices, ServicesConfig};
 use serde_json::{json, Value};
+use service_kit::testing::services::Services;
 use support::http_client::request;
 
 const ORDERS: usize = 50;
 const STOCK: u64 = 20;
-
-async fn services_reachable(database_url: &str, brokers: &str) -> Result<(), String> {
-    sqlx::postgres::PgPoolOptions::new()
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(database_url)
-        .await
-        .map_err(|e| format!("PostgreSQL unreachable at {database_url}: {e}"))?;
-    let address = brokers.split(',').next().unwrap_or(brokers);
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::net::TcpStream::connect(address),
-    )
-    .await
-    .map_err(|_| format!("no Kafka broker at {address} (timeout)"))?
-    .map_err(|e| format!("no Kafka broker at {address}: {e}"))?;
-    Ok(())
-}
 
 async fn call(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
     let body = body.map(|b| b.to_string());
@@ -58,18 +41,14 @@ async fn eventually(addr: SocketAddr, path: &str, done: impl Fn(&Value) -> bool)
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_orders_over_kafka_confirm_exactly_the_stock_and_cancel_the_rest() {
-    let database_url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into());
-    if let Err(reason) = services_reachable(&database_url, &brokers).await {
-        cqrs_core::testing::skip_or_fail("inventory services-mode e2e", reason);
+    let Some(services_at) = Services::reachable_or_skip("inventory services-mode e2e") else {
         return;
-    }
+    };
 
     // Fresh names per run: reruns and parallel runs never share state.
     let run = uuid::Uuid::now_v7().simple().to_string();
     let run = &run[run.len() - 10..];
-    let mut config = ServicesConfig::new(&database_url, &brokers);
+    let mut config = ServicesConfig::new(&services_at.database_url, &services_at.kafka_brokers);
     let (event_schema, view_schema) = (format!("inv_events_{run}"), format!("inv_views_{run}"));
     config.event_schema = event_schema.clone();
     config.view_schema = view_schema.clone();
@@ -169,7 +148,7 @@ async fn fifty_orders_over_kafka_confirm_exactly_the_stock_and_cancel_the_rest()
     use cqrs_core::{EventStore, ExpectedVersion, Metadata, NewEvent};
     use inventory::domain::ProductEvent;
     let store = cqrs_postgres::PgEventStore::connect(
-        &database_url,
+        &services_at.database_url,
         cqrs_postgres::PgEventStoreConfig::new(
             cqrs_postgres::SchemaName::new(event_schema.clone()).expect("schema"),
         ),
@@ -207,13 +186,7 @@ async fn fifty_orders_over_kafka_confirm_exactly_the_stock_and_cancel_the_rest()
     server.await.expect("server task").expect("served");
     services.shutdown().await.expect("shutdown");
     // Leave nothing behind in the shared database.
-    let pool = sqlx::PgPool::connect(&database_url)
-        .await
-        .expect("cleanup connection");
-    for schema in [&event_schema, &view_schema] {
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-            .execute(&pool)
-            .await
-            .expect("drop test schema");
-    }
+    services_at
+        .drop_schemas(&[&event_schema, &view_schema])
+        .await;
 }

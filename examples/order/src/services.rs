@@ -4,17 +4,23 @@
 //! ```text
 //! HTTP command -> Repository -> event store ──(outbox relay)──> Kafka topic `Order`
 //!                                                                 │ consumer group
-//! HTTP query  <- PgPriceTiers (PostgreSQL) <── TierViewHandler <──┘
+//! HTTP query  <- PgPriceTiers (PostgreSQL) <── ProjectionHandler <┘
 //! ```
+//!
+//! The view is a [`TypedProjection`](cqrs_core::TypedProjection) of `Order`, fed through
+//! [`ProjectionHandler`]; its failures are classified by
+//! [`PgViewError::kind`](crate::views::PgViewError::kind): a lost connection, a timeout or
+//! a closed pool is transient (retried without skipping); an undecodable event or one the
+//! database refuses for good (SQLSTATE classes 22, 23, 42, 54, e.g. a sku over the b-tree
+//! key limit) is rejected (dead-lettered, and the consumer moves on).
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use cqrs_core::{EventStore, RecordedEvent, Repository, StoreLimits};
+use cqrs_core::{EventStore, Repository, StoreLimits};
 use cqrs_kafka::{
-    ConsumerConfig, ConsumerRunner, EventRelay, HandlerError, KafkaConfig, MessageHandler,
-    MessageSource, RelayConfig, RunningConsumer, RunningRelay, TopicMapping,
+    ConsumerConfig, ConsumerRunner, EventRelay, KafkaConfig, ProjectionHandler, RelayConfig,
+    RunningConsumer, RunningRelay, TopicMapping,
 };
 use cqrs_mongo::{MongoEventStore, MongoStoreConfig};
 use cqrs_postgres::{PgEventStore, PgEventStoreConfig, PoolConfig, SchemaName};
@@ -22,7 +28,7 @@ use service_kit::Health;
 
 use crate::domain::Order;
 use crate::http::AppState;
-use crate::views::{PgPriceTiers, PgViewError};
+use crate::views::PgPriceTiers;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -85,37 +91,6 @@ impl ServicesConfig {
     }
 }
 
-/// Feeds the PostgreSQL price-tier view from Kafka. Failures are classified by
-/// [`PgViewError::kind`]: a lost connection, a timeout or a closed pool is transient
-/// (retried without skipping); an undecodable event or one the database refuses for good
-/// (SQLSTATE classes 22, 23, 42, 54, e.g. a sku over the b-tree key limit) is rejected
-/// (dead-lettered, and the consumer moves on).
-pub struct TierViewHandler {
-    view: PgPriceTiers,
-}
-
-impl TierViewHandler {
-    /// A handler applying events to `view`.
-    pub fn new(view: PgPriceTiers) -> Self {
-        Self { view }
-    }
-}
-
-#[async_trait]
-impl MessageHandler for TierViewHandler {
-    async fn handle(
-        &mut self,
-        event: &RecordedEvent,
-        _: &MessageSource<'_>,
-    ) -> Result<(), HandlerError> {
-        self.view.apply(event).await.map_err(|error: PgViewError| {
-            let kind = error.kind();
-            tracing::warn!(%error, %kind, position = event.position, "price-tier view update failed");
-            HandlerError::classified(kind, error)
-        })
-    }
-}
-
 /// The order system on real services.
 pub struct OrderServices {
     /// Command side.
@@ -124,7 +99,7 @@ pub struct OrderServices {
     pub view: PgPriceTiers,
     health: Health,
     relay: RunningRelay,
-    consumer: RunningConsumer<TierViewHandler>,
+    consumer: RunningConsumer<ProjectionHandler<PgPriceTiers>>,
 }
 
 impl OrderServices {
@@ -189,7 +164,7 @@ impl OrderServices {
             kafka,
             ConsumerConfig::new(config.group_id.clone(), [topic.clone()])
                 .with_dead_letter_topic(dead_letters),
-            TierViewHandler { view: view.clone() },
+            ProjectionHandler::new(view.clone()),
         )
         .spawn()?;
         let health = Health::new();

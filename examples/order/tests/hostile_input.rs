@@ -10,7 +10,7 @@ use cqrs_core::{EventStore, ExpectedVersion, InMemoryEventStore, Metadata, NewEv
 use order::domain::{Cents, OrderEvent, OrderLine};
 use order::OrderSystem;
 use serde_json::{json, Value};
-use service_kit::testing::oneshot::call;
+use service_kit::testing::oneshot::{assert_refused_naming, call};
 
 fn order(id: &str, sku: &str, label: &str, unit_price: Value, quantity: Value) -> Value {
     json!({
@@ -29,18 +29,6 @@ async fn send(api: &axum::Router, request: Request<Body>) -> (StatusCode, Value)
     let body = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| panic!("{status}: not JSON: {:?}", String::from_utf8_lossy(&bytes)));
     (status, body)
-}
-
-fn assert_refused_naming(status: StatusCode, reply: &Value, field: &str) {
-    assert!(
-        status == StatusCode::BAD_REQUEST || status == StatusCode::UNPROCESSABLE_ENTITY,
-        "expected 400/422 naming {field}, got {status} {reply}"
-    );
-    assert_eq!(reply["field"], field, "{reply}");
-    assert!(
-        reply["error"].is_string() && reply["message"].is_string(),
-        "{reply}"
-    );
 }
 
 #[tokio::test]

@@ -4,32 +4,13 @@
 
 use std::sync::Arc;
 
-use cqrs_core::{EventStore, InMemoryEventStore};
+use cqrs_core::{EventStore, InMemoryEventStore, Projection};
 use cqrs_postgres::SchemaName;
 use order::domain::Tier;
 use order::views::PgPriceTiers;
 use order::views::TierQueries;
 use order::OrderSystem;
-
-async fn pool() -> Option<sqlx::PgPool> {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    match sqlx::postgres::PgPoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(std::time::Duration::from_secs(5))
-        .connect(&url)
-        .await
-    {
-        Ok(pool) => Some(pool),
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("PostgreSQL unreachable at {url}: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED order PostgreSQL view tests: PostgreSQL unreachable at {url}: {e}");
-            None
-        }
-    }
-}
+use service_kit::testing::services::postgres_or_skip;
 
 fn schema() -> SchemaName {
     SchemaName::new(format!("order_test_{}", uuid_suffix())).expect("valid schema name")
@@ -47,7 +28,9 @@ fn uuid_suffix() -> String {
 
 #[tokio::test]
 async fn the_postgres_view_matches_the_in_memory_view_and_ignores_redelivery() {
-    let Some(pool) = pool().await else { return };
+    let Some(pool) = postgres_or_skip("order PostgreSQL view tests").await else {
+        return;
+    };
     let store: Arc<dyn EventStore> = Arc::new(InMemoryEventStore::new());
     let system = OrderSystem::on(store.clone());
     for command in order::demo::script() {
@@ -56,13 +39,13 @@ async fn the_postgres_view_matches_the_in_memory_view_and_ignores_redelivery() {
     system.settle().await.unwrap();
 
     let schema = schema();
-    let view = PgPriceTiers::new(pool.clone(), schema.clone());
+    let mut view = PgPriceTiers::new(pool.clone(), schema.clone());
     view.migrate().await.unwrap();
     let events = store.read_all(1, 1000).await.unwrap();
     for _ in 0..2 {
         // The second round is a full redelivery: nothing may change.
         for event in &events {
-            view.apply(event).await.unwrap();
+            Projection::apply(&mut view, event).await.unwrap();
         }
     }
     for customer in system.tiers.customers() {

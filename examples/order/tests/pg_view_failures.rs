@@ -1,19 +1,19 @@
-//! The PostgreSQL price-tier view's updater classifies failures: an event the database
-//! refuses for good (a sku over the b-tree key limit, SQLSTATE 54000; a NUL in text,
-//! 22P05) is a rejection (the consumer dead-letters it and moves on) and the next good
-//! event is applied; a database that cannot be reached is transient (retried, never
+//! The PostgreSQL price-tier view, fed as the consumer feeds it (a typed projection
+//! through `ProjectionHandler`), classifies failures: an event the database refuses for
+//! good (a sku over the b-tree key limit, SQLSTATE 54000; a NUL in text, 22P05) or one that
+//! does not decode is a rejection (the consumer dead-letters it and moves on) and the next
+//! good event is applied; a database that cannot be reached is transient (retried, never
 //! skipped). Needs PostgreSQL (`DATABASE_URL`); prints SKIPPED without it unless `CI=true`.
 
 use std::sync::Arc;
 
-use cqrs_core::FailureKind;
-use cqrs_kafka::{HandlerError, MessageHandler, MessageSource};
+use cqrs_core::{FailureKind, JsonPayload};
+use cqrs_kafka::{HandlerError, MessageHandler, MessageSource, ProjectionHandler};
 use cqrs_postgres::SchemaName;
 use fixtures::recorded;
 use order::domain::{Cents, OrderEvent, OrderLine, Tier};
-use order::services::TierViewHandler;
-use order::views::PgPriceTiers;
-use order::views::TierQueries;
+use order::views::{PgPriceTiers, TierQueries};
+use service_kit::testing::services::{key_over_btree_limit, postgres_or_skip};
 
 mod fixtures {
     use super::*;
@@ -48,26 +48,6 @@ mod fixtures {
     }
 }
 
-async fn pool() -> Option<sqlx::PgPool> {
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    match sqlx::postgres::PgPoolOptions::new()
-        .max_connections(2)
-        .acquire_timeout(std::time::Duration::from_secs(5))
-        .connect(&url)
-        .await
-    {
-        Ok(pool) => Some(pool),
-        Err(e) => {
-            cqrs_core::testing::skip_or_fail(
-                "order PostgreSQL view failure tests",
-                format!("PostgreSQL unreachable at {url}: {e}"),
-            );
-            None
-        }
-    }
-}
-
 fn source() -> MessageSource<'static> {
     MessageSource {
         topic: "Order",
@@ -78,22 +58,24 @@ fn source() -> MessageSource<'static> {
 
 #[tokio::test]
 async fn a_row_the_database_refuses_for_good_is_rejected_and_the_next_event_applied() {
-    let Some(pool) = pool().await else { return };
+    let Some(pool) = postgres_or_skip("order PostgreSQL view failure tests").await else {
+        return;
+    };
     let schema = format!("order_fail_{}", uuid::Uuid::now_v7().simple());
     let view = PgPriceTiers::new(
         pool.clone(),
         SchemaName::new(schema.clone()).expect("schema"),
     );
     view.migrate().await.expect("migrate");
-    let mut handler = TierViewHandler::new(view.clone());
+    let mut handler = ProjectionHandler::new(view.clone());
 
-    // Incompressible (a repeated letter would compress under the b-tree limit).
-    let long_sku: String = (0..320)
-        .map(|_| uuid::Uuid::new_v4().simple().to_string())
-        .collect();
+    let long_sku = key_over_btree_limit();
+    let mut undecodable = recorded(3, "o3", "pen", "Pen");
+    undecodable.payload = JsonPayload::parse(r#"{"lines":"none"}"#).expect("json");
     for (position, poison) in [
         (1, recorded(1, "o1", &long_sku, "Pen")),
         (2, recorded(2, "o2", "pen", "P\u{0}en")),
+        (3, undecodable),
     ] {
         let error = handler
             .handle(&poison, &source())
@@ -107,7 +89,7 @@ async fn a_row_the_database_refuses_for_good_is_rejected_and_the_next_event_appl
         assert!(matches!(error, HandlerError::Rejected(_)), "{error:?}");
     }
     handler
-        .handle(&recorded(3, "o3", "pen", "Pen"), &source())
+        .handle(&recorded(4, "o4", "pen", "Pen"), &source())
         .await
         .expect("the next good event is applied");
     let items = view.items("dora", Some(Tier::Cheap)).await.expect("query");
@@ -121,7 +103,7 @@ async fn a_row_the_database_refuses_for_good_is_rejected_and_the_next_event_appl
         .expect("cleanup");
     pool.close().await;
     let error = handler
-        .handle(&recorded(4, "o4", "pen", "Pen"), &source())
+        .handle(&recorded(5, "o5", "pen", "Pen"), &source())
         .await
         .expect_err("the pool is closed");
     assert_eq!(error.kind(), FailureKind::Transient, "{error}");

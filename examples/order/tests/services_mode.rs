@@ -10,23 +10,7 @@ use order::{OrderServices, ServicesConfig};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
 use service_kit::testing::oneshot::call;
-
-async fn services_reachable(database_url: &str, brokers: &str) -> Result<(), String> {
-    sqlx::postgres::PgPoolOptions::new()
-        .acquire_timeout(Duration::from_secs(5))
-        .connect(database_url)
-        .await
-        .map_err(|e| format!("PostgreSQL unreachable at {database_url}: {e}"))?;
-    let address = brokers.split(',').next().unwrap_or(brokers);
-    tokio::time::timeout(
-        Duration::from_secs(5),
-        tokio::net::TcpStream::connect(address),
-    )
-    .await
-    .map_err(|_| format!("no Kafka broker at {address} (timeout)"))?
-    .map_err(|e| format!("no Kafka broker at {address}: {e}"))?;
-    Ok(())
-}
+use service_kit::testing::services::{key_over_btree_limit, Services};
 
 async fn eventually(router: &axum::Router, uri: &str, expected: impl Fn(&Value) -> bool) -> Value {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
@@ -61,13 +45,9 @@ fn quantities(groups: &Value, tier: &str) -> Vec<(String, u64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn orders_reach_the_postgres_view_through_kafka() {
-    let database_url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let brokers = std::env::var("KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".into());
-    if let Err(reason) = services_reachable(&database_url, &brokers).await {
-        cqrs_core::testing::skip_or_fail("order services-mode e2e", reason);
+    let Some(services_at) = Services::reachable_or_skip("order services-mode e2e") else {
         return;
-    }
+    };
     let run = format!(
         "{:x}",
         std::time::SystemTime::now()
@@ -75,7 +55,7 @@ async fn orders_reach_the_postgres_view_through_kafka() {
             .unwrap()
             .as_nanos()
     );
-    let mut config = ServicesConfig::new(&database_url, &brokers);
+    let mut config = ServicesConfig::new(&services_at.database_url, &services_at.kafka_brokers);
     let (event_schema, view_schema) = (
         format!("order_e2e_events_{run}"),
         format!("order_e2e_views_{run}"),
@@ -152,7 +132,7 @@ async fn orders_reach_the_postgres_view_through_kafka() {
     // A message that is not an event, on the partition of the next order: the updater sets
     // it aside in the dead-letter topic and goes on to that order.
     let producer: FutureProducer = rdkafka::ClientConfig::new()
-        .set("bootstrap.servers", &brokers)
+        .set("bootstrap.servers", &services_at.kafka_brokers)
         .create()
         .expect("producer");
     producer
@@ -184,9 +164,7 @@ async fn orders_reach_the_postgres_view_through_kafka() {
     // limit, SQLSTATE 54000), written around the domain's limits as an old event or another
     // producer would, then a good event on the same stream (so the same partition): the
     // updater dead-letters the first and applies the second.
-    let long_sku: String = (0..320)
-        .map(|_| uuid::Uuid::new_v4().simple().to_string())
-        .collect();
+    let long_sku = key_over_btree_limit();
     let placed = |order_id: &str, sku: &str| {
         let event = order::domain::OrderEvent::OrderPlaced {
             order_id: order_id.into(),
@@ -218,13 +196,7 @@ async fn orders_reach_the_postgres_view_through_kafka() {
 
     services.shutdown().await.expect("clean shutdown");
     // Leave nothing behind in the shared database.
-    let pool = sqlx::PgPool::connect(&database_url)
-        .await
-        .expect("cleanup connection");
-    for schema in [&event_schema, &view_schema] {
-        sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-            .execute(&pool)
-            .await
-            .expect("drop test schema");
-    }
+    services_at
+        .drop_schemas(&[&event_schema, &view_schema])
+        .await;
 }

@@ -7,8 +7,9 @@
 //! - [`http`]: a body limit and a request timeout on every route, and JSON error bodies for
 //!   the answers axum gives on its own (unknown route 404, wrong method 405, body too
 //!   large 413, timeout 408);
-//! - [`testing`] (feature `testing`): hostile JSON for fuzz-style tests and a service
-//!   binary run as a child process.
+//! - [`testing`] (feature `testing`): hostile JSON for fuzz-style tests, in-process
+//!   requests, a service binary run as a child process, and the PostgreSQL and Kafka a
+//!   services-mode test needs (or skips without).
 #![warn(missing_docs)]
 
 pub mod health;

@@ -108,7 +108,7 @@ pub async fn serve_until_signal<F>(
 where
     F: Future<Output = Result<(), BoxError>>,
 {
-    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+    let (signalled, mut on_signal) = tokio::sync::oneshot::channel::<()>();
     let server = axum::serve(listener, router).with_graceful_shutdown(async move {
         signal.await;
         let _ = signalled.send(());
@@ -119,11 +119,17 @@ where
         // The signal first: the server ends right after it, and that end is the stop we
         // asked for, not the server giving up on its own.
         biased;
-        _ = on_signal => {}
+        _ = &mut on_signal => {}
         served = &mut server => {
+            // axum awaits the signal in a task of its own: it can arrive, and the server
+            // end on it, between the poll of `on_signal` above and this one.
+            let asked = on_signal.try_recv().is_ok();
             let stopped = within(deadline, "the workers", stop).await;
             served?;
             stopped??;
+            if asked {
+                return Ok(());
+            }
             return Err("the HTTP server stopped without being asked to".into());
         }
     }

@@ -1,6 +1,6 @@
 //! Why the saga could not finish handling an event (infrastructure, never a refusal).
 
-use cqrs_core::{CommandError, DecodeError, FailureKind, LoadError};
+use cqrs_core::{CommandError, FailureKind, LoadError};
 use order::domain::OrderError;
 
 use crate::domain::{AllocationError, ProductError};
@@ -8,12 +8,10 @@ use crate::domain::{AllocationError, ProductError};
 /// The saga failed on one event; redelivering it later is safe.
 ///
 /// Domain refusals are part of the saga's logic (a refused reservation rejects the order);
-/// only failures of the store or of decoding end up here.
+/// only failures of the store end up here (an order event that does not decode never
+/// reaches the saga: [`SagaProjection`](super::SagaProjection) reports it as permanent).
 #[derive(Debug, thiserror::Error)]
 pub enum SagaError {
-    /// The event's payload could not be decoded.
-    #[error(transparent)]
-    Decode(#[from] DecodeError),
     /// The order's allocation could not be loaded.
     #[error("saga for order `{order_id}`: cannot load its allocation: {source}")]
     Load {
@@ -55,13 +53,12 @@ pub enum SagaError {
 impl SagaError {
     /// How a consumer treats this failure: a store failure by [`StoreError::kind`]
     /// (unavailable, timeout: transient, retried without skipping; input the store refuses
-    /// for good: permanent); contention that did not resolve is transient; an undecodable
-    /// event or stored event is permanent (dead-lettered, and the consumer moves on).
+    /// for good: permanent); contention that did not resolve is transient; a stored event
+    /// that does not decode is permanent (dead-lettered, and the consumer moves on).
     ///
     /// [`StoreError::kind`]: cqrs_core::StoreError::kind
     pub fn kind(&self) -> FailureKind {
         match self {
-            SagaError::Decode(_) => FailureKind::Permanent,
             SagaError::Load { source, .. } => match source {
                 LoadError::Store(e) => e.kind(),
                 LoadError::Decode(_) => FailureKind::Permanent,

@@ -2,13 +2,10 @@
 
 use std::collections::BTreeMap;
 
-use cqrs_core::{
-    Aggregate, CommandContext, CommandError, EventStore, RecordedEvent, Repository, Upcasters,
-};
+use cqrs_core::{CommandContext, CommandError, EventStore, RecordedEvent, Repository, Upcasters};
 use order::domain::{Order, OrderCommand, OrderError, OrderEvent, OrderLine};
-use serde::Serialize;
 
-use super::SagaError;
+use super::{SagaError, SagaOutcome};
 use crate::domain::{
     AllocatedLine, AllocationCommand, AllocationError, AllocationStatus, OrderAllocation, Product,
     ProductCommand, ProductError, Shortage,
@@ -16,43 +13,6 @@ use crate::domain::{
 
 /// The cancellation reason the saga gives an order it cannot fill.
 pub const OUT_OF_STOCK: &str = "out_of_stock";
-
-/// What the saga did with one event (for logs and tests).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum SagaOutcome {
-    /// Every line was reserved; the order is confirmed.
-    Confirmed {
-        /// The order.
-        order_id: String,
-    },
-    /// A line could not be reserved; the order was cancelled with `out_of_stock`.
-    Rejected {
-        /// The order.
-        order_id: String,
-        /// The line that failed.
-        shortage: Shortage,
-    },
-    /// The order was decided before (a redelivery): nothing new happened.
-    AlreadyDecided {
-        /// The order.
-        order_id: String,
-        /// Its recorded status.
-        status: AllocationStatus,
-    },
-    /// A confirmed order was cancelled; its reservations were released.
-    Released {
-        /// The order.
-        order_id: String,
-    },
-    /// A confirmed order shipped; its units left the stock.
-    Shipped {
-        /// The order.
-        order_id: String,
-    },
-    /// The event needs nothing from the inventory.
-    Ignored,
-}
 
 /// The process manager between orders and stock. Cheap to clone.
 ///
@@ -63,7 +23,6 @@ pub struct FulfilmentSaga {
     orders: Repository<Order, dyn EventStore>,
     products: Repository<Product, dyn EventStore>,
     allocations: Repository<OrderAllocation, dyn EventStore>,
-    upcasters: Upcasters,
 }
 
 impl FulfilmentSaga {
@@ -77,32 +36,38 @@ impl FulfilmentSaga {
             orders,
             products,
             allocations,
-            upcasters: Upcasters::new(),
         }
     }
 
-    /// Reacts to one event. Events that are not `Order` events are ignored.
+    /// The upcasters order events are decoded with: the order repository's.
+    pub fn upcasters(&self) -> &Upcasters {
+        self.orders.upcasters()
+    }
+
+    /// Reacts to one order event, `envelope` being the event as recorded (its order id,
+    /// and the cause of every command the saga issues).
     ///
     /// Safe to call again with the same event: the recorded allocation makes it a no-op.
-    pub async fn handle(&self, event: &RecordedEvent) -> Result<SagaOutcome, SagaError> {
-        if event.category() != Order::TYPE {
-            return Ok(SagaOutcome::Ignored);
-        }
-        let order_id = event.aggregate_id().to_owned();
-        let outcome = match event.decode::<OrderEvent>(&self.upcasters)? {
+    pub async fn handle(
+        &self,
+        event: &OrderEvent,
+        envelope: &RecordedEvent,
+    ) -> Result<SagaOutcome, SagaError> {
+        let order_id = envelope.aggregate_id();
+        let outcome = match event {
             OrderEvent::OrderPlaced { lines, .. } => {
-                self.on_placed(event, &order_id, &lines).await?
+                self.on_placed(envelope, order_id, lines).await?
             }
             OrderEvent::OrderCancelled { reason } => {
-                self.on_cancelled(event, &order_id, &reason).await?
+                self.on_cancelled(envelope, order_id, reason).await?
             }
-            OrderEvent::OrderShipped => self.on_shipped(event, &order_id).await?,
+            OrderEvent::OrderShipped => self.on_shipped(envelope, order_id).await?,
             OrderEvent::OrderPaid { .. } => SagaOutcome::Ignored,
         };
         if outcome != SagaOutcome::Ignored {
             tracing::info!(
                 order_id,
-                position = event.position,
+                position = envelope.position,
                 outcome = ?outcome,
                 "fulfilment saga handled order event"
             );
@@ -122,9 +87,9 @@ impl FulfilmentSaga {
             AllocationStatus::Rejected => {
                 // Re-run the (idempotent) compensation in case a crash interrupted it.
                 self.compensate(event, order_id, &wanted).await?;
-                return Ok(already(order_id, AllocationStatus::Rejected));
+                return Ok(SagaOutcome::already(order_id, AllocationStatus::Rejected));
             }
-            status => return Ok(already(order_id, status)),
+            status => return Ok(SagaOutcome::already(order_id, status)),
         }
 
         let mut reserved = Vec::with_capacity(wanted.len());
@@ -169,9 +134,11 @@ impl FulfilmentSaga {
                 if status == AllocationStatus::Rejected {
                     self.compensate(event, order_id, &wanted).await?;
                 }
-                Ok(already(order_id, status))
+                Ok(SagaOutcome::already(order_id, status))
             }
-            Err(AllocationError::NotConfirmed { status, .. }) => Ok(already(order_id, status)),
+            Err(AllocationError::NotConfirmed { status, .. }) => {
+                Ok(SagaOutcome::already(order_id, status))
+            }
         }
     }
 
@@ -194,10 +161,10 @@ impl FulfilmentSaga {
             Err(AllocationError::AlreadyDecided { status, .. }) => {
                 // Confirmed by a concurrent delivery: its reservations are ours (reserving
                 // is idempotent per order id), so there is nothing to undo.
-                return Ok(already(order_id, status));
+                return Ok(SagaOutcome::already(order_id, status));
             }
             Err(AllocationError::NotConfirmed { status, .. }) => {
-                return Ok(already(order_id, status))
+                return Ok(SagaOutcome::already(order_id, status))
             }
         }
         self.compensate(event, order_id, wanted).await?;
@@ -378,13 +345,6 @@ impl FulfilmentSaga {
                 source,
             }),
         }
-    }
-}
-
-fn already(order_id: &str, status: AllocationStatus) -> SagaOutcome {
-    SagaOutcome::AlreadyDecided {
-        order_id: order_id.to_owned(),
-        status,
     }
 }
 

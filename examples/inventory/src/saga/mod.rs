@@ -7,14 +7,19 @@
 //! - `OrderCancelled` of a confirmed order: release its reservations.
 //! - `OrderShipped` of a confirmed order: the reserved units leave the stock on hand.
 //!
-//! The saga is fed by whatever delivers the order events: the [`SagaProjection`] on the
-//! global log in embedded mode, a Kafka consumer group in services mode. Delivery is at
-//! least once; the recorded allocation decision makes every redelivery a no-op.
+//! The [`FulfilmentSaga`] gets order events decoded; the [`SagaProjection`] (a
+//! [`TypedProjection`](cqrs_core::TypedProjection) of `Order`) feeds it from whatever
+//! delivers them: a projection runner on the global log in embedded mode, a Kafka consumer
+//! group through [`ProjectionHandler`](cqrs_kafka::ProjectionHandler) in services mode.
+//! Delivery is at least once; the recorded allocation decision makes every redelivery a
+//! no-op.
 
 mod error;
 mod fulfilment;
+mod outcome;
 mod projection;
 
 pub use error::SagaError;
-pub use fulfilment::{FulfilmentSaga, SagaOutcome, OUT_OF_STOCK};
+pub use fulfilment::{FulfilmentSaga, OUT_OF_STOCK};
+pub use outcome::SagaOutcome;
 pub use projection::SagaProjection;

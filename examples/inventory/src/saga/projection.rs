@@ -1,12 +1,16 @@
-//! The saga fed from the global log, as a [`Projection`] (embedded mode).
+//! The saga as a [`TypedProjection`] of `Order`: fed from the global log (embedded mode) or
+//! from Kafka (services mode) alike.
 
 use async_trait::async_trait;
-use cqrs_core::{FailureKind, Persistence, Projection, RecordedEvent};
+use cqrs_core::{FailureKind, Persistence, RecordedEvent, TypedProjection, Upcasters};
+use order::domain::{Order, OrderEvent};
 
 use super::{FulfilmentSaga, SagaError};
 
-/// Runs the [`FulfilmentSaga`] on every event of the global log, under the checkpoint name
-/// [`SagaProjection::NAME`]. Feed it with a [`ProjectionRunner`](cqrs_core::ProjectionRunner).
+/// Runs the [`FulfilmentSaga`] on every `Order` event, decoded, under the checkpoint name
+/// [`SagaProjection::NAME`]. Feed it with a [`ProjectionRunner`](cqrs_core::ProjectionRunner)
+/// from the log, or with a [`ProjectionHandler`](cqrs_kafka::ProjectionHandler) from Kafka;
+/// failures are classified by [`SagaError::kind`].
 pub struct SagaProjection {
     saga: FulfilmentSaga,
 }
@@ -22,15 +26,24 @@ impl SagaProjection {
 }
 
 #[async_trait]
-impl Projection for SagaProjection {
+impl TypedProjection for SagaProjection {
+    type Aggregate = Order;
     type Error = SagaError;
 
     fn name(&self) -> &str {
         Self::NAME
     }
 
-    async fn apply(&mut self, event: &RecordedEvent) -> Result<(), SagaError> {
-        self.saga.handle(event).await.map(|_| ())
+    async fn apply(
+        &mut self,
+        event: &OrderEvent,
+        envelope: &RecordedEvent,
+    ) -> Result<(), SagaError> {
+        self.saga.handle(event, envelope).await.map(|_| ())
+    }
+
+    fn upcasters(&self) -> &Upcasters {
+        self.saga.upcasters()
     }
 
     /// The saga's effects are commands stored in the event store: resuming after the

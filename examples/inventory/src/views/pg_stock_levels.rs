@@ -1,11 +1,13 @@
 //! The stock level read model in PostgreSQL (services mode).
 //!
-//! One row per sku. Each product event is applied as one upsert of deltas guarded by the
-//! stream version, so the view is exact under at-least-once delivery from Kafka (a
-//! stream's events arrive in order on one partition; a redelivered one is skipped).
+//! One row per sku. A [`TypedProjection`] of the `Product` aggregate: fed from Kafka through
+//! [`cqrs_kafka::ProjectionHandler`], it receives `ProductEvent`s decoded. Each is applied as
+//! one upsert of deltas guarded by the stream version, so the view is exact under
+//! at-least-once delivery from Kafka (a stream's events arrive in order on one partition; a
+//! redelivered one is skipped).
 
 use async_trait::async_trait;
-use cqrs_core::{Aggregate, DecodeError, FailureKind, RecordedEvent, Upcasters};
+use cqrs_core::{FailureKind, Persistence, RecordedEvent, TypedProjection};
 use cqrs_postgres::sqlx::{self, PgPool, Row};
 use cqrs_postgres::SchemaName;
 
@@ -18,12 +20,10 @@ const GET: &str = include_str!("sql/get.sql");
 const ALL: &str = include_str!("sql/all.sql");
 const LOW_STOCK: &str = include_str!("sql/low_stock.sql");
 
-/// Why an event could not be applied to the PostgreSQL view.
+/// Why an event could not be applied to the PostgreSQL view (an event that does not decode
+/// never gets here: [`TypedProjection`] reports it as a permanent failure).
 #[derive(Debug, thiserror::Error)]
 pub enum PgViewError {
-    /// The event does not decode (dead-letter it; retrying will not help).
-    #[error(transparent)]
-    Decode(#[from] DecodeError),
     /// The database failed in a way that may pass (connection lost, timeout, pool
     /// closed): retry.
     #[error(transparent)]
@@ -42,11 +42,11 @@ pub enum PgViewError {
 
 impl PgViewError {
     /// How a consumer treats this failure: [`Unavailable`](Self::Unavailable) is
-    /// transient; an undecodable or [`Refused`](Self::Refused) event is permanent.
+    /// transient; a [`Refused`](Self::Refused) event is permanent.
     pub fn kind(&self) -> FailureKind {
         match self {
             PgViewError::Unavailable(_) => FailureKind::Transient,
-            PgViewError::Decode(_) | PgViewError::Refused { .. } => FailureKind::Permanent,
+            PgViewError::Refused { .. } => FailureKind::Permanent,
         }
     }
 }
@@ -60,7 +60,6 @@ pub struct PgStockLevels {
     sql_all: String,
     sql_low_stock: String,
     sql_migrate: String,
-    upcasters: Upcasters,
 }
 
 fn unavailable(operation: &'static str) -> impl FnOnce(sqlx::Error) -> ViewUnavailable {
@@ -75,6 +74,9 @@ fn as_i64(value: u64) -> i64 {
 }
 
 impl PgStockLevels {
+    /// Checkpoint name, should the view be fed from the log instead of Kafka.
+    pub const NAME: &'static str = "inventory-stock-levels-pg";
+
     /// The view in `schema` of the database behind `pool`.
     pub fn new(pool: PgPool, schema: &SchemaName) -> Self {
         let sql = |text: &str| text.replace("{schema}", &schema.quoted());
@@ -85,7 +87,6 @@ impl PgStockLevels {
             sql_all: sql(ALL),
             sql_low_stock: sql(LOW_STOCK),
             sql_migrate: sql(MIGRATE),
-            upcasters: Upcasters::new(),
         }
     }
 
@@ -98,14 +99,14 @@ impl PgStockLevels {
             .map_err(unavailable("migrate"))
     }
 
-    /// Applies one event; events of other categories are ignored.
-    pub async fn apply(&self, event: &RecordedEvent) -> Result<(), PgViewError> {
-        if event.category() != Product::TYPE {
-            return Ok(());
-        }
-        let sku = event.aggregate_id();
-        let decoded: ProductEvent = event.decode(&self.upcasters)?;
-        let (name, on_hand, reserved) = match &decoded {
+    /// Applies one product event as an upsert guarded by its stream version.
+    async fn upsert(
+        &self,
+        event: &ProductEvent,
+        envelope: &RecordedEvent,
+    ) -> Result<(), PgViewError> {
+        let sku = envelope.aggregate_id();
+        let (name, on_hand, reserved) = match event {
             ProductEvent::ProductRegistered { name, .. } => (name.as_str(), 0, 0),
             ProductEvent::StockReceived { qty } => ("", as_i64(*qty), 0),
             ProductEvent::StockReserved { qty, .. } => ("", 0, as_i64(*qty)),
@@ -117,7 +118,7 @@ impl PgStockLevels {
             .bind(name)
             .bind(on_hand)
             .bind(reserved)
-            .bind(as_i64(event.stream_version))
+            .bind(as_i64(envelope.stream_version))
             .execute(&self.pool)
             .await
             .map_err(|source| match cqrs_postgres::classify(&source) {
@@ -154,6 +155,35 @@ impl PgStockLevels {
             })
             .collect::<Result<_, sqlx::Error>>()
             .map_err(unavailable(operation))
+    }
+}
+
+/// Fed the `Product` aggregate's events, decoded; failures classified by
+/// [`PgViewError::kind`].
+#[async_trait]
+impl TypedProjection for PgStockLevels {
+    type Aggregate = Product;
+    type Error = PgViewError;
+
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+
+    /// In PostgreSQL: the view outlives the process.
+    fn persistence(&self) -> Persistence {
+        Persistence::Durable
+    }
+
+    async fn apply(
+        &mut self,
+        event: &ProductEvent,
+        envelope: &RecordedEvent,
+    ) -> Result<(), PgViewError> {
+        self.upsert(event, envelope).await
+    }
+
+    fn failure_kind(&self, error: &PgViewError) -> FailureKind {
+        error.kind()
     }
 }
 

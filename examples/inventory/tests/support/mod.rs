@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use cqrs_core::{EventStore, InMemoryEventStore, RecordedEvent, Upcasters};
 use inventory::domain::{AllocationStatus, ProductEvent};
+use inventory::saga::{FulfilmentSaga, SagaError, SagaOutcome};
 use inventory::views::StockLevels;
 use inventory::Inventory;
 use order::domain::{Cents, OrderLine, OrderStatus};
@@ -52,6 +53,15 @@ pub async fn order_placed(store: &Arc<dyn EventStore>, order_id: &str) -> Record
         .into_iter()
         .find(|e| &*e.event_type == "OrderPlaced")
         .expect("OrderPlaced recorded")
+}
+
+/// Hands `recorded` (an order event) to `saga`, decoded as its projection would.
+pub async fn react(
+    saga: &FulfilmentSaga,
+    recorded: &RecordedEvent,
+) -> Result<SagaOutcome, SagaError> {
+    let event = recorded.decode(saga.upcasters()).expect("an order event");
+    saga.handle(&event, recorded).await
 }
 
 /// Replays a product's stream and asserts that reserved units never exceeded the units

@@ -1,23 +1,23 @@
 //! The price-tier read model kept in PostgreSQL (services mode).
 //!
-//! Each event is applied in its own transaction that first claims the event id in
+//! A [`TypedProjection`] of the `Order` aggregate: fed from Kafka through
+//! [`cqrs_kafka::ProjectionHandler`], it receives `OrderEvent`s decoded. Each event is
+//! applied in its own transaction that first claims the event id in
 //! `tier_applied_events`: a redelivered event (Kafka at-least-once delivery) finds its id
 //! claimed and changes nothing, so the view has exactly one effect per event.
 
 use async_trait::async_trait;
-use cqrs_core::{Aggregate, DecodeError, FailureKind, RecordedEvent, Upcasters};
+use cqrs_core::{FailureKind, Persistence, RecordedEvent, TypedProjection};
 use cqrs_postgres::SchemaName;
 use sqlx::{PgPool, Row};
 
 use super::{QueryError, TierGroup, TierItem, TierQueries};
 use crate::domain::{Cents, Order, OrderEvent, OrderLine, Tier};
 
-/// Applying an event to the PostgreSQL view failed.
+/// Applying an event to the PostgreSQL view failed (an event that does not decode never
+/// gets here: [`TypedProjection`] reports it as a permanent failure).
 #[derive(Debug, thiserror::Error)]
 pub enum PgViewError {
-    /// The event does not decode.
-    #[error(transparent)]
-    Decode(#[from] DecodeError),
     /// The database failed: transient or permanent by [`cqrs_postgres::classify`].
     #[error("price-tier view database error: {0}")]
     Database(#[from] sqlx::Error),
@@ -31,12 +31,11 @@ impl PgViewError {
     /// ([`cqrs_postgres::classify`]: a lost connection, a timeout, a closed pool or a
     /// serialization failure is transient; a data exception (22, e.g. a NUL in text), an
     /// integrity violation (23), a syntax or access rule (42) or a program limit (54, e.g.
-    /// a sku over the b-tree index key limit) is permanent); an undecodable event or corrupt
-    /// data is permanent.
+    /// a sku over the b-tree index key limit) is permanent); corrupt data is permanent.
     pub fn kind(&self) -> FailureKind {
         match self {
             PgViewError::Database(error) => cqrs_postgres::classify(error),
-            PgViewError::Decode(_) | PgViewError::Corrupt(_) => FailureKind::Permanent,
+            PgViewError::Corrupt(_) => FailureKind::Permanent,
         }
     }
 }
@@ -46,7 +45,6 @@ impl PgViewError {
 pub struct PgPriceTiers {
     pool: PgPool,
     schema: SchemaName,
-    upcasters: Upcasters,
 }
 
 struct LineColumns {
@@ -79,13 +77,12 @@ fn columns(lines: &[OrderLine]) -> Result<LineColumns, PgViewError> {
 }
 
 impl PgPriceTiers {
+    /// Checkpoint name, should the view be fed from the log instead of Kafka.
+    pub const NAME: &'static str = "order-price-tiers-pg";
+
     /// The view in `schema` on `pool`; call [`migrate`](Self::migrate) once.
     pub fn new(pool: PgPool, schema: SchemaName) -> Self {
-        Self {
-            pool,
-            schema,
-            upcasters: Upcasters::new(),
-        }
+        Self { pool, schema }
     }
 
     fn sql(&self, template: &str) -> String {
@@ -100,12 +97,13 @@ impl PgPriceTiers {
         Ok(())
     }
 
-    /// Applies one recorded event exactly once (events of other aggregates are ignored).
-    pub async fn apply(&self, event: &RecordedEvent) -> Result<(), PgViewError> {
-        if event.category() != Order::TYPE {
-            return Ok(());
-        }
-        let decoded: OrderEvent = event.decode(&self.upcasters)?;
+    /// Applies one order event exactly once: the event id is claimed in the transaction
+    /// that changes the view, so a redelivery changes nothing.
+    async fn apply_once(
+        &self,
+        decoded: &OrderEvent,
+        event: &RecordedEvent,
+    ) -> Result<(), PgViewError> {
         let position = i64::try_from(event.position)
             .map_err(|_| PgViewError::Corrupt("position beyond i64".into()))?;
         let mut tx = self.pool.begin().await?;
@@ -124,11 +122,11 @@ impl PgPriceTiers {
                 customer_id,
                 lines,
             } => {
-                let c = columns(&lines)?;
+                let c = columns(lines)?;
                 sqlx::query(&self.sql(include_str!("sql/tiers_place.sql")))
-                    .bind(&order_id)
-                    .bind(&customer_id)
-                    .bind(sqlx::types::Json(&lines))
+                    .bind(order_id)
+                    .bind(customer_id)
+                    .bind(sqlx::types::Json(lines))
                     .bind(&c.tiers)
                     .bind(&c.skus)
                     .bind(&c.prices)
@@ -202,6 +200,35 @@ impl PgPriceTiers {
             }
         }
         Ok(groups)
+    }
+}
+
+/// Fed the `Order` aggregate's events, decoded; failures classified by
+/// [`PgViewError::kind`].
+#[async_trait]
+impl TypedProjection for PgPriceTiers {
+    type Aggregate = Order;
+    type Error = PgViewError;
+
+    fn name(&self) -> &str {
+        Self::NAME
+    }
+
+    /// In PostgreSQL: the view outlives the process.
+    fn persistence(&self) -> Persistence {
+        Persistence::Durable
+    }
+
+    async fn apply(
+        &mut self,
+        event: &OrderEvent,
+        envelope: &RecordedEvent,
+    ) -> Result<(), PgViewError> {
+        self.apply_once(event, envelope).await
+    }
+
+    fn failure_kind(&self, error: &PgViewError) -> FailureKind {
+        error.kind()
     }
 }
 

@@ -58,3 +58,19 @@ pub async fn call(
         serde_json::from_slice(&reply).unwrap_or(Value::Null),
     )
 }
+
+/// Asserts that a request was refused naming `field`: 400 or 422, with the examples' JSON
+/// error body (`error` and `message` strings, `field` the offending field).
+#[track_caller]
+pub fn assert_refused_naming(status: impl Into<u16>, reply: &Value, field: &str) {
+    let status = status.into();
+    assert!(
+        status == 400 || status == 422,
+        "expected 400/422 naming {field}, got {status} {reply}"
+    );
+    assert_eq!(reply["field"], field, "{reply}");
+    assert!(
+        reply["error"].is_string() && reply["message"].is_string(),
+        "{reply}"
+    );
+}

@@ -6,6 +6,8 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use super::services::Services;
+
 /// A free loopback port (bound, then released for the child to take).
 pub fn free_address() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -15,6 +17,39 @@ pub fn free_address() -> SocketAddr {
 /// `binary serve --listen address` in embedded mode: the services' variables
 /// (`DATABASE_URL`, `KAFKA_BROKERS`, `MONGODB_URL`) and every `*_LISTEN` variable removed.
 pub fn spawn_embedded(binary: &str, address: SocketAddr, extra: &[&str]) -> Child {
+    serve(binary, address, extra)
+        .env_remove("DATABASE_URL")
+        .env_remove("KAFKA_BROKERS")
+        .env_remove("MONGODB_URL")
+        .env("RUST_LOG", "info")
+        .spawn()
+        .expect("spawn the binary")
+}
+
+/// `binary serve --listen address` in services mode on `services` (PostgreSQL, Kafka; no
+/// `MONGODB_URL`), with `env` set (the schemas, topic prefix or group of this run) and every
+/// `*_LISTEN` variable removed.
+pub fn spawn_services(
+    binary: &str,
+    address: SocketAddr,
+    services: &Services,
+    env: &[(&str, &str)],
+    extra: &[&str],
+) -> Child {
+    let mut command = serve(binary, address, extra);
+    command
+        .env("DATABASE_URL", &services.database_url)
+        .env("KAFKA_BROKERS", &services.kafka_brokers)
+        .env_remove("MONGODB_URL");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.spawn().expect("spawn the binary")
+}
+
+/// `binary serve --listen address extra...`, without the `*_LISTEN` variables, its standard
+/// output discarded.
+fn serve(binary: &str, address: SocketAddr, extra: &[&str]) -> Command {
     let mut command = Command::new(binary);
     for (name, _) in std::env::vars_os() {
         if name.to_string_lossy().ends_with("_LISTEN") {
@@ -26,14 +61,9 @@ pub fn spawn_embedded(binary: &str, address: SocketAddr, extra: &[&str]) -> Chil
         .arg("--listen")
         .arg(address.to_string())
         .args(extra)
-        .env_remove("DATABASE_URL")
-        .env_remove("KAFKA_BROKERS")
-        .env_remove("MONGODB_URL")
-        .env("RUST_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn the binary")
+        .stderr(Stdio::inherit());
+    command
 }
 
 /// `GET path`: the status code and the body, or `None` when nothing answers.
@@ -77,6 +107,25 @@ pub fn sigterm(child: &Child) {
         .status()
         .expect("run kill");
     assert!(sent.success(), "kill -TERM failed");
+}
+
+/// Sends SIGTERM to `child` and asserts a graceful stop: exit code 0 within `within`, and
+/// nothing listening at `address` afterwards. Returns how long the stop took.
+pub fn assert_stops_on_sigterm(
+    child: &mut Child,
+    address: SocketAddr,
+    within: Duration,
+) -> Duration {
+    let signalled = Instant::now();
+    sigterm(child);
+    let status = wait_exit(child, within);
+    let took = signalled.elapsed();
+    assert_eq!(status.code(), Some(0), "{status:?}");
+    assert!(
+        get(address, "/health/live").is_none(),
+        "nothing listens after the stop"
+    );
+    took
 }
 
 /// Waits for `child` to exit, for at most `timeout`; kills it and fails past that.
