@@ -34,6 +34,7 @@
 //! # });
 //! ```
 
+mod holder;
 mod memory;
 
 use std::sync::Arc;
@@ -43,6 +44,7 @@ use async_trait::async_trait;
 
 use crate::error::StoreError;
 
+pub use holder::{LeaseHolder, LeaseRole};
 pub(crate) use memory::InMemoryLeases;
 
 /// A held lease: who holds which name, under which fencing token, for how long.
