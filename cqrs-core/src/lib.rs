@@ -77,6 +77,7 @@ mod envelope;
 mod error;
 mod event;
 mod failure;
+pub mod lease;
 pub mod projection;
 mod snapshot;
 pub mod store;

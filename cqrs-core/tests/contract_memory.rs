@@ -6,3 +6,8 @@ use cqrs_core::InMemoryEventStore;
 async fn in_memory_store_passes_the_store_contract() {
     cqrs_core::testing::run_store_contract(|| async { InMemoryEventStore::new() }).await;
 }
+
+#[tokio::test]
+async fn in_memory_leases_meet_the_lease_contract() {
+    cqrs_core::testing::run_lease_contract(|| async { InMemoryEventStore::new() }).await;
+}

@@ -33,6 +33,7 @@
 
 mod config;
 mod error;
+mod lease;
 mod migrate;
 mod position;
 mod projection;

@@ -1,5 +1,5 @@
 //! The cqrs-core store contract suite against PostgreSQL, each case in a fresh schema, with
-//! append coalescing (the default) and without.
+//! append coalescing (the default) and without, then the lease contract.
 
 mod support;
 
@@ -9,7 +9,7 @@ use cqrs_postgres::{CoalescingConfig, PgEventStoreConfig};
 /// through the gap-safe reader right after appending, which a suite appending in parallel
 /// on the same cluster would hold back (its open transactions keep the bound below).
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn postgres_store_passes_the_store_contract_with_and_without_coalescing() {
+async fn postgres_store_passes_the_store_and_lease_contracts() {
     let Some(db) = support::database().await else {
         return;
     };
@@ -20,5 +20,7 @@ async fn postgres_store_passes_the_store_contract_with_and_without_coalescing() 
         )
     })
     .await;
+    // Leases by the database's clock: exclusive, expiring, fenced (cqrs_core::lease).
+    cqrs_core::testing::run_lease_contract(|| db.store()).await;
     db.cleanup().await;
 }

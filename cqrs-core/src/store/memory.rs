@@ -14,6 +14,7 @@ use super::{
 use crate::envelope::{Metadata, RecordedEvent};
 use crate::error::StoreError;
 use crate::event::NewEvent;
+use crate::lease::InMemoryLeases;
 use crate::snapshot::Snapshot;
 use crate::version::{Conflict, ExpectedVersion};
 
@@ -45,6 +46,8 @@ pub struct InMemoryEventStore {
     limits: StoreLimits,
     /// Shared by every append without metadata, to save an allocation per append.
     no_metadata: Arc<Metadata>,
+    /// Leases of workers on this store (see [`crate::lease`]).
+    pub(crate) leases: InMemoryLeases,
 }
 
 #[derive(Debug, Default)]
@@ -92,6 +95,13 @@ impl InMemoryEventStore {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, Inner> {
         self.inner.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Moves checkpoint `name` to `position` unless it is already beyond it.
+    pub(crate) fn advance_checkpoint(&self, name: &str, position: u64) {
+        let mut inner = self.write();
+        let stored = inner.checkpoints.entry(name.to_owned()).or_default();
+        *stored = (*stored).max(position);
     }
 }
 

@@ -24,6 +24,6 @@ pub mod kit;
 mod services;
 
 #[cfg(feature = "testing")]
-pub use contract::run_store_contract;
+pub use contract::{run_lease_contract, run_store_contract};
 pub use kit::{given, given_with_services, through_stored_form, Given, Then};
 pub use services::{on_ci, skip_or_fail};

@@ -40,6 +40,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "checkpoints",
         sql: include_str!("0003_checkpoints.sql"),
     },
+    Migration {
+        version: 4,
+        description: "leases",
+        sql: include_str!("0004_leases.sql"),
+    },
 ];
 
 /// Applies the pending migrations to `schema`; returns the versions applied now.

@@ -4,6 +4,7 @@
 
 mod concurrency;
 mod idempotency;
+mod leases;
 mod loading;
 mod ordering;
 mod payloads;
@@ -64,6 +65,36 @@ where
         state::subscribers_are_woken_by_appends,
         concurrency::concurrent_writers_on_one_stream_never_share_a_version,
         concurrency::catch_up_reader_never_skips_with_concurrent_writers,
+    );
+}
+
+/// Runs every lease contract case ([`LeaseStore`](crate::lease::LeaseStore)) against stores
+/// made by `factory`, each case on a fresh store. Cases wait for short leases to expire,
+/// so the suite takes a few seconds.
+///
+/// # Panics
+/// On the first violated guarantee, naming the case and the difference.
+pub async fn run_lease_contract<S, F, Fut>(factory: F)
+where
+    S: EventStore + crate::lease::LeaseStore,
+    F: Fn() -> Fut,
+    Fut: Future<Output = S>,
+{
+    macro_rules! cases {
+        ($($case:path),* $(,)?) => {
+            $(
+                let store = std::sync::Arc::new(factory().await);
+                $case(&store).await;
+                tracing::info!(case = stringify!($case), "lease contract case passed");
+            )*
+        };
+    }
+    cases!(
+        leases::one_holder_at_a_time_and_reacquiring_keeps_the_token,
+        leases::an_expired_lease_passes_on_with_a_greater_token_and_fences_the_old,
+        leases::a_released_lease_is_free_at_once,
+        leases::fenced_checkpoints_never_move_backwards,
+        leases::concurrent_acquires_elect_one_holder,
     );
 }
 

@@ -1,0 +1,207 @@
+//! [`LeaseHolder`]: what a worker loop calls before each unit of work, so that it works only
+//! while it holds its lease and stands by otherwise.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::{Lease, LeaseConfig, LeaseStore};
+use crate::error::StoreError;
+use crate::worker::sleep_or_stop;
+
+/// Whether a worker holds its lease.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LeaseRole {
+    /// It holds the lease and works.
+    Leader,
+    /// Another instance holds the lease (or none could be taken yet): it waits.
+    #[default]
+    Standby,
+}
+
+impl std::fmt::Display for LeaseRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            LeaseRole::Leader => "leader",
+            LeaseRole::Standby => "standby",
+        })
+    }
+}
+
+/// Takes, renews and gives up one named lease on behalf of a worker loop.
+///
+/// Call [`hold`](Self::hold) before each batch: it returns at once with the lease while it
+/// is held (renewing it when due), and otherwise stands by, trying again every
+/// [`LeaseConfig::retry_every`], until the lease is taken or a stop is requested. When a
+/// fenced write says [`Deposed`](super::FencedWrite::Deposed), call
+/// [`lost`](Self::lost): the next `hold` stands by again.
+///
+/// A renewal that fails (the database unreachable) keeps the lease only until its `ttl`
+/// since the last successful renewal has passed; after that the holder assumes it is lost,
+/// since another instance may have taken it.
+///
+/// ```
+/// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+/// use std::sync::Arc;
+/// use cqrs_core::lease::{LeaseConfig, LeaseHolder, LeaseRole};
+/// use cqrs_core::InMemoryEventStore;
+///
+/// let store = Arc::new(InMemoryEventStore::new());
+/// let (_stop_tx, mut stop) = tokio::sync::watch::channel(false);
+/// let mut holder = LeaseHolder::new(store, "relay", "replica-a", LeaseConfig::default());
+/// let lease = holder.hold(&mut stop).await.unwrap().expect("not stopped");
+/// assert_eq!(lease.token, 1);
+/// assert_eq!(holder.role(), LeaseRole::Leader);
+/// # });
+/// ```
+pub struct LeaseHolder {
+    store: Arc<dyn LeaseStore>,
+    name: Arc<str>,
+    holder: Arc<str>,
+    config: LeaseConfig,
+    lease: Option<Lease>,
+    /// When the lease was last taken or renewed.
+    confirmed_at: Instant,
+}
+
+impl std::fmt::Debug for LeaseHolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeaseHolder")
+            .field("name", &self.name)
+            .field("holder", &self.holder)
+            .field("lease", &self.lease)
+            .finish()
+    }
+}
+
+impl LeaseHolder {
+    /// A holder of lease `name` for `holder` (see [`holder_id`](super::holder_id)).
+    pub fn new(
+        store: Arc<dyn LeaseStore>,
+        name: impl Into<Arc<str>>,
+        holder: impl Into<Arc<str>>,
+        config: LeaseConfig,
+    ) -> Self {
+        Self {
+            store,
+            name: name.into(),
+            holder: holder.into(),
+            config,
+            lease: None,
+            confirmed_at: Instant::now(),
+        }
+    }
+
+    /// The lease's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Leader while a lease is held, else standby.
+    pub fn role(&self) -> LeaseRole {
+        if self.lease.is_some() {
+            LeaseRole::Leader
+        } else {
+            LeaseRole::Standby
+        }
+    }
+
+    /// The lease, while held.
+    pub fn current(&self) -> Option<&Lease> {
+        self.lease.as_ref()
+    }
+
+    /// Returns the lease once held: at once while it is (renewed when due), else after
+    /// standing by until it can be taken. `Ok(None)` when `stop` turned true first. A
+    /// store error while standing by is returned; the caller retries it like any other.
+    pub async fn hold(
+        &mut self,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Option<&Lease>, StoreError> {
+        if self.lease.is_some() {
+            self.renew_if_due().await?;
+        }
+        let mut waiting_logged = false;
+        while self.lease.is_none() {
+            if *stop.borrow() {
+                return Ok(None);
+            }
+            match self
+                .store
+                .acquire(&self.name, &self.holder, self.config.ttl)
+                .await?
+            {
+                Some(lease) => {
+                    tracing::info!(lease = %self.name, holder = %self.holder, token = lease.token, "lease taken: working");
+                    self.confirmed_at = Instant::now();
+                    self.lease = Some(lease);
+                }
+                None => {
+                    if !waiting_logged {
+                        tracing::info!(lease = %self.name, holder = %self.holder, "lease held by another instance: standing by");
+                        waiting_logged = true;
+                    }
+                    if sleep_or_stop(self.config.retry_every, stop).await {
+                        return Ok(None);
+                    }
+                }
+            }
+        }
+        Ok(self.lease.as_ref())
+    }
+
+    async fn renew_if_due(&mut self) -> Result<(), StoreError> {
+        let Some(lease) = &self.lease else {
+            return Ok(());
+        };
+        if self.confirmed_at.elapsed() < self.config.renew_every {
+            return Ok(());
+        }
+        match self.store.renew(lease).await {
+            Ok(true) => {
+                self.confirmed_at = Instant::now();
+                Ok(())
+            }
+            Ok(false) => {
+                self.lost();
+                Ok(())
+            }
+            Err(error) if self.confirmed_at.elapsed() >= self.config.ttl => {
+                tracing::warn!(lease = %self.name, %error, "lease could not be renewed within its ttl: assuming it lost");
+                self.lost();
+                Err(error)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The lease is gone (a fenced write was refused, or a renewal found another holder):
+    /// stop working; the next [`hold`](Self::hold) stands by.
+    pub fn lost(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            tracing::warn!(lease = %self.name, holder = %self.holder, token = lease.token, "lease lost to another instance: standing by");
+        }
+    }
+
+    /// Gives the lease up (on a graceful stop), so a standby takes over at once.
+    pub async fn release(&mut self) {
+        if let Some(lease) = self.lease.take() {
+            match self.store.release(&lease).await {
+                Ok(()) => {
+                    tracing::info!(lease = %self.name, holder = %self.holder, "lease released")
+                }
+                Err(error) => {
+                    tracing::warn!(lease = %self.name, %error, "cannot release the lease; it expires after its ttl")
+                }
+            }
+        }
+    }
+
+    /// The time a standby waits at most after the holder died: the lease's `ttl` plus one
+    /// retry interval.
+    pub fn failover_bound(&self) -> Duration {
+        self.config.ttl + self.config.retry_every
+    }
+}
