@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cqrs_core::lease::{FencedWrite, LeaseConfig, LeaseHolder, LeaseRole, LeaseStore};
+use cqrs_core::lease::{FencedWrite, LeaseConfig, LeaseStore};
+use cqrs_core::worker::{LeaseHolder, LeaseRole};
 use cqrs_core::InMemoryEventStore;
 use tokio::sync::watch;
 use tokio::time::Instant;

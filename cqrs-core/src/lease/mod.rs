@@ -10,7 +10,8 @@
 //! and wakes up after another instance took over is [`FencedWrite::Deposed`] and can move
 //! nothing, neither backwards nor forwards.
 //!
-//! The in-memory store's leases live in the process ([`InMemoryEventStore`](crate::InMemoryEventStore));
+//! A worker loop uses its lease through [`LeaseHolder`](crate::worker::LeaseHolder). The
+//! in-memory store's leases live in the process ([`InMemoryEventStore`](crate::InMemoryEventStore));
 //! the PostgreSQL and MongoDB stores keep them in their database, so replicas in different
 //! processes share them.
 //!
@@ -34,18 +35,12 @@
 //! # });
 //! ```
 
-mod holder;
-mod memory;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::error::StoreError;
-
-pub use holder::{LeaseHolder, LeaseRole};
-pub(crate) use memory::InMemoryLeases;
 
 /// A held lease: who holds which name, under which fencing token, for how long.
 #[derive(Debug, Clone, PartialEq, Eq)]

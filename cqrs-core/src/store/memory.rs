@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use chrono::Utc;
 use uuid::Uuid;
 
+use super::memory_leases::InMemoryLeases;
 use super::{
     resolve_stored_ids, validate_append, AppendResult, EventStore, PositionNotifier, PositionWatch,
     StoreLimits,
@@ -14,7 +15,6 @@ use super::{
 use crate::envelope::{Metadata, RecordedEvent};
 use crate::error::StoreError;
 use crate::event::NewEvent;
-use crate::lease::InMemoryLeases;
 use crate::snapshot::Snapshot;
 use crate::version::{Conflict, ExpectedVersion};
 

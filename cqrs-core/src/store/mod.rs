@@ -4,6 +4,7 @@
 pub mod idempotency;
 mod limits;
 mod memory;
+mod memory_leases;
 mod notify;
 
 use std::ops::ControlFlow;

@@ -11,10 +11,12 @@
 mod context;
 mod errors;
 mod handle;
+mod lease;
 mod state;
 mod wait;
 
 pub use context::{sleep_or_stop, stop_requested, WorkerContext};
 pub use errors::{CatchUpError, ShutdownError, WaitError};
 pub use handle::{LogProgress, Worker};
+pub use lease::{LeaseHolder, LeaseRole};
 pub use state::{WorkerState, WorkerStateReporter, WorkerStateWatch};

@@ -8,9 +8,9 @@ use tokio::time::Instant;
 
 use async_trait::async_trait;
 
-use super::{FencedWrite, Lease, LeaseStore};
+use super::InMemoryEventStore;
 use crate::error::StoreError;
-use crate::store::InMemoryEventStore;
+use crate::lease::{FencedWrite, Lease, LeaseStore};
 
 #[derive(Debug)]
 struct Held {

@@ -7,9 +7,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::{Lease, LeaseConfig, LeaseStore};
+use super::sleep_or_stop;
 use crate::error::StoreError;
-use crate::worker::sleep_or_stop;
+use crate::lease::{Lease, LeaseConfig, LeaseStore};
 
 /// Whether a worker holds its lease.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -34,8 +34,8 @@ impl std::fmt::Display for LeaseRole {
 ///
 /// Call [`hold`](Self::hold) before each batch: it returns at once with the lease while it
 /// is held (renewing it when due), and otherwise stands by, trying again every
-/// [`LeaseConfig::retry_every`], until the lease is taken or a stop is requested. When a
-/// fenced write says [`Deposed`](super::FencedWrite::Deposed), call
+/// [`LeaseConfig::retry_every`](crate::lease::LeaseConfig::retry_every), until the lease is taken or a stop is requested. When a
+/// fenced write says [`Deposed`](crate::lease::FencedWrite::Deposed), call
 /// [`lost`](Self::lost): the next `hold` stands by again.
 ///
 /// A renewal that fails (the database unreachable) keeps the lease only until its `ttl`
@@ -45,7 +45,8 @@ impl std::fmt::Display for LeaseRole {
 /// ```
 /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
 /// use std::sync::Arc;
-/// use cqrs_core::lease::{LeaseConfig, LeaseHolder, LeaseRole};
+/// use cqrs_core::lease::LeaseConfig;
+/// use cqrs_core::worker::{LeaseHolder, LeaseRole};
 /// use cqrs_core::InMemoryEventStore;
 ///
 /// let store = Arc::new(InMemoryEventStore::new());
@@ -77,7 +78,7 @@ impl std::fmt::Debug for LeaseHolder {
 }
 
 impl LeaseHolder {
-    /// A holder of lease `name` for `holder` (see [`holder_id`](super::holder_id)).
+    /// A holder of lease `name` for `holder` (see [`holder_id`](crate::lease::holder_id)).
     pub fn new(
         store: Arc<dyn LeaseStore>,
         name: impl Into<Arc<str>>,
