@@ -149,12 +149,17 @@ async fn measure(database_url: &str, workload: Workload) -> Option<report::Repor
     for schema in &schemas {
         vacuum_schema(&admin, schema).await;
     }
-    let report = workload::run(&systems, &workload).await;
+    // A failed check panics inside the task; the schemas are dropped before the panic goes on.
+    let running = systems.clone();
+    let outcome = tokio::spawn(async move { workload::run(&running, &workload).await }).await;
     drop(systems);
     for schema in &schemas {
         drop_schema(&admin, schema).await;
     }
-    Some(report)
+    match outcome {
+        Ok(report) => Some(report),
+        Err(failed) => std::panic::resume_unwind(failed.into_panic()),
+    }
 }
 
 async fn create_schema(admin: &sqlx::PgPool, schema: &str) {
