@@ -9,6 +9,20 @@ pub struct Counter {
     pub value: u64,
 }
 
+impl Counter {
+    /// The decision every system in the harness runs for an [`Increment`] (cqrs-rs and the
+    /// peers alike): one `Incremented { by: 1 }`.
+    pub fn decide(&self) -> CounterEvent {
+        CounterEvent::Incremented { by: 1 }
+    }
+
+    /// The state change every system applies for an event.
+    pub fn add(&mut self, event: &CounterEvent) {
+        let CounterEvent::Incremented { by } = event;
+        self.value += by;
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CounterEvent {
     Incremented { by: u64 },
@@ -42,11 +56,10 @@ impl Aggregate for Counter {
     type Error = Never;
     type Services = ();
     async fn handle(&self, _: &Increment, _: &()) -> Result<Vec<CounterEvent>, Never> {
-        Ok(vec![CounterEvent::Incremented { by: 1 }])
+        Ok(vec![self.decide()])
     }
     fn apply(&mut self, event: &CounterEvent) {
-        let CounterEvent::Incremented { by } = event;
-        self.value += by;
+        self.add(event);
     }
 }
 

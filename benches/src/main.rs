@@ -2,8 +2,11 @@
 //! beside a baseline measured in the same run.
 //!
 //! ```text
-//! cargo run --release -p benches -- [--only memory,postgres,kafka,mongo,sensor-log]
+//! cargo run --release -p benches -- [--only peers,memory,postgres,kafka,mongo,sensor-log]
 //! ```
+//!
+//! The `peers` group (cqrs-rs beside the naive floor, cqrs-es + postgres-es and esrs on the
+//! same workloads) prints its own system table first.
 //!
 //! PostgreSQL groups use `DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`),
 //! Kafka groups `KAFKA_BROKERS` (default `127.0.0.1:19092`, see `scripts/start-kafka.sh`),
@@ -13,6 +16,7 @@ mod counter;
 mod kafka;
 mod memory;
 mod mongo;
+mod peers;
 mod postgres;
 mod sensor_log;
 mod table;
@@ -25,7 +29,7 @@ struct Args {
     /// Comma-separated groups to run (default: all whose services are configured).
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
-    /// PostgreSQL for the postgres, kafka and sensor-log groups.
+    /// PostgreSQL for the peers, postgres, kafka and sensor-log groups.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -56,6 +60,11 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    let mut peer_table = None;
+    if wants("peers") {
+        eprintln!("peers at {}", args.database_url);
+        peer_table = runtime.block_on(peers::run(&mut table, &args.database_url));
+    }
     if wants("postgres") {
         eprintln!("postgres at {}", args.database_url);
         runtime.block_on(postgres::run(&mut table, &args.database_url));
@@ -88,6 +97,9 @@ fn main() {
             eprintln!("SKIPPED mongo group: MONGODB_URL not set")
         }
         _ => {}
+    }
+    if let Some(peer_table) = peer_table {
+        println!("{peer_table}");
     }
     println!("{}", table.to_markdown());
 }

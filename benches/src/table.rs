@@ -61,7 +61,8 @@ impl Table {
     }
 }
 
-fn fmt_num(v: f64) -> String {
+/// `v` with thousands separators from 100 up, two decimals below.
+pub fn fmt_num(v: f64) -> String {
     if v >= 100.0 {
         let s = format!("{:.0}", v);
         let mut out = String::new();

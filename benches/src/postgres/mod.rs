@@ -25,8 +25,8 @@ use commands::commands;
 use loads::load_latency;
 
 const GROUP: &str = "postgres";
-/// Concurrent tasks for the command and batch workloads.
-const TASKS: usize = 8;
+/// Concurrent tasks for the command and batch workloads (the peers group's too).
+pub(crate) const TASKS: usize = 8;
 /// Connections per pool (ours and the baseline's get the same).
 const POOL: u32 = 8;
 const AGGREGATES: usize = 1_000;
@@ -53,7 +53,7 @@ struct NaiveEvent {
 }
 
 /// The baseline's table: the same columns as the store's, a bigserial position.
-const NAIVE_TABLE: &str = "CREATE TABLE {schema}.naive_events (
+pub(crate) const NAIVE_TABLE: &str = "CREATE TABLE {schema}.naive_events (
     position    bigserial PRIMARY KEY,
     stream_id   text NOT NULL,
     version     bigint NOT NULL,
@@ -65,7 +65,7 @@ const NAIVE_TABLE: &str = "CREATE TABLE {schema}.naive_events (
     UNIQUE (stream_id, version)
 )";
 
-const NAIVE_INSERT: &str = "INSERT INTO {schema}.naive_events
+pub(crate) const NAIVE_INSERT: &str = "INSERT INTO {schema}.naive_events
     (stream_id, version, event_id, event_type, payload, metadata) VALUES ($1, $2, $3, $4, $5::jsonb, '{}'::jsonb)";
 
 /// One baseline row: `Incremented { by: 1 }` at `version` of `stream`, for [`NAIVE_INSERT`].
@@ -119,7 +119,7 @@ pub async fn run(table: &mut Table, database_url: &str) {
 }
 
 /// Runs `job(i)` for `i` in `0..jobs` on [`TASKS`] concurrent tasks; returns jobs/s.
-async fn concurrently<F, Fut>(jobs: usize, job: F) -> f64
+pub(crate) async fn concurrently<F, Fut>(jobs: usize, job: F) -> f64
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = ()> + Send,
