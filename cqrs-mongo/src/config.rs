@@ -27,6 +27,8 @@ pub struct MongoStoreConfig {
     pub checkpoints_collection: String,
     /// The global position counter. Default `counters`.
     pub counters_collection: String,
+    /// Leases of workers (`cqrs_core::lease`). Default `leases`.
+    pub leases_collection: String,
     /// Input limits checked before anything is written.
     pub limits: StoreLimits,
     /// How long an append (or a transactional projection batch) keeps retrying transient
@@ -48,6 +50,7 @@ impl MongoStoreConfig {
             snapshots_collection: "snapshots".into(),
             checkpoints_collection: "checkpoints".into(),
             counters_collection: "counters".into(),
+            leases_collection: "leases".into(),
             limits: StoreLimits::default(),
             transaction_timeout: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
@@ -62,6 +65,7 @@ impl MongoStoreConfig {
             &mut self.snapshots_collection,
             &mut self.checkpoints_collection,
             &mut self.counters_collection,
+            &mut self.leases_collection,
         ] {
             name.insert_str(0, prefix);
         }
@@ -88,6 +92,7 @@ impl MongoStoreConfig {
             &self.snapshots_collection,
             &self.checkpoints_collection,
             &self.counters_collection,
+            &self.leases_collection,
         ];
         for name in names {
             if name.is_empty() || name.contains(['$', '\0']) || name.starts_with("system.") {

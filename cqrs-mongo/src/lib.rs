@@ -53,6 +53,7 @@
 mod codec;
 mod config;
 mod error;
+mod lease;
 mod projection;
 mod queries;
 mod store;

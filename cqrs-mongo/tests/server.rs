@@ -253,3 +253,16 @@ async fn projection_read_model_and_checkpoint_commit_together() {
     );
     databases.drop_all().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mongo_leases_meet_the_lease_contract() {
+    let Some(url) = url() else { return };
+    let databases = Databases::default();
+    cqrs_core::testing::run_lease_contract(|| {
+        let databases = databases.clone();
+        let url = url.clone();
+        async move { databases.fresh_store(&url).await }
+    })
+    .await;
+    databases.drop_all().await;
+}

@@ -418,7 +418,10 @@ async fn migrate_creates_collections_indexes_and_the_counter() {
         .iter()
         .map(|c| c.get_str("create").unwrap().to_owned())
         .collect();
-    assert_eq!(created, ["events", "snapshots", "checkpoints", "counters"]);
+    assert_eq!(
+        created,
+        ["events", "snapshots", "checkpoints", "counters", "leases"]
+    );
     let indexes = server.named("createIndexes");
     let names: Vec<&str> = indexes[0]
         .get_array("indexes")

@@ -52,6 +52,7 @@ pub(crate) struct Collections {
     pub snapshots: Collection<Document>,
     pub checkpoints: Collection<Document>,
     pub counters: Collection<Document>,
+    pub leases: Collection<Document>,
 }
 
 impl Collections {
@@ -66,6 +67,7 @@ impl Collections {
             snapshots: open(&config.snapshots_collection),
             checkpoints: open(&config.checkpoints_collection),
             counters: open(&config.counters_collection),
+            leases: open(&config.leases_collection),
         }
     }
 }
@@ -164,6 +166,7 @@ impl MongoEventStore {
             &self.config.snapshots_collection,
             &self.config.checkpoints_collection,
             &self.config.counters_collection,
+            &self.config.leases_collection,
         ] {
             if !existing.contains(name) {
                 // Collections must exist before transactions write to them.
