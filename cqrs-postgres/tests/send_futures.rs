@@ -2,8 +2,11 @@
 //! `tokio::spawn` and `#[async_trait]` methods (service traits, setup code). This test only
 //! needs to compile; the bodies never run.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use cqrs_core::{EventStore, ExpectedVersion, Metadata};
+use cqrs_postgres::sqlx::PgConnection;
 use cqrs_postgres::{
     PgEventStore, PgEventStoreConfig, PoolConfig, TransactionalProjection, TransactionalRunner,
 };
@@ -41,7 +44,7 @@ impl Setup for Service {
 }
 
 #[allow(dead_code)]
-fn every_public_future_is_send<P: TransactionalProjection>(
+fn every_public_future_is_send<P: TransactionalProjection<PgConnection>>(
     store: PgEventStore,
     projection: P,
     url: String,
@@ -55,11 +58,13 @@ fn every_public_future_is_send<P: TransactionalProjection>(
         let _ = spawned.migrate().await;
         drop(store);
     }));
-    let mut runner = TransactionalRunner::new(store, projection);
-    assert_send(async move {
+    let mut runner = TransactionalRunner::new(Arc::new(store), projection);
+    assert_send(tokio::spawn(async move {
         let _ = runner.run_batch().await;
         let _ = runner.catch_up().await;
-    });
+        let _ = runner.rebuild().await;
+        let _ = runner.spawn().shutdown().await;
+    }));
 }
 
 #[test]
