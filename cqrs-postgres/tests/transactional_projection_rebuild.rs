@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use cqrs_core::{EventStore, RunnerConfig, RunnerError};
 use cqrs_postgres::{PgEventStore, TransactionalRunner};
 use transactional_projection_models::{
-    create_table, deposit, totals, ResetFault, Totals, TotalsRows, TOTALS_COLUMNS,
+    catch_up_to, create_table, deposit, totals, ResetFault, Totals, TotalsRows, TOTALS_COLUMNS,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -29,7 +29,8 @@ async fn rebuild_resets_the_read_model_and_the_checkpoint_together_then_replays(
     };
     let mut runner =
         TransactionalRunner::new(store.clone(), Totals::new(&table)).with_config(config);
-    assert_eq!(runner.catch_up().await.expect("catch up"), positions[11]);
+    let caught_up = catch_up_to(&mut runner, positions[11]).await;
+    assert_eq!(caught_up.expect("catch up"), positions[11]);
     assert_eq!(totals(&store, &table).await, expected);
 
     runner.rebuild().await.expect("rebuild");
@@ -42,7 +43,8 @@ async fn rebuild_resets_the_read_model_and_the_checkpoint_together_then_replays(
         Some(0)
     );
 
-    assert_eq!(runner.catch_up().await.expect("replay"), positions[11]);
+    let replayed = catch_up_to(&mut runner, positions[11]).await;
+    assert_eq!(replayed.expect("replay"), positions[11]);
     assert_eq!(
         totals(&store, &table).await,
         expected,
@@ -61,7 +63,8 @@ async fn a_failed_or_crashed_reset_leaves_the_read_model_and_the_checkpoint_as_t
     let mut expected = TotalsRows::new();
     let positions = deposit(&store, "Acct", 3, 0..6, &mut expected).await;
     let mut runner = TransactionalRunner::new(store.clone(), Totals::new(&table));
-    runner.catch_up().await.expect("catch up");
+    let caught_up = catch_up_to(&mut runner, positions[5]).await;
+    assert_eq!(caught_up.expect("catch up"), positions[5]);
 
     for fault in [ResetFault::Fails, ResetFault::Crashes] {
         // The reset deletes every row, then fails or loses its connection.
@@ -93,13 +96,18 @@ async fn a_failed_or_crashed_reset_leaves_the_read_model_and_the_checkpoint_as_t
     }
     // The runner carries on where it was: nothing is applied twice.
     assert_eq!(runner.catch_up().await.expect("catch up"), positions[5]);
-    assert_eq!(totals(&store, &table).await, expected);
+    assert_eq!(
+        totals(&store, &table).await,
+        expected,
+        "nothing applied twice"
+    );
     db.cleanup().await;
 }
 
-/// A runner follows the log while another process rebuilds the projection and events keep
-/// coming: the rebuild waits for the follower's batch (the checkpoint row lock), the
-/// follower's next batch replays from the reset checkpoint, and each event counts once.
+/// A runner follows the log while another process rebuilds the projection (five times) and
+/// events keep coming: each rebuild waits for the follower's batch (the checkpoint row
+/// lock), the follower's next batch replays from the reset checkpoint, and each event
+/// counts once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rebuild_while_another_runner_follows_never_applies_an_event_twice() {
     let Some(db) = support::database().await else {
@@ -108,8 +116,8 @@ async fn a_rebuild_while_another_runner_follows_never_applies_an_event_twice() {
     let store = Arc::new(db.store().await);
     let table = create_table(&store, "totals", TOTALS_COLUMNS).await;
     let config = RunnerConfig {
-        batch_size: 4,
-        idle_poll: Duration::from_millis(20),
+        batch_size: 2,
+        idle_poll: Duration::from_millis(5),
         ..RunnerConfig::default()
     };
     let mut expected = TotalsRows::new();
@@ -130,8 +138,12 @@ async fn a_rebuild_while_another_runner_follows_never_applies_an_event_twice() {
             (more, positions)
         })
     };
+    // Rebuilds land while the follower replays, applies new events, or idles.
     let mut rebuilder = TransactionalRunner::new(store.clone(), Totals::new(&table));
-    rebuilder.rebuild().await.expect("rebuild");
+    for _ in 0..5 {
+        rebuilder.rebuild().await.expect("rebuild");
+        tokio::time::sleep(Duration::from_millis(7)).await;
+    }
     let (more, more_positions) = appending.await.expect("appends");
     for (stream, (total, applied)) in more {
         let entry = expected.entry(stream).or_default();

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use async_trait::async_trait;
-use cqrs_core::{ExpectedVersion, Metadata, RecordedEvent};
+use cqrs_core::{ExpectedVersion, Metadata, RecordedEvent, RunnerError, TransactionalProjection};
 use cqrs_postgres::sqlx::{self, PgConnection};
-use cqrs_postgres::{PgEventStore, TransactionalProjection};
+use cqrs_postgres::{PgEventStore, TransactionalRunner};
 use serde_json::json;
 
 use crate::support::event;
@@ -185,4 +185,24 @@ pub async fn deposit(
         entry.1 += 1;
     }
     positions
+}
+
+/// Catches up until the checkpoint reaches `last`. The gap-safe reader shows only events
+/// below the oldest transaction running in the cluster, so a catch-up that runs while
+/// another test holds a transaction may stop short of events already committed.
+pub async fn catch_up_to<P>(
+    runner: &mut TransactionalRunner<P, PgEventStore>,
+    last: u64,
+) -> Result<u64, RunnerError>
+where
+    P: TransactionalProjection<PgConnection>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let checkpoint = runner.catch_up().await?;
+        if checkpoint >= last || std::time::Instant::now() > deadline {
+            return Ok(checkpoint);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
 }
