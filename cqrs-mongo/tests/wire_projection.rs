@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bson::{doc, Bson, Document};
-use cqrs_core::{RecordedEvent, RetryPolicy, RunnerConfig};
+use cqrs_core::{RecordedEvent, RetryPolicy, RunnerConfig, RunnerError};
 use cqrs_mongo::{
     MongoEventStore, MongoStoreConfig, MongoTransaction, TransactionalProjection,
     TransactionalRunner,
@@ -119,12 +119,22 @@ async fn store_on(script: Arc<Script>) -> (FakeServer, Arc<MongoEventStore>) {
     (server, Arc::new(store))
 }
 
-fn fast_retries() -> RunnerConfig {
-    RunnerConfig {
+/// A runner that retries fast.
+fn runner(store: Arc<MongoEventStore>) -> TransactionalRunner<PerStream, MongoEventStore> {
+    let config = RunnerConfig {
         idle_poll: Duration::from_millis(20),
         retry: RetryPolicy::attempts(1)
             .with_backoff(Duration::from_millis(1), Duration::from_millis(5)),
         ..RunnerConfig::default()
+    };
+    TransactionalRunner::new(store, PerStream).with_config(config)
+}
+
+/// Runs one batch by hand; it must fail transiently.
+async fn fails_transiently(runner: &mut TransactionalRunner<PerStream, MongoEventStore>) {
+    match runner.run_batch().await {
+        Err(RunnerError::Store { source, .. }) => assert!(source.is_transient(), "{source}"),
+        other => panic!("expected a transient store failure, got {other:?}"),
     }
 }
 
@@ -206,7 +216,7 @@ async fn a_batch_reads_the_checkpoint_and_the_log_and_commits_the_rows_with_the_
 }
 
 #[tokio::test]
-async fn a_write_conflict_at_commit_is_retried_in_a_new_transaction() {
+async fn a_write_conflict_at_commit_fails_the_batch_transiently_and_the_retry_applies_it_again() {
     let landed = Arc::new(AtomicBool::new(false));
     let commits = Arc::new(AtomicUsize::new(0));
     let (counted, marked) = (commits.clone(), landed.clone());
@@ -218,14 +228,9 @@ async fn a_write_conflict_at_commit_is_retried_in_a_new_transaction() {
         None
     });
     let (server, store) = store_on(script).await;
-    let running = TransactionalRunner::new(store, PerStream)
-        .with_config(fast_retries())
-        .spawn();
-    running
-        .wait_for_position(2, Duration::from_secs(10))
-        .await
-        .expect("the retried batch commits");
-    running.shutdown().await.expect("shutdown");
+    let mut runner = runner(store);
+    fails_transiently(&mut runner).await;
+    assert_eq!(runner.run_batch().await.expect("the retry commits"), (2, 2));
     assert_eq!(commits.load(Ordering::SeqCst), 2);
     assert_eq!(read_model_writes(&server), 4, "the batch was applied again");
 }
@@ -241,13 +246,14 @@ async fn a_commit_that_landed_with_an_unknown_result_is_not_applied_again() {
         first.then(|| failure(50, "MaxTimeMSExpired", "UnknownTransactionCommitResult"))
     });
     let (server, store) = store_on(script).await;
-    let running = TransactionalRunner::new(store, PerStream)
-        .with_config(fast_retries())
-        .spawn();
+    let mut runner = runner(store);
+    fails_transiently(&mut runner).await;
+    // Spawned, the runner reads the landed checkpoint and has nothing left to apply.
+    let running = runner.spawn();
     running
         .wait_for_position(2, Duration::from_secs(10))
         .await
-        .expect("the next transaction reads the landed checkpoint");
+        .expect("the runner reaches the head");
     running.shutdown().await.expect("shutdown");
     assert_eq!(read_model_writes(&server), 2, "each event applied once");
     assert_eq!(
