@@ -21,7 +21,7 @@
 //!
 //! # A batch, step by step
 //! 1. Begin a transaction ([`TransactionalStore::begin_transaction`]).
-//! 2. Read the projection's checkpoint under the transaction's lock, creating it at 0
+//! 2. Read the projection's checkpoint under the transaction's lock, 0 when missing
 //!    ([`TransactionalStore::lock_checkpoint`]): a second runner of the same projection
 //!    (a rolling deploy, a rebuild) waits for this transaction or conflicts with it, so
 //!    two runners take turns and never apply an event twice.

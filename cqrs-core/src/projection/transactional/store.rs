@@ -39,8 +39,8 @@ pub trait TransactionalStore: EventStore + Sized {
     /// Begins a transaction.
     async fn begin_transaction(&self) -> Result<Self::Transaction, StoreError>;
 
-    /// Reads the checkpoint of the projection `name` under the transaction's lock, creating
-    /// it at 0 when missing.
+    /// Reads the checkpoint of the projection `name` under the transaction's lock (a missing
+    /// one reads as 0; PostgreSQL creates its row at 0 to lock it).
     async fn lock_checkpoint(
         &self,
         transaction: &mut Self::Transaction,
