@@ -247,35 +247,6 @@ async fn two_runners_of_one_projection_take_turns_and_never_apply_an_event_twice
     assert_eq!(seen_a + seen_b, expected.len(), "no event applied by both");
 }
 
-/// A spawned runner is woken by appends; its handle dropped, it keeps following, waiting
-/// for wake-ups instead of re-reading the store in a loop.
-#[tokio::test]
-async fn a_detached_runner_follows_new_events_without_spinning() {
-    let store = Arc::new(TestStore::default());
-    store.append_events(2).await;
-    let running = TransactionalRunner::new(store.clone(), Ledger::default())
-        .with_config(RunnerConfig {
-            idle_poll: Duration::from_secs(30),
-            ..config(10)
-        })
-        .spawn();
-    running.wait_until_caught_up(WAIT).await.expect("caught up");
-    drop(running);
-    let locks = store.calls.locks.load(Ordering::SeqCst);
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(
-        store.calls.locks.load(Ordering::SeqCst) <= locks + 1,
-        "the idle runner does not re-read the store"
-    );
-    let new = store.append_events(1).await[0];
-    let applied = eventually(WAIT, || {
-        let store = store.clone();
-        async move { store.model().await.applied.contains(&new) }
-    })
-    .await;
-    assert!(applied, "the wake-up brings the runner back");
-}
-
 /// Every public async fn of the runner returns a `Send` future, for every store and
 /// projection (it only needs to compile).
 #[allow(dead_code)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cqrs_mongo::{
     MongoEventStore, MongoStoreConfig, MongoTransaction, TransactionalProjection,
-    TransactionalRunner,
+    TransactionalRunner, TransactionalStore,
 };
 
 fn assert_send<T: Send>(_: T) {}
@@ -43,6 +43,18 @@ fn every_public_future_is_send<P: TransactionalProjection<MongoTransaction>>(
     assert_send(Service.set_up("mongodb://"));
     assert_send(tokio::spawn(async move {
         let _ = MongoEventStore::with_client(client, MongoStoreConfig::new("db")).await;
+    }));
+    let adapter = store.clone();
+    assert_send(tokio::spawn(async move {
+        let mut tx = adapter.begin_transaction().await?;
+        let from = adapter.lock_checkpoint(&mut tx, "p").await?;
+        adapter.read_all_in(&mut tx, from + 1, 10).await?;
+        adapter.save_checkpoint_in(&mut tx, "p", from).await?;
+        adapter.commit_transaction(tx).await?;
+        adapter
+            .rollback_transaction(adapter.begin_transaction().await?)
+            .await;
+        Ok::<_, cqrs_core::StoreError>(())
     }));
     let mut runner = TransactionalRunner::new(store, projection);
     assert_send(tokio::spawn(async move {

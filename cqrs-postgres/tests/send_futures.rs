@@ -9,6 +9,7 @@ use cqrs_core::{EventStore, ExpectedVersion, Metadata};
 use cqrs_postgres::sqlx::PgConnection;
 use cqrs_postgres::{
     PgEventStore, PgEventStoreConfig, PoolConfig, TransactionalProjection, TransactionalRunner,
+    TransactionalStore,
 };
 
 fn assert_send<T: Send>(_: T) {}
@@ -57,6 +58,18 @@ fn every_public_future_is_send<P: TransactionalProjection<PgConnection>>(
             .ok();
         let _ = spawned.migrate().await;
         drop(store);
+    }));
+    let adapter = store.clone();
+    assert_send(tokio::spawn(async move {
+        let mut tx = adapter.begin_transaction().await?;
+        let from = adapter.lock_checkpoint(&mut tx, "p").await?;
+        adapter.read_all_in(&mut tx, from + 1, 10).await?;
+        adapter.save_checkpoint_in(&mut tx, "p", from).await?;
+        adapter.commit_transaction(tx).await?;
+        adapter
+            .rollback_transaction(adapter.begin_transaction().await?)
+            .await;
+        Ok::<_, cqrs_core::StoreError>(())
     }));
     let mut runner = TransactionalRunner::new(Arc::new(store), projection);
     assert_send(tokio::spawn(async move {

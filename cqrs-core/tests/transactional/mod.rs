@@ -58,6 +58,8 @@ fn unavailable(operation: &'static str) -> StoreError {
 #[derive(Debug, Default)]
 pub struct Calls {
     pub locks: AtomicU32,
+    /// `EventStore::read_all` (outside a transaction).
+    pub reads: AtomicU32,
     pub commits: AtomicU32,
     pub rollbacks: AtomicU32,
 }
@@ -215,6 +217,7 @@ impl EventStore for TestStore {
         from_position: u64,
         max: usize,
     ) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.calls.reads.fetch_add(1, Ordering::SeqCst);
         self.log.read_all(from_position, max).await
     }
     async fn head_position(&self) -> Result<u64, StoreError> {
