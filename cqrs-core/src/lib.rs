@@ -2,9 +2,11 @@
 //!
 //! The foundation of cqrs-rs: the [`Aggregate`], [`Command`], [`Event`], [`EventStore`] and
 //! [`Projection`] traits; the command pipeline ([`Repository`]); the in-memory store
-//! ([`InMemoryEventStore`]); snapshots, upcasting, metadata; the [`ProjectionRunner`]; a
-//! given/when/then [`testing::kit`]; and (feature `testing`) the store contract suite every
-//! store adapter runs.
+//! ([`InMemoryEventStore`]); snapshots, upcasting, metadata; the [`ProjectionRunner`] and,
+//! for read models written in the transaction that advances their checkpoint, the
+//! [`TransactionalRunner`] the store adapters plug into; a given/when/then
+//! [`testing::kit`]; and (feature `testing`) the store contract suite every store adapter
+//! runs.
 //!
 //! ## Quickstart
 //! ```
@@ -97,7 +99,8 @@ pub use event::{Event, JsonPayload, NewEvent};
 pub use failure::FailureKind;
 pub use projection::{
     Persistence, Projection, ProjectionProgress, ProjectionRunner, RunnerConfig, RunnerError,
-    RunningProjection, TypedProjection, TypedProjectionError,
+    RunningProjection, TransactionalProjection, TransactionalRunner, TransactionalStore,
+    TypedProjection, TypedProjectionError,
 };
 pub use snapshot::{Snapshot, SnapshotPolicy};
 pub use store::{

@@ -31,8 +31,9 @@ pub struct MongoStoreConfig {
     pub leases_collection: String,
     /// Input limits checked before anything is written.
     pub limits: StoreLimits,
-    /// How long an append (or a transactional projection batch) keeps retrying transient
-    /// transaction errors (write conflicts, elections) before it reports them. Default 30 s.
+    /// How long an append keeps retrying transient transaction errors (write conflicts,
+    /// elections) before it reports them. Default 30 s. (A transactional projection's
+    /// batch is retried by its runner instead, for as long as the failure lasts.)
     pub transaction_timeout: Duration,
     /// How often the background task reads the head position, as a fallback for missed
     /// change-stream events. Default 1 s.

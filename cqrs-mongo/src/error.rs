@@ -10,8 +10,9 @@ use mongodb::error::{
     TRANSIENT_TRANSACTION_ERROR, UNKNOWN_TRANSACTION_COMMIT_RESULT,
 };
 
-/// Errors of the MongoDB store's own API (connecting, migrating, transactional
-/// projections). [`EventStore`](cqrs_core::EventStore) methods return [`StoreError`].
+/// Errors of the MongoDB store's own API (connecting, migrating).
+/// [`EventStore`](cqrs_core::EventStore) methods return [`StoreError`], transactional
+/// projection runners [`RunnerError`](cqrs_core::RunnerError).
 #[derive(Debug, thiserror::Error)]
 pub enum MongoStoreError {
     /// The server is a standalone `mongod`: it cannot run multi-document transactions.

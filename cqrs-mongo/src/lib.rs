@@ -3,7 +3,9 @@
 //! A MongoDB [`EventStore`](cqrs_core::EventStore) for cqrs-rs, on the official `mongodb`
 //! driver: one document per event, appends in multi-document transactions, a dense global
 //! position that catch-up readers can follow without ever skipping an event, snapshots,
-//! checkpoints, and projections whose read-model writes commit with their checkpoint.
+//! checkpoints, and transactional projections whose read-model writes commit with their
+//! checkpoint ([`TransactionalProjection<MongoTransaction>`](TransactionalProjection), run
+//! and rebuilt by the [`TransactionalRunner`] every store shares).
 //!
 //! ## Quickstart
 //! ```no_run
@@ -61,6 +63,6 @@ mod store;
 pub use config::MongoStoreConfig;
 pub use error::MongoStoreError;
 pub use projection::{
-    ApplyError, ProjectionError, TransactionalProjection, TransactionalProjector,
+    MongoTransaction, TransactionalProjection, TransactionalRunner, TransactionalStore,
 };
 pub use store::MongoEventStore;

@@ -1,353 +1,280 @@
-//! Transactional projections: read-model writes and the checkpoint commit together.
+//! Transactional projections on MongoDB: read-model writes and the checkpoint commit in one
+//! multi-document transaction, for an exactly-once effect.
 //!
-//! A [`TransactionalProjection`] writes its read model through the [`ClientSession`] it is
-//! given. The [`TransactionalProjector`] reads a batch of the global log and applies it
-//! inside one transaction that also moves the projection's checkpoint, so after a crash the
-//! read model and the checkpoint always agree: each event's effect is applied exactly once.
+//! The concept and the batch loop are cqrs-core's
+//! ([`cqrs_core::projection::transactional`]); this module supplies only MongoDB's
+//! transaction, by implementing [`TransactionalStore`] for [`MongoEventStore`]. A
+//! projection implements [`TransactionalProjection<MongoTransaction>`](TransactionalProjection)
+//! and writes through the [`MongoTransaction`] it is given; a [`TransactionalRunner`] runs
+//! each batch in one transaction (snapshot reads, majority commit):
+//!
+//! 1. start a session and a transaction;
+//! 2. read the projection's checkpoint inside it: a second runner of the same projection
+//!    that read it too conflicts on the checkpoint document when both write it
+//!    (`WriteConflict`, transient), so only one of them commits;
+//! 3. read the next events after it, inside the transaction;
+//! 4. apply them through the session;
+//! 5. store the new checkpoint, commit.
+//!
+//! A `TransientTransactionError` (a write conflict, an election) or an
+//! `UnknownTransactionCommitResult` fails the batch as transient and the runner retries it
+//! in a new transaction; the checkpoint that transaction reads says whether the earlier
+//! commit landed, so each event still counts once. Keep batches short
+//! ([`RunnerConfig::batch_size`](cqrs_core::RunnerConfig::batch_size)): MongoDB aborts
+//! transactions older than `transactionLifetimeLimitSeconds` (60 s by default).
+//!
+//! A projection's error is classified by the driver error in its source chain unless its
+//! [`failure_kind`](TransactionalProjection::failure_kind) says otherwise: data the server
+//! refuses for good (a duplicate key, a document over 16 MB, a failed validation) is
+//! permanent, everything else transient (see the crate README's error table).
 //!
 //! ```no_run
+//! use std::sync::Arc;
 //! use async_trait::async_trait;
-//! use bson::doc;
+//! use bson::{doc, Document};
 //! use cqrs_core::RecordedEvent;
-//! use cqrs_mongo::{ApplyError, MongoEventStore, TransactionalProjection, TransactionalProjector};
-//! use mongodb::{ClientSession, Database};
+//! use cqrs_mongo::{MongoEventStore, MongoTransaction, TransactionalProjection, TransactionalRunner};
 //!
 //! struct OrdersPerCustomer;
 //!
 //! #[async_trait]
-//! impl TransactionalProjection for OrdersPerCustomer {
+//! impl TransactionalProjection<MongoTransaction> for OrdersPerCustomer {
+//!     type Error = mongodb::error::Error;
 //!     fn name(&self) -> &str { "orders-per-customer" }
-//!     async fn apply(&mut self, event: &RecordedEvent, db: &Database, session: &mut ClientSession) -> Result<(), ApplyError> {
+//!     async fn apply(&mut self, event: &RecordedEvent, tx: &mut MongoTransaction) -> Result<(), Self::Error> {
 //!         if &*event.event_type == "OrderPlaced" {
-//!             db.collection::<bson::Document>("orders_per_customer")
+//!             tx.database()
+//!                 .collection::<Document>("orders_per_customer")
 //!                 .update_one(doc! { "_id": event.stream_id.as_ref() }, doc! { "$inc": { "orders": 1 } })
 //!                 .upsert(true)
-//!                 .session(session)
+//!                 .session(tx.session())
 //!                 .await?;
 //!         }
 //!         Ok(())
 //!     }
+//!     async fn reset(&mut self, tx: &mut MongoTransaction) -> Result<(), Self::Error> {
+//!         tx.database()
+//!             .collection::<Document>("orders_per_customer")
+//!             .delete_many(doc! {})
+//!             .session(tx.session())
+//!             .await?;
+//!         Ok(())
+//!     }
 //! }
 //!
-//! # async fn run(store: std::sync::Arc<MongoEventStore>) -> Result<(), cqrs_mongo::ProjectionError> {
-//! let mut projector = TransactionalProjector::new(store, OrdersPerCustomer);
-//! let checkpoint = projector.catch_up().await?;
+//! # async fn run(store: Arc<MongoEventStore>) -> Result<(), cqrs_core::RunnerError> {
+//! let mut runner = TransactionalRunner::new(store, OrdersPerCustomer);
+//! let checkpoint = runner.catch_up().await?;
+//! let running = runner.spawn(); // follows the log until `running.shutdown()`
 //! # Ok(()) }
 //! ```
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use async_trait::async_trait;
-use cqrs_core::{BoxError, EventStore, FailureKind, RecordedEvent, RetryPolicy, StoreError};
+use cqrs_core::{FailureKind, RecordedEvent, StoreError};
+use mongodb::options::{ReadConcern, WriteConcern};
 use mongodb::{ClientSession, Database};
 
+pub use cqrs_core::{TransactionalProjection, TransactionalRunner, TransactionalStore};
+
 use crate::codec::u64_to_i64;
-use crate::error::store_error;
+use crate::error::{classify, store_error, ErrorClass, ErrorFacts};
 use crate::queries;
-use crate::store::{
-    collect_in, load_in, run_transaction, save_in, BodyError, MongoEventStore, Outcome,
-    TransactionBody,
-};
+use crate::store::{collect_in, load_in, save_in, BodyError, MongoEventStore};
 
-/// A read model written inside the transaction that moves its checkpoint.
+/// What a MongoDB [`TransactionalProjection`] writes through: the store's database and the
+/// session of the batch's transaction.
 ///
-/// `apply` may be called again for the same events when a transaction is retried (write
-/// conflicts, elections): keep state in the database, written through `session`, not in
-/// `self`. Writes made without the session are not part of the transaction.
+/// Pass [`session`](Self::session) to every operation (`.session(tx.session())`): a write
+/// without it is not part of the transaction, and is neither rolled back with a failed
+/// batch nor undone by a rebuild. Do not commit or abort it: the runner does.
+#[derive(Debug)]
+pub struct MongoTransaction {
+    database: Database,
+    session: ClientSession,
+}
+
+impl MongoTransaction {
+    /// The store's database (read models usually live beside the events).
+    pub fn database(&self) -> &Database {
+        &self.database
+    }
+
+    /// The session whose transaction the batch runs in.
+    pub fn session(&mut self) -> &mut ClientSession {
+        &mut self.session
+    }
+}
+
+/// MongoDB's transaction for a [`TransactionalRunner`]: a session in a transaction with
+/// snapshot reads and majority-acknowledged commits; projections write through the
+/// [`MongoTransaction`].
 #[async_trait]
-pub trait TransactionalProjection: Send + Sync + 'static {
-    /// Stable name: the key of the checkpoint (shared with
-    /// [`EventStore::load_checkpoint`]).
-    fn name(&self) -> &str;
+impl TransactionalStore for MongoEventStore {
+    type Transaction = MongoTransaction;
+    type Connection = MongoTransaction;
 
-    /// Applies one event, writing through `session`.
-    async fn apply(
-        &mut self,
-        event: &RecordedEvent,
-        db: &Database,
-        session: &mut ClientSession,
-    ) -> Result<(), ApplyError>;
-}
-
-/// Why an event could not be applied.
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    /// A driver error; transient transaction errors make the batch retry.
-    #[error(transparent)]
-    Mongo(#[from] mongodb::error::Error),
-    /// The projection refused the event.
-    #[error("{0}")]
-    Projection(BoxError),
-}
-
-/// A projection batch failed; its transaction was rolled back with the checkpoint.
-#[derive(Debug, thiserror::Error)]
-pub enum ProjectionError {
-    /// The store failed (after retries of transient errors).
-    #[error("projection `{projection}`: {source}")]
-    Store {
-        /// Projection name.
-        projection: String,
-        /// The store's error.
-        #[source]
-        source: StoreError,
-    },
-    /// The projection failed on one event.
-    #[error("projection `{projection}` failed at position {position} (`{event_type}` in stream `{stream}`): {source}")]
-    Apply {
-        /// Projection name.
-        projection: String,
-        /// The failing event's position (the checkpoint stays before its batch).
-        position: u64,
-        /// Its stream.
-        stream: String,
-        /// Its type.
-        event_type: String,
-        /// The projection's error.
-        #[source]
-        source: BoxError,
-    },
-}
-
-impl ProjectionError {
-    /// How [`TransactionalProjector::run_until`] treats it: a transient store failure
-    /// ([`StoreError::kind`]) is retried with backoff, everything else stops the projector.
-    pub fn kind(&self) -> FailureKind {
-        match self {
-            ProjectionError::Store { source, .. } => source.kind(),
-            ProjectionError::Apply { .. } => FailureKind::Permanent,
-        }
-    }
-}
-
-/// Feeds a [`TransactionalProjection`] from the global log, one transaction per batch.
-pub struct TransactionalProjector<P> {
-    store: Arc<MongoEventStore>,
-    projection: P,
-    batch_size: usize,
-}
-
-impl<P: TransactionalProjection> TransactionalProjector<P> {
-    /// A projector reading batches of 100 events.
-    pub fn new(store: Arc<MongoEventStore>, projection: P) -> Self {
-        Self {
-            store,
-            projection,
-            batch_size: 100,
-        }
-    }
-
-    /// Events per transaction (at least 1). Keep transactions short: MongoDB aborts those
-    /// older than `transactionLifetimeLimitSeconds` (60 s by default).
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size.max(1);
-        self
-    }
-
-    /// The projection.
-    pub fn projection(&self) -> &P {
-        &self.projection
-    }
-
-    /// Returns the projection.
-    pub fn into_inner(self) -> P {
-        self.projection
-    }
-
-    /// Applies the next batch after the checkpoint in one transaction. Returns the number
-    /// of events applied (0 when caught up).
-    #[tracing::instrument(level = "debug", skip(self), fields(projection = self.projection.name()))]
-    pub async fn step(&mut self) -> Result<usize, ProjectionError> {
-        let name = self.projection.name().to_owned();
-        let store = Arc::clone(&self.store);
-        let mut body = BatchBody {
-            store: &store,
-            projection: &mut self.projection,
-            name: &name,
-            batch_size: self.batch_size,
-            failure: None,
-        };
-        let result = run_transaction(
-            store.client(),
-            store.config().transaction_timeout,
-            "project",
-            &mut body,
-        )
-        .await;
-        match result {
-            Ok(applied) => Ok(applied),
-            Err(BodyError::Store(source)) => Err(ProjectionError::Store {
-                projection: name,
-                source,
-            }),
-            Err(BodyError::Driver(error)) => Err(ProjectionError::Store {
-                projection: name,
-                source: store_error("project", error),
-            }),
-            Err(BodyError::Refused) => {
-                Err(body
-                    .failure
-                    .take()
-                    .unwrap_or_else(|| ProjectionError::Store {
-                        projection: name.clone(),
-                        source: StoreError::Corrupt(
-                            "projection batch refused without a recorded failure".into(),
-                        ),
-                    }))
-            }
-        }
-    }
-
-    /// Applies batches until the checkpoint reaches the head. Returns the checkpoint.
-    pub async fn catch_up(&mut self) -> Result<u64, ProjectionError> {
-        while self.step().await? > 0 {}
-        let name = self.projection.name().to_owned();
-        self.store
-            .load_checkpoint(&name)
+    async fn begin_transaction(&self) -> Result<MongoTransaction, StoreError> {
+        let mut session = self
+            .client()
+            .start_session()
             .await
-            .map(|c| c.unwrap_or(0))
-            .map_err(|source| ProjectionError::Store {
-                projection: name,
-                source,
-            })
+            .map_err(|e| store_error("begin", e))?;
+        session
+            .start_transaction()
+            .read_concern(ReadConcern::snapshot())
+            .write_concern(WriteConcern::majority())
+            .await
+            .map_err(|e| store_error("begin", e))?;
+        Ok(MongoTransaction {
+            database: self.database().clone(),
+            session,
+        })
     }
 
-    /// Catches up, then follows the log (woken by the store, polling every `idle_poll`)
-    /// until `shutdown` completes.
-    ///
-    /// A transient failure ([`ProjectionError::kind`]: the replica set unreachable, a
-    /// timeout) is retried with backoff (100 ms doubling to 10 s) for as long as it lasts,
-    /// never skipping an event. A permanent one (the projection refused an event, the
-    /// server refused its write for good) returns the error: the checkpoint stays before
-    /// the failing batch.
-    pub async fn run_until(
-        &mut self,
-        idle_poll: Duration,
-        shutdown: impl std::future::Future<Output = ()>,
-    ) -> Result<(), ProjectionError> {
-        tokio::pin!(shutdown);
-        let mut watch = self.store.subscribe();
-        let backoff = RetryPolicy::default()
-            .with_backoff(Duration::from_millis(100), Duration::from_secs(10));
-        let mut failures = 0;
-        loop {
-            let wait = match self.catch_up().await {
-                Ok(checkpoint) => {
-                    failures = 0;
-                    watch.wait_beyond(checkpoint, idle_poll)
-                }
-                Err(error) if error.kind() == FailureKind::Transient => {
-                    failures += 1;
-                    let delay = backoff.backoff(failures);
-                    tracing::warn!(projection = self.projection.name(), %error, attempt = failures, retry_in = ?delay, "projection failed transiently, retrying");
-                    tokio::select! {
-                        _ = &mut shutdown => return Ok(()),
-                        () = tokio::time::sleep(delay) => {}
-                    }
-                    continue;
-                }
-                Err(error) => {
-                    tracing::error!(projection = self.projection.name(), %error, "projection failed for good; stopping");
-                    return Err(error);
-                }
-            };
-            tokio::select! {
-                _ = &mut shutdown => return Ok(()),
-                _ = wait => {}
-            }
-        }
+    /// Read inside the transaction (a missing checkpoint reads as 0): two runners that
+    /// both read it conflict when both write it, and only one commits.
+    async fn lock_checkpoint(
+        &self,
+        tx: &mut MongoTransaction,
+        name: &str,
+    ) -> Result<u64, StoreError> {
+        let checkpoint = load_in(&self.collections().checkpoints, name, &mut tx.session)
+            .await
+            .map_err(|e| store_error("lock_checkpoint", e))??;
+        Ok(checkpoint.unwrap_or(0))
     }
-}
 
-struct BatchBody<'a, P> {
-    store: &'a MongoEventStore,
-    projection: &'a mut P,
-    name: &'a str,
-    batch_size: usize,
-    /// Set when the projection refused an event (the transaction is then aborted).
-    failure: Option<ProjectionError>,
-}
-
-#[async_trait]
-impl<P: TransactionalProjection> TransactionBody for BatchBody<'_, P> {
-    type Output = usize;
-
-    async fn run(&mut self, session: &mut ClientSession) -> Result<Outcome<usize>, BodyError> {
-        let collections = self.store.collections();
-        // The checkpoint is read inside the transaction: two projectors with the same name
-        // conflict on its document and one of them retries from the new checkpoint.
-        let checkpoint = load_in(&collections.checkpoints, self.name, &mut *session)
-            .await??
-            .unwrap_or(0);
-        let Some(from) = u64_to_i64(checkpoint + 1) else {
-            return Ok(Outcome::Abort(0));
+    async fn read_all_in(
+        &self,
+        tx: &mut MongoTransaction,
+        from_position: u64,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        // A limit of 0 means "no limit" to MongoDB.
+        let Some(from) = u64_to_i64(from_position.max(1)).filter(|_| max > 0) else {
+            return Ok(Vec::new());
         };
-        let cursor = collections
+        let cursor = self
+            .collections()
             .events
             .find(queries::log_from(from))
             .sort(queries::by_position())
-            .limit(i64::try_from(self.batch_size).unwrap_or(i64::MAX))
-            .session(&mut *session)
-            .await?;
-        let events = collect_in(cursor, session).await?;
-        let Some(last) = events.last().map(|e| e.position) else {
-            return Ok(Outcome::Abort(0));
-        };
-        for event in &events {
-            match self
-                .projection
-                .apply(event, self.store.database(), &mut *session)
-                .await
-            {
-                Ok(()) => {}
-                Err(ApplyError::Mongo(error)) => return Err(BodyError::Driver(error)),
-                Err(ApplyError::Projection(source)) => {
-                    self.failure = Some(ProjectionError::Apply {
-                        projection: self.name.to_owned(),
-                        position: event.position,
-                        stream: event.stream_id.to_string(),
-                        event_type: event.event_type.to_string(),
-                        source,
-                    });
-                    return Err(BodyError::Refused);
-                }
-            }
-        }
-        save_in(&collections.checkpoints, self.name, last, &mut *session).await??;
-        Ok(Outcome::Commit(events.len()))
+            .limit(i64::try_from(max).unwrap_or(i64::MAX))
+            .session(&mut tx.session)
+            .await
+            .map_err(|e| store_error("read_all", e))?;
+        collect_in(cursor, &mut tx.session)
+            .await
+            .map_err(|error| match error {
+                BodyError::Driver(e) => store_error("read_all", e),
+                BodyError::Store(e) => e,
+            })
     }
+
+    fn connection(tx: &mut MongoTransaction) -> &mut MongoTransaction {
+        tx
+    }
+
+    async fn save_checkpoint_in(
+        &self,
+        tx: &mut MongoTransaction,
+        name: &str,
+        position: u64,
+    ) -> Result<(), StoreError> {
+        save_in(
+            &self.collections().checkpoints,
+            name,
+            position,
+            &mut tx.session,
+        )
+        .await
+        .map_err(|e| store_error("save_checkpoint", e))?
+    }
+
+    /// A commit error is mapped like any driver error: one labelled
+    /// `UnknownTransactionCommitResult` or `TransientTransactionError` is transient, and the
+    /// runner's retry reads the checkpoint to learn whether it landed.
+    async fn commit_transaction(&self, mut tx: MongoTransaction) -> Result<(), StoreError> {
+        tx.session
+            .commit_transaction()
+            .await
+            .map_err(|e| store_error("commit", e))
+    }
+
+    async fn rollback_transaction(&self, mut tx: MongoTransaction) {
+        // The server may already have aborted it (that is what most errors mean).
+        if let Err(error) = tx.session.abort_transaction().await {
+            tracing::trace!(%error, "abortTransaction of a projection batch failed");
+        }
+    }
+
+    /// By the first driver error or [`StoreError`] in the source chain; anything else is
+    /// transient.
+    fn classify_error(&self, error: &(dyn std::error::Error + 'static)) -> FailureKind {
+        classify_error(error)
+    }
+}
+
+/// How a projection's error is treated: a driver error by its code and labels (refused
+/// data and a duplicate key are permanent), a [`StoreError`] by [`StoreError::kind`],
+/// anything else transient.
+fn classify_error(error: &(dyn std::error::Error + 'static)) -> FailureKind {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if let Some(driver) = error.downcast_ref::<mongodb::error::Error>() {
+            return match classify(&ErrorFacts::of(driver)) {
+                ErrorClass::DuplicateKey | ErrorClass::Refused(_) => FailureKind::Permanent,
+                _ => FailureKind::Transient,
+            };
+        }
+        if let Some(store_error) = error.downcast_ref::<StoreError>() {
+            return store_error.kind();
+        }
+        current = error.source();
+    }
+    FailureKind::Transient
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mongodb::error::{Error as DriverError, ErrorKind, WriteFailure};
+
+    #[derive(Debug, thiserror::Error)]
+    enum ViewError {
+        #[error("view write failed: {0}")]
+        Mongo(#[from] DriverError),
+        #[error("view refused the event")]
+        Refused(#[source] StoreError),
+        #[error("upstream hiccup")]
+        Upstream,
+    }
+
+    fn write_error(code: i32) -> DriverError {
+        let write: mongodb::error::WriteError =
+            bson::from_document(bson::doc! { "code": code, "errmsg": "refused" }).unwrap();
+        DriverError::from(ErrorKind::Write(WriteFailure::WriteError(write)))
+    }
 
     #[test]
-    fn only_transient_store_failures_are_retried_by_run_until() {
-        let store = |source| ProjectionError::Store {
-            projection: "p".into(),
-            source,
-        };
-        let unavailable = StoreError::Unavailable {
-            operation: "project",
-            source: "replica set unreachable".into(),
-        };
-        let refused = StoreError::Refused {
-            operation: "project",
-            code: "10334".into(),
-            input_at_fault: true,
-            source: "BSONObjectTooLarge".into(),
-        };
-        assert_eq!(store(unavailable).kind(), FailureKind::Transient);
-        assert_eq!(store(refused).kind(), FailureKind::Permanent);
-        let apply = ProjectionError::Apply {
-            projection: "p".into(),
-            position: 7,
+    fn projection_errors_are_classified_by_the_driver_error_in_their_chain() {
+        // BSONObjectTooLarge, a duplicate key: the data is refused for good.
+        for code in [10334, 11000] {
+            let error = ViewError::from(write_error(code));
+            assert_eq!(classify_error(&error), FailureKind::Permanent, "{code}");
+        }
+        // WriteConflict: the batch is retried.
+        let conflict: mongodb::error::CommandError = bson::from_document(
+            bson::doc! { "code": 112, "codeName": "WriteConflict", "errmsg": "conflict" },
+        )
+        .unwrap();
+        let conflict = ViewError::from(DriverError::from(ErrorKind::Command(conflict)));
+        assert_eq!(classify_error(&conflict), FailureKind::Transient);
+        let refused = ViewError::Refused(StoreError::InvalidInput {
             stream: "S-1".into(),
-            event_type: "T".into(),
-            source: "refused".into(),
-        };
-        assert_eq!(apply.kind(), FailureKind::Permanent);
+            reason: "no".into(),
+        });
+        assert_eq!(classify_error(&refused), FailureKind::Permanent);
+        assert_eq!(classify_error(&ViewError::Upstream), FailureKind::Transient);
     }
 }

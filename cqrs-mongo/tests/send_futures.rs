@@ -1,11 +1,12 @@
 //! Every public async fn of cqrs-mongo returns a `Send` future, awaitable inside
 //! `tokio::spawn` and `#[async_trait]` methods. This test only needs to compile.
 
-use std::time::Duration;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use cqrs_mongo::{
-    MongoEventStore, MongoStoreConfig, TransactionalProjection, TransactionalProjector,
+    MongoEventStore, MongoStoreConfig, MongoTransaction, TransactionalProjection,
+    TransactionalRunner, TransactionalStore,
 };
 
 fn assert_send<T: Send>(_: T) {}
@@ -34,20 +35,34 @@ impl Setup for Service {
 }
 
 #[allow(dead_code)]
-fn every_public_future_is_send<P: TransactionalProjection>(
+fn every_public_future_is_send<P: TransactionalProjection<MongoTransaction>>(
     client: mongodb::Client,
-    projector: TransactionalProjector<P>,
+    store: Arc<MongoEventStore>,
+    projection: P,
 ) {
     assert_send(Service.set_up("mongodb://"));
     assert_send(tokio::spawn(async move {
         let _ = MongoEventStore::with_client(client, MongoStoreConfig::new("db")).await;
     }));
-    let mut projector = projector;
-    assert_send(async move {
-        let _ = projector.step().await;
-        let _ = projector.catch_up().await;
-        let _ = projector.run_until(Duration::from_secs(1), async {}).await;
-    });
+    let adapter = store.clone();
+    assert_send(tokio::spawn(async move {
+        let mut tx = adapter.begin_transaction().await?;
+        let from = adapter.lock_checkpoint(&mut tx, "p").await?;
+        adapter.read_all_in(&mut tx, from + 1, 10).await?;
+        adapter.save_checkpoint_in(&mut tx, "p", from).await?;
+        adapter.commit_transaction(tx).await?;
+        adapter
+            .rollback_transaction(adapter.begin_transaction().await?)
+            .await;
+        Ok::<_, cqrs_core::StoreError>(())
+    }));
+    let mut runner = TransactionalRunner::new(store, projection);
+    assert_send(tokio::spawn(async move {
+        let _ = runner.run_batch().await;
+        let _ = runner.catch_up().await;
+        let _ = runner.rebuild().await;
+        let _ = runner.spawn().shutdown().await;
+    }));
 }
 
 #[test]

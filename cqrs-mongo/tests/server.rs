@@ -9,12 +9,15 @@ use std::sync::{Arc, Mutex, Once};
 
 use async_trait::async_trait;
 use bson::{doc, Bson, Document};
-use cqrs_core::{EventStore, ExpectedVersion, JsonPayload, Metadata, NewEvent, RecordedEvent};
-use cqrs_mongo::{
-    ApplyError, MongoEventStore, MongoStoreConfig, ProjectionError, TransactionalProjection,
-    TransactionalProjector,
+use cqrs_core::{
+    EventStore, ExpectedVersion, FailureKind, JsonPayload, Metadata, NewEvent, RecordedEvent,
+    RunnerError,
 };
-use mongodb::{ClientSession, Database};
+use cqrs_mongo::{
+    MongoEventStore, MongoStoreConfig, MongoTransaction, TransactionalProjection,
+    TransactionalRunner,
+};
+use mongodb::Database;
 
 fn url() -> Option<String> {
     static SKIPPED: Once = Once::new();
@@ -159,31 +162,49 @@ struct CountPerStream {
     fail_on: Option<u64>,
 }
 
+#[derive(Debug, thiserror::Error)]
+enum CountError {
+    #[error(transparent)]
+    Mongo(#[from] mongodb::error::Error),
+    #[error("refusing position {0}")]
+    Refused(u64),
+}
+
 #[async_trait]
-impl TransactionalProjection for CountPerStream {
+impl TransactionalProjection<MongoTransaction> for CountPerStream {
+    type Error = CountError;
     fn name(&self) -> &str {
         "count-per-stream"
     }
     async fn apply(
         &mut self,
         event: &RecordedEvent,
-        db: &Database,
-        session: &mut ClientSession,
-    ) -> Result<(), ApplyError> {
-        db.collection::<Document>("counts")
+        tx: &mut MongoTransaction,
+    ) -> Result<(), CountError> {
+        tx.database()
+            .collection::<Document>("counts")
             .update_one(
                 doc! { "_id": event.stream_id.as_ref() },
                 doc! { "$inc": { "n": 1 } },
             )
             .upsert(true)
-            .session(session)
+            .session(tx.session())
             .await?;
         if Some(event.position) == self.fail_on {
-            return Err(ApplyError::Projection(
-                format!("refusing position {}", event.position).into(),
-            ));
+            return Err(CountError::Refused(event.position));
         }
         Ok(())
+    }
+    async fn reset(&mut self, tx: &mut MongoTransaction) -> Result<(), CountError> {
+        tx.database()
+            .collection::<Document>("counts")
+            .delete_many(doc! {})
+            .session(tx.session())
+            .await?;
+        Ok(())
+    }
+    fn failure_kind(&self, error: &CountError) -> Option<FailureKind> {
+        matches!(error, CountError::Refused(_)).then_some(FailureKind::Permanent)
     }
 }
 
@@ -215,42 +236,36 @@ async fn projection_read_model_and_checkpoint_commit_together() {
         .await
         .unwrap();
 
-    // Fails at position 4: the whole batch (positions 1..=5) rolls back, checkpoint included.
-    let mut failing =
-        TransactionalProjector::new(store.clone(), CountPerStream { fail_on: Some(4) });
+    // Fails at position 4 for good: its write rolls back, the events before it commit.
+    let mut failing = TransactionalRunner::new(store.clone(), CountPerStream { fail_on: Some(4) });
     let error = failing.catch_up().await.unwrap_err();
     assert!(
-        matches!(error, ProjectionError::Apply { position: 4, .. }),
+        matches!(error, RunnerError::Projection { position: 4, .. }),
         "{error}"
     );
-    assert_eq!(
-        count(store.database(), "P-1").await,
-        0,
-        "read-model writes rolled back"
-    );
-    assert_eq!(
-        store.load_checkpoint("count-per-stream").await.unwrap(),
-        None
-    );
-
-    // Small batches: the first commits 1..=3 with its checkpoint, the second fails alone.
-    let mut failing =
-        TransactionalProjector::new(store.clone(), CountPerStream { fail_on: Some(4) })
-            .with_batch_size(3);
-    assert!(failing.catch_up().await.is_err());
     assert_eq!(count(store.database(), "P-1").await, 3);
     assert_eq!(
         store.load_checkpoint("count-per-stream").await.unwrap(),
         Some(3)
     );
 
-    let mut working = TransactionalProjector::new(store.clone(), CountPerStream { fail_on: None });
+    let mut working = TransactionalRunner::new(store.clone(), CountPerStream { fail_on: None });
     assert_eq!(working.catch_up().await.unwrap(), 5);
     assert_eq!(
         count(store.database(), "P-1").await,
         5,
         "each event counted exactly once"
     );
+
+    // A rebuild resets the read model and the checkpoint together, then replays.
+    working.rebuild().await.unwrap();
+    assert_eq!(count(store.database(), "P-1").await, 0);
+    assert_eq!(
+        store.load_checkpoint("count-per-stream").await.unwrap(),
+        Some(0)
+    );
+    assert_eq!(working.catch_up().await.unwrap(), 5);
+    assert_eq!(count(store.database(), "P-1").await, 5);
     databases.drop_all().await;
 }
 

@@ -207,9 +207,10 @@ pub fn classify(error: &sqlx::Error) -> FailureKind {
 /// transient: retrying an input that can never succeed stalls visibly, skipping one that
 /// could have succeeded loses it silently.
 ///
-/// This is the default of [`TransactionalProjection::failure_kind`](crate::TransactionalProjection::failure_kind),
-/// so a projection error that wraps the `sqlx::Error` (`#[from]`, `#[source]` or
-/// `#[error(transparent)]`) is classified without further code.
+/// The store classifies a transactional projection's error with it when the projection's
+/// [`failure_kind`](crate::TransactionalProjection::failure_kind) leaves it to the store
+/// (the default), so a projection error that wraps the `sqlx::Error` (`#[from]`,
+/// `#[source]` or `#[error(transparent)]`) is classified without further code.
 ///
 /// ```
 /// use cqrs_core::{FailureKind, StoreError};

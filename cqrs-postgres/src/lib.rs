@@ -8,7 +8,8 @@
 //! - snapshots and checkpoints tables;
 //! - appends inside your own **transaction** ([`PgEventStore::begin`]) for inline
 //!   projections, and [`TransactionalProjection`]s whose read model and checkpoint commit
-//!   together (exactly-once effect);
+//!   together (exactly-once effect), run and rebuilt by the [`TransactionalRunner`] (see
+//!   the [`TransactionalStore`] implementation of [`PgEventStore`]);
 //! - a configurable schema, so several stores share one database, with versioned
 //!   migrations applied by [`PgEventStore::migrate`].
 //!
@@ -28,6 +29,52 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Transactional projections
+//! A read model in the store's database, written in the transaction that advances its
+//! checkpoint: after any crash, each committed event has been applied exactly once. It
+//! implements [`TransactionalProjection<PgConnection>`](TransactionalProjection) (`reset`
+//! clears it for a rebuild) and runs on a [`TransactionalRunner`], the same runner as for
+//! every store (see [`cqrs_core::projection::transactional`]).
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! use async_trait::async_trait;
+//! use cqrs_core::RecordedEvent;
+//! use cqrs_postgres::sqlx::{self, PgConnection};
+//! use cqrs_postgres::{PgEventStore, TransactionalProjection, TransactionalRunner};
+//!
+//! struct EventsPerStream;
+//!
+//! #[async_trait]
+//! impl TransactionalProjection<PgConnection> for EventsPerStream {
+//!     type Error = sqlx::Error;
+//!     fn name(&self) -> &str { "events-per-stream" }
+//!     async fn apply(&mut self, event: &RecordedEvent, connection: &mut PgConnection) -> Result<(), sqlx::Error> {
+//!         sqlx::query(
+//!             "INSERT INTO events_per_stream (stream_id, events) VALUES ($1, 1)
+//!              ON CONFLICT (stream_id) DO UPDATE SET events = events_per_stream.events + 1",
+//!         )
+//!         .bind(&*event.stream_id)
+//!         .execute(connection)
+//!         .await?;
+//!         Ok(())
+//!     }
+//!     async fn reset(&mut self, connection: &mut PgConnection) -> Result<(), sqlx::Error> {
+//!         sqlx::query("DELETE FROM events_per_stream").execute(connection).await?;
+//!         Ok(())
+//!     }
+//! }
+//!
+//! # async fn doc(store: PgEventStore) -> Result<(), Box<dyn std::error::Error>> {
+//! let store = Arc::new(store);
+//! // Once, to rebuild the view from the whole log:
+//! TransactionalRunner::new(store.clone(), EventsPerStream).rebuild().await?;
+//! let running = TransactionalRunner::new(store, EventsPerStream).spawn();
+//! // ... on shutdown, the projection comes back:
+//! let _projection = running.shutdown().await?;
+//! # Ok(()) }
+//! ```
+//!
 //! See the crate README for the SQL schema and the proof of the gap-free mechanism.
 #![warn(missing_docs)]
 
@@ -42,9 +89,7 @@ mod store;
 
 pub use config::{CoalescingConfig, PgEventStoreConfig, PoolConfig, TcpKeepalive, WakeupConfig};
 pub use error::{classify, classify_error, sqlstate_blames_input, sqlstate_kind, SetupError};
-pub use projection::{
-    RunningTransactionalProjection, TransactionalProjection, TransactionalRunner,
-};
+pub use projection::{TransactionalProjection, TransactionalRunner, TransactionalStore};
 pub use schema::{InvalidSchemaName, SchemaName};
 pub use store::{PgEventStore, PgTransaction};
 

@@ -2,10 +2,14 @@
 //! `tokio::spawn` and `#[async_trait]` methods (service traits, setup code). This test only
 //! needs to compile; the bodies never run.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use cqrs_core::{EventStore, ExpectedVersion, Metadata};
+use cqrs_postgres::sqlx::PgConnection;
 use cqrs_postgres::{
     PgEventStore, PgEventStoreConfig, PoolConfig, TransactionalProjection, TransactionalRunner,
+    TransactionalStore,
 };
 
 fn assert_send<T: Send>(_: T) {}
@@ -41,7 +45,7 @@ impl Setup for Service {
 }
 
 #[allow(dead_code)]
-fn every_public_future_is_send<P: TransactionalProjection>(
+fn every_public_future_is_send<P: TransactionalProjection<PgConnection>>(
     store: PgEventStore,
     projection: P,
     url: String,
@@ -55,11 +59,25 @@ fn every_public_future_is_send<P: TransactionalProjection>(
         let _ = spawned.migrate().await;
         drop(store);
     }));
-    let mut runner = TransactionalRunner::new(store, projection);
-    assert_send(async move {
+    let adapter = store.clone();
+    assert_send(tokio::spawn(async move {
+        let mut tx = adapter.begin_transaction().await?;
+        let from = adapter.lock_checkpoint(&mut tx, "p").await?;
+        adapter.read_all_in(&mut tx, from + 1, 10).await?;
+        adapter.save_checkpoint_in(&mut tx, "p", from).await?;
+        adapter.commit_transaction(tx).await?;
+        adapter
+            .rollback_transaction(adapter.begin_transaction().await?)
+            .await;
+        Ok::<_, cqrs_core::StoreError>(())
+    }));
+    let mut runner = TransactionalRunner::new(Arc::new(store), projection);
+    assert_send(tokio::spawn(async move {
         let _ = runner.run_batch().await;
         let _ = runner.catch_up().await;
-    });
+        let _ = runner.rebuild().await;
+        let _ = runner.spawn().shutdown().await;
+    }));
 }
 
 #[test]

@@ -8,11 +8,13 @@
 //! either
 //! - is naturally idempotent (sets values rather than incrementing them), or
 //! - remembers the last position it applied and ignores `event.position <= last`, or
-//! - stores its read model and its checkpoint in one transaction (see the PostgreSQL
-//!   store's transactional projections), which gives an exactly-once effect.
+//! - stores its read model and its checkpoint in one transaction: a
+//!   [`TransactionalProjection`] run by the [`TransactionalRunner`] (see [`transactional`]),
+//!   which gives an exactly-once effect.
 
 mod dedupe;
 mod runner;
+pub mod transactional;
 mod typed;
 
 use async_trait::async_trait;
@@ -21,6 +23,7 @@ pub use dedupe::Deduplicated;
 pub use runner::{
     ProjectionProgress, ProjectionRunner, RunnerConfig, RunnerError, RunningProjection,
 };
+pub use transactional::{TransactionalProjection, TransactionalRunner, TransactionalStore};
 pub use typed::{TypedProjection, TypedProjectionError};
 
 use crate::envelope::RecordedEvent;

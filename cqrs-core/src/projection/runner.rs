@@ -11,7 +11,7 @@ use crate::envelope::RecordedEvent;
 use crate::error::{BoxError, StoreError};
 use crate::failure::FailureKind;
 use crate::store::EventStore;
-use crate::worker::{sleep_or_stop, LogProgress, Worker, WorkerContext};
+use crate::worker::{sleep_or_stop, stop_requested, LogProgress, Worker, WorkerContext};
 
 /// Tuning of a [`ProjectionRunner`].
 ///
@@ -21,6 +21,10 @@ use crate::worker::{sleep_or_stop, LogProgress, Worker, WorkerContext};
 /// permanent one is retried `retry.max_attempts` times in all, then the runner stops at
 /// that position with the error (nothing is skipped: the log is the source of truth, and a
 /// projection that cannot apply one of its events needs a fix, not a gap).
+///
+/// The [`TransactionalRunner`](super::TransactionalRunner) takes the same configuration,
+/// `batch_size` being the events per transaction; it does not retry a permanent failure
+/// (the rolled-back batch would fail the same way), so it uses `retry` for its backoff only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RunnerConfig {
     /// Events read per batch; the checkpoint is stored after each batch. Default 500.
@@ -63,6 +67,15 @@ pub enum RunnerError {
         #[source]
         source: BoxError,
     },
+    /// Clearing the read model for a rebuild failed (the checkpoint was left as it was).
+    #[error("projection `{projection}`: resetting the read model for a rebuild failed: {source}")]
+    Reset {
+        /// Projection name.
+        projection: String,
+        /// The projection's error.
+        #[source]
+        source: BoxError,
+    },
     /// The store kept failing.
     #[error("projection `{projection}`: store failed: {source}")]
     Store {
@@ -99,8 +112,8 @@ impl LogProgress for ProjectionProgress {
 
 /// A projection running in a background task: the one [`Worker`] handle, with the
 /// projection back from [`shutdown`](Worker::shutdown) and [`RunnerError`] when it stopped
-/// for good. Store crates build runners of their own (transactional ones) on
-/// [`Worker::spawn`] with the same progress.
+/// for good. Returned by the [`ProjectionRunner`] and the
+/// [`TransactionalRunner`](super::TransactionalRunner) alike.
 pub type RunningProjection<P> = Worker<ProjectionProgress, P, RunnerError>;
 
 /// Reads the global log from a projection's checkpoint in batches, applies each event,
@@ -175,12 +188,8 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
         self.projection
             .reset()
             .await
-            .map_err(|e| RunnerError::Projection {
+            .map_err(|e| RunnerError::Reset {
                 projection: name.clone(),
-                position: 0,
-                stream: String::new(),
-                event_type: "reset".into(),
-                attempts: 1,
                 source: Box::new(e),
             })?;
         self.store
@@ -233,7 +242,7 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
             let batch = self.read_batch(checkpoint).await?;
             if batch.is_empty() {
                 tokio::select! {
-                    _ = stop.changed() => {}
+                    () = stop_requested(&mut stop) => {}
                     _ = wakeups.wait_beyond(checkpoint, self.config.idle_poll) => {}
                 }
                 continue;

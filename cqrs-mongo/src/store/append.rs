@@ -61,11 +61,6 @@ pub(crate) async fn append(
         match run_transaction(&store.client, budget, "append", &mut body).await {
             Ok(result) => return Ok(result),
             Err(BodyError::Store(error)) => return Err(error),
-            Err(BodyError::Refused) => {
-                return Err(StoreError::Corrupt(
-                    "append refused without a reason (internal error)".into(),
-                ))
-            }
             Err(BodyError::Driver(error)) => {
                 let class = classify(&ErrorFacts::of(&error));
                 if class != ErrorClass::DuplicateKey {

@@ -33,8 +33,6 @@ pub(crate) enum BodyError {
     Driver(DriverError),
     /// A typed store error decided inside the transaction (conflict, duplicate id...).
     Store(StoreError),
-    /// The body refused to go on; it keeps the details itself.
-    Refused,
 }
 
 impl From<DriverError> for BodyError {

@@ -1,77 +1,109 @@
-//! Transactional projections: read models written in the transaction that advances their
-//! checkpoint, for an exactly-once effect.
+//! Transactional projections on PostgreSQL: read models written in the transaction that
+//! advances their checkpoint, for an exactly-once effect.
 //!
-//! The core [`ProjectionRunner`](cqrs_core::ProjectionRunner) delivers at least once: a
-//! crash between applying an event and storing the checkpoint replays it. A
-//! [`TransactionalProjection`] instead receives the transaction's connection and writes its
-//! rows through it; the [`TransactionalRunner`] applies a batch and advances the checkpoint
-//! in that same transaction. Either both commit or neither does, so after any failure the
-//! batch is applied again from a read model that never saw it.
-
-mod runner;
+//! The concept and the batch loop are cqrs-core's
+//! ([`cqrs_core::projection::transactional`]); this module supplies only PostgreSQL's
+//! transaction, by implementing [`TransactionalStore`] for [`PgEventStore`]. A projection
+//! implements [`TransactionalProjection<PgConnection>`](TransactionalProjection) and writes
+//! its rows through the connection it is given; a [`TransactionalRunner`] runs each batch
+//! in one transaction:
+//!
+//! 1. `BEGIN`;
+//! 2. lock the projection's checkpoint row (`lock_checkpoint.sql`: an upsert that creates
+//!    it at 0 and holds the row lock until the transaction ends, so a second runner of the
+//!    same projection waits, then sees the checkpoint the first one committed);
+//! 3. read the next events after it through the gap-safe reader (only positions below
+//!    the oldest running transaction, so a late commit is never skipped);
+//! 4. apply them through the transaction's connection;
+//! 5. store the new checkpoint, `COMMIT`.
+//!
+//! A projection's error is classified by [`classify_error`](crate::classify_error) unless
+//! its [`failure_kind`](TransactionalProjection::failure_kind) says otherwise: the SQLSTATE
+//! of the `sqlx::Error` in its source chain (a NUL in text, 22021, or an index row too
+//! large, 54000, are permanent; a serialization failure or a timeout transient).
+//!
+//! See the [crate docs](crate#transactional-projections) for an example.
 
 use async_trait::async_trait;
-use cqrs_core::{FailureKind, RecordedEvent};
-use sqlx::PgConnection;
+use cqrs_core::{FailureKind, RecordedEvent, StoreError};
+use sqlx::{PgConnection, Postgres};
 
-pub use runner::{RunningTransactionalProjection, TransactionalRunner};
+pub use cqrs_core::{TransactionalProjection, TransactionalRunner, TransactionalStore};
 
-/// A read model stored in PostgreSQL, updated in the transaction that advances its
-/// checkpoint.
-///
-/// `apply` must write only through `connection` (never through another pool connection),
-/// and must not commit or roll back. Returning an error rolls back the whole batch,
-/// checkpoint included; what the runner does next depends on
-/// [`failure_kind`](Self::failure_kind): a transient failure is retried, a permanent one
-/// stops the runner at that event (see [`TransactionalRunner`]).
-///
-/// ```
-/// use async_trait::async_trait;
-/// use cqrs_core::RecordedEvent;
-/// use cqrs_postgres::TransactionalProjection;
-/// use sqlx::PgConnection;
-///
-/// struct EventsPerStream;
-///
-/// #[async_trait]
-/// impl TransactionalProjection for EventsPerStream {
-///     type Error = sqlx::Error;
-///     fn name(&self) -> &str { "events-per-stream" }
-///     async fn apply(&mut self, event: &RecordedEvent, connection: &mut PgConnection) -> Result<(), sqlx::Error> {
-///         sqlx::query(
-///             "INSERT INTO events_per_stream (stream_id, events) VALUES ($1, 1)
-///              ON CONFLICT (stream_id) DO UPDATE SET events = events_per_stream.events + 1",
-///         )
-///         .bind(&*event.stream_id)
-///         .execute(connection)
-///         .await?;
-///         Ok(())
-///     }
-/// }
-/// ```
+use crate::error::map_sqlx;
+use crate::store::{checkpoints, read, PgEventStore};
+
+/// PostgreSQL's transaction for a [`TransactionalRunner`]: a pooled connection in a
+/// transaction; projections write through its [`PgConnection`].
 #[async_trait]
-pub trait TransactionalProjection: Send + 'static {
-    /// The projection's error.
-    type Error: std::error::Error + Send + Sync + 'static;
+impl TransactionalStore for PgEventStore {
+    type Transaction = sqlx::Transaction<'static, Postgres>;
+    type Connection = PgConnection;
 
-    /// Stable name, the checkpoint key.
-    fn name(&self) -> &str;
+    async fn begin_transaction(&self) -> Result<Self::Transaction, StoreError> {
+        self.pool().begin().await.map_err(|e| map_sqlx("begin", e))
+    }
 
-    /// Applies one event through the batch's transaction. Called in position order, and
-    /// exactly once per event as far as committed effects go.
-    async fn apply(
-        &mut self,
-        event: &RecordedEvent,
-        connection: &mut PgConnection,
-    ) -> Result<(), Self::Error>;
+    /// `lock_checkpoint.sql`: the row lock is held until the transaction ends.
+    async fn lock_checkpoint(
+        &self,
+        tx: &mut Self::Transaction,
+        name: &str,
+    ) -> Result<u64, StoreError> {
+        let locked: i64 = sqlx::query_scalar(&self.statements().lock_checkpoint)
+            .bind(name)
+            .fetch_one(&mut **tx)
+            .await
+            .map_err(|e| map_sqlx("lock_checkpoint", e))?;
+        u64::try_from(locked).map_err(|_| {
+            StoreError::Corrupt(format!(
+                "negative checkpoint {locked} of projection `{name}`"
+            ))
+        })
+    }
 
-    /// Whether a failure of [`apply`](Self::apply) can succeed when the batch is retried.
-    /// The default, [`classify_error`](crate::classify_error), finds the `sqlx::Error` or
-    /// [`StoreError`](cqrs_core::StoreError) in the error's source chain and classifies it
-    /// by SQLSTATE (a NUL in text, 22021, or an index row too large, 54000, are
-    /// permanent; a serialization failure or a timeout transient); anything else is
-    /// transient. Override it to classify your own domain errors.
-    fn failure_kind(&self, error: &Self::Error) -> FailureKind {
+    async fn read_all_in(
+        &self,
+        tx: &mut Self::Transaction,
+        from_position: u64,
+        max: usize,
+    ) -> Result<Vec<RecordedEvent>, StoreError> {
+        read::read_all(&mut **tx, &self.statements().read_all, from_position, max).await
+    }
+
+    fn connection(tx: &mut Self::Transaction) -> &mut PgConnection {
+        tx
+    }
+
+    async fn save_checkpoint_in(
+        &self,
+        tx: &mut Self::Transaction,
+        name: &str,
+        position: u64,
+    ) -> Result<(), StoreError> {
+        checkpoints::save(
+            &mut **tx,
+            &self.statements().save_checkpoint,
+            name,
+            position,
+        )
+        .await
+    }
+
+    async fn commit_transaction(&self, tx: Self::Transaction) -> Result<(), StoreError> {
+        tx.commit().await.map_err(|e| map_sqlx("commit", e))
+    }
+
+    async fn rollback_transaction(&self, tx: Self::Transaction) {
+        // A failed rollback changes nothing: the transaction did not commit, and the
+        // connection is closed instead of going back to the pool.
+        if let Err(error) = tx.rollback().await {
+            tracing::debug!(%error, "rollback of a projection batch failed");
+        }
+    }
+
+    /// [`classify_error`](crate::classify_error): by the SQLSTATE in the error's source chain.
+    fn classify_error(&self, error: &(dyn std::error::Error + 'static)) -> FailureKind {
         crate::classify_error(error)
     }
 }

@@ -1,0 +1,198 @@
+//! One transaction of a [`TransactionalRunner`](super::TransactionalRunner): a batch, or a
+//! reset for a rebuild. Each either commits as a whole or is rolled back as a whole.
+
+use super::{TransactionalProjection, TransactionalStore};
+use crate::error::StoreError;
+use crate::failure::FailureKind;
+use crate::projection::RunnerError;
+
+/// What a committed (or empty) batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Applied {
+    /// The checkpoint after the batch.
+    pub checkpoint: u64,
+    /// Events applied; 0 when there was nothing after the checkpoint.
+    pub events: usize,
+}
+
+/// Why a transaction failed (it was rolled back), and whether retrying it can help.
+#[derive(Debug)]
+pub(super) struct BatchFailure {
+    pub error: RunnerError,
+    pub kind: FailureKind,
+    /// The event the projection failed on, if it did.
+    pub poison: Option<u64>,
+}
+
+impl BatchFailure {
+    fn store(projection: &str, source: StoreError) -> Self {
+        Self {
+            kind: source.kind(),
+            poison: None,
+            error: RunnerError::Store {
+                projection: projection.to_owned(),
+                source,
+            },
+        }
+    }
+}
+
+/// Applies the events after the checkpoint (with `before`, only those below it) in one
+/// transaction, `attempt` being the how-manieth try of this batch (for the error).
+pub(super) async fn apply_next<S, P>(
+    store: &S,
+    projection: &mut P,
+    batch_size: usize,
+    before: Option<u64>,
+    attempt: u32,
+) -> Result<Applied, BatchFailure>
+where
+    S: TransactionalStore,
+    P: TransactionalProjection<S::Connection>,
+{
+    let name = projection.name().to_owned();
+    let mut tx = store
+        .begin_transaction()
+        .await
+        .map_err(|e| BatchFailure::store(&name, e))?;
+    let outcome = apply_in(
+        store, &mut tx, projection, &name, batch_size, before, attempt,
+    )
+    .await;
+    match outcome {
+        Ok(applied) if applied.events > 0 => {
+            store
+                .commit_transaction(tx)
+                .await
+                .map_err(|e| BatchFailure::store(&name, e))?;
+            tracing::debug!(projection = %name, checkpoint = applied.checkpoint, events = applied.events, "transactional batch committed");
+            Ok(applied)
+        }
+        // Nothing to apply (the lock is released without writing), or a failure.
+        outcome => {
+            store.rollback_transaction(tx).await;
+            outcome
+        }
+    }
+}
+
+async fn apply_in<S, P>(
+    store: &S,
+    tx: &mut S::Transaction,
+    projection: &mut P,
+    name: &str,
+    batch_size: usize,
+    before: Option<u64>,
+    attempt: u32,
+) -> Result<Applied, BatchFailure>
+where
+    S: TransactionalStore,
+    P: TransactionalProjection<S::Connection>,
+{
+    let failed = |e| BatchFailure::store(name, e);
+    let checkpoint = store.lock_checkpoint(tx, name).await.map_err(failed)?;
+    let mut events = store
+        .read_all_in(tx, checkpoint + 1, batch_size.max(1))
+        .await
+        .map_err(failed)?;
+    if let Some(before) = before {
+        events.retain(|event| event.position < before);
+    }
+    let Some(last) = events.last().map(|event| event.position) else {
+        return Ok(Applied {
+            checkpoint,
+            events: 0,
+        });
+    };
+    for event in &events {
+        if let Err(error) = projection.apply(event, S::connection(tx)).await {
+            return Err(BatchFailure {
+                kind: classify(store, projection, &error),
+                poison: Some(event.position),
+                error: RunnerError::Projection {
+                    projection: name.to_owned(),
+                    position: event.position,
+                    stream: event.stream_id.to_string(),
+                    event_type: event.event_type.to_string(),
+                    attempts: attempt,
+                    source: Box::new(error),
+                },
+            });
+        }
+    }
+    store
+        .save_checkpoint_in(tx, name, last)
+        .await
+        .map_err(failed)?;
+    Ok(Applied {
+        checkpoint: last,
+        events: events.len(),
+    })
+}
+
+/// Clears the read model and sets the checkpoint back to 0, in one transaction taken under
+/// the checkpoint's lock.
+pub(super) async fn reset<S, P>(store: &S, projection: &mut P) -> Result<(), RunnerError>
+where
+    S: TransactionalStore,
+    P: TransactionalProjection<S::Connection>,
+{
+    let name = projection.name().to_owned();
+    let failed = |source| RunnerError::Store {
+        projection: name.clone(),
+        source,
+    };
+    let mut tx = store.begin_transaction().await.map_err(failed)?;
+    match reset_in(store, &mut tx, projection, &name).await {
+        Ok(from) => {
+            store.commit_transaction(tx).await.map_err(failed)?;
+            tracing::info!(projection = %name, from, "read model reset and checkpoint set back to 0 for a rebuild");
+            Ok(())
+        }
+        Err(failure) => {
+            store.rollback_transaction(tx).await;
+            Err(failure)
+        }
+    }
+}
+
+/// Returns the checkpoint the rebuild started from.
+async fn reset_in<S, P>(
+    store: &S,
+    tx: &mut S::Transaction,
+    projection: &mut P,
+    name: &str,
+) -> Result<u64, RunnerError>
+where
+    S: TransactionalStore,
+    P: TransactionalProjection<S::Connection>,
+{
+    let failed = |source| RunnerError::Store {
+        projection: name.to_owned(),
+        source,
+    };
+    let from = store.lock_checkpoint(tx, name).await.map_err(failed)?;
+    projection
+        .reset(S::connection(tx))
+        .await
+        .map_err(|error| RunnerError::Reset {
+            projection: name.to_owned(),
+            source: Box::new(error),
+        })?;
+    store
+        .save_checkpoint_in(tx, name, 0)
+        .await
+        .map_err(failed)?;
+    Ok(from)
+}
+
+/// The projection's own verdict on `error`, else the store's.
+fn classify<S, P>(store: &S, projection: &P, error: &P::Error) -> FailureKind
+where
+    S: TransactionalStore,
+    P: TransactionalProjection<S::Connection>,
+{
+    projection
+        .failure_kind(error)
+        .unwrap_or_else(|| store.classify_error(error))
+}
