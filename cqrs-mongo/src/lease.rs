@@ -144,7 +144,6 @@ impl LeaseStore for MongoEventStore {
             Ok(written) => Ok(written),
             Err(BodyError::Store(error)) => Err(error),
             Err(BodyError::Driver(error)) => Err(store_error("save_checkpoint", error)),
-            Err(BodyError::Refused) => Ok(FencedWrite::Deposed),
         }
     }
 }
