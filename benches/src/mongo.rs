@@ -13,7 +13,7 @@ use cqrs_core::{
     stream_id, Aggregate, EventStore, ExpectedVersion, JsonPayload, Metadata, Repository, Snapshot,
     SnapshotPolicy,
 };
-use cqrs_mongo::{MongoEventStore, MongoStoreConfig};
+use cqrs_mongo::{MongoEventStore, MongoEventStoreConfig};
 use futures::{StreamExt, TryStreamExt};
 use mongodb::options::IndexOptions;
 use mongodb::{Collection, IndexModel};
@@ -33,7 +33,7 @@ const PAGE: usize = 1_000;
 
 pub async fn run(table: &mut Table, url: &str) {
     let database = format!("cqrs_bench_{}", uuid::Uuid::new_v4().simple());
-    let store = MongoEventStore::connect(url, MongoStoreConfig::new(&database))
+    let store = MongoEventStore::connect(url, MongoEventStoreConfig::new(&database))
         .await
         .expect("connect to MONGODB_URL");
     store.migrate().await.expect("migrate");

@@ -4,19 +4,19 @@ use std::time::Duration;
 
 use cqrs_core::StoreLimits;
 
-use crate::error::MongoStoreError;
+use crate::error::SetupError;
 
 /// Where the store keeps its data and how it behaves.
 ///
 /// ```
 /// use std::time::Duration;
-/// use cqrs_mongo::MongoStoreConfig;
-/// let config = MongoStoreConfig::new("orders").collection_prefix("es_");
+/// use cqrs_mongo::MongoEventStoreConfig;
+/// let config = MongoEventStoreConfig::new("orders").collection_prefix("es_");
 /// assert_eq!(config.events_collection, "es_events");
 /// assert_eq!(config.transaction_timeout, Duration::from_secs(30));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
-pub struct MongoStoreConfig {
+pub struct MongoEventStoreConfig {
     /// Database holding every collection of the store.
     pub database: String,
     /// One document per event. Default `events`.
@@ -42,7 +42,7 @@ pub struct MongoStoreConfig {
     pub change_stream: bool,
 }
 
-impl MongoStoreConfig {
+impl MongoEventStoreConfig {
     /// The default configuration for `database`.
     pub fn new(database: impl Into<String>) -> Self {
         Self {
@@ -80,10 +80,10 @@ impl MongoStoreConfig {
     }
 
     /// Checks that every name is usable by MongoDB.
-    pub fn validate(&self) -> Result<(), MongoStoreError> {
+    pub fn validate(&self) -> Result<(), SetupError> {
         let bad_db = |c: char| "/\\. \"$\0".contains(c);
         if self.database.is_empty() || self.database.len() > 63 || self.database.contains(bad_db) {
-            return Err(MongoStoreError::Config(format!(
+            return Err(SetupError::Config(format!(
                 "invalid database name `{}`",
                 self.database
             )));
@@ -97,14 +97,14 @@ impl MongoStoreConfig {
         ];
         for name in names {
             if name.is_empty() || name.contains(['$', '\0']) || name.starts_with("system.") {
-                return Err(MongoStoreError::Config(format!(
+                return Err(SetupError::Config(format!(
                     "invalid collection name `{name}`"
                 )));
             }
         }
         for (i, a) in names.iter().enumerate() {
             if names[i + 1..].contains(a) {
-                return Err(MongoStoreError::Config(format!(
+                return Err(SetupError::Config(format!(
                     "collection `{a}` is configured twice"
                 )));
             }
@@ -119,14 +119,14 @@ mod tests {
 
     #[test]
     fn default_names_are_valid_and_distinct() {
-        assert!(MongoStoreConfig::new("cqrs").validate().is_ok());
+        assert!(MongoEventStoreConfig::new("cqrs").validate().is_ok());
     }
 
     #[test]
     fn unusable_names_are_refused() {
-        assert!(MongoStoreConfig::new("a.b").validate().is_err());
-        assert!(MongoStoreConfig::new("").validate().is_err());
-        let mut config = MongoStoreConfig::new("cqrs");
+        assert!(MongoEventStoreConfig::new("a.b").validate().is_err());
+        assert!(MongoEventStoreConfig::new("").validate().is_err());
+        let mut config = MongoEventStoreConfig::new("cqrs");
         config.snapshots_collection = "events".into();
         assert!(config.validate().is_err());
         config.snapshots_collection = "sys$".into();

@@ -11,11 +11,11 @@
 //! ```no_run
 //! use std::sync::Arc;
 //! use cqrs_core::{EventStore, ExpectedVersion, JsonPayload, Metadata, NewEvent};
-//! use cqrs_mongo::{MongoEventStore, MongoStoreConfig};
+//! use cqrs_mongo::{MongoEventStore, MongoEventStoreConfig};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! // A replica set is required (a single-node one is enough).
-//! let store = MongoEventStore::connect("mongodb://127.0.0.1:27017/?replicaSet=rs0", MongoStoreConfig::new("shop")).await?;
+//! let store = MongoEventStore::connect("mongodb://127.0.0.1:27017/?replicaSet=rs0", MongoEventStoreConfig::new("shop")).await?;
 //! store.migrate().await?; // collections, unique indexes, position counter; idempotent
 //! let store = Arc::new(store);
 //!
@@ -44,7 +44,7 @@
 //! ## Requirements
 //! MongoDB 5.0 or later (payload keys may contain `.` or start with `$`) running as a
 //! replica set or sharded cluster. A standalone server is refused with
-//! [`MongoStoreError::StandaloneServer`].
+//! [`SetupError::StandaloneServer`].
 //!
 //! ## Document layout
 //! The event and snapshot documents, and every filter, update and index the store sends,
@@ -60,8 +60,8 @@ mod projection;
 mod queries;
 mod store;
 
-pub use config::MongoStoreConfig;
-pub use error::MongoStoreError;
+pub use config::MongoEventStoreConfig;
+pub use error::SetupError;
 pub use projection::{
     MongoTransaction, TransactionalProjection, TransactionalRunner, TransactionalStore,
 };

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use cqrs_mongo::{
-    MongoEventStore, MongoStoreConfig, MongoTransaction, TransactionalProjection,
+    MongoEventStore, MongoEventStoreConfig, MongoTransaction, TransactionalProjection,
     TransactionalRunner, TransactionalStore,
 };
 
@@ -27,7 +27,7 @@ impl Setup for Service {
         &self,
         url: &str,
     ) -> Result<MongoEventStore, Box<dyn std::error::Error + Send + Sync>> {
-        let store = MongoEventStore::connect(url, MongoStoreConfig::new("db")).await?;
+        let store = MongoEventStore::connect(url, MongoEventStoreConfig::new("db")).await?;
         store.migrate().await?;
         store.ensure_indexes().await?;
         Ok(store)
@@ -42,7 +42,7 @@ fn every_public_future_is_send<P: TransactionalProjection<MongoTransaction>>(
 ) {
     assert_send(Service.set_up("mongodb://"));
     assert_send(tokio::spawn(async move {
-        let _ = MongoEventStore::with_client(client, MongoStoreConfig::new("db")).await;
+        let _ = MongoEventStore::with_client(client, MongoEventStoreConfig::new("db")).await;
     }));
     let adapter = store.clone();
     assert_send(tokio::spawn(async move {

@@ -14,7 +14,7 @@ use cqrs_core::{
     RunnerError,
 };
 use cqrs_mongo::{
-    MongoEventStore, MongoStoreConfig, MongoTransaction, TransactionalProjection,
+    MongoEventStore, MongoEventStoreConfig, MongoTransaction, TransactionalProjection,
     TransactionalRunner,
 };
 use mongodb::Database;
@@ -43,7 +43,7 @@ struct Databases(Arc<Mutex<Vec<Database>>>);
 impl Databases {
     async fn fresh_store(&self, url: &str) -> MongoEventStore {
         let name = format!("cqrs_test_{}", uuid::Uuid::new_v4().simple());
-        let store = MongoEventStore::connect(url, MongoStoreConfig::new(name))
+        let store = MongoEventStore::connect(url, MongoEventStoreConfig::new(name))
             .await
             .expect("connect");
         store.migrate().await.expect("migrate");

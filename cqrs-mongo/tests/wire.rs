@@ -1,5 +1,8 @@
 //! The store's driver calls against a scripted wire-protocol server (no MongoDB needed):
 //! what each operation sends, and how it reacts to documented server replies.
+//!
+//! One file on purpose: every case shares the scripted server and the reply builders above
+//! them, and reads as the list of the store's wire exchanges.
 
 mod support {
     pub mod fake_server;
@@ -12,11 +15,11 @@ use bson::{doc, Bson, Document};
 use cqrs_core::{
     AppendResult, EventStore, ExpectedVersion, JsonPayload, Metadata, NewEvent, StoreError,
 };
-use cqrs_mongo::{MongoEventStore, MongoStoreConfig, MongoStoreError};
+use cqrs_mongo::{MongoEventStore, MongoEventStoreConfig, SetupError};
 use support::fake_server::{command_name, FakeServer, Script};
 
-fn quiet_config() -> MongoStoreConfig {
-    let mut config = MongoStoreConfig::new("wire");
+fn quiet_config() -> MongoEventStoreConfig {
+    let mut config = MongoEventStoreConfig::new("wire");
     config.change_stream = false;
     config.poll_interval = std::time::Duration::from_secs(3600);
     config
@@ -28,7 +31,7 @@ async fn store_on(script: Arc<Script>) -> (FakeServer, MongoEventStore) {
 
 async fn store_with(
     script: Arc<Script>,
-    config: MongoStoreConfig,
+    config: MongoEventStoreConfig,
 ) -> (FakeServer, MongoEventStore) {
     let server = FakeServer::start(true, script).await;
     let store = MongoEventStore::connect(&server.url(), config)
@@ -98,7 +101,7 @@ async fn standalone_server_is_refused_with_a_clear_error() {
         .await
         .unwrap_err();
     assert!(
-        matches!(error, MongoStoreError::StandaloneServer { .. }),
+        matches!(error, SetupError::StandaloneServer { .. }),
         "{error}"
     );
     assert!(error.to_string().contains("replica set"));

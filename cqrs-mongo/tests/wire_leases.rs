@@ -11,11 +11,11 @@ use std::time::Duration;
 
 use bson::{doc, Document};
 use cqrs_core::lease::{FencedWrite, Lease, LeaseStore};
-use cqrs_mongo::{MongoEventStore, MongoStoreConfig};
+use cqrs_mongo::{MongoEventStore, MongoEventStoreConfig};
 use support::fake_server::{command_name, FakeServer, Script};
 
 async fn store_on(script: Arc<Script>) -> (FakeServer, MongoEventStore) {
-    let mut config = MongoStoreConfig::new("wire");
+    let mut config = MongoEventStoreConfig::new("wire");
     config.change_stream = false;
     config.poll_interval = Duration::from_secs(3600);
     let server = FakeServer::start(true, script).await;

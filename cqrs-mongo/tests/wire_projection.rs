@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use bson::{doc, Bson, Document};
 use cqrs_core::{RecordedEvent, RetryPolicy, RunnerConfig, RunnerError};
 use cqrs_mongo::{
-    MongoEventStore, MongoStoreConfig, MongoTransaction, TransactionalProjection,
+    MongoEventStore, MongoEventStoreConfig, MongoTransaction, TransactionalProjection,
     TransactionalRunner,
 };
 use support::fake_server::{command_name, FakeServer, Script};
@@ -110,7 +110,7 @@ fn server_script(
 
 async fn store_on(script: Arc<Script>) -> (FakeServer, Arc<MongoEventStore>) {
     let server = FakeServer::start(true, script).await;
-    let mut config = MongoStoreConfig::new("wire");
+    let mut config = MongoEventStoreConfig::new("wire");
     config.change_stream = false;
     config.poll_interval = Duration::from_secs(3600);
     let store = MongoEventStore::connect(&server.url(), config)

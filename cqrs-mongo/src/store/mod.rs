@@ -17,8 +17,8 @@ use mongodb::error::ErrorKind;
 use mongodb::options::{ClientOptions, CollectionOptions, ReadConcern, WriteConcern};
 use mongodb::{Client, Collection, Database};
 
-use crate::config::MongoStoreConfig;
-use crate::error::{store_error, MongoStoreError};
+use crate::config::MongoEventStoreConfig;
+use crate::error::{store_error, SetupError};
 use crate::queries::{self, Deployment};
 
 pub(crate) use checkpoints::{load_in, save_in};
@@ -30,7 +30,7 @@ pub(crate) use transaction::{run_transaction, BodyError, Outcome, TransactionBod
 ///
 /// Requires a replica set (a single-node one is enough) or a sharded cluster; a standalone
 /// server is refused by [`connect`](Self::connect) with
-/// [`MongoStoreError::StandaloneServer`]. Call [`migrate`](Self::migrate) once per database
+/// [`SetupError::StandaloneServer`]. Call [`migrate`](Self::migrate) once per database
 /// (it is idempotent) before appending. See the [crate docs](crate) for the guarantees and
 /// their mechanism.
 ///
@@ -39,7 +39,7 @@ pub struct MongoEventStore {
     client: Client,
     database: Database,
     collections: Collections,
-    config: MongoStoreConfig,
+    config: MongoEventStoreConfig,
     notifier: PositionNotifier,
     _watcher: watch::WatcherGuard,
 }
@@ -56,7 +56,7 @@ pub(crate) struct Collections {
 }
 
 impl Collections {
-    fn new(database: &Database, config: &MongoStoreConfig) -> Self {
+    fn new(database: &Database, config: &MongoEventStoreConfig) -> Self {
         let options = CollectionOptions::builder()
             .read_concern(ReadConcern::majority())
             .write_concern(WriteConcern::majority())
@@ -84,11 +84,11 @@ impl MongoEventStore {
     /// Connects to `url` (a MongoDB connection string), checks that the deployment supports
     /// transactions, and starts the wake-up task. Does not create anything: call
     /// [`migrate`](Self::migrate).
-    pub async fn connect(url: &str, config: MongoStoreConfig) -> Result<Self, MongoStoreError> {
+    pub async fn connect(url: &str, config: MongoEventStoreConfig) -> Result<Self, SetupError> {
         let mut options = ClientOptions::parse(url)
             .await
             .map_err(|e| match e.kind.as_ref() {
-                ErrorKind::InvalidArgument { .. } => MongoStoreError::Config(e.to_string()),
+                ErrorKind::InvalidArgument { .. } => SetupError::Config(e.to_string()),
                 _ => store_error("connect", e).into(),
             })?;
         options
@@ -101,7 +101,7 @@ impl MongoEventStore {
             .collect::<Vec<_>>()
             .join(",");
         let client =
-            Client::with_options(options).map_err(|e| MongoStoreError::Config(e.to_string()))?;
+            Client::with_options(options).map_err(|e| SetupError::Config(e.to_string()))?;
         Self::open(client, config, address).await
     }
 
@@ -109,16 +109,16 @@ impl MongoEventStore {
     /// [`connect`](Self::connect).
     pub async fn with_client(
         client: Client,
-        config: MongoStoreConfig,
-    ) -> Result<Self, MongoStoreError> {
+        config: MongoEventStoreConfig,
+    ) -> Result<Self, SetupError> {
         Self::open(client, config, "the configured server".to_owned()).await
     }
 
     async fn open(
         client: Client,
-        config: MongoStoreConfig,
+        config: MongoEventStoreConfig,
         address: String,
-    ) -> Result<Self, MongoStoreError> {
+    ) -> Result<Self, SetupError> {
         config.validate()?;
         let hello = client
             .database("admin")
@@ -128,7 +128,7 @@ impl MongoEventStore {
         match queries::deployment_of(&hello) {
             Deployment::Standalone => {
                 tracing::error!(%address, "standalone MongoDB server: transactions unavailable");
-                return Err(MongoStoreError::StandaloneServer { address });
+                return Err(SetupError::StandaloneServer { address });
             }
             deployment => tracing::debug!(?deployment, "connected to MongoDB"),
         }
@@ -155,7 +155,7 @@ impl MongoEventStore {
     /// `event_id`, and the position counter (raised to the log's head if the log already
     /// has events). Idempotent: safe to run at every start.
     #[tracing::instrument(skip(self), fields(database = %self.config.database))]
-    pub async fn migrate(&self) -> Result<(), MongoStoreError> {
+    pub async fn migrate(&self) -> Result<(), SetupError> {
         let existing = self
             .database
             .list_collection_names()
@@ -195,7 +195,7 @@ impl MongoEventStore {
     }
 
     /// Alias of [`migrate`](Self::migrate).
-    pub async fn ensure_indexes(&self) -> Result<(), MongoStoreError> {
+    pub async fn ensure_indexes(&self) -> Result<(), SetupError> {
         self.migrate().await
     }
 
@@ -210,7 +210,7 @@ impl MongoEventStore {
     }
 
     /// The configuration.
-    pub fn config(&self) -> &MongoStoreConfig {
+    pub fn config(&self) -> &MongoEventStoreConfig {
         &self.config
     }
 

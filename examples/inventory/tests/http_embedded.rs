@@ -1,4 +1,7 @@
 //! The HTTP API end to end in embedded mode, over a real TCP socket.
+//!
+//! Over 400 lines on purpose: three long scenarios (the happy path, every refused input,
+//! store failures) that share the server setup and read as the API's contract.
 
 mod support;
 

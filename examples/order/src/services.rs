@@ -22,7 +22,7 @@ use cqrs_kafka::{
     ConsumerConfig, ConsumerRunner, EventRelay, KafkaConfig, ProjectionHandler, RelayConfig,
     RunningConsumer, RunningRelay, TopicMapping,
 };
-use cqrs_mongo::{MongoEventStore, MongoStoreConfig};
+use cqrs_mongo::{MongoEventStore, MongoEventStoreConfig};
 use cqrs_postgres::{PgEventStore, PgEventStoreConfig, PoolConfig, SchemaName};
 use service_kit::Health;
 
@@ -129,7 +129,7 @@ impl OrderServices {
             Some(url) => {
                 let store = MongoEventStore::connect(
                     url,
-                    MongoStoreConfig::new(config.event_schema.clone())
+                    MongoEventStoreConfig::new(config.event_schema.clone())
                         .limits(store_limits(&relay_config)),
                 )
                 .await?;
