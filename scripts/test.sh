@@ -26,4 +26,6 @@ if [ -n "$broker_pid" ]; then trap 'kill "$broker_pid" 2>/dev/null || true' EXIT
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# Rustdoc of the libraries: no broken links to renamed or moved items.
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --quiet -p cqrs-core -p cqrs-postgres -p cqrs-mongo -p cqrs-kafka
 cargo test --workspace

@@ -45,7 +45,7 @@ impl<P> WorkerContext<P> {
     }
 
     /// Resolves once a shutdown is requested; never if the handle was dropped without one
-    /// (the worker then runs on, as documented on [`Worker`]).
+    /// (the worker then runs on, as documented on [`Worker`](super::Worker)).
     pub async fn stopping(&self) {
         stop_requested(&mut self.stop.clone()).await
     }

@@ -20,7 +20,7 @@ pub enum CatchUpError<P> {
     /// The worker stopped or the timeout passed first.
     #[error(transparent)]
     Wait(#[from] WaitError<P>),
-    /// The worker was not given a log to follow ([`Worker::following`]).
+    /// The worker was not given a log to follow ([`Worker::following`](super::Worker::following)).
     #[error("worker `{worker}` does not follow an event store's log")]
     NoLog {
         /// The worker's name.

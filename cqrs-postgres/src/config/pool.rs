@@ -42,7 +42,7 @@ pub struct PoolConfig {
     /// round trip per call; without it, a connection whose server went away fails its call
     /// with [`StoreError::Unavailable`](cqrs_core::StoreError::Unavailable), is discarded,
     /// and the store retries on a fresh connection (see
-    /// [`PgEventStoreConfig::retries`]).
+    /// [`PgEventStoreConfig::retries`](super::PgEventStoreConfig::retries)).
     pub test_before_acquire: bool,
     /// PostgreSQL's `statement_timeout` for every connection (default 30 s; `None` leaves
     /// the server's setting). A statement running longer is cancelled by the server and
@@ -76,7 +76,7 @@ pub struct PoolConfig {
 /// What it does **not** do: make this client notice a server that vanished (a half-open
 /// connection to a crashed host). A call on such a connection waits for an answer that
 /// never comes; that wait is bounded on the client by
-/// [`PgEventStoreConfig::call_timeout`] (the store's calls fail with
+/// [`PgEventStoreConfig::call_timeout`](super::PgEventStoreConfig::call_timeout) (the store's calls fail with
 /// [`StoreError::Timeout`](cqrs_core::StoreError::Timeout) and the connection is
 /// discarded). Over a Unix socket the settings are ignored by the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
