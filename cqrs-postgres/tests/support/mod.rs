@@ -157,3 +157,21 @@ pub fn spawn_append(
             .await
     })
 }
+
+/// The whole global log of `store` once at least `expected` events are visible (10 s at
+/// most). The gap-safe reader holds back events while any older transaction in the cluster
+/// is open (another test's migration, say), so a read right after an append may see fewer.
+pub async fn read_all_visible(
+    store: &PgEventStore,
+    expected: usize,
+) -> Vec<cqrs_core::RecordedEvent> {
+    use cqrs_core::EventStore;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let all = store.read_all(1, 10_000).await.expect("read_all");
+        if all.len() >= expected || std::time::Instant::now() >= deadline {
+            return all;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
