@@ -292,3 +292,42 @@ async fn relay_deposed_while_paused_cannot_move_the_checkpoint() {
     relay.shutdown().await.expect("shutdown");
     pg.drop().await;
 }
+
+/// No broker needed: an idle relay sends nothing.
+#[tokio::test]
+async fn idle_relay_keeps_its_lease_and_releases_it_on_shutdown() {
+    let store = Arc::new(cqrs_core::InMemoryEventStore::new());
+    let ttl = Duration::from_millis(300);
+    let relay = EventRelay::new(store.clone(), KafkaConfig::new("127.0.0.1:1"))
+        .with_config(RelayConfig {
+            // Far longer than the lease: the idle wait must still wake up to renew.
+            idle_poll: Duration::from_secs(10),
+            ..RelayConfig::default()
+        })
+        .with_lease(store.clone(), LeaseConfig::with_ttl(ttl))
+        .spawn();
+    relay
+        .wait_for(Duration::from_secs(5), |p| p.role == LeaseRole::Leader)
+        .await
+        .expect("the relay takes its lease");
+    for _ in 0..10 {
+        tokio::time::sleep(ttl / 2).await;
+        assert!(
+            store
+                .acquire("kafka-relay", "other-replica", ttl)
+                .await
+                .unwrap()
+                .is_none(),
+            "an idle relay let its lease expire"
+        );
+    }
+    relay.shutdown().await.expect("shutdown");
+    assert!(
+        store
+            .acquire("kafka-relay", "other-replica", ttl)
+            .await
+            .unwrap()
+            .is_some(),
+        "a graceful shutdown releases the lease at once"
+    );
+}
