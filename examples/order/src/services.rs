@@ -127,7 +127,9 @@ impl OrderServices {
         .connect(&config.database_url)
         .await?;
         // The relay's lease lives in the event store; the MongoDB store has none yet.
-        let (store, leases): (Arc<dyn EventStore>, Option<Arc<dyn LeaseStore>>) = match &config.mongodb_url {
+        let (store, leases): (Arc<dyn EventStore>, Option<Arc<dyn LeaseStore>>) = match &config
+            .mongodb_url
+        {
             Some(url) => {
                 let store = MongoEventStore::connect(
                     url,
