@@ -10,6 +10,7 @@
 mod config;
 mod error;
 mod in_flight;
+mod lease;
 mod running;
 mod session;
 
@@ -22,9 +23,11 @@ pub use config::{RefusedEvents, RelayConfig};
 pub use error::RelayError;
 pub use running::{RelayProgress, RunningRelay};
 
-use cqrs_core::worker::{sleep_or_stop, Worker};
+use cqrs_core::lease::{holder_id, LeaseConfig, LeaseStore};
+use cqrs_core::worker::{sleep_or_stop, LeaseRole, Worker};
 use cqrs_core::EventStore;
-use session::Session;
+use lease::{LeaseSettings, RelayLease, Waited};
+use session::{Session, SessionEnd};
 
 use crate::KafkaConfig;
 
@@ -69,6 +72,7 @@ pub struct EventRelay<S: EventStore + ?Sized = dyn EventStore> {
     store: Arc<S>,
     kafka: KafkaConfig,
     config: RelayConfig,
+    lease: Option<LeaseSettings>,
 }
 
 impl<S: EventStore + ?Sized> EventRelay<S> {
@@ -78,7 +82,53 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
             store,
             kafka,
             config: RelayConfig::default(),
+            lease: None,
         }
+    }
+
+    /// Publishes only while holding the lease named like the relay's checkpoint
+    /// ([`RelayConfig::checkpoint_name`]) in `leases`, so that any number of replicas can
+    /// run the same relay: one publishes, the others stand by
+    /// ([`RelayProgress::role`]) and one of them takes over within
+    /// `config.ttl + config.retry_every` when the holder dies (at once when it shuts down
+    /// gracefully, which releases the lease). `leases` is normally the relay's own event
+    /// store (e.g. the same `Arc<PgEventStore>`), since the checkpoint is written there,
+    /// fenced by the lease's token: a deposed holder that wakes up late moves nothing.
+    ///
+    /// The new holder resumes after the stored checkpoint. The only events published twice
+    /// after a failover are those the old holder had published past its last stored
+    /// checkpoint: at most [`RelayConfig::max_in_flight`] plus the events acknowledged
+    /// since that checkpoint was stored (see the crate README, "Replicas").
+    ///
+    /// ```no_run
+    /// # async fn example() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::{sync::Arc, time::Duration};
+    /// use cqrs_core::lease::LeaseConfig;
+    /// use cqrs_core::worker::LeaseRole;
+    /// use cqrs_core::InMemoryEventStore;
+    /// use cqrs_kafka::{EventRelay, KafkaConfig};
+    ///
+    /// let store = Arc::new(InMemoryEventStore::new());
+    /// let kafka = KafkaConfig::new("127.0.0.1:9092");
+    /// let a = EventRelay::new(store.clone(), kafka.clone())
+    ///     .with_lease(store.clone(), LeaseConfig::default())
+    ///     .spawn();
+    /// let b = EventRelay::new(store.clone(), kafka)
+    ///     .with_lease(store.clone(), LeaseConfig::default())
+    ///     .spawn();
+    /// // One of the two publishes, the other stands by.
+    /// a.wait_for(Duration::from_secs(5), |p| p.role == LeaseRole::Leader).await.ok();
+    /// a.shutdown().await?; // releases the lease: `b` takes over at once
+    /// b.wait_for(Duration::from_secs(5), |p| p.role == LeaseRole::Leader).await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn with_lease(mut self, leases: Arc<dyn LeaseStore>, config: LeaseConfig) -> Self {
+        self.lease = Some(LeaseSettings {
+            store: leases,
+            config,
+            holder: holder_id(),
+        });
+        self
     }
 
     /// Sets the configuration.
@@ -101,19 +151,75 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
         .following(store)
     }
 
-    /// Runs publishing sessions; after a transient failure backs off and starts a new
-    /// session (new producer) from the last acknowledged position.
+    /// Holds the lease (if the relay has one), then runs publishing sessions from the
+    /// stored checkpoint; after a transient failure backs off and starts a new session (new
+    /// producer) from the last acknowledged position; after losing the lease stands by
+    /// again.
     async fn supervise(
         &self,
         progress: &watch::Sender<RelayProgress>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), RelayError> {
         let name = &self.config.checkpoint_name;
+        let mut lease = RelayLease::new(name, self.lease.as_ref());
+        let mut failures = 0;
+        loop {
+            match lease.stand_by(stop).await {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(source) => {
+                    let error = RelayError::Store {
+                        relay: name.clone(),
+                        source,
+                    };
+                    if !error.is_transient() {
+                        return Err(error);
+                    }
+                    failures += 1;
+                    tracing::warn!(relay = %name, %error, "cannot take the relay's lease, retrying");
+                    progress.send_modify(|p| p.last_error = Some(error.to_string().into()));
+                    if sleep_or_stop(self.config.retry_backoff.backoff(failures), stop).await {
+                        return Ok(());
+                    }
+                    continue;
+                }
+            }
+            let outcome = self.lead(&mut lease, progress, stop).await;
+            progress.send_modify(|p| p.role = lease.role());
+            match outcome {
+                Ok(SessionEnd::LeaseLost) => {
+                    tracing::warn!(relay = %name, "relay lost its lease: stopped publishing, standing by");
+                    failures = 0;
+                }
+                Ok(SessionEnd::Stopped) => {
+                    lease.release().await;
+                    progress.send_modify(|p| p.role = LeaseRole::Standby);
+                    return Ok(());
+                }
+                Err(error) => {
+                    lease.release().await;
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    /// Publishes while the lease is held: from the stored checkpoint, one session after
+    /// another (a new one after each transient failure), until a stop, the loss of the
+    /// lease or a permanent failure.
+    async fn lead(
+        &self,
+        lease: &mut RelayLease,
+        progress: &watch::Sender<RelayProgress>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<SessionEnd, RelayError> {
+        let name = &self.config.checkpoint_name;
         let Some(mut acked) = self.load_checkpoint(progress, stop).await? else {
-            return Ok(());
+            return Ok(SessionEnd::Stopped);
         };
-        tracing::info!(relay = %name, checkpoint = acked, "relay starting");
+        tracing::info!(relay = %name, checkpoint = acked, "relay publishing");
         progress.send_modify(|p| {
+            p.role = LeaseRole::Leader;
             p.checkpoint = acked;
             p.acked_position = acked;
             p.sent_position = acked;
@@ -121,7 +227,8 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
         let mut failures = 0;
         loop {
             let producer = self.producer()?;
-            let mut session = Session::new(&*self.store, &self.config, producer, acked, progress);
+            let mut session =
+                Session::new(&*self.store, &self.config, producer, acked, progress, lease);
             let outcome = session.run(stop).await;
             let reached = session.close().await;
             if reached > acked {
@@ -129,14 +236,16 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
             }
             acked = reached;
             match outcome {
-                Ok(()) => return Ok(()),
+                Ok(end) => return Ok(end),
                 Err(error) if error.is_transient() => {
                     failures += 1;
                     let delay = self.config.retry_backoff.backoff(failures);
                     tracing::warn!(relay = %name, %error, acked, retry_in = ?delay, "relay failed, retrying");
                     progress.send_modify(|p| p.last_error = Some(error.to_string().into()));
-                    if sleep_or_stop(delay, stop).await {
-                        return Ok(());
+                    match lease.sleep(delay, stop).await {
+                        Waited::Elapsed => {}
+                        Waited::Stopped => return Ok(SessionEnd::Stopped),
+                        Waited::Lost => return Ok(SessionEnd::LeaseLost),
                     }
                 }
                 Err(error) => return Err(error),

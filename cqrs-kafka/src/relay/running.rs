@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use cqrs_core::worker::{LogProgress, Worker};
+use cqrs_core::worker::{LeaseRole, LogProgress, Worker};
 
 use super::error::RelayError;
 
@@ -22,6 +22,12 @@ pub struct RelayProgress {
     pub parked: u64,
     /// The last transient failure, cleared when publishing succeeds again.
     pub last_error: Option<Arc<str>>,
+    /// [`Leader`](LeaseRole::Leader) while this instance publishes (always, for a relay
+    /// without a lease, once started), [`Standby`](LeaseRole::Standby) while another
+    /// instance holds the relay's lease ([`EventRelay::with_lease`](crate::EventRelay::with_lease))
+    /// or after it stopped. The positions above are this instance's own: a standby's stay
+    /// where they were when it last published.
+    pub role: LeaseRole,
 }
 
 impl LogProgress for RelayProgress {

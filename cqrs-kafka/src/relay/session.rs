@@ -1,5 +1,5 @@
 //! One publishing session: one producer, from the last acknowledged position until a
-//! stop or a failure.
+//! stop, a failure or the loss of the relay's lease.
 
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use cqrs_core::{EventStore, RecordedEvent};
 use super::config::RelayConfig;
 use super::error::RelayError;
 use super::in_flight::InFlight;
+use super::lease::{Held, RelayLease};
 use super::running::RelayProgress;
 use crate::headers;
 
@@ -29,6 +30,18 @@ pub(crate) struct Session<'a, S: ?Sized> {
     saved: u64,
     last_save: Instant,
     progress: &'a watch::Sender<RelayProgress>,
+    lease: &'a mut RelayLease,
+    /// The lease was found lost: nothing more is sent or checkpointed.
+    lost: bool,
+}
+
+/// Why a session ended without a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionEnd {
+    /// A stop was requested: every acknowledgement was awaited and the checkpoint stored.
+    Stopped,
+    /// Another instance holds the relay's lease now: the session stopped publishing.
+    LeaseLost,
 }
 
 impl<'a, S: EventStore + ?Sized> Session<'a, S> {
@@ -39,6 +52,7 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
         producer: FutureProducer,
         acked: u64,
         progress: &'a watch::Sender<RelayProgress>,
+        lease: &'a mut RelayLease,
     ) -> Self {
         Self {
             store,
@@ -49,18 +63,32 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
             saved: acked,
             last_save: Instant::now(),
             progress,
+            lease,
+            lost: false,
         }
     }
 
     /// Publishes until a stop is requested (then waits for every acknowledgement and
-    /// stores the checkpoint) or something fails.
-    pub(crate) async fn run(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), RelayError> {
+    /// stores the checkpoint), the lease is lost (then returns at once) or something fails.
+    pub(crate) async fn run(
+        &mut self,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<SessionEnd, RelayError> {
         let mut wakeups = self.store.subscribe();
         let max_in_flight = self.config.max_in_flight.max(1);
+        // A leased relay waits at most until its next renewal is due.
+        let renew_every = self.lease.renew_every();
+        let idle_wait = renew_every.map_or(self.config.idle_poll, |every| {
+            every.min(self.config.idle_poll)
+        });
         loop {
+            if self.lost || self.lease.keep().await == Held::Lost {
+                return Ok(self.lose());
+            }
             if *stop.borrow() {
                 self.settle_until(0).await?;
-                return self.save_checkpoint(true).await;
+                self.save_checkpoint(true).await?;
+                return Ok(self.end(SessionEnd::Stopped));
             }
             let room = max_in_flight.saturating_sub(self.in_flight.len());
             let mut sent_any = false;
@@ -81,11 +109,13 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
                 continue;
             }
             if !self.in_flight.is_empty() {
-                // Window full, or nothing new to send: wait for acknowledgements.
+                // Window full, or nothing new to send: wait for acknowledgements (and
+                // renew the lease meanwhile).
                 let keep = if room == 0 { max_in_flight / 2 } else { 0 };
                 tokio::select! {
                     settled = self.settle_until(keep) => settled?,
                     () = stop_requested(stop) => {}
+                    () = renewal_due(renew_every) => {}
                 }
                 self.save_checkpoint(false).await?;
                 continue;
@@ -93,14 +123,30 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
             self.save_checkpoint(true).await?;
             tokio::select! {
                 () = stop_requested(stop) => {}
-                _ = wakeups.wait_beyond(self.next - 1, self.config.idle_poll) => {}
+                _ = wakeups.wait_beyond(self.next - 1, idle_wait) => {}
             }
         }
     }
 
-    /// Ends the session: stores the checkpoint reached (best effort; the caller resumes
-    /// from the returned position either way) and drops the producer, which purges
-    /// unacknowledged messages.
+    /// The session ends with the lease lost: nothing more is sent or checkpointed.
+    fn lose(&mut self) -> SessionEnd {
+        self.lost = true;
+        SessionEnd::LeaseLost
+    }
+
+    /// `end`, or [`SessionEnd::LeaseLost`] if the last checkpoint write found the lease
+    /// lost.
+    fn end(&self, end: SessionEnd) -> SessionEnd {
+        if self.lost {
+            SessionEnd::LeaseLost
+        } else {
+            end
+        }
+    }
+
+    /// Ends the session: stores the checkpoint reached (best effort, and not once the
+    /// lease is lost; the caller resumes from the returned position either way) and drops
+    /// the producer, which purges unacknowledged messages.
     pub(crate) async fn close(mut self) -> u64 {
         if let Err(error) = self.in_flight.settle_ready() {
             tracing::debug!(%error, "discarding failed deliveries of the closing session");
@@ -188,23 +234,30 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
     }
 
     /// Stores the acknowledged position as the checkpoint if it moved and either `force`
-    /// is set or the checkpoint interval elapsed.
+    /// is set or the checkpoint interval elapsed; fenced by the lease, if the relay has
+    /// one (a refused write marks the session lost).
     async fn save_checkpoint(&mut self, force: bool) -> Result<(), RelayError> {
         let acked = self.in_flight.acked();
         self.progress
             .send_if_modified(|p| std::mem::replace(&mut p.acked_position, acked) != acked);
-        if acked == self.saved
+        if self.lost
+            || acked == self.saved
             || (!force && self.last_save.elapsed() < self.config.checkpoint_interval)
         {
             return Ok(());
         }
-        self.store
-            .save_checkpoint(&self.config.checkpoint_name, acked)
+        let held = self
+            .lease
+            .save(self.store, &self.config.checkpoint_name, acked)
             .await
             .map_err(|source| RelayError::Store {
                 relay: self.config.checkpoint_name.clone(),
                 source,
             })?;
+        if held == Held::Lost {
+            self.lost = true;
+            return Ok(());
+        }
         self.saved = acked;
         self.last_save = Instant::now();
         self.progress.send_modify(|p| {
@@ -212,5 +265,13 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
             p.last_error = None;
         });
         Ok(())
+    }
+}
+
+/// Resolves after `every` (the lease's renewal interval); never without a lease.
+async fn renewal_due(every: Option<Duration>) {
+    match every {
+        Some(every) => tokio::time::sleep(every).await,
+        None => std::future::pending().await,
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod batches;
 pub mod broker;
+pub mod postgres;
 pub mod publish;
 pub mod read;
 pub mod seed;

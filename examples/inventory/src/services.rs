@@ -21,6 +21,7 @@
 
 use std::sync::Arc;
 
+use cqrs_core::lease::{LeaseConfig, LeaseStore};
 use cqrs_core::{Aggregate, EventStore, StoreLimits};
 use cqrs_kafka::{
     ConsumerConfig, ConsumerRunner, EventRelay, KafkaConfig, ProjectionHandler, RelayConfig,
@@ -128,7 +129,9 @@ impl InventoryServices {
             &SchemaName::new(config.view_schema.clone())?,
         );
         view.migrate().await?;
-        let store: Arc<dyn EventStore> = Arc::new(store);
+        let store = Arc::new(store);
+        let leases: Arc<dyn LeaseStore> = store.clone();
+        let store: Arc<dyn EventStore> = store;
         let app = Inventory::new(store.clone(), Arc::new(view.clone()));
 
         let kafka = KafkaConfig::new(config.kafka_brokers.clone());
@@ -153,8 +156,10 @@ impl InventoryServices {
         )
         .await?;
 
+        // Any number of replicas: one publishes, the others stand by (see the README).
         let relay = EventRelay::new(store, kafka.clone())
             .with_config(relay_config)
+            .with_lease(leases, LeaseConfig::default())
             .spawn();
         let saga = ConsumerRunner::new(
             kafka.clone(),

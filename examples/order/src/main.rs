@@ -61,6 +61,9 @@ struct ServiceArgs {
     /// Kafka consumer group of the read-model updater.
     #[arg(long, env = "ORDER_GROUP_ID", default_value = "order-price-tiers")]
     group_id: String,
+    /// Prefix of the Kafka topics (the events go to `{prefix}Order`).
+    #[arg(long, env = "ORDER_TOPIC_PREFIX", default_value = "")]
+    topic_prefix: String,
 }
 
 impl ServiceArgs {
@@ -72,6 +75,7 @@ impl ServiceArgs {
                 config.event_schema.clone_from(&self.event_schema);
                 config.view_schema.clone_from(&self.view_schema);
                 config.group_id.clone_from(&self.group_id);
+                config.topic_prefix.clone_from(&self.topic_prefix);
                 Ok(Some(config))
             }
             (None, None) if self.mongodb_url.is_none() => Ok(None),

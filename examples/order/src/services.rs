@@ -17,6 +17,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cqrs_core::lease::{LeaseConfig, LeaseStore};
 use cqrs_core::{EventStore, Repository, StoreLimits};
 use cqrs_kafka::{
     ConsumerConfig, ConsumerRunner, EventRelay, KafkaConfig, ProjectionHandler, RelayConfig,
@@ -125,7 +126,10 @@ impl OrderServices {
         }
         .connect(&config.database_url)
         .await?;
-        let store: Arc<dyn EventStore> = match &config.mongodb_url {
+        // The relay's lease lives in the event store; the MongoDB store has none yet.
+        let (store, leases): (Arc<dyn EventStore>, Option<Arc<dyn LeaseStore>>) = match &config
+            .mongodb_url
+        {
             Some(url) => {
                 let store = MongoEventStore::connect(
                     url,
@@ -134,7 +138,8 @@ impl OrderServices {
                 )
                 .await?;
                 store.migrate().await?;
-                Arc::new(store)
+                tracing::warn!("the MongoDB event store has no leases yet: run one replica of `order serve` on it");
+                (Arc::new(store), None)
             }
             None => {
                 let schema = SchemaName::new(config.event_schema.clone())?;
@@ -144,7 +149,8 @@ impl OrderServices {
                 )
                 .await?;
                 store.migrate().await?;
-                Arc::new(store)
+                let store = Arc::new(store);
+                (store.clone(), Some(store))
             }
         };
         let view = PgPriceTiers::new(pool, SchemaName::new(config.view_schema.clone())?);
@@ -157,9 +163,12 @@ impl OrderServices {
         // clusters, and tansu) would otherwise refuse the first dead letter, and the view
         // updater would stop at the message it meant to set aside.
         cqrs_kafka::create_topics(&kafka, &[topic.as_str(), dead_letters.as_str()], 3, 1).await?;
-        let relay = EventRelay::new(store.clone(), kafka.clone())
-            .with_config(relay_config)
-            .spawn();
+        // Any number of replicas: one publishes, the others stand by (see the README).
+        let mut relay = EventRelay::new(store.clone(), kafka.clone()).with_config(relay_config);
+        if let Some(leases) = leases {
+            relay = relay.with_lease(leases, LeaseConfig::default());
+        }
+        let relay = relay.spawn();
         let consumer = ConsumerRunner::new(
             kafka,
             ConsumerConfig::new(config.group_id.clone(), [topic.clone()])

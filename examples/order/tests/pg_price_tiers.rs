@@ -64,3 +64,38 @@ async fn the_postgres_view_matches_the_in_memory_view_and_ignores_redelivery() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_migrating_a_fresh_schema_at_once_all_succeed() {
+    let Some(pool) = postgres_or_skip("order PostgreSQL view tests").await else {
+        return;
+    };
+    let schema = schema();
+    // Each replica has its own connections; all start at the same moment.
+    let url = service_kit::testing::services::Services::from_env().database_url;
+    let mut replicas = Vec::new();
+    for _ in 0..6 {
+        let own = cqrs_postgres::sqlx::PgPool::connect(&url).await.unwrap();
+        replicas.push(PgPriceTiers::new(own, schema.clone()));
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(replicas.len()));
+    let tasks: Vec<_> = replicas
+        .into_iter()
+        .map(|view| {
+            let barrier = barrier.clone();
+            tokio::spawn(async move {
+                barrier.wait().await;
+                view.migrate().await
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await
+            .unwrap()
+            .expect("a concurrent migration of a fresh schema succeeds");
+    }
+    cqrs_postgres::sqlx::query(&format!("DROP SCHEMA {} CASCADE", schema.quoted()))
+        .execute(&pool)
+        .await
+        .unwrap();
+}

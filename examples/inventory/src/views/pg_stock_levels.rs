@@ -15,6 +15,7 @@ use super::{StockLevel, StockQueries, ViewUnavailable};
 use crate::domain::{Product, ProductEvent};
 
 const MIGRATE: &str = include_str!("sql/migrate.sql");
+const MIGRATE_LOCK: &str = include_str!("sql/migrate_lock.sql");
 const APPLY: &str = include_str!("sql/apply.sql");
 const GET: &str = include_str!("sql/get.sql");
 const ALL: &str = include_str!("sql/all.sql");
@@ -60,6 +61,8 @@ pub struct PgStockLevels {
     sql_all: String,
     sql_low_stock: String,
     sql_migrate: String,
+    /// The schema's name, keying the migration's advisory lock.
+    schema: String,
 }
 
 fn unavailable(operation: &'static str) -> impl FnOnce(sqlx::Error) -> ViewUnavailable {
@@ -87,16 +90,26 @@ impl PgStockLevels {
             sql_all: sql(ALL),
             sql_low_stock: sql(LOW_STOCK),
             sql_migrate: sql(MIGRATE),
+            schema: schema.as_str().to_owned(),
         }
     }
 
-    /// Creates the schema, table and index if missing.
+    /// Creates the schema, table and index if missing. Safe from several processes at
+    /// once (replicas starting together): a transaction-scoped advisory lock keyed by the
+    /// schema serializes them, since two concurrent `CREATE SCHEMA IF NOT EXISTS` can fail
+    /// with a unique violation.
     pub async fn migrate(&self) -> Result<(), ViewUnavailable> {
-        sqlx::raw_sql(&self.sql_migrate)
-            .execute(&self.pool)
+        let mut tx = self.pool.begin().await.map_err(unavailable("migrate"))?;
+        sqlx::query(MIGRATE_LOCK)
+            .bind(&self.schema)
+            .execute(&mut *tx)
             .await
-            .map(|_| ())
-            .map_err(unavailable("migrate"))
+            .map_err(unavailable("migrate"))?;
+        sqlx::raw_sql(&self.sql_migrate)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable("migrate"))?;
+        tx.commit().await.map_err(unavailable("migrate"))
     }
 
     /// Applies one product event as an upsert guarded by its stream version.

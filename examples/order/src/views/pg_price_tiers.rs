@@ -89,12 +89,20 @@ impl PgPriceTiers {
         template.replace("{schema}", &self.schema.quoted())
     }
 
-    /// Creates the view's tables if they do not exist.
+    /// Creates the view's schema and tables if they do not exist. Safe from several
+    /// processes at once (replicas starting together): a transaction-scoped advisory lock
+    /// keyed by the schema serializes them, since two concurrent `CREATE SCHEMA IF NOT
+    /// EXISTS` can fail with a unique violation.
     pub async fn migrate(&self) -> Result<(), sqlx::Error> {
-        sqlx::raw_sql(&self.sql(include_str!("sql/tiers_schema.sql")))
-            .execute(&self.pool)
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(include_str!("sql/tiers_migrate_lock.sql"))
+            .bind(self.schema.as_str())
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        sqlx::raw_sql(&self.sql(include_str!("sql/tiers_schema.sql")))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
     }
 
     /// Applies one order event exactly once: the event id is claimed in the transaction

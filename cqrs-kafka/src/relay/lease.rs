@@ -1,0 +1,178 @@
+//! The relay's lease: with one ([`EventRelay::with_lease`](super::EventRelay::with_lease)),
+//! only the instance holding lease `checkpoint_name` publishes, the others stand by; without
+//! one, the relay always works (one instance per name, as before).
+//!
+//! The relay's rules, in the order the relay meets them:
+//! 1. [`stand_by`](RelayLease::stand_by) until the lease is taken (then the relay loads the
+//!    stored checkpoint and resumes after it);
+//! 2. [`keep`](RelayLease::keep) before each batch and after each wait (every wait of a
+//!    leased relay is bounded by the renewal interval, so an idle relay renews too): the
+//!    lease is renewed when due, and a renewal that finds another holder ends the session;
+//! 3. checkpoints are [`save`](RelayLease::save)d with the lease's fencing token, and a
+//!    refused write ([`FencedWrite::Deposed`]) ends the session at once;
+//! 4. [`release`](RelayLease::release) on a graceful stop, so a standby takes over at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use cqrs_core::lease::{FencedWrite, LeaseConfig, LeaseStore};
+use cqrs_core::worker::{sleep_or_stop, LeaseHolder, LeaseRole};
+use cqrs_core::{EventStore, StoreError};
+
+/// A lease for a relay: where it is kept and how it is used.
+pub(crate) struct LeaseSettings {
+    pub(crate) store: Arc<dyn LeaseStore>,
+    pub(crate) config: LeaseConfig,
+    pub(crate) holder: String,
+}
+
+/// Whether the relay may go on publishing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Held {
+    /// The lease is held (or the relay has none): go on.
+    Yes,
+    /// The lease was lost (another instance holds it now): stop publishing at once.
+    Lost,
+}
+
+/// How a wait of the relay ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Waited {
+    /// The time passed, the lease is still held.
+    Elapsed,
+    /// A stop was requested.
+    Stopped,
+    /// The lease was lost meanwhile.
+    Lost,
+}
+
+/// The relay's lease, or none.
+pub(crate) struct RelayLease {
+    holder: Option<LeaseHolder>,
+    /// Where the fenced checkpoint writes go (the holder's store).
+    leases: Option<Arc<dyn LeaseStore>>,
+    renew_every: Option<Duration>,
+    /// Always true: [`LeaseHolder::hold`] given a stopped signal renews a held lease when
+    /// due and never stands by (it returns `None` at once when the lease is gone).
+    no_standby: watch::Receiver<bool>,
+    _no_standby_tx: watch::Sender<bool>,
+}
+
+impl RelayLease {
+    /// The lease `name` per `settings`, or none.
+    pub(crate) fn new(name: &str, settings: Option<&LeaseSettings>) -> Self {
+        let (tx, no_standby) = watch::channel(true);
+        Self {
+            renew_every: settings.map(|s| s.config.renew_every),
+            leases: settings.map(|s| s.store.clone()),
+            holder: settings
+                .map(|s| LeaseHolder::new(s.store.clone(), name, s.holder.as_str(), s.config)),
+            no_standby,
+            _no_standby_tx: tx,
+        }
+    }
+
+    /// Leader while the lease is held (always, without a lease), else standby.
+    pub(crate) fn role(&self) -> LeaseRole {
+        self.holder.as_ref().map_or(LeaseRole::Leader, |h| h.role())
+    }
+
+    /// How long the relay may wait between two [`keep`](Self::keep)s; `None` without a
+    /// lease.
+    pub(crate) fn renew_every(&self) -> Option<Duration> {
+        self.renew_every
+    }
+
+    /// Stands by until the lease is held: `Ok(false)` when `stop` came first. A store error
+    /// is returned for the caller to retry.
+    pub(crate) async fn stand_by(
+        &mut self,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<bool, StoreError> {
+        match &mut self.holder {
+            None => Ok(!*stop.borrow()),
+            Some(holder) => Ok(holder.hold(stop).await?.is_some()),
+        }
+    }
+
+    /// Renews the lease when due. A failed renewal keeps it until its ttl has passed since
+    /// the last good one (the store may be briefly unreachable); after that, or when
+    /// another instance holds it, it is [`Held::Lost`].
+    pub(crate) async fn keep(&mut self) -> Held {
+        let Some(holder) = &mut self.holder else {
+            return Held::Yes;
+        };
+        if holder.current().is_none() {
+            return Held::Lost;
+        }
+        let outcome = holder
+            .hold(&mut self.no_standby)
+            .await
+            .map(|lease| lease.is_some());
+        match outcome {
+            Ok(true) => Held::Yes,
+            Ok(false) => Held::Lost,
+            Err(error) if holder.current().is_some() => {
+                tracing::warn!(lease = %holder.name(), %error, "cannot renew the relay's lease; still within its ttl, publishing on");
+                Held::Yes
+            }
+            Err(_) => Held::Lost,
+        }
+    }
+
+    /// Sleeps `delay` (a retry backoff), renewing the lease meanwhile.
+    pub(crate) async fn sleep(
+        &mut self,
+        delay: Duration,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Waited {
+        let mut left = delay;
+        loop {
+            let step = self.renew_every.map_or(left, |every| every.min(left));
+            if sleep_or_stop(step, stop).await {
+                return Waited::Stopped;
+            }
+            if self.keep().await == Held::Lost {
+                return Waited::Lost;
+            }
+            left = left.saturating_sub(step);
+            if left.is_zero() {
+                return Waited::Elapsed;
+            }
+        }
+    }
+
+    /// Stores `position` as checkpoint `name`: fenced by the lease when the relay has one
+    /// (nothing is written once the lease is lost), plainly otherwise.
+    pub(crate) async fn save<S: EventStore + ?Sized>(
+        &mut self,
+        store: &S,
+        name: &str,
+        position: u64,
+    ) -> Result<Held, StoreError> {
+        let (Some(holder), Some(leases)) = (&mut self.holder, &self.leases) else {
+            store.save_checkpoint(name, position).await?;
+            return Ok(Held::Yes);
+        };
+        let Some(lease) = holder.current() else {
+            return Ok(Held::Lost);
+        };
+        match leases.save_checkpoint_fenced(name, position, lease).await? {
+            FencedWrite::Written => Ok(Held::Yes),
+            FencedWrite::Deposed => {
+                tracing::warn!(relay = %name, position, "checkpoint refused: another instance took the relay's lease");
+                holder.lost();
+                Ok(Held::Lost)
+            }
+        }
+    }
+
+    /// Gives the lease up (a graceful stop), so a standby takes over without waiting.
+    pub(crate) async fn release(&mut self) {
+        if let Some(holder) = &mut self.holder {
+            holder.release().await;
+        }
+    }
+}
