@@ -36,7 +36,7 @@ enum Mode {
         #[arg(long, env = "ORDER_SHUTDOWN_DEADLINE", default_value_t = 20)]
         shutdown_deadline: u64,
         #[command(flatten)]
-        services: ServiceArgs,
+        services: Box<ServiceArgs>,
     },
 }
 

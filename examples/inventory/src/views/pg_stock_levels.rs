@@ -105,8 +105,9 @@ impl PgStockLevels {
             .execute(&mut *tx)
             .await
             .map_err(unavailable("migrate"))?;
-        sqlx::raw_sql(&self.sql_migrate)
-            .execute(&mut *tx)
+        // A script without arguments, by the simple query protocol (not `sqlx::raw_sql`,
+        // whose future is not `Send` for every lifetime).
+        sqlx::Executor::execute(&mut *tx, self.sql_migrate.as_str())
             .await
             .map_err(unavailable("migrate"))?;
         tx.commit().await.map_err(unavailable("migrate"))

@@ -99,9 +99,10 @@ impl PgPriceTiers {
             .bind(self.schema.as_str())
             .execute(&mut *tx)
             .await?;
-        sqlx::raw_sql(&self.sql(include_str!("sql/tiers_schema.sql")))
-            .execute(&mut *tx)
-            .await?;
+        // A script without arguments, by the simple query protocol (not `sqlx::raw_sql`,
+        // whose future is not `Send` for every lifetime).
+        let script = self.sql(include_str!("sql/tiers_schema.sql"));
+        sqlx::Executor::execute(&mut *tx, script.as_str()).await?;
         tx.commit().await
     }
 
