@@ -45,6 +45,13 @@ pub struct ConsumerConfig {
     /// Where a group without committed offsets starts: `true` = the earliest message
     /// (`auto.offset.reset=earliest`, the default), `false` = only new messages.
     pub start_from_earliest: bool,
+    /// `session.timeout.ms`: how long the group waits for a member that stopped sending
+    /// heartbeats (a process killed, a machine gone) before its partitions go to the
+    /// others. A member that stops gracefully leaves the group at once; this bounds the
+    /// gap after a crash. Default 10 s (librdkafka's own default is 45 s); heartbeats are
+    /// sent every third of it. The broker's `group.min.session.timeout.ms` and
+    /// `group.max.session.timeout.ms` bound it.
+    pub session_timeout: Duration,
 }
 
 impl ConsumerConfig {
@@ -70,6 +77,7 @@ impl ConsumerConfig {
             max_batch_len: 500,
             max_batch_wait: Duration::from_millis(10),
             start_from_earliest: true,
+            session_timeout: Duration::from_secs(10),
         }
     }
 

@@ -234,6 +234,16 @@ impl<D: Decoder> Setup<D> {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set(
+                "session.timeout.ms",
+                self.config.session_timeout.as_millis().max(1).to_string(),
+            )
+            .set(
+                "heartbeat.interval.ms",
+                (self.config.session_timeout.as_millis() / 3)
+                    .max(1)
+                    .to_string(),
+            )
+            .set(
                 "auto.offset.reset",
                 if self.config.start_from_earliest {
                     "earliest"

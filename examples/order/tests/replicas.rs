@@ -143,9 +143,10 @@ async fn copies_on_topic(
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "issue 12, open: on tansu 0.6.0 every event reaches the topic once or more, but the \
-            Kafka-fed view of two replicas in one consumer group applies nothing; not yet \
-            reduced to a broker reproduction"]
+#[ignore = "issue 12, open: passes in about 3 of 5 runs on tansu 0.6.0; in the others one \
+            partition stays with the SIGKILLed member past the 10 s session timeout (the view \
+            lacked its orders 100 s later) while the relay side passes; not yet reduced to a \
+            broker reproduction. Run with --ignored"]
 async fn two_replicas_one_killed_and_restarted_publish_every_event_and_count_each_order_once() {
     let Some(services) = Services::reachable_or_skip("order replicas e2e") else {
         return;
@@ -189,13 +190,18 @@ async fn two_replicas_one_killed_and_restarted_publish_every_event_and_count_eac
     }
 
     // The view counts each order once, whichever replica's consumer applied it.
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let view_wait = Instant::now();
     let mut pens = 0;
     while Instant::now() < deadline {
         pens = tokio::task::spawn_blocking(move || pens_in_view(b_address))
             .await
             .unwrap();
         if pens >= ORDERS as u64 {
+            eprintln!(
+                "replicas e2e: the view was complete {:?} after the last order",
+                view_wait.elapsed()
+            );
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
