@@ -13,6 +13,8 @@
 //!   which gives an exactly-once effect.
 
 mod dedupe;
+mod lease;
+mod report;
 mod runner;
 pub mod transactional;
 mod typed;
@@ -20,9 +22,8 @@ mod typed;
 use async_trait::async_trait;
 
 pub use dedupe::Deduplicated;
-pub use runner::{
-    ProjectionProgress, ProjectionRunner, RunnerConfig, RunnerError, RunningProjection,
-};
+pub use report::{ProjectionProgress, RunnerError, RunningProjection};
+pub use runner::{ProjectionRunner, RunnerConfig};
 pub use transactional::{TransactionalProjection, TransactionalRunner, TransactionalStore};
 pub use typed::{TypedProjection, TypedProjectionError};
 
