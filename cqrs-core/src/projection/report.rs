@@ -101,6 +101,6 @@ impl LogProgress for ProjectionProgress {
 
 /// A projection running in a background task: the one [`Worker`] handle, with the
 /// projection back from [`shutdown`](Worker::shutdown) and [`RunnerError`] when it stopped
-/// for good. Returned by the [`ProjectionRunner`] and the
+/// for good. Returned by the [`ProjectionRunner`](super::ProjectionRunner) and the
 /// [`TransactionalRunner`](super::TransactionalRunner) alike.
 pub type RunningProjection<P> = Worker<ProjectionProgress, P, RunnerError>;
