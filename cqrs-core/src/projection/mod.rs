@@ -50,6 +50,7 @@
 //! hand do not take it (a rebuild is an operator's act; run it while the replicas are
 //! stopped, or rely on the transactional runner's checkpoint lock).
 
+mod config;
 mod dedupe;
 mod lease;
 mod report;
@@ -59,9 +60,10 @@ mod typed;
 
 use async_trait::async_trait;
 
+pub use config::RunnerConfig;
 pub use dedupe::Deduplicated;
 pub use report::{ProjectionProgress, RunnerError, RunningProjection};
-pub use runner::{ProjectionRunner, RunnerConfig};
+pub use runner::ProjectionRunner;
 pub use transactional::{TransactionalProjection, TransactionalRunner, TransactionalStore};
 pub use typed::{TypedProjection, TypedProjectionError};
 
