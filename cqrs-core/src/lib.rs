@@ -8,6 +8,11 @@
 //! [`testing::kit`]; and (feature `testing`) the store contract suite every store adapter
 //! runs.
 //!
+//! Durable projections (and relays) run safely in several replicas under a [`lease`]: one
+//! instance works, the others stand by and take over when it dies, and fencing tokens keep
+//! a deposed instance from storing a checkpoint or committing a batch (see
+//! [`projection`](crate::projection#several-replicas)).
+//!
 //! ## Quickstart
 //! ```
 //! use std::sync::Arc;

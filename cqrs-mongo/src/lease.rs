@@ -32,7 +32,8 @@ fn ttl_millis(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn current(lease: &Lease) -> Result<Document, StoreError> {
+/// The filter that matches lease `lease` only while it is held under its token.
+pub(crate) fn current(lease: &Lease) -> Result<Document, StoreError> {
     let token = u64_to_i64(lease.token)
         .ok_or_else(|| StoreError::Corrupt(format!("lease token {} out of range", lease.token)))?;
     Ok(doc! { "_id": &*lease.name, "holder": &*lease.holder, "token": token })

@@ -14,7 +14,11 @@
 //!    (`WriteConflict`, transient), so only one of them commits;
 //! 3. read the next events after it, inside the transaction;
 //! 4. apply them through the session;
-//! 5. store the new checkpoint, commit.
+//! 5. store the new checkpoint; under a lease
+//!    ([`TransactionalRunner::with_lease`](cqrs_core::TransactionalRunner::with_lease)),
+//!    write the lease document matching its holder and token inside the transaction
+//!    (nothing matches after a takeover: the batch rolls back; a takeover racing it is a
+//!    write conflict), then commit.
 //!
 //! A `TransientTransactionError` (a write conflict, an election) or an
 //! `UnknownTransactionCommitResult` fails the batch as transient and the runner retries it
@@ -70,6 +74,8 @@
 //! ```
 
 use async_trait::async_trait;
+use bson::doc;
+use cqrs_core::lease::Lease;
 use cqrs_core::{FailureKind, RecordedEvent, StoreError};
 use mongodb::options::{ReadConcern, WriteConcern};
 use mongodb::{ClientSession, Database};
@@ -189,6 +195,23 @@ impl TransactionalStore for MongoEventStore {
         )
         .await
         .map_err(|e| store_error("save_checkpoint", e))?
+    }
+
+    /// Writes the lease document under the lease's holder and token in the transaction
+    /// (as the fenced checkpoint write does): matched only while the lease is current, and
+    /// a takeover that writes it concurrently conflicts with this transaction.
+    async fn fence_in(&self, tx: &mut MongoTransaction, lease: &Lease) -> Result<bool, StoreError> {
+        let fenced = self
+            .collections()
+            .leases
+            .update_one(
+                crate::lease::current(lease)?,
+                doc! { "$inc": { "fenced_writes": 1_i64 } },
+            )
+            .session(&mut tx.session)
+            .await
+            .map_err(|e| store_error("fence_lease", e))?;
+        Ok(fenced.matched_count == 1)
     }
 
     /// A commit error is mapped like any driver error: one labelled

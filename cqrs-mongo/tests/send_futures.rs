@@ -2,6 +2,7 @@
 //! `tokio::spawn` and `#[async_trait]` methods. This test only needs to compile.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use cqrs_mongo::{
@@ -39,6 +40,8 @@ fn every_public_future_is_send<P: TransactionalProjection<MongoTransaction>>(
     client: mongodb::Client,
     store: Arc<MongoEventStore>,
     projection: P,
+    leased_store: Arc<MongoEventStore>,
+    leased_projection: P,
 ) {
     assert_send(Service.set_up("mongodb://"));
     assert_send(tokio::spawn(async move {
@@ -50,6 +53,12 @@ fn every_public_future_is_send<P: TransactionalProjection<MongoTransaction>>(
         let from = adapter.lock_checkpoint(&mut tx, "p").await?;
         adapter.read_all_in(&mut tx, from + 1, 10).await?;
         adapter.save_checkpoint_in(&mut tx, "p", from).await?;
+        if let Some(lease) =
+            cqrs_core::lease::LeaseStore::acquire(&*adapter, "p", "me", Duration::from_secs(5))
+                .await?
+        {
+            adapter.fence_in(&mut tx, &lease).await?;
+        }
         adapter.commit_transaction(tx).await?;
         adapter
             .rollback_transaction(adapter.begin_transaction().await?)
@@ -62,6 +71,11 @@ fn every_public_future_is_send<P: TransactionalProjection<MongoTransaction>>(
         let _ = runner.catch_up().await;
         let _ = runner.rebuild().await;
         let _ = runner.spawn().shutdown().await;
+    }));
+    let leased = TransactionalRunner::new(leased_store, leased_projection)
+        .with_lease(cqrs_core::lease::LeaseConfig::default());
+    assert_send(tokio::spawn(async move {
+        let _ = leased.spawn().shutdown().await;
     }));
 }
 

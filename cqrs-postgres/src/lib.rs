@@ -75,6 +75,25 @@
 //! # Ok(()) }
 //! ```
 //!
+//! ## Several replicas
+//! Spawn the runner with a lease in every replica: one works, the others stand by and take
+//! over within `ttl + retry_every` when it dies. The lease lives in the schema's `leases`
+//! table (expiry by the database clock); each batch checks it in its transaction before
+//! the commit (`FOR SHARE` on the lease row), so an instance that lost it cannot commit.
+//! See [`cqrs_core::projection`](cqrs_core::projection#several-replicas).
+//!
+//! ```no_run
+//! # use std::sync::Arc;
+//! # use cqrs_core::lease::LeaseConfig;
+//! # use cqrs_postgres::{PgEventStore, TransactionalProjection, TransactionalRunner};
+//! # fn doc<P: TransactionalProjection<cqrs_postgres::sqlx::PgConnection>>(store: PgEventStore, projection: P) {
+//! let running = TransactionalRunner::new(Arc::new(store), projection)
+//!     .with_lease(LeaseConfig::default()) // ttl 5 s, renewed and retried every 1.7 s
+//!     .spawn();
+//! // running.progress().role: Leader in one replica, Standby in the others.
+//! # }
+//! ```
+//!
 //! See the crate README for the SQL schema and the proof of the gap-free mechanism.
 #![warn(missing_docs)]
 

@@ -3,6 +3,7 @@
 //! needs to compile; the bodies never run.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use cqrs_core::{EventStore, ExpectedVersion, Metadata};
@@ -49,6 +50,8 @@ fn every_public_future_is_send<P: TransactionalProjection<PgConnection>>(
     store: PgEventStore,
     projection: P,
     url: String,
+    leased_store: Arc<PgEventStore>,
+    leased_projection: P,
 ) {
     assert_send(Service.set_up("postgres://"));
     let spawned = store.clone();
@@ -65,6 +68,12 @@ fn every_public_future_is_send<P: TransactionalProjection<PgConnection>>(
         let from = adapter.lock_checkpoint(&mut tx, "p").await?;
         adapter.read_all_in(&mut tx, from + 1, 10).await?;
         adapter.save_checkpoint_in(&mut tx, "p", from).await?;
+        if let Some(lease) =
+            cqrs_core::lease::LeaseStore::acquire(&adapter, "p", "me", Duration::from_secs(5))
+                .await?
+        {
+            adapter.fence_in(&mut tx, &lease).await?;
+        }
         adapter.commit_transaction(tx).await?;
         adapter
             .rollback_transaction(adapter.begin_transaction().await?)
@@ -77,6 +86,11 @@ fn every_public_future_is_send<P: TransactionalProjection<PgConnection>>(
         let _ = runner.catch_up().await;
         let _ = runner.rebuild().await;
         let _ = runner.spawn().shutdown().await;
+    }));
+    let leased = TransactionalRunner::new(leased_store, leased_projection)
+        .with_lease(cqrs_core::lease::LeaseConfig::default());
+    assert_send(tokio::spawn(async move {
+        let _ = leased.spawn().shutdown().await;
     }));
 }
 

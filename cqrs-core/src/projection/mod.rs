@@ -11,18 +11,59 @@
 //! - stores its read model and its checkpoint in one transaction: a
 //!   [`TransactionalProjection`] run by the [`TransactionalRunner`] (see [`transactional`]),
 //!   which gives an exactly-once effect.
+//!
+//! # Several replicas
+//! A durable read model fed by several replicas of a service (a rolling deploy alone runs
+//! two) needs one of them to work at a time: give its runner a lease,
+//! [`ProjectionRunner::with_lease`] or [`TransactionalRunner::with_lease`], and spawn it in
+//! every replica. The lease ([`crate::lease`]) is named after the projection and kept by
+//! the store, by the store's clock.
+//! - **Leader and standbys.** The instance holding the lease works; it renews the lease
+//!   before each batch when due (every `renew_every`, a third of the `ttl` by default, and
+//!   an idle leader wakes up for it). The others stand by: they read nothing and write
+//!   nothing, and try to take the lease every `retry_every`. [`ProjectionProgress::role`]
+//!   says which an instance is, and every change is logged (`lease taken: working`,
+//!   `lease held by another instance: standing by`, `lease lost ...`).
+//! - **Failover.** A holder that dies (killed, its connections cut, its host gone) stops
+//!   renewing; a standby takes over at most `ttl + retry_every` after the last renewal
+//!   (default 5 s + 1.7 s; measured on PostgreSQL: 1.0 s with a 1 s ttl, 5.0 s with the
+//!   default). A graceful shutdown (or a runner that stops on an error) releases the lease,
+//!   and a standby takes over at its next retry. The new holder resumes from the stored
+//!   checkpoint, whoever stored it.
+//! - **Fencing.** Every takeover raises the lease's token. A holder paused past its `ttl`
+//!   (a stalled host, a long GC) that wakes up after another took over cannot move
+//!   anything: the core runner stores its checkpoint with
+//!   [`LeaseStore::save_checkpoint_fenced`](crate::lease::LeaseStore::save_checkpoint_fenced)
+//!   (refused: the batch's progress is dropped, the runner stands by), the transactional
+//!   runner checks the lease inside each batch's transaction before it commits
+//!   ([`TransactionalStore::fence_in`]: refused, the batch rolls back, read model and
+//!   checkpoint alike). A checkpoint never moves backwards except by an explicit rebuild.
+//! - **Delivery and order.** Events are applied in global position order, by one instance
+//!   at a time. The transactional runner's effect stays exactly once across failovers; the
+//!   core runner's stays at least once, its redeliveries bounded by the batch the deposed
+//!   holder had in flight.
+//! - **In-memory projections** are per-process views: every replica needs its own, built
+//!   from the whole log, so they run without a lease in every replica (a spawned runner of
+//!   an in-memory projection with a lease stops with [`RunnerError::LeaseOnInMemory`]).
+//!
+//! A lease governs spawned runners only: `catch_up`, `run_batch` and `rebuild` driven by
+//! hand do not take it (a rebuild is an operator's act; run it while the replicas are
+//! stopped, or rely on the transactional runner's checkpoint lock).
 
+mod config;
 mod dedupe;
+mod lease;
+mod report;
 mod runner;
 pub mod transactional;
 mod typed;
 
 use async_trait::async_trait;
 
+pub use config::RunnerConfig;
 pub use dedupe::Deduplicated;
-pub use runner::{
-    ProjectionProgress, ProjectionRunner, RunnerConfig, RunnerError, RunningProjection,
-};
+pub use report::{ProjectionProgress, RunnerError, RunningProjection};
+pub use runner::ProjectionRunner;
 pub use transactional::{TransactionalProjection, TransactionalRunner, TransactionalStore};
 pub use typed::{TypedProjection, TypedProjectionError};
 

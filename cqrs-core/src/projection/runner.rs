@@ -1,124 +1,32 @@
-//! Feeds a [`Projection`] from the global log, with checkpoints, retries and shutdown.
+//! Feeds a [`Projection`] from the global log, with checkpoints, retries, an optional lease
+//! and shutdown. One file on purpose (a little over 400 lines): the loop, its checkpoint and
+//! lease handling and its retries read top to bottom.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{Persistence, Projection};
-use crate::command::RetryPolicy;
+use super::lease::{idle_wait, Held, LeaseSetup, RunnerLease};
+use super::{
+    Persistence, Projection, ProjectionProgress, RunnerConfig, RunnerError, RunningProjection,
+};
 use crate::envelope::RecordedEvent;
-use crate::error::{BoxError, StoreError};
+use crate::error::StoreError;
 use crate::failure::FailureKind;
+use crate::lease::{FencedWrite, Lease, LeaseConfig, LeaseStore};
 use crate::store::EventStore;
-use crate::worker::{sleep_or_stop, stop_requested, LogProgress, Worker, WorkerContext};
-
-/// Tuning of a [`ProjectionRunner`].
-///
-/// Failures are classified ([`FailureKind`]): a transient store failure
-/// ([`StoreError::kind`]) or a transient projection failure ([`Projection::failure_kind`])
-/// is retried with `retry`'s backoff for as long as it lasts, without skipping the event; a
-/// permanent one is retried `retry.max_attempts` times in all, then the runner stops at
-/// that position with the error (nothing is skipped: the log is the source of truth, and a
-/// projection that cannot apply one of its events needs a fix, not a gap).
-///
-/// The [`TransactionalRunner`](super::TransactionalRunner) takes the same configuration,
-/// `batch_size` being the events per transaction; it does not retry a permanent failure
-/// (the rolled-back batch would fail the same way), so it uses `retry` for its backoff only.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RunnerConfig {
-    /// Events read per batch; the checkpoint is stored after each batch. Default 500.
-    pub batch_size: usize,
-    /// Fallback poll interval when no wake-up arrives. Default 1 s.
-    pub idle_poll: Duration,
-    /// Attempts for a permanently failing event or store call before the runner stops, and
-    /// the backoff between all retries. Default 3 attempts, 10 ms doubling to 1 s.
-    pub retry: RetryPolicy,
-}
-
-impl Default for RunnerConfig {
-    fn default() -> Self {
-        Self {
-            batch_size: 500,
-            idle_poll: Duration::from_secs(1),
-            retry: RetryPolicy::attempts(3)
-                .with_backoff(Duration::from_millis(10), Duration::from_secs(1)),
-        }
-    }
-}
-
-/// Why a projection runner stopped or a wait failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RunnerError {
-    /// The projection kept failing on one event.
-    #[error("projection `{projection}` failed at position {position} (`{event_type}` in stream `{stream}`) after {attempts} attempts: {source}")]
-    Projection {
-        /// Projection name.
-        projection: String,
-        /// Position of the failing event (the checkpoint is just before it).
-        position: u64,
-        /// Its stream.
-        stream: String,
-        /// Its type.
-        event_type: String,
-        /// Attempts made.
-        attempts: u32,
-        /// The projection's last error.
-        #[source]
-        source: BoxError,
-    },
-    /// Clearing the read model for a rebuild failed (the checkpoint was left as it was).
-    #[error("projection `{projection}`: resetting the read model for a rebuild failed: {source}")]
-    Reset {
-        /// Projection name.
-        projection: String,
-        /// The projection's error.
-        #[source]
-        source: BoxError,
-    },
-    /// The store kept failing.
-    #[error("projection `{projection}`: store failed: {source}")]
-    Store {
-        /// Projection name.
-        projection: String,
-        /// The store's last error.
-        #[source]
-        source: StoreError,
-    },
-    /// A shutdown was requested while the runner waited to retry a failure. A spawned
-    /// runner turns it into a graceful stop (its [`shutdown`](crate::worker::Worker::shutdown)
-    /// returns the projection); only code driving the runner by hand sees it.
-    #[error("projection `{projection}` runner stopped: {reason}")]
-    Stopped {
-        /// Projection name.
-        projection: String,
-        /// Why.
-        reason: String,
-    },
-}
-
-/// How far a projection runner got: the checkpoint it stored last.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ProjectionProgress {
-    /// Every event up to this position is applied and the checkpoint stored.
-    pub checkpoint: u64,
-}
-
-impl LogProgress for ProjectionProgress {
-    fn log_position(&self) -> u64 {
-        self.checkpoint
-    }
-}
-
-/// A projection running in a background task: the one [`Worker`] handle, with the
-/// projection back from [`shutdown`](Worker::shutdown) and [`RunnerError`] when it stopped
-/// for good. Returned by the [`ProjectionRunner`] and the
-/// [`TransactionalRunner`](super::TransactionalRunner) alike.
-pub type RunningProjection<P> = Worker<ProjectionProgress, P, RunnerError>;
+use crate::worker::{sleep_or_stop, stop_requested, Worker, WorkerContext};
 
 /// Reads the global log from a projection's checkpoint in batches, applies each event,
 /// stores the checkpoint. See the [module docs](crate::projection) for the delivery
 /// contract.
+///
+/// # Several replicas
+/// Without a lease, every instance of the runner works: right for an in-memory
+/// projection (each process needs its own view), wrong for a durable one (two replicas
+/// would apply every event twice and write one checkpoint in turns). Give a durable
+/// projection a lease ([`with_lease`](Self::with_lease)): then one spawned instance works
+/// and the others stand by (see the [module docs](crate::projection#several-replicas)).
 ///
 /// ```
 /// # use async_trait::async_trait;
@@ -150,6 +58,16 @@ pub struct ProjectionRunner<P: Projection, S: EventStore + ?Sized = dyn EventSto
     stop: Option<watch::Receiver<bool>>,
     /// The position this runner applied up to in this process, once it started.
     applied: Option<u64>,
+    /// The lease a spawned runner works under, if any.
+    lease: Option<LeaseSetup>,
+}
+
+/// How a batch ended.
+enum BatchEnd {
+    /// The checkpoint is stored at this position.
+    Stored(u64),
+    /// The fenced checkpoint write was refused: another instance holds the lease.
+    Deposed,
 }
 
 impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
@@ -161,7 +79,68 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
             config: RunnerConfig::default(),
             stop: None,
             applied: None,
+            lease: None,
         }
+    }
+
+    /// Runs the spawned runner under lease `leases`, named after the projection and taken
+    /// as [`holder_id`](crate::lease::holder_id) (see
+    /// [`with_lease_holder`](Self::with_lease_holder)), so that of several replicas only
+    /// one works at a time and the others stand by.
+    ///
+    /// `leases` must be the store the runner reads and checkpoints (pass the same store,
+    /// e.g. `store.clone()`): the checkpoint is written through it with
+    /// [`LeaseStore::save_checkpoint_fenced`], so a runner that lost its lease while it
+    /// applied a batch cannot store that batch's checkpoint (it is
+    /// [`Deposed`](crate::lease::FencedWrite::Deposed): it drops the batch's progress and
+    /// stands by; a new holder applies those events again, at least once as always).
+    ///
+    /// Only for [`Persistence::Durable`] projections: a spawned runner of an in-memory one
+    /// with a lease stops at once with [`RunnerError::LeaseOnInMemory`]. The lease governs
+    /// [`spawn`](Self::spawn) only; [`catch_up`](Self::catch_up) and
+    /// [`rebuild`](Self::rebuild), driven by hand, do not take it.
+    ///
+    /// ```
+    /// # use async_trait::async_trait;
+    /// # use cqrs_core::*;
+    /// # #[derive(Default)] struct Totals;
+    /// # #[async_trait] impl Projection for Totals {
+    /// #     type Error = std::convert::Infallible;
+    /// #     fn name(&self) -> &str { "totals" }
+    /// #     fn persistence(&self) -> Persistence { Persistence::Durable }
+    /// #     async fn apply(&mut self, _: &RecordedEvent) -> Result<(), Self::Error> { Ok(()) }
+    /// # }
+    /// # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+    /// use std::{sync::Arc, time::Duration};
+    /// use cqrs_core::lease::LeaseConfig;
+    /// use cqrs_core::worker::LeaseRole;
+    ///
+    /// let store = Arc::new(InMemoryEventStore::new());
+    /// let running = ProjectionRunner::new(store.clone(), Totals)
+    ///     .with_lease(store.clone(), LeaseConfig::default())
+    ///     .spawn();
+    /// let progress = running.wait_for(Duration::from_secs(5), |p| p.role == LeaseRole::Leader).await.unwrap();
+    /// assert_eq!(progress.role, LeaseRole::Leader);
+    /// running.shutdown().await.unwrap(); // gives the lease up for a standby
+    /// # });
+    /// ```
+    pub fn with_lease(mut self, leases: Arc<dyn LeaseStore>, config: LeaseConfig) -> Self {
+        let holder = self.lease.take().and_then(|setup| setup.holder);
+        self.lease = Some(LeaseSetup {
+            store: leases,
+            config,
+            holder,
+        });
+        self
+    }
+
+    /// Takes the lease as `holder` instead of [`holder_id`](crate::lease::holder_id) (e.g.
+    /// the pod's name). No effect without [`with_lease`](Self::with_lease).
+    pub fn with_lease_holder(mut self, holder: impl Into<Arc<str>>) -> Self {
+        if let Some(setup) = &mut self.lease {
+            setup.holder = Some(holder.into());
+        }
+        self
     }
 
     /// Sets the configuration.
@@ -209,7 +188,10 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
             if batch.is_empty() {
                 return Ok(checkpoint);
             }
-            checkpoint = self.apply_batch(&batch, checkpoint).await?;
+            checkpoint = match self.apply_batch(&batch, checkpoint, None).await? {
+                BatchEnd::Stored(checkpoint) => checkpoint,
+                BatchEnd::Deposed => unreachable!("an unfenced write is never deposed"),
+            };
         }
     }
 
@@ -217,38 +199,81 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
     pub fn spawn(self) -> RunningProjection<P> {
         let store = self.store.clone();
         let name = self.projection.name().to_owned();
-        Worker::spawn(name, ProjectionProgress::default(), move |ctx| {
-            self.run(ctx)
-        })
-        .following(store)
+        let initial = ProjectionProgress::start(self.lease.is_some());
+        Worker::spawn(name, initial, move |ctx| self.run(ctx)).following(store)
     }
 
     /// Follows the log until a shutdown; a shutdown that arrives while the runner waits to
-    /// retry a failure is a graceful stop too (nothing after the checkpoint was applied).
+    /// retry a failure (or stands by for its lease) is a graceful stop too (nothing after
+    /// the checkpoint was applied). However it ends, it gives its lease up.
     async fn run(mut self, ctx: WorkerContext<ProjectionProgress>) -> Result<P, RunnerError> {
-        match self.follow(&ctx).await {
+        let name = self.projection.name().to_owned();
+        let mut lease = match self.lease.take() {
+            Some(_) if self.projection.persistence() == Persistence::InMemory => {
+                return Err(RunnerError::LeaseOnInMemory { projection: name });
+            }
+            setup => setup.map(|setup| setup.start(&name)),
+        };
+        let followed = self.follow(&ctx, &mut lease).await;
+        if let Some(lease) = &mut lease {
+            lease.release(&ctx).await;
+        }
+        match followed {
             Ok(()) | Err(RunnerError::Stopped { .. }) => Ok(self.projection),
             Err(error) => Err(error),
         }
     }
 
-    async fn follow(&mut self, ctx: &WorkerContext<ProjectionProgress>) -> Result<(), RunnerError> {
+    async fn follow(
+        &mut self,
+        ctx: &WorkerContext<ProjectionProgress>,
+        lease: &mut Option<RunnerLease>,
+    ) -> Result<(), RunnerError> {
         let mut stop = ctx.stop_signal();
         self.stop = Some(stop.clone());
         let mut wakeups = self.store.subscribe();
-        let mut checkpoint = self.load_checkpoint().await?;
-        ctx.report(|p| p.checkpoint = checkpoint);
+        let mut checkpoint = 0;
+        if lease.is_none() {
+            checkpoint = self.load_checkpoint().await?;
+            ctx.report(|p| p.checkpoint = checkpoint);
+        }
+        let idle = idle_wait(lease, self.config.idle_poll);
         while !*stop.borrow() {
+            let held = match lease {
+                None => None,
+                Some(lease) => match lease.hold(ctx, &mut stop, &self.config.retry).await? {
+                    Held::Stopped => break,
+                    Held::Lease { lease: held, taken } => {
+                        if taken {
+                            // Another instance may have moved the checkpoint meanwhile.
+                            self.applied = None;
+                            checkpoint = self.load_checkpoint().await?;
+                            ctx.report(|p| p.checkpoint = checkpoint);
+                        }
+                        Some((lease.store().clone(), held))
+                    }
+                },
+            };
             let batch = self.read_batch(checkpoint).await?;
             if batch.is_empty() {
                 tokio::select! {
                     () = stop_requested(&mut stop) => {}
-                    _ = wakeups.wait_beyond(checkpoint, self.config.idle_poll) => {}
+                    _ = wakeups.wait_beyond(checkpoint, idle) => {}
                 }
                 continue;
             }
-            checkpoint = self.apply_batch(&batch, checkpoint).await?;
-            ctx.report(|p| p.checkpoint = checkpoint);
+            let fence = held.as_ref().map(|(store, lease)| (&**store, lease));
+            match self.apply_batch(&batch, checkpoint, fence).await? {
+                BatchEnd::Stored(stored) => {
+                    checkpoint = stored;
+                    ctx.report(|p| p.checkpoint = checkpoint);
+                }
+                BatchEnd::Deposed => {
+                    if let Some(lease) = lease {
+                        lease.deposed(ctx);
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -286,13 +311,15 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
             .await
     }
 
-    /// Applies a batch and stores the checkpoint; on failure stores the checkpoint up to
-    /// the last applied event before reporting.
+    /// Applies a batch and stores the checkpoint (fenced by `lease` when given); on failure
+    /// stores the checkpoint up to the last applied event before reporting. Deposed: the
+    /// batch's progress is dropped (a failure too: the new holder meets it itself).
     async fn apply_batch(
         &mut self,
         batch: &[RecordedEvent],
         mut checkpoint: u64,
-    ) -> Result<u64, RunnerError> {
+        fence: Option<(&dyn LeaseStore, &Lease)>,
+    ) -> Result<BatchEnd, RunnerError> {
         let mut failure = None;
         for event in batch {
             if let Err(error) = self.apply_with_retry(event).await {
@@ -303,11 +330,25 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
         }
         self.applied = Some(checkpoint);
         let name = self.projection.name();
-        self.with_store_retry(|| self.store.save_checkpoint(name, checkpoint))
-            .await?;
+        match fence {
+            None => {
+                self.with_store_retry(|| self.store.save_checkpoint(name, checkpoint))
+                    .await?
+            }
+            Some((leases, lease)) => {
+                let written = self
+                    .with_store_retry(|| leases.save_checkpoint_fenced(name, checkpoint, lease))
+                    .await?;
+                if written == FencedWrite::Deposed {
+                    tracing::warn!(projection = name, checkpoint, token = lease.token, "checkpoint refused: another instance took the lease; dropping this batch's progress");
+                    self.applied = None;
+                    return Ok(BatchEnd::Deposed);
+                }
+            }
+        }
         match failure {
             Some(error) => Err(error),
-            None => Ok(checkpoint),
+            None => Ok(BatchEnd::Stored(checkpoint)),
         }
     }
 

@@ -153,6 +153,15 @@ impl LeaseHolder {
         Ok(self.lease.as_ref())
     }
 
+    /// While the lease is held: renews it when due and returns it, without ever standing
+    /// by. `Ok(None)` when it is not held (never taken, or lost at this renewal): then
+    /// [`hold`](Self::hold) stands by. For a loop that must publish the loss of its lease
+    /// before it waits.
+    pub async fn keep(&mut self) -> Result<Option<&Lease>, StoreError> {
+        self.renew_if_due().await?;
+        Ok(self.lease.as_ref())
+    }
+
     async fn renew_if_due(&mut self) -> Result<(), StoreError> {
         let Some(lease) = &self.lease else {
             return Ok(());

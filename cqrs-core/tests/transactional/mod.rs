@@ -154,6 +154,15 @@ impl TransactionalStore for TestStore {
         Ok(())
     }
 
+    /// The log's in-process lease, checked by renewing it.
+    async fn fence_in(
+        &self,
+        _: &mut Transaction,
+        lease: &cqrs_core::lease::Lease,
+    ) -> Result<bool, StoreError> {
+        cqrs_core::lease::LeaseStore::renew(&self.log, lease).await
+    }
+
     async fn commit_transaction(&self, tx: Transaction) -> Result<(), StoreError> {
         if strikes(&self.faults.commit) {
             return Err(unavailable("commit"));

@@ -15,7 +15,13 @@
 //! 3. read the next events after it through the gap-safe reader (only positions below
 //!    the oldest running transaction, so a late commit is never skipped);
 //! 4. apply them through the transaction's connection;
-//! 5. store the new checkpoint, `COMMIT`.
+//! 5. store the new checkpoint; under a lease, check it (`fence.sql`: `FOR SHARE` on the
+//!    lease row, so a takeover waits for this commit, and one committed before rolls the
+//!    batch back); `COMMIT`.
+//!
+//! Several replicas: give the runner a lease
+//! ([`TransactionalRunner::with_lease`]), kept in this store's `leases` table; see the
+//! [crate docs](crate#several-replicas).
 //!
 //! A projection's error is classified by [`classify_error`](crate::classify_error) unless
 //! its [`failure_kind`](TransactionalProjection::failure_kind) says otherwise: the SQLSTATE
@@ -25,6 +31,7 @@
 //! See the [crate docs](crate#transactional-projections) for an example.
 
 use async_trait::async_trait;
+use cqrs_core::lease::Lease;
 use cqrs_core::{FailureKind, RecordedEvent, StoreError};
 use sqlx::{PgConnection, Postgres};
 
@@ -32,6 +39,8 @@ pub use cqrs_core::{TransactionalProjection, TransactionalRunner, TransactionalS
 
 use crate::error::map_sqlx;
 use crate::store::{checkpoints, read, PgEventStore};
+
+const FENCE: &str = include_str!("fence.sql");
 
 /// PostgreSQL's transaction for a [`TransactionalRunner`]: a pooled connection in a
 /// transaction; projections write through its [`PgConnection`].
@@ -88,6 +97,23 @@ impl TransactionalStore for PgEventStore {
             position,
         )
         .await
+    }
+
+    /// `fence.sql`: the lease row stays share-locked until the transaction ends.
+    async fn fence_in(
+        &self,
+        tx: &mut Self::Transaction,
+        lease: &Lease,
+    ) -> Result<bool, StoreError> {
+        let token = i64::try_from(lease.token).unwrap_or(i64::MAX);
+        let current: Option<i32> = sqlx::query_scalar(&self.config().schema.render(FENCE))
+            .bind(&*lease.name)
+            .bind(&*lease.holder)
+            .bind(token)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(|e| map_sqlx("fence_lease", e))?;
+        Ok(current.is_some())
     }
 
     async fn commit_transaction(&self, tx: Self::Transaction) -> Result<(), StoreError> {

@@ -4,6 +4,7 @@
 use super::{TransactionalProjection, TransactionalStore};
 use crate::error::StoreError;
 use crate::failure::FailureKind;
+use crate::lease::Lease;
 use crate::projection::RunnerError;
 
 /// What a committed (or empty) batch did.
@@ -13,6 +14,15 @@ pub(super) struct Applied {
     pub checkpoint: u64,
     /// Events applied; 0 when there was nothing after the checkpoint.
     pub events: usize,
+}
+
+/// How a batch's transaction ended without failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Outcome {
+    /// Committed (or rolled back with nothing to apply).
+    Applied(Applied),
+    /// The lease was lost: the batch was rolled back, nothing committed.
+    Deposed,
 }
 
 /// Why a transaction failed (it was rolled back), and whether retrying it can help.
@@ -37,15 +47,25 @@ impl BatchFailure {
     }
 }
 
-/// Applies the events after the checkpoint (with `before`, only those below it) in one
-/// transaction, `attempt` being the how-manieth try of this batch (for the error).
+/// What one batch covers.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Scope<'a> {
+    pub batch_size: usize,
+    /// Only the events below this position.
+    pub before: Option<u64>,
+    /// The how-manieth try of this batch (for the error).
+    pub attempt: u32,
+    /// Commit only while this lease is current ([`TransactionalStore::fence_in`]).
+    pub fence: Option<&'a Lease>,
+}
+
+/// Applies the events after the checkpoint (with `scope.before`, only those below it) in
+/// one transaction, fenced by `scope.fence`.
 pub(super) async fn apply_next<S, P>(
     store: &S,
     projection: &mut P,
-    batch_size: usize,
-    before: Option<u64>,
-    attempt: u32,
-) -> Result<Applied, BatchFailure>
+    scope: Scope<'_>,
+) -> Result<Outcome, BatchFailure>
 where
     S: TransactionalStore,
     P: TransactionalProjection<S::Connection>,
@@ -55,20 +75,17 @@ where
         .begin_transaction()
         .await
         .map_err(|e| BatchFailure::store(&name, e))?;
-    let outcome = apply_in(
-        store, &mut tx, projection, &name, batch_size, before, attempt,
-    )
-    .await;
+    let outcome = apply_in(store, &mut tx, projection, &name, scope).await;
     match outcome {
-        Ok(applied) if applied.events > 0 => {
+        Ok(Outcome::Applied(applied)) if applied.events > 0 => {
             store
                 .commit_transaction(tx)
                 .await
                 .map_err(|e| BatchFailure::store(&name, e))?;
             tracing::debug!(projection = %name, checkpoint = applied.checkpoint, events = applied.events, "transactional batch committed");
-            Ok(applied)
+            Ok(Outcome::Applied(applied))
         }
-        // Nothing to apply (the lock is released without writing), or a failure.
+        // Nothing to apply (the lock is released without writing), deposed, or a failure.
         outcome => {
             store.rollback_transaction(tx).await;
             outcome
@@ -81,10 +98,8 @@ async fn apply_in<S, P>(
     tx: &mut S::Transaction,
     projection: &mut P,
     name: &str,
-    batch_size: usize,
-    before: Option<u64>,
-    attempt: u32,
-) -> Result<Applied, BatchFailure>
+    scope: Scope<'_>,
+) -> Result<Outcome, BatchFailure>
 where
     S: TransactionalStore,
     P: TransactionalProjection<S::Connection>,
@@ -92,17 +107,17 @@ where
     let failed = |e| BatchFailure::store(name, e);
     let checkpoint = store.lock_checkpoint(tx, name).await.map_err(failed)?;
     let mut events = store
-        .read_all_in(tx, checkpoint + 1, batch_size.max(1))
+        .read_all_in(tx, checkpoint + 1, scope.batch_size.max(1))
         .await
         .map_err(failed)?;
-    if let Some(before) = before {
+    if let Some(before) = scope.before {
         events.retain(|event| event.position < before);
     }
     let Some(last) = events.last().map(|event| event.position) else {
-        return Ok(Applied {
+        return Ok(Outcome::Applied(Applied {
             checkpoint,
             events: 0,
-        });
+        }));
     };
     for event in &events {
         if let Err(error) = projection.apply(event, S::connection(tx)).await {
@@ -114,7 +129,7 @@ where
                     position: event.position,
                     stream: event.stream_id.to_string(),
                     event_type: event.event_type.to_string(),
-                    attempts: attempt,
+                    attempts: scope.attempt,
                     source: Box::new(error),
                 },
             });
@@ -124,10 +139,17 @@ where
         .save_checkpoint_in(tx, name, last)
         .await
         .map_err(failed)?;
-    Ok(Applied {
+    // Last, so that a takeover waits (or conflicts) only for the commit.
+    if let Some(lease) = scope.fence {
+        if !store.fence_in(tx, lease).await.map_err(failed)? {
+            tracing::warn!(projection = %name, token = lease.token, checkpoint = last, "another instance took the lease: rolling the batch back");
+            return Ok(Outcome::Deposed);
+        }
+    }
+    Ok(Outcome::Applied(Applied {
         checkpoint: last,
         events: events.len(),
-    })
+    }))
 }
 
 /// Clears the read model and sets the checkpoint back to 0, in one transaction taken under

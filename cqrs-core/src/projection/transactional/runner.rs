@@ -3,9 +3,11 @@
 
 use std::sync::Arc;
 
-use super::batch::{self, Applied, BatchFailure};
+use super::batch::{self, BatchFailure, Outcome, Scope};
 use super::{TransactionalProjection, TransactionalStore};
 use crate::failure::FailureKind;
+use crate::lease::{Lease, LeaseConfig, LeaseStore};
+use crate::projection::lease::{idle_wait, Held, LeaseSetup, RunnerLease};
 use crate::projection::{ProjectionProgress, RunnerConfig, RunnerError, RunningProjection};
 use crate::worker::{sleep_or_stop, stop_requested, Worker, WorkerContext};
 
@@ -33,6 +35,10 @@ use crate::worker::{sleep_or_stop, stop_requested, Worker, WorkerContext};
 /// [`rebuild`](Self::rebuild)), it returns the first failure instead of retrying; a
 /// permanent failure of the projection still commits the events before it.
 ///
+/// In several replicas, give it a lease ([`with_lease`](Self::with_lease)): one instance
+/// works, the others stand by, and a deposed instance cannot commit (see the
+/// [module docs](crate::projection#several-replicas)).
+///
 /// ```
 /// use std::sync::Arc;
 /// use cqrs_core::{RunningProjection, TransactionalProjection, TransactionalRunner, TransactionalStore};
@@ -54,6 +60,7 @@ where
     store: Arc<S>,
     projection: P,
     config: RunnerConfig,
+    lease: Option<LeaseSetup>,
 }
 
 impl<P, S> TransactionalRunner<P, S>
@@ -67,7 +74,62 @@ where
             store,
             projection,
             config: RunnerConfig::default(),
+            lease: None,
         }
+    }
+
+    /// Runs the spawned runner under a lease kept by its own store, named after the
+    /// projection and taken as [`holder_id`](crate::lease::holder_id) (see
+    /// [`with_lease_holder`](Self::with_lease_holder)): of several replicas only the
+    /// holder works, the others stand by and take over within
+    /// `config.ttl + config.retry_every` when it dies.
+    ///
+    /// Each batch checks the lease inside its transaction just before the commit
+    /// ([`TransactionalStore::fence_in`]): a runner that lost the lease meanwhile (paused
+    /// past its `ttl` while another took over) rolls the whole batch back (read model and
+    /// checkpoint) and stands by. The lease comes from the store itself because that check
+    /// runs in the batch's transaction. It governs [`spawn`](Self::spawn) only;
+    /// [`catch_up`](Self::catch_up), [`run_batch`](Self::run_batch) and
+    /// [`rebuild`](Self::rebuild), driven by hand, do not take it (they still take turns
+    /// with the other instances under the checkpoint's lock).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use cqrs_core::lease::{LeaseConfig, LeaseStore};
+    /// use cqrs_core::{RunningProjection, TransactionalProjection, TransactionalRunner, TransactionalStore};
+    ///
+    /// /// Starts a projection that may run in several replicas.
+    /// fn start<S, P>(store: Arc<S>, projection: P) -> RunningProjection<P>
+    /// where
+    ///     S: TransactionalStore + LeaseStore,
+    ///     P: TransactionalProjection<S::Connection>,
+    /// {
+    ///     TransactionalRunner::new(store, projection)
+    ///         .with_lease(LeaseConfig::default())
+    ///         .spawn()
+    /// }
+    /// ```
+    pub fn with_lease(mut self, config: LeaseConfig) -> Self
+    where
+        S: LeaseStore,
+    {
+        let holder = self.lease.take().and_then(|setup| setup.holder);
+        let store: Arc<dyn LeaseStore> = self.store.clone();
+        self.lease = Some(LeaseSetup {
+            store,
+            config,
+            holder,
+        });
+        self
+    }
+
+    /// Takes the lease as `holder` instead of [`holder_id`](crate::lease::holder_id) (e.g.
+    /// the pod's name). No effect without [`with_lease`](Self::with_lease).
+    pub fn with_lease_holder(mut self, holder: impl Into<Arc<str>>) -> Self {
+        if let Some(setup) = &mut self.lease {
+            setup.holder = Some(holder.into());
+        }
+        self
     }
 
     /// Sets the configuration: events per transaction, idle poll, backoff between retries.
@@ -103,11 +165,11 @@ where
     /// events it applied (0 when caught up). On a permanent failure of the projection, the
     /// events before the failing one are committed before the error is returned.
     pub async fn run_batch(&mut self) -> Result<(u64, usize), RunnerError> {
-        let applied = self
-            .advance(1)
-            .await
-            .map_err(|failed| failed.failure.error)?;
-        Ok((applied.checkpoint, applied.events))
+        match self.advance(1, None).await {
+            Ok(Outcome::Applied(applied)) => Ok((applied.checkpoint, applied.events)),
+            Ok(Outcome::Deposed) => unreachable!("an unfenced batch is never deposed"),
+            Err(failed) => Err(failed.failure.error),
+        }
     }
 
     /// Applies batches until nothing is left; returns the checkpoint reached. Stops at the
@@ -127,31 +189,26 @@ where
     pub fn spawn(self) -> RunningProjection<P> {
         let store = self.store.clone();
         let name = self.projection.name().to_owned();
-        Worker::spawn(name, ProjectionProgress::default(), move |ctx| {
-            self.run(ctx)
-        })
-        .following(store)
+        let initial = ProjectionProgress::start(self.lease.is_some());
+        Worker::spawn(name, initial, move |ctx| self.run(ctx)).following(store)
     }
 
-    /// One batch, try number `attempt`; after a permanent failure of the projection, the
-    /// events before the failing one are committed (`failure.committed`).
-    async fn advance(&mut self, attempt: u32) -> Result<Applied, Failure> {
-        let batch_size = self.config.batch_size;
-        let failure = match batch::apply_next(
-            &*self.store,
-            &mut self.projection,
-            batch_size,
-            None,
+    /// One batch, try number `attempt`, fenced by `fence`; after a permanent failure of the
+    /// projection, the events before the failing one are committed (`failure.committed`).
+    async fn advance(&mut self, attempt: u32, fence: Option<&Lease>) -> Result<Outcome, Failure> {
+        let scope = Scope {
+            batch_size: self.config.batch_size,
+            before: None,
             attempt,
-        )
-        .await
-        {
-            Ok(applied) => return Ok(applied),
+            fence,
+        };
+        let failure = match batch::apply_next(&*self.store, &mut self.projection, scope).await {
+            Ok(outcome) => return Ok(outcome),
             Err(failure) => failure,
         };
         let committed = match failure.poison {
             Some(position) if failure.kind == FailureKind::Permanent => {
-                self.commit_before(position).await
+                self.commit_before(position, fence).await
             }
             _ => None,
         };
@@ -162,18 +219,16 @@ where
     /// batch that come before it, so the checkpoint stops right before the event the error
     /// names. A failure here is only logged: the runner stops either way, and the next run
     /// applies those events.
-    async fn commit_before(&mut self, position: u64) -> Option<u64> {
-        let batch_size = self.config.batch_size;
-        match batch::apply_next(
-            &*self.store,
-            &mut self.projection,
-            batch_size,
-            Some(position),
-            1,
-        )
-        .await
-        {
-            Ok(applied) => Some(applied.checkpoint),
+    async fn commit_before(&mut self, position: u64, fence: Option<&Lease>) -> Option<u64> {
+        let scope = Scope {
+            batch_size: self.config.batch_size,
+            before: Some(position),
+            attempt: 1,
+            fence,
+        };
+        match batch::apply_next(&*self.store, &mut self.projection, scope).await {
+            Ok(Outcome::Applied(applied)) => Some(applied.checkpoint),
+            Ok(Outcome::Deposed) => None,
             Err(failure) => {
                 tracing::warn!(projection = self.projection.name(), error = %failure.error, "cannot commit the events before the failing one");
                 None
@@ -182,26 +237,53 @@ where
     }
 
     /// Follows the log until a shutdown; one requested while the runner waits to retry a
-    /// failure is a graceful stop too (nothing after the checkpoint was committed).
+    /// failure (or stands by for its lease) is a graceful stop too (nothing after the
+    /// checkpoint was committed). However it ends, it gives its lease up.
     async fn run(mut self, ctx: WorkerContext<ProjectionProgress>) -> Result<P, RunnerError> {
-        self.follow(&ctx).await?;
+        let name = self.projection.name().to_owned();
+        let mut lease = self.lease.take().map(|setup| setup.start(&name));
+        let followed = self.follow(&ctx, &mut lease).await;
+        if let Some(lease) = &mut lease {
+            lease.release(&ctx).await;
+        }
+        followed?;
         Ok(self.projection)
     }
 
-    async fn follow(&mut self, ctx: &WorkerContext<ProjectionProgress>) -> Result<(), RunnerError> {
+    async fn follow(
+        &mut self,
+        ctx: &WorkerContext<ProjectionProgress>,
+        lease: &mut Option<RunnerLease>,
+    ) -> Result<(), RunnerError> {
         let mut stop = ctx.stop_signal();
         let mut wakeups = self.store.subscribe();
+        let idle = idle_wait(lease, self.config.idle_poll);
         let mut failures: u32 = 0;
         while !ctx.stop_requested() {
-            match self.advance(failures + 1).await {
-                Ok(applied) => {
+            // The checkpoint is read in each batch's transaction: a runner that just took
+            // the lease resumes where the previous holder committed.
+            let held = match lease {
+                None => None,
+                Some(lease) => match lease.hold(ctx, &mut stop, &self.config.retry).await? {
+                    Held::Stopped => break,
+                    Held::Lease { lease, .. } => Some(lease),
+                },
+            };
+            match self.advance(failures + 1, held.as_ref()).await {
+                Ok(Outcome::Applied(applied)) => {
                     failures = 0;
                     report(ctx, applied.checkpoint);
                     if applied.events == 0 {
                         tokio::select! {
                             () = stop_requested(&mut stop) => {}
-                            _ = wakeups.wait_beyond(applied.checkpoint, self.config.idle_poll) => {}
+                            _ = wakeups.wait_beyond(applied.checkpoint, idle) => {}
                         }
+                    }
+                }
+                Ok(Outcome::Deposed) => {
+                    failures = 0;
+                    if let Some(lease) = lease {
+                        lease.deposed(ctx);
                     }
                 }
                 Err(Failure { failure, committed }) => {

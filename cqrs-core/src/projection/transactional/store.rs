@@ -6,6 +6,7 @@ use async_trait::async_trait;
 use crate::envelope::RecordedEvent;
 use crate::error::StoreError;
 use crate::failure::FailureKind;
+use crate::lease::Lease;
 use crate::store::EventStore;
 
 /// A store that can run [`TransactionalProjection`](super::TransactionalProjection)s: it
@@ -16,7 +17,7 @@ use crate::store::EventStore;
 /// The runner calls, for each batch: [`begin_transaction`](Self::begin_transaction),
 /// [`lock_checkpoint`](Self::lock_checkpoint), [`read_all_in`](Self::read_all_in), the
 /// projection with [`connection`](Self::connection), [`save_checkpoint_in`](Self::save_checkpoint_in),
-/// then [`commit_transaction`](Self::commit_transaction) or
+/// [`fence_in`](Self::fence_in) when it runs under a lease, then [`commit_transaction`](Self::commit_transaction) or
 /// [`rollback_transaction`](Self::rollback_transaction). Wake-ups come from
 /// [`EventStore::subscribe`].
 ///
@@ -67,6 +68,20 @@ pub trait TransactionalStore: EventStore + Sized {
         name: &str,
         position: u64,
     ) -> Result<(), StoreError>;
+
+    /// Checks, inside the transaction and just before it commits, that `lease` (kept by
+    /// this store, see [`LeaseStore`](crate::lease::LeaseStore)) is still held under its
+    /// token; `false` when another instance took it since (the runner then rolls the
+    /// batch back). The check must hold until the commit: a takeover either committed
+    /// before it (then `false`), or cannot commit before this transaction ends
+    /// (PostgreSQL: `FOR SHARE` on the lease row, a takeover waits for the commit), or
+    /// makes this transaction fail to commit (MongoDB: the transaction writes the lease
+    /// document, so a takeover is a write conflict).
+    async fn fence_in(
+        &self,
+        transaction: &mut Self::Transaction,
+        lease: &Lease,
+    ) -> Result<bool, StoreError>;
 
     /// Commits. An error whose outcome is unknown (the connection dropped during the
     /// commit) must be transient: the runner retries the batch, and the checkpoint it then

@@ -1,0 +1,144 @@
+//! The lease a spawned projection runner works under
+//! ([`ProjectionRunner::with_lease`](super::ProjectionRunner::with_lease),
+//! [`TransactionalRunner::with_lease`](super::TransactionalRunner::with_lease)): taken
+//! before each batch, kept while it works, given up when the runner stops; the role it
+//! implies is published in [`ProjectionProgress::role`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::{ProjectionProgress, RunnerError};
+use crate::command::RetryPolicy;
+use crate::failure::FailureKind;
+use crate::lease::{holder_id, Lease, LeaseConfig, LeaseStore};
+use crate::worker::{sleep_or_stop, LeaseHolder, LeaseRole, WorkerContext};
+
+/// A runner's lease as configured, before the runner starts.
+pub(super) struct LeaseSetup {
+    pub store: Arc<dyn LeaseStore>,
+    pub config: LeaseConfig,
+    /// `None`: [`holder_id`] of this process.
+    pub holder: Option<Arc<str>>,
+}
+
+impl LeaseSetup {
+    /// The lease named `name` (the projection's name), ready for the runner's loop.
+    pub fn start(self, name: &str) -> RunnerLease {
+        let holder = self.holder.unwrap_or_else(|| holder_id().into());
+        RunnerLease {
+            holder: LeaseHolder::new(self.store.clone(), name, holder, self.config),
+            store: self.store,
+            config: self.config,
+        }
+    }
+}
+
+/// What [`RunnerLease::hold`] found.
+pub(super) enum Held {
+    /// The lease is held; `taken` when it was just taken (the runner stood by before, and
+    /// another instance may have moved the checkpoint meanwhile).
+    Lease { lease: Lease, taken: bool },
+    /// A shutdown was requested while standing by.
+    Stopped,
+}
+
+/// A running runner's lease: a [`LeaseHolder`] that also publishes the role.
+pub(super) struct RunnerLease {
+    holder: LeaseHolder,
+    store: Arc<dyn LeaseStore>,
+    config: LeaseConfig,
+}
+
+impl RunnerLease {
+    /// Before each batch: keeps the lease while it is held (renewing it when due), else
+    /// stands by until it can be taken or a stop is requested. Store errors are retried
+    /// like the runner's others: transient ones for as long as they last, permanent ones
+    /// `retry.max_attempts` times in all.
+    pub async fn hold(
+        &mut self,
+        ctx: &WorkerContext<ProjectionProgress>,
+        stop: &mut watch::Receiver<bool>,
+        retry: &RetryPolicy,
+    ) -> Result<Held, RunnerError> {
+        let (mut permanent, mut transient) = (0, 0);
+        loop {
+            let was_leader = self.holder.role() == LeaseRole::Leader;
+            let outcome = if was_leader {
+                self.holder.keep().await
+            } else {
+                self.holder.hold(stop).await
+            };
+            let error = match outcome {
+                Ok(Some(lease)) => {
+                    let lease = lease.clone();
+                    publish(ctx, LeaseRole::Leader);
+                    return Ok(Held::Lease {
+                        lease,
+                        taken: !was_leader,
+                    });
+                }
+                // Lost at renewal: publish it, then stand by on the next turn.
+                Ok(None) if was_leader => {
+                    publish(ctx, LeaseRole::Standby);
+                    continue;
+                }
+                Ok(None) => return Ok(Held::Stopped),
+                Err(error) => error,
+            };
+            publish(ctx, self.holder.role());
+            match error.kind() {
+                FailureKind::Transient => transient += 1,
+                FailureKind::Permanent => permanent += 1,
+            }
+            if permanent >= retry.max_attempts {
+                return Err(RunnerError::Store {
+                    projection: self.holder.name().to_owned(),
+                    source: error,
+                });
+            }
+            let attempt = permanent.max(transient);
+            tracing::warn!(projection = self.holder.name(), %error, attempt, "lease store failed, retrying");
+            if sleep_or_stop(retry.backoff(attempt), stop).await {
+                return Ok(Held::Stopped);
+            }
+        }
+    }
+
+    /// The store that keeps the lease (and fences the checkpoint).
+    pub fn store(&self) -> &Arc<dyn LeaseStore> {
+        &self.store
+    }
+
+    /// A fenced write was refused: another instance holds the lease now. The runner
+    /// stands by from its next batch on.
+    pub fn deposed(&mut self, ctx: &WorkerContext<ProjectionProgress>) {
+        self.holder.lost();
+        publish(ctx, LeaseRole::Standby);
+    }
+
+    /// Gives the lease up as the runner stops, so a standby takes over at once.
+    pub async fn release(&mut self, ctx: &WorkerContext<ProjectionProgress>) {
+        self.holder.release().await;
+        publish(ctx, LeaseRole::Standby);
+    }
+
+    /// How long an idle leader may wait for new events: its idle poll, but never past its
+    /// next renewal.
+    pub fn idle_wait(&self, idle_poll: Duration) -> Duration {
+        idle_poll.min(self.config.renew_every)
+    }
+}
+
+/// Publishes `role` when it changed.
+fn publish(ctx: &WorkerContext<ProjectionProgress>, role: LeaseRole) {
+    ctx.report_if(|progress| std::mem::replace(&mut progress.role, role) != role);
+}
+
+/// The idle wait of a runner that may hold a lease.
+pub(super) fn idle_wait(lease: &Option<RunnerLease>, idle_poll: Duration) -> Duration {
+    lease
+        .as_ref()
+        .map_or(idle_poll, |lease| lease.idle_wait(idle_poll))
+}
