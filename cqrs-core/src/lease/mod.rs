@@ -123,6 +123,17 @@ pub fn holder_id() -> String {
 }
 
 /// How a worker uses its lease.
+///
+/// [`LeaseHolder`](crate::worker::LeaseHolder) uses it as [`usable`](Self::usable) makes it:
+///
+/// ```
+/// use std::time::Duration;
+/// use cqrs_core::lease::LeaseConfig;
+///
+/// let odd = LeaseConfig { ttl: Duration::ZERO, renew_every: Duration::from_secs(9), retry_every: Duration::ZERO };
+/// let used = odd.usable();
+/// assert!(used.renew_every < used.ttl && used.retry_every >= Duration::from_millis(10));
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseConfig {
     /// How long the lease stays valid without a renewal: the longest a dead holder keeps
@@ -141,6 +152,20 @@ impl LeaseConfig {
             ttl,
             renew_every: ttl / 3,
             retry_every: ttl / 3,
+        }
+    }
+}
+
+impl LeaseConfig {
+    /// This configuration made safe to run: `ttl` at least 10 ms, `renew_every` below
+    /// `ttl` (at most half of it), `retry_every` at least 10 ms (a standby never spins).
+    pub fn usable(self) -> Self {
+        let ttl = self.ttl.max(Duration::from_millis(10));
+        let floor = Duration::from_millis(10);
+        Self {
+            ttl,
+            renew_every: self.renew_every.min(ttl / 2),
+            retry_every: self.retry_every.max(floor),
         }
     }
 }

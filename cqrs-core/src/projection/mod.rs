@@ -31,17 +31,18 @@
 //!   and a standby takes over at its next retry. The new holder resumes from the stored
 //!   checkpoint, whoever stored it.
 //! - **Fencing.** Every takeover raises the lease's token. A holder paused past its `ttl`
-//!   (a stalled host, a long GC) that wakes up after another took over cannot move
-//!   anything: the core runner stores its checkpoint with
+//!   (a stalled host, a long GC) that wakes up after another took over cannot move its
+//!   checkpoint, nor (transactional runner) commit a read-model change: the core runner stores its checkpoint with
 //!   [`LeaseStore::save_checkpoint_fenced`](crate::lease::LeaseStore::save_checkpoint_fenced)
 //!   (refused: the batch's progress is dropped, the runner stands by), the transactional
 //!   runner checks the lease inside each batch's transaction before it commits
 //!   ([`TransactionalStore::fence_in`]: refused, the batch rolls back, read model and
 //!   checkpoint alike). A checkpoint never moves backwards except by an explicit rebuild.
-//! - **Delivery and order.** Events are applied in global position order, by one instance
-//!   at a time. The transactional runner's effect stays exactly once across failovers; the
-//!   core runner's stays at least once, its redeliveries bounded by the batch the deposed
-//!   holder had in flight.
+//! - **Delivery and order.** Events are applied in global position order by the holder. The
+//!   transactional runner's effect stays exactly once across failovers (a deposed holder's
+//!   batch rolls back). The core runner's stays at least once: a deposed holder may still
+//!   apply the batch it had in flight while the new holder works, so its read model must
+//!   be idempotent; redeliveries are bounded by that batch.
 //! - **In-memory projections** are per-process views: every replica needs its own, built
 //!   from the whole log, so they run without a lease in every replica (a spawned runner of
 //!   an in-memory projection with a lease stops with [`RunnerError::LeaseOnInMemory`]).

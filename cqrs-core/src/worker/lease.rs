@@ -89,7 +89,7 @@ impl LeaseHolder {
             store,
             name: name.into(),
             holder: holder.into(),
-            config,
+            config: config.usable(),
             lease: None,
             confirmed_at: Instant::now(),
         }
@@ -129,6 +129,9 @@ impl LeaseHolder {
             if *stop.borrow() {
                 return Ok(None);
             }
+            // The store counts the expiry from when it ran the call, so this side counts
+            // from before it: the holder never believes in a lease the store let lapse.
+            let asked_at = Instant::now();
             match self
                 .store
                 .acquire(&self.name, &self.holder, self.config.ttl)
@@ -136,7 +139,7 @@ impl LeaseHolder {
             {
                 Some(lease) => {
                     tracing::info!(lease = %self.name, holder = %self.holder, token = lease.token, "lease taken: working");
-                    self.confirmed_at = Instant::now();
+                    self.confirmed_at = asked_at;
                     self.lease = Some(lease);
                 }
                 None => {
@@ -169,9 +172,10 @@ impl LeaseHolder {
         if self.confirmed_at.elapsed() < self.config.renew_every {
             return Ok(());
         }
+        let asked_at = Instant::now();
         match self.store.renew(lease).await {
             Ok(true) => {
-                self.confirmed_at = Instant::now();
+                self.confirmed_at = asked_at;
                 Ok(())
             }
             Ok(false) => {

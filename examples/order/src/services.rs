@@ -127,32 +127,31 @@ impl OrderServices {
         .connect(&config.database_url)
         .await?;
         // The relay's lease lives in the event store; the MongoDB store has none yet.
-        let (store, leases): (Arc<dyn EventStore>, Option<Arc<dyn LeaseStore>>) = match &config
-            .mongodb_url
-        {
-            Some(url) => {
-                let store = MongoEventStore::connect(
-                    url,
-                    MongoEventStoreConfig::new(config.event_schema.clone())
-                        .limits(store_limits(&relay_config)),
-                )
-                .await?;
-                store.migrate().await?;
-                tracing::warn!("the MongoDB event store has no leases yet: run one replica of `order serve` on it");
-                (Arc::new(store), None)
-            }
-            None => {
-                let schema = SchemaName::new(config.event_schema.clone())?;
-                let store = PgEventStore::connect(
-                    &config.database_url,
-                    PgEventStoreConfig::new(schema).limits(store_limits(&relay_config)),
-                )
-                .await?;
-                store.migrate().await?;
-                let store = Arc::new(store);
-                (store.clone(), Some(store))
-            }
-        };
+        let (store, leases): (Arc<dyn EventStore>, Option<Arc<dyn LeaseStore>>) =
+            match &config.mongodb_url {
+                Some(url) => {
+                    let store = MongoEventStore::connect(
+                        url,
+                        MongoEventStoreConfig::new(config.event_schema.clone())
+                            .limits(store_limits(&relay_config)),
+                    )
+                    .await?;
+                    store.migrate().await?;
+                    let store = Arc::new(store);
+                    (store.clone(), Some(store))
+                }
+                None => {
+                    let schema = SchemaName::new(config.event_schema.clone())?;
+                    let store = PgEventStore::connect(
+                        &config.database_url,
+                        PgEventStoreConfig::new(schema).limits(store_limits(&relay_config)),
+                    )
+                    .await?;
+                    store.migrate().await?;
+                    let store = Arc::new(store);
+                    (store.clone(), Some(store))
+                }
+            };
         let view = PgPriceTiers::new(pool, SchemaName::new(config.view_schema.clone())?);
         view.migrate().await?;
 
