@@ -228,29 +228,48 @@ impl<D: Decoder> Setup<D> {
     }
 
     fn consumer(&self) -> Result<StreamConsumer<OffsetTracker>, rdkafka::error::KafkaError> {
-        let mut config = self.kafka.client_config();
-        config
-            .set("group.id", &self.config.group_id)
-            .set("enable.auto.commit", "false")
-            .set("enable.auto.offset.store", "false")
-            .set(
-                "session.timeout.ms",
-                self.config.session_timeout.as_millis().max(1).to_string(),
-            )
-            .set(
-                "heartbeat.interval.ms",
-                (self.config.session_timeout.as_millis() / 3)
-                    .max(1)
-                    .to_string(),
-            )
-            .set(
-                "auto.offset.reset",
-                if self.config.start_from_earliest {
-                    "earliest"
-                } else {
-                    "latest"
-                },
-            );
-        config.create_with_context(OffsetTracker::default())
+        consumer_settings(&self.kafka, &self.config).create_with_context(OffsetTracker::default())
+    }
+}
+
+/// The librdkafka settings of a consumer runner's group member.
+fn consumer_settings(kafka: &KafkaConfig, config: &ConsumerConfig) -> rdkafka::ClientConfig {
+    let mut settings = kafka.client_config();
+    let session = config.session_timeout.as_millis().max(1);
+    settings
+        .set("group.id", &config.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("session.timeout.ms", session.to_string())
+        .set("heartbeat.interval.ms", (session / 3).max(1).to_string())
+        .set(
+            "auto.offset.reset",
+            if config.start_from_earliest {
+                "earliest"
+            } else {
+                "latest"
+            },
+        );
+    settings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_group_member_asks_for_the_configured_session_timeout_with_heartbeats_every_third() {
+        let kafka = KafkaConfig::new("127.0.0.1:9");
+        let default = consumer_settings(&kafka, &ConsumerConfig::new("g", ["t"]));
+        assert_eq!(default.get("session.timeout.ms"), Some("10000"));
+        assert_eq!(default.get("heartbeat.interval.ms"), Some("3333"));
+        let config = ConsumerConfig {
+            session_timeout: std::time::Duration::from_secs(6),
+            ..ConsumerConfig::new("g", ["t"])
+        };
+        let settings = consumer_settings(&kafka, &config);
+        assert_eq!(settings.get("session.timeout.ms"), Some("6000"));
+        assert_eq!(settings.get("heartbeat.interval.ms"), Some("2000"));
+        assert_eq!(settings.get("enable.auto.commit"), Some("false"));
     }
 }
