@@ -28,9 +28,7 @@ impl LeaseSetup {
     pub fn start(self, name: &str) -> RunnerLease {
         let holder = self.holder.unwrap_or_else(|| holder_id().into());
         RunnerLease {
-            holder: LeaseHolder::new(self.store.clone(), name, holder, self.config),
-            store: self.store,
-            config: self.config,
+            holder: LeaseHolder::new(self.store, name, holder, self.config),
         }
     }
 }
@@ -47,8 +45,6 @@ pub(super) enum Held {
 /// A running runner's lease: a [`LeaseHolder`] that also publishes the role.
 pub(super) struct RunnerLease {
     holder: LeaseHolder,
-    store: Arc<dyn LeaseStore>,
-    config: LeaseConfig,
 }
 
 impl RunnerLease {
@@ -108,7 +104,7 @@ impl RunnerLease {
 
     /// The store that keeps the lease (and fences the checkpoint).
     pub fn store(&self) -> &Arc<dyn LeaseStore> {
-        &self.store
+        self.holder.store()
     }
 
     /// A fenced write was refused: another instance holds the lease now. The runner
@@ -127,7 +123,7 @@ impl RunnerLease {
     /// How long an idle leader may wait for new events: its idle poll, but never past its
     /// next renewal.
     pub fn idle_wait(&self, idle_poll: Duration) -> Duration {
-        idle_poll.min(self.config.renew_every)
+        idle_poll.min(self.holder.config().renew_every)
     }
 }
 

@@ -100,6 +100,16 @@ impl LeaseHolder {
         &self.name
     }
 
+    /// The configuration in use ([`LeaseConfig::usable`] of the one given).
+    pub fn config(&self) -> &LeaseConfig {
+        &self.config
+    }
+
+    /// Where the lease is kept: fenced writes under it go there too.
+    pub fn store(&self) -> &Arc<dyn LeaseStore> {
+        &self.store
+    }
+
     /// Leader while a lease is held, else standby.
     pub fn role(&self) -> LeaseRole {
         if self.lease.is_some() {

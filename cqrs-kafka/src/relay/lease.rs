@@ -51,26 +51,14 @@ pub(crate) enum Waited {
 /// The relay's lease, or none.
 pub(crate) struct RelayLease {
     holder: Option<LeaseHolder>,
-    /// Where the fenced checkpoint writes go (the holder's store).
-    leases: Option<Arc<dyn LeaseStore>>,
-    renew_every: Option<Duration>,
-    /// Always true: [`LeaseHolder::hold`] given a stopped signal renews a held lease when
-    /// due and never stands by (it returns `None` at once when the lease is gone).
-    no_standby: watch::Receiver<bool>,
-    _no_standby_tx: watch::Sender<bool>,
 }
 
 impl RelayLease {
     /// The lease `name` per `settings`, or none.
     pub(crate) fn new(name: &str, settings: Option<&LeaseSettings>) -> Self {
-        let (tx, no_standby) = watch::channel(true);
         Self {
-            renew_every: settings.map(|s| s.config.renew_every),
-            leases: settings.map(|s| s.store.clone()),
             holder: settings
                 .map(|s| LeaseHolder::new(s.store.clone(), name, s.holder.as_str(), s.config)),
-            no_standby,
-            _no_standby_tx: tx,
         }
     }
 
@@ -82,7 +70,7 @@ impl RelayLease {
     /// How long the relay may wait between two [`keep`](Self::keep)s; `None` without a
     /// lease.
     pub(crate) fn renew_every(&self) -> Option<Duration> {
-        self.renew_every
+        self.holder.as_ref().map(|h| h.config().renew_every)
     }
 
     /// Stands by until the lease is held: `Ok(false)` when `stop` came first. A store error
@@ -107,10 +95,7 @@ impl RelayLease {
         if holder.current().is_none() {
             return Held::Lost;
         }
-        let outcome = holder
-            .hold(&mut self.no_standby)
-            .await
-            .map(|lease| lease.is_some());
+        let outcome = holder.keep().await.map(|lease| lease.is_some());
         match outcome {
             Ok(true) => Held::Yes,
             Ok(false) => Held::Lost,
@@ -130,7 +115,7 @@ impl RelayLease {
     ) -> Waited {
         let mut left = delay;
         loop {
-            let step = self.renew_every.map_or(left, |every| every.min(left));
+            let step = self.renew_every().map_or(left, |every| every.min(left));
             if sleep_or_stop(step, stop).await {
                 return Waited::Stopped;
             }
@@ -152,14 +137,18 @@ impl RelayLease {
         name: &str,
         position: u64,
     ) -> Result<Held, StoreError> {
-        let (Some(holder), Some(leases)) = (&mut self.holder, &self.leases) else {
+        let Some(holder) = &mut self.holder else {
             store.save_checkpoint(name, position).await?;
             return Ok(Held::Yes);
         };
         let Some(lease) = holder.current() else {
             return Ok(Held::Lost);
         };
-        match leases.save_checkpoint_fenced(name, position, lease).await? {
+        let written = holder
+            .store()
+            .save_checkpoint_fenced(name, position, lease)
+            .await?;
+        match written {
             FencedWrite::Written => Ok(Held::Yes),
             FencedWrite::Deposed => {
                 tracing::warn!(relay = %name, position, "checkpoint refused: another instance took the relay's lease");

@@ -214,8 +214,9 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
         stop: &mut watch::Receiver<bool>,
     ) -> Result<SessionEnd, RelayError> {
         let name = &self.config.checkpoint_name;
-        let Some(mut acked) = self.load_checkpoint(progress, stop).await? else {
-            return Ok(SessionEnd::Stopped);
+        let mut acked = match self.load_checkpoint(lease, progress, stop).await? {
+            Ok(checkpoint) => checkpoint,
+            Err(ended) => return Ok(ended),
         };
         tracing::info!(relay = %name, checkpoint = acked, "relay publishing");
         progress.send_modify(|p| {
@@ -253,17 +254,19 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
         }
     }
 
-    /// The stored checkpoint, retrying transient store failures; `None` if stopped first.
+    /// The stored checkpoint, retrying transient store failures (the waits renew the
+    /// lease); `Err(end)` when a stop or the loss of the lease came first.
     async fn load_checkpoint(
         &self,
+        lease: &mut RelayLease,
         progress: &watch::Sender<RelayProgress>,
         stop: &mut watch::Receiver<bool>,
-    ) -> Result<Option<u64>, RelayError> {
+    ) -> Result<Result<u64, SessionEnd>, RelayError> {
         let name = &self.config.checkpoint_name;
         let mut failures = 0;
         loop {
             match self.store.load_checkpoint(name).await {
-                Ok(checkpoint) => return Ok(Some(checkpoint.unwrap_or(0))),
+                Ok(checkpoint) => return Ok(Ok(checkpoint.unwrap_or(0))),
                 Err(source) => {
                     let error = RelayError::Store {
                         relay: name.clone(),
@@ -275,8 +278,13 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
                     failures += 1;
                     tracing::warn!(relay = %name, %error, "cannot load the relay checkpoint, retrying");
                     progress.send_modify(|p| p.last_error = Some(error.to_string().into()));
-                    if sleep_or_stop(self.config.retry_backoff.backoff(failures), stop).await {
-                        return Ok(None);
+                    match lease
+                        .sleep(self.config.retry_backoff.backoff(failures), stop)
+                        .await
+                    {
+                        Waited::Elapsed => {}
+                        Waited::Stopped => return Ok(Err(SessionEnd::Stopped)),
+                        Waited::Lost => return Ok(Err(SessionEnd::LeaseLost)),
                     }
                 }
             }

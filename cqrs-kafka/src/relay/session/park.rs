@@ -70,7 +70,7 @@ impl<S: EventStore + ?Sized> Session<'_, S> {
         else {
             return Err(refused);
         };
-        if !self.parks(&refused) {
+        if refused.is_transient() {
             return Err(refused);
         }
         let reason = refused.to_string();

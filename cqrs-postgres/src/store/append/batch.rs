@@ -14,13 +14,16 @@ use uuid::Uuid;
 
 use crate::store::rows::{get, to_i64, to_u64};
 
-/// One validated append, encoded once for however many attempts it takes (direct path,
-/// coalesced statement, its fallback).
+/// One validated append, validated and encoded once (ids, schema versions, metadata) for
+/// however many attempts it takes (direct path, coalesced statement, its fallback); only
+/// the borrowed type and payload arrays are gathered per statement.
 #[derive(Debug)]
 pub(crate) struct Batch {
     stream_id: Arc<str>,
     expected: ExpectedVersion,
     events: Vec<NewEvent>,
+    /// The event ids, in order (bound by the statements and the retried-batch lookup).
+    ids: Vec<Uuid>,
     /// The schema versions as the `integer` column stores them.
     versions: Vec<i32>,
     metadata: Arc<Metadata>,
@@ -69,10 +72,12 @@ impl Batch {
                 stream: stream_id.to_owned(),
                 reason: format!("metadata does not serialize: {e}"),
             })?;
+        let ids = events.iter().map(|e| e.event_id).collect();
         Ok(Self {
             stream_id: Arc::from(stream_id),
             expected,
             events,
+            ids,
             versions,
             metadata: Arc::new(metadata.clone()),
             metadata_json,
@@ -105,8 +110,8 @@ impl Batch {
     }
 
     /// The event ids, in order.
-    pub(crate) fn event_ids(&self) -> Vec<Uuid> {
-        self.events.iter().map(|e| e.event_id).collect()
+    pub(crate) fn event_ids(&self) -> &[Uuid] {
+        &self.ids
     }
 
     /// The range of current versions the expected version accepts, as the append
@@ -149,7 +154,7 @@ impl Batch {
             .bind(&*self.stream_id)
             .bind(lowest)
             .bind(highest)
-            .bind(self.event_ids())
+            .bind(&self.ids)
             .bind(types)
             .bind(&self.versions)
             .bind(payloads)

@@ -108,7 +108,7 @@ where
 {
     let ids = batch.event_ids();
     let rows = sqlx::query(&sql.find_by_ids)
-        .bind(&ids)
+        .bind(ids)
         .fetch_all(executor)
         .await
         .map_err(|e| map_sqlx("append", e))?;
@@ -120,7 +120,7 @@ where
         .iter()
         .map(|row| decoder.decode_full(row))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Some(resolve_stored_ids(batch.stream_id(), &ids, stored)))
+    Ok(Some(resolve_stored_ids(batch.stream_id(), ids, stored)))
 }
 
 /// The current version of the batch's stream (0 when it does not exist).
