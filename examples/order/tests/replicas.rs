@@ -245,6 +245,9 @@ async fn two_replicas_one_killed_and_restarted_publish_every_event_and_count_eac
     // window (20,000 by default) plus what it acknowledged past its last checkpoint; with
     // one event per order, never more than the orders taken.
     assert!(duplicates <= ORDERS, "{duplicates} duplicates");
+    // One kill, so at most one failover: no event is published by more than two holders.
+    let most = copies.values().copied().max().unwrap_or(0);
+    assert!(most <= 2, "an event reached the topic {most} times");
     eprintln!(
         "replicas e2e: {ORDERS} orders, every event on the topic, {duplicates} duplicates, \
          took {:?}",
