@@ -208,6 +208,13 @@ impl LeaseStore for UnawareLeases {
         self.inner.release(lease).await
     }
 
+    async fn live_leases(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<cqrs_core::lease::LiveLease>, cqrs_core::StoreError> {
+        self.inner.live_leases(prefix).await
+    }
+
     async fn save_checkpoint_fenced(
         &self,
         checkpoint: &str,

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bson::{doc, Bson, Document};
-use cqrs_core::lease::{FencedWrite, Lease, LeaseStore};
+use cqrs_core::lease::{FencedWrite, Lease, LeaseStore, LiveLease};
 use cqrs_core::StoreError;
 use mongodb::options::ReturnDocument;
 use mongodb::ClientSession;
@@ -116,6 +116,25 @@ impl LeaseStore for MongoEventStore {
         Ok(())
     }
 
+    async fn live_leases(&self, prefix: &str) -> Result<Vec<LiveLease>, StoreError> {
+        use futures::TryStreamExt;
+        let filter = doc! {
+            "_id": { "$regex": format!("^{}", regex_literal(prefix)) },
+            "$expr": { "$gt": ["$expires_at", "$$NOW"] },
+        };
+        let documents: Vec<Document> = self
+            .collections()
+            .leases
+            .find(filter)
+            .sort(doc! { "_id": 1 })
+            .await
+            .map_err(|e| store_error("live_leases", e))?
+            .try_collect()
+            .await
+            .map_err(|e| store_error("live_leases", e))?;
+        documents.iter().map(live_lease).collect()
+    }
+
     async fn save_checkpoint_fenced(
         &self,
         checkpoint: &str,
@@ -147,6 +166,32 @@ impl LeaseStore for MongoEventStore {
             Err(BodyError::Driver(error)) => Err(store_error("save_checkpoint", error)),
         }
     }
+}
+
+/// `text` as a regular expression that matches exactly it.
+fn regex_literal(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\^$.|?*+()[]{}".contains(c) {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+fn live_lease(document: &Document) -> Result<LiveLease, StoreError> {
+    let corrupt = || StoreError::Corrupt(format!("malformed lease document {document}"));
+    let token = match document.get("token") {
+        Some(Bson::Int64(t)) => *t,
+        Some(Bson::Int32(t)) => i64::from(*t),
+        _ => return Err(corrupt()),
+    };
+    Ok(LiveLease {
+        name: document.get_str("_id").map_err(|_| corrupt())?.into(),
+        holder: document.get_str("holder").map_err(|_| corrupt())?.into(),
+        token: u64::try_from(token).map_err(|_| corrupt())?,
+    })
 }
 
 struct FencedCheckpoint<'a> {
@@ -187,5 +232,19 @@ impl TransactionBody for FencedCheckpoint<'_> {
             .session(&mut *session)
             .await?;
         Ok(Outcome::Commit(FencedWrite::Written))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::regex_literal;
+
+    #[test]
+    fn a_prefix_is_matched_as_plain_text() {
+        assert_eq!(
+            regex_literal("orders.shard-[1]/*"),
+            "orders\\.shard-\\[1\\]/\\*"
+        );
+        assert_eq!(regex_literal("a\\b"), "a\\\\b");
     }
 }

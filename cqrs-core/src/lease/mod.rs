@@ -56,6 +56,17 @@ pub struct Lease {
     pub ttl: Duration,
 }
 
+/// A valid lease as [`LeaseStore::live_leases`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveLease {
+    /// The lease's name.
+    pub name: Arc<str>,
+    /// Who holds it.
+    pub holder: Arc<str>,
+    /// Its fencing token.
+    pub token: u64,
+}
+
 /// What a fenced write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FencedWrite {
@@ -93,6 +104,11 @@ pub trait LeaseStore: Send + Sync + 'static {
     /// Gives `lease` up, so a standby takes over without waiting for the expiry. Nothing
     /// happens if it is no longer held.
     async fn release(&self, lease: &Lease) -> Result<(), StoreError>;
+
+    /// The leases whose names start with `prefix` that are valid now (by the store's
+    /// clock), ordered by name. Sharded projections find their live members with it
+    /// ([`ShardedRunner`](crate::projection::shard::ShardedRunner)).
+    async fn live_leases(&self, prefix: &str) -> Result<Vec<LiveLease>, StoreError>;
 
     /// Stores `position` as the checkpoint `checkpoint` if `lease` is still current. The
     /// checkpoint never moves backwards: a position below the stored one leaves it as is

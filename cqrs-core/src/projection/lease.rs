@@ -13,7 +13,7 @@ use super::{ProjectionProgress, RunnerError};
 use crate::command::RetryPolicy;
 use crate::failure::FailureKind;
 use crate::lease::{holder_id, Lease, LeaseConfig, LeaseStore};
-use crate::worker::{sleep_or_stop, LeaseHolder, LeaseRole, WorkerContext};
+use crate::worker::{sleep_or_stop, stop_requested, LeaseHolder, LeaseRole, WorkerContext};
 
 /// A runner's lease as configured, before the runner starts.
 pub(super) struct LeaseSetup {
@@ -21,6 +21,10 @@ pub(super) struct LeaseSetup {
     pub config: LeaseConfig,
     /// `None`: [`holder_id`] of this process.
     pub holder: Option<Arc<str>>,
+    /// A shard's runner: whether this instance is assigned the shard now (see
+    /// [`super::shard`]). It takes the lease only while assigned, and gives it up when the
+    /// assignment moves to another instance.
+    pub assigned: Option<watch::Receiver<bool>>,
 }
 
 impl LeaseSetup {
@@ -29,6 +33,7 @@ impl LeaseSetup {
         let holder = self.holder.unwrap_or_else(|| holder_id().into());
         RunnerLease {
             holder: LeaseHolder::new(self.store, name, holder, self.config),
+            assigned: self.assigned,
         }
     }
 }
@@ -45,6 +50,7 @@ pub(super) enum Held {
 /// A running runner's lease: a [`LeaseHolder`] that also publishes the role.
 pub(super) struct RunnerLease {
     holder: LeaseHolder,
+    assigned: Option<watch::Receiver<bool>>,
 }
 
 impl RunnerLease {
@@ -61,10 +67,35 @@ impl RunnerLease {
         let (mut permanent, mut transient) = (0, 0);
         loop {
             let was_leader = self.holder.role() == LeaseRole::Leader;
-            let outcome = if was_leader {
-                self.holder.keep().await
-            } else {
-                self.holder.hold(stop).await
+            let assigned = self.is_assigned();
+            let outcome = match &mut self.assigned {
+                _ if was_leader && !assigned => {
+                    tracing::info!(
+                        lease = self.holder.name(),
+                        "shard assigned to another instance: handing it over"
+                    );
+                    // Standby before the release: never reported as leader once another
+                    // instance may hold the lease.
+                    publish(ctx, LeaseRole::Standby);
+                    self.holder.release().await;
+                    continue;
+                }
+                _ if was_leader => self.holder.keep().await,
+                None => self.holder.hold(stop).await,
+                Some(assigned) => match wait_for_assignment(assigned, stop).await {
+                    Waited::Stopped => return Ok(Held::Stopped),
+                    Waited::Assigned => match self.holder.try_take().await {
+                        Ok(None) => {
+                            // Its previous holder has not handed it over yet.
+                            let retry = self.holder.config().retry_every;
+                            if sleep_or_stop(retry, stop).await {
+                                return Ok(Held::Stopped);
+                            }
+                            continue;
+                        }
+                        taken => taken,
+                    },
+                },
             };
             let error = match outcome {
                 Ok(Some(lease)) => {
@@ -102,6 +133,12 @@ impl RunnerLease {
         }
     }
 
+    fn is_assigned(&self) -> bool {
+        self.assigned
+            .as_ref()
+            .map_or(true, |assigned| *assigned.borrow())
+    }
+
     /// The store that keeps the lease (and fences the checkpoint).
     pub fn store(&self) -> &Arc<dyn LeaseStore> {
         self.holder.store()
@@ -116,14 +153,37 @@ impl RunnerLease {
 
     /// Gives the lease up as the runner stops, so a standby takes over at once.
     pub async fn release(&mut self, ctx: &WorkerContext<ProjectionProgress>) {
-        self.holder.release().await;
         publish(ctx, LeaseRole::Standby);
+        self.holder.release().await;
     }
 
     /// How long an idle leader may wait for new events: its idle poll, but never past its
     /// next renewal.
     pub fn idle_wait(&self, idle_poll: Duration) -> Duration {
         idle_poll.min(self.holder.config().renew_every)
+    }
+}
+
+enum Waited {
+    Assigned,
+    Stopped,
+}
+
+/// Waits until this instance is assigned the shard, or a stop. An assignment that can no
+/// longer change (the shard set stopped assigning) counts as a stop.
+async fn wait_for_assignment(
+    assigned: &mut watch::Receiver<bool>,
+    stop: &mut watch::Receiver<bool>,
+) -> Waited {
+    if *stop.borrow() {
+        return Waited::Stopped;
+    }
+    tokio::select! {
+        result = assigned.wait_for(|assigned| *assigned) => match result {
+            Ok(_) => Waited::Assigned,
+            Err(_) => Waited::Stopped,
+        },
+        () = stop_requested(stop) => Waited::Stopped,
     }
 }
 

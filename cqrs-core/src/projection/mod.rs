@@ -56,6 +56,7 @@ mod dedupe;
 mod lease;
 mod report;
 mod runner;
+pub mod shard;
 pub mod transactional;
 mod typed;
 

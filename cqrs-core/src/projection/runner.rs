@@ -125,11 +125,15 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
     /// # });
     /// ```
     pub fn with_lease(mut self, leases: Arc<dyn LeaseStore>, config: LeaseConfig) -> Self {
-        let holder = self.lease.take().and_then(|setup| setup.holder);
+        let (holder, assigned) = self
+            .lease
+            .take()
+            .map_or((None, None), |setup| (setup.holder, setup.assigned));
         self.lease = Some(LeaseSetup {
             store: leases,
             config,
             holder,
+            assigned,
         });
         self
     }
@@ -140,6 +144,12 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
         if let Some(setup) = &mut self.lease {
             setup.holder = Some(holder.into());
         }
+        self
+    }
+
+    /// Runs under `lease`, as one shard of a [`ShardedRunner`](crate::projection::shard::ShardedRunner).
+    pub(in crate::projection) fn with_lease_setup(mut self, lease: LeaseSetup) -> Self {
+        self.lease = Some(lease);
         self
     }
 

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 
 use super::InMemoryEventStore;
 use crate::error::StoreError;
-use crate::lease::{FencedWrite, Lease, LeaseStore};
+use crate::lease::{FencedWrite, Lease, LeaseStore, LiveLease};
 
 #[derive(Debug)]
 struct Held {
@@ -75,6 +75,22 @@ impl InMemoryLeases {
         }
     }
 
+    pub(crate) fn live(&self, prefix: &str) -> Vec<LiveLease> {
+        let now = Instant::now();
+        let held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut live: Vec<LiveLease> = held
+            .iter()
+            .filter(|(name, h)| name.starts_with(prefix) && h.expires_at > now)
+            .map(|(name, h)| LiveLease {
+                name: name.clone(),
+                holder: h.holder.clone(),
+                token: h.token,
+            })
+            .collect();
+        live.sort_by(|a, b| a.name.cmp(&b.name));
+        live
+    }
+
     /// True when `lease` is the current one (its token is the latest issued). Runs `write`
     /// under the lease table's lock, so no takeover happens in between.
     pub(crate) fn while_current<T>(&self, lease: &Lease, write: impl FnOnce() -> T) -> Option<T> {
@@ -104,6 +120,10 @@ impl LeaseStore for InMemoryEventStore {
     async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
         self.leases.release(lease);
         Ok(())
+    }
+
+    async fn live_leases(&self, prefix: &str) -> Result<Vec<LiveLease>, StoreError> {
+        Ok(self.leases.live(prefix))
     }
 
     async fn save_checkpoint_fenced(

@@ -131,39 +131,50 @@ impl LeaseHolder {
         &mut self,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<Option<&Lease>, StoreError> {
-        if self.lease.is_some() {
-            self.renew_if_due().await?;
-        }
         let mut waiting_logged = false;
-        while self.lease.is_none() {
-            if *stop.borrow() {
+        loop {
+            if self.lease.is_none() && *stop.borrow() {
                 return Ok(None);
             }
-            // The store counts the expiry from when it ran the call, so this side counts
-            // from before it: the holder never believes in a lease the store let lapse.
-            let asked_at = Instant::now();
-            match self
-                .store
-                .acquire(&self.name, &self.holder, self.config.ttl)
-                .await?
-            {
-                Some(lease) => {
-                    tracing::info!(lease = %self.name, holder = %self.holder, token = lease.token, "lease taken: working");
-                    self.confirmed_at = asked_at;
-                    self.lease = Some(lease);
-                }
-                None => {
-                    if !waiting_logged {
-                        tracing::info!(lease = %self.name, holder = %self.holder, "lease held by another instance: standing by");
-                        waiting_logged = true;
-                    }
-                    if sleep_or_stop(self.config.retry_every, stop).await {
-                        return Ok(None);
-                    }
-                }
+            if self.try_take().await?.is_some() {
+                return Ok(self.lease.as_ref());
+            }
+            if !waiting_logged {
+                tracing::info!(lease = %self.name, holder = %self.holder, "lease held by another instance: standing by");
+                waiting_logged = true;
+            }
+            if sleep_or_stop(self.config.retry_every, stop).await {
+                return Ok(None);
             }
         }
-        Ok(self.lease.as_ref())
+    }
+
+    /// One try: the lease while it is held (renewed when due), else one attempt to take
+    /// it, without standing by. `Ok(None)` while another instance holds it. For a loop
+    /// that decides itself when to try again (a shard waits for its assignment too).
+    pub async fn try_take(&mut self) -> Result<Option<&Lease>, StoreError> {
+        if self.lease.is_some() {
+            self.renew_if_due().await?;
+            if self.lease.is_some() {
+                return Ok(self.lease.as_ref());
+            }
+        }
+        // The store counts the expiry from when it ran the call, so this side counts
+        // from before it: the holder never believes in a lease the store let lapse.
+        let asked_at = Instant::now();
+        match self
+            .store
+            .acquire(&self.name, &self.holder, self.config.ttl)
+            .await?
+        {
+            Some(lease) => {
+                tracing::info!(lease = %self.name, holder = %self.holder, token = lease.token, "lease taken: working");
+                self.confirmed_at = asked_at;
+                self.lease = Some(lease);
+                Ok(self.lease.as_ref())
+            }
+            None => Ok(None),
+        }
     }
 
     /// While the lease is held: renews it when due and returns it, without ever standing

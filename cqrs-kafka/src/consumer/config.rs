@@ -52,6 +52,16 @@ pub struct ConsumerConfig {
     /// sent every third of it. The broker's `group.min.session.timeout.ms` and
     /// `group.max.session.timeout.ms` bound it.
     pub session_timeout: Duration,
+    /// `group.instance.id`: a static member id (Kafka's static membership, KIP-345), unique
+    /// per member of the group and stable across restarts (a StatefulSet pod's name plus
+    /// the runner's purpose, say). A member restarting under the same id gets its old
+    /// partitions back at once, without a rebalance of the others, and a broker that does
+    /// not expire dead members (tansu 0.6.0, see the README) hands it the partitions its
+    /// killed predecessor held. The cost: a static member does not leave the group when it
+    /// stops, so its partitions wait for its restart or for `session_timeout`, also after
+    /// a graceful stop. Default `None` (dynamic membership: a graceful stop hands the
+    /// partitions over at once).
+    pub group_instance_id: Option<String>,
 }
 
 impl ConsumerConfig {
@@ -78,6 +88,7 @@ impl ConsumerConfig {
             max_batch_wait: Duration::from_millis(10),
             start_from_earliest: true,
             session_timeout: Duration::from_secs(10),
+            group_instance_id: None,
         }
     }
 

@@ -250,6 +250,9 @@ fn consumer_settings(kafka: &KafkaConfig, config: &ConsumerConfig) -> rdkafka::C
                 "latest"
             },
         );
+    if let Some(instance) = &config.group_instance_id {
+        settings.set("group.instance.id", instance);
+    }
     settings
 }
 
@@ -271,5 +274,16 @@ mod tests {
         assert_eq!(settings.get("session.timeout.ms"), Some("6000"));
         assert_eq!(settings.get("heartbeat.interval.ms"), Some("2000"));
         assert_eq!(settings.get("enable.auto.commit"), Some("false"));
+        assert_eq!(
+            default.get("group.instance.id"),
+            None,
+            "dynamic membership by default"
+        );
+        let config = ConsumerConfig {
+            group_instance_id: Some("pod-0-view".into()),
+            ..ConsumerConfig::new("g", ["t"])
+        };
+        let settings = consumer_settings(&kafka, &config);
+        assert_eq!(settings.get("group.instance.id"), Some("pod-0-view"));
     }
 }

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cqrs_core::lease::{FencedWrite, Lease, LeaseStore};
+use cqrs_core::lease::{FencedWrite, Lease, LeaseStore, LiveLease};
 use cqrs_core::StoreError;
 
 use crate::error::map_sqlx;
@@ -19,6 +19,7 @@ const ACQUIRE: &str = include_str!("acquire.sql");
 const RENEW: &str = include_str!("renew.sql");
 const RELEASE: &str = include_str!("release.sql");
 const FENCED_CHECKPOINT: &str = include_str!("fenced_checkpoint.sql");
+const LIVE: &str = include_str!("live.sql");
 
 fn millis(ttl: Duration) -> f64 {
     ttl.as_secs_f64() * 1000.0
@@ -86,6 +87,23 @@ impl LeaseStore for PgEventStore {
             .await
             .map_err(|e| map_sqlx("release_lease", e))?;
         Ok(())
+    }
+
+    async fn live_leases(&self, prefix: &str) -> Result<Vec<LiveLease>, StoreError> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(&self.lease_sql(LIVE))
+            .bind(prefix)
+            .fetch_all(self.pool())
+            .await
+            .map_err(|e| map_sqlx("live_leases", e))?;
+        rows.into_iter()
+            .map(|(name, holder, t)| {
+                Ok(LiveLease {
+                    name: name.into(),
+                    holder: holder.into(),
+                    token: token(t)?,
+                })
+            })
+            .collect()
     }
 
     async fn save_checkpoint_fenced(

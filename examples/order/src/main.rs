@@ -61,6 +61,11 @@ struct ServiceArgs {
     /// Kafka consumer group of the read-model updater.
     #[arg(long, env = "ORDER_GROUP_ID", default_value = "order-price-tiers")]
     group_id: String,
+    /// This replica's static member id in that group (`group.instance.id`), stable across
+    /// restarts (e.g. the pod's name): a restarted replica gets its partitions back at
+    /// once; a stopped one keeps them until it restarts or its session times out.
+    #[arg(long, env = "ORDER_GROUP_INSTANCE_ID")]
+    group_instance_id: Option<String>,
     /// Prefix of the Kafka topics (the events go to `{prefix}Order`).
     #[arg(long, env = "ORDER_TOPIC_PREFIX", default_value = "")]
     topic_prefix: String,
@@ -75,6 +80,7 @@ impl ServiceArgs {
                 config.event_schema.clone_from(&self.event_schema);
                 config.view_schema.clone_from(&self.view_schema);
                 config.group_id.clone_from(&self.group_id);
+                config.group_instance_id.clone_from(&self.group_instance_id);
                 config.topic_prefix.clone_from(&self.topic_prefix);
                 Ok(Some(config))
             }

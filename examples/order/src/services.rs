@@ -67,6 +67,10 @@ pub struct ServicesConfig {
     pub topic_prefix: String,
     /// Consumer group of the read-model updater. Default `order-price-tiers`.
     pub group_id: String,
+    /// This replica's static member id in that group (Kafka's `group.instance.id`),
+    /// stable across its restarts, e.g. the pod's name. Default `None` (see
+    /// [`ConsumerConfig::group_instance_id`] for the trade-off).
+    pub group_instance_id: Option<String>,
 }
 
 impl ServicesConfig {
@@ -80,6 +84,7 @@ impl ServicesConfig {
             view_schema: "order_views".into(),
             topic_prefix: String::new(),
             group_id: "order-price-tiers".into(),
+            group_instance_id: None,
         }
     }
 
@@ -170,8 +175,11 @@ impl OrderServices {
         let relay = relay.spawn();
         let consumer = ConsumerRunner::new(
             kafka,
-            ConsumerConfig::new(config.group_id.clone(), [topic.clone()])
-                .with_dead_letter_topic(dead_letters),
+            ConsumerConfig {
+                group_instance_id: config.group_instance_id.clone(),
+                ..ConsumerConfig::new(config.group_id.clone(), [topic.clone()])
+            }
+            .with_dead_letter_topic(dead_letters),
             ProjectionHandler::new(view.clone()),
         )
         .spawn()?;

@@ -35,7 +35,9 @@ struct Run {
 }
 
 impl Run {
-    fn replica(&self, address: SocketAddr) -> Replica {
+    /// Replica `name`, listening on `address`; a restart under the same name is the same
+    /// static group member (`ORDER_GROUP_INSTANCE_ID`), as a StatefulSet's pod is.
+    fn replica(&self, name: &str, address: SocketAddr) -> Replica {
         Replica(spawn_services(
             env!("CARGO_BIN_EXE_order"),
             address,
@@ -44,6 +46,7 @@ impl Run {
                 ("ORDER_EVENT_SCHEMA", &self.events),
                 ("ORDER_VIEW_SCHEMA", &self.views),
                 ("ORDER_GROUP_ID", &format!("order-rep-{}", self.id)),
+                ("ORDER_GROUP_INSTANCE_ID", &format!("replica-{name}")),
                 ("ORDER_TOPIC_PREFIX", &self.prefix()),
                 ("RUST_LOG", "warn"),
             ],
@@ -161,8 +164,8 @@ async fn two_replicas_one_killed_and_restarted_publish_every_event_and_count_eac
     let started = Instant::now();
     // Both at the same moment, on fresh schemas: neither may fail its migrations.
     let (a_address, b_address) = (free_address(), free_address());
-    let mut a = run.replica(a_address);
-    let b = run.replica(b_address);
+    let mut a = run.replica("a", a_address);
+    let b = run.replica("b", b_address);
     for address in [a_address, b_address] {
         wait_for(address, "/health/ready", 200, Duration::from_secs(30));
     }
@@ -175,7 +178,7 @@ async fn two_replicas_one_killed_and_restarted_publish_every_event_and_count_eac
             a.0.wait().expect("reap replica a");
         }
         if n == restart_at {
-            a = run.replica(a_address);
+            a = run.replica("a", a_address);
             wait_for(a_address, "/health/ready", 200, Duration::from_secs(30));
         }
         let a_alive = !(kill_at..restart_at).contains(&n);

@@ -152,23 +152,28 @@ where
     }))
 }
 
-/// Clears the read model and sets the checkpoint back to 0, in one transaction taken under
-/// the checkpoint's lock.
-pub(super) async fn reset<S, P>(store: &S, projection: &mut P) -> Result<(), RunnerError>
+/// Clears the read model and sets checkpoints `checkpoints` back to 0, in one transaction
+/// taken under their locks (taken in the order given, the same in every caller).
+/// `projection_name` names the projection in errors and logs.
+pub(in crate::projection) async fn reset_checkpoints<S, P>(
+    store: &S,
+    projection: &mut P,
+    projection_name: &str,
+    checkpoints: &[String],
+) -> Result<(), RunnerError>
 where
     S: TransactionalStore,
     P: TransactionalProjection<S::Connection>,
 {
-    let name = projection.name().to_owned();
     let failed = |source| RunnerError::Store {
-        projection: name.clone(),
+        projection: projection_name.to_owned(),
         source,
     };
     let mut tx = store.begin_transaction().await.map_err(failed)?;
-    match reset_in(store, &mut tx, projection, &name).await {
+    match reset_in(store, &mut tx, projection, projection_name, checkpoints).await {
         Ok(from) => {
             store.commit_transaction(tx).await.map_err(failed)?;
-            tracing::info!(projection = %name, from, "read model reset and checkpoint set back to 0 for a rebuild");
+            tracing::info!(projection = %projection_name, ?from, "read model reset and checkpoints set back to 0 for a rebuild");
             Ok(())
         }
         Err(failure) => {
@@ -178,33 +183,39 @@ where
     }
 }
 
-/// Returns the checkpoint the rebuild started from.
+/// Returns the checkpoints the rebuild started from.
 async fn reset_in<S, P>(
     store: &S,
     tx: &mut S::Transaction,
     projection: &mut P,
-    name: &str,
-) -> Result<u64, RunnerError>
+    projection_name: &str,
+    checkpoints: &[String],
+) -> Result<Vec<u64>, RunnerError>
 where
     S: TransactionalStore,
     P: TransactionalProjection<S::Connection>,
 {
     let failed = |source| RunnerError::Store {
-        projection: name.to_owned(),
+        projection: projection_name.to_owned(),
         source,
     };
-    let from = store.lock_checkpoint(tx, name).await.map_err(failed)?;
+    let mut from = Vec::with_capacity(checkpoints.len());
+    for name in checkpoints {
+        from.push(store.lock_checkpoint(tx, name).await.map_err(failed)?);
+    }
     projection
         .reset(S::connection(tx))
         .await
         .map_err(|error| RunnerError::Reset {
-            projection: name.to_owned(),
+            projection: projection_name.to_owned(),
             source: Box::new(error),
         })?;
-    store
-        .save_checkpoint_in(tx, name, 0)
-        .await
-        .map_err(failed)?;
+    for name in checkpoints {
+        store
+            .save_checkpoint_in(tx, name, 0)
+            .await
+            .map_err(failed)?;
+    }
     Ok(from)
 }
 

@@ -59,6 +59,7 @@ mod store;
 
 use async_trait::async_trait;
 
+pub(in crate::projection) use batch::reset_checkpoints;
 pub use runner::TransactionalRunner;
 pub use store::TransactionalStore;
 

@@ -113,12 +113,16 @@ where
     where
         S: LeaseStore,
     {
-        let holder = self.lease.take().and_then(|setup| setup.holder);
+        let (holder, assigned) = self
+            .lease
+            .take()
+            .map_or((None, None), |setup| (setup.holder, setup.assigned));
         let store: Arc<dyn LeaseStore> = self.store.clone();
         self.lease = Some(LeaseSetup {
             store,
             config,
             holder,
+            assigned,
         });
         self
     }
@@ -132,6 +136,12 @@ where
         self
     }
 
+    /// Runs under `lease`, as one shard of a [`ShardedRunner`](crate::projection::shard::ShardedRunner).
+    pub(in crate::projection) fn with_lease_setup(mut self, lease: LeaseSetup) -> Self {
+        self.lease = Some(lease);
+        self
+    }
+
     /// Sets the configuration: events per transaction, idle poll, backoff between retries.
     pub fn with_config(mut self, config: RunnerConfig) -> Self {
         self.config = config;
@@ -141,6 +151,11 @@ where
     /// The projection.
     pub fn projection(&self) -> &P {
         &self.projection
+    }
+
+    /// The store and the projection, for a rebuild across shards.
+    pub(in crate::projection) fn parts_mut(&mut self) -> (&Arc<S>, &mut P) {
+        (&self.store, &mut self.projection)
     }
 
     /// Gives the projection back.
@@ -158,7 +173,14 @@ where
     /// ([`RunnerError::Reset`] when the projection's reset failed, [`RunnerError::Store`]
     /// when the store did; neither is retried).
     pub async fn rebuild(&mut self) -> Result<(), RunnerError> {
-        batch::reset(&*self.store, &mut self.projection).await
+        let name = self.projection.name().to_owned();
+        batch::reset_checkpoints(
+            &*self.store,
+            &mut self.projection,
+            &name,
+            std::slice::from_ref(&name),
+        )
+        .await
     }
 
     /// Applies one batch in one transaction; returns the checkpoint after it and how many

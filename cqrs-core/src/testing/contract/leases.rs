@@ -120,3 +120,63 @@ pub(crate) async fn concurrent_acquires_elect_one_holder<S: LeaseStore>(store: &
     }
     assert_eq!(holders, 1, "concurrent acquires elected {holders} holders");
 }
+
+pub(crate) async fn live_leases_lists_the_valid_leases_of_a_prefix<S: LeaseStore>(store: &Arc<S>) {
+    let prefix = name("live");
+    let long = Duration::from_secs(60);
+    let b = store
+        .acquire(&format!("{prefix}/b"), "hb", long)
+        .await
+        .unwrap()
+        .expect("free");
+    store
+        .acquire(&format!("{prefix}/a"), "ha", long)
+        .await
+        .unwrap()
+        .expect("free");
+    let short = store
+        .acquire(&format!("{prefix}/c"), "hc", TTL)
+        .await
+        .unwrap()
+        .expect("free");
+    let released = store
+        .acquire(&format!("{prefix}/d"), "hd", long)
+        .await
+        .unwrap()
+        .expect("free");
+    store.release(&released).await.unwrap();
+    // Same beginning, other prefix: `{prefix}x` does not start with `{prefix}/`.
+    store
+        .acquire(&format!("{prefix}x"), "hx", long)
+        .await
+        .unwrap()
+        .expect("free");
+    tokio::time::sleep(PAST_EXPIRY).await;
+    let live = store.live_leases(&format!("{prefix}/")).await.unwrap();
+    let listed: Vec<(String, String)> = live
+        .iter()
+        .map(|l| (l.name.to_string(), l.holder.to_string()))
+        .collect();
+    assert_eq!(
+        listed,
+        vec![
+            (format!("{prefix}/a"), "ha".to_owned()),
+            (format!("{prefix}/b"), "hb".to_owned()),
+        ],
+        "expired ({}) or released leases were listed, or valid ones missed",
+        short.name
+    );
+    assert_eq!(live[1].token, b.token);
+    // Characters that mean something in a pattern are plain text in a prefix.
+    assert!(store
+        .live_leases(&format!("{prefix}/.*"))
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .live_leases("%")
+        .await
+        .unwrap()
+        .iter()
+        .all(|l| l.name.starts_with('%')));
+}

@@ -95,6 +95,7 @@ where
         leases::a_released_lease_is_free_at_once,
         leases::fenced_checkpoints_never_move_backwards,
         leases::concurrent_acquires_elect_one_holder,
+        leases::live_leases_lists_the_valid_leases_of_a_prefix,
     );
 }
 
