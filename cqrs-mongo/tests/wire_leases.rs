@@ -140,3 +140,35 @@ async fn a_fenced_checkpoint_under_the_current_lease_never_moves_backwards() {
         "not in a transaction"
     );
 }
+
+#[tokio::test]
+async fn live_leases_finds_a_plain_prefix_valid_by_the_server_clock() {
+    let script: Arc<Script> = Arc::new(|c: &Document| {
+        (command_name(c) == "find").then(|| {
+            doc! { "cursor": { "firstBatch": [
+                { "_id": "p.members/a", "holder": "a", "token": 2_i64 },
+                { "_id": "p.members/b", "holder": "b", "token": 5_i32 },
+            ], "id": 0_i64, "ns": "wire.leases" }, "ok": 1.0 }
+        })
+    });
+    let (server, store) = store_on(script).await;
+    let live = store.live_leases("p.members/").await.unwrap();
+    let read: Vec<(&str, &str, u64)> = live
+        .iter()
+        .map(|l| (&*l.name, &*l.holder, l.token))
+        .collect();
+    assert_eq!(read, vec![("p.members/a", "a", 2), ("p.members/b", "b", 5)]);
+    let sent = &server.named("find")[0];
+    assert_eq!(sent.get_str("find").unwrap(), "leases");
+    let filter = sent.get_document("filter").unwrap();
+    // The prefix's `.` is escaped: a plain prefix, not a pattern.
+    assert_eq!(
+        filter.get_document("_id").unwrap(),
+        &doc! { "$regex": "^p\\.members/" }
+    );
+    assert_eq!(
+        filter.get_document("$expr").unwrap(),
+        &doc! { "$gt": ["$expires_at", "$$NOW"] }
+    );
+    assert_eq!(sent.get_document("sort").unwrap(), &doc! { "_id": 1 });
+}

@@ -43,6 +43,11 @@
 //!   batch rolls back). The core runner's stays at least once: a deposed holder may still
 //!   apply the batch it had in flight while the new holder works, so its read model must
 //!   be idempotent; redeliveries are bounded by that batch.
+//! - **Scale-out.** A lease gives failover, not more throughput: one instance works. To
+//!   share a projection's work among the replicas, split it into shards by stream with a
+//!   [`ShardedRunner`](shard::ShardedRunner) (see [`shard`]): each shard has its own lease
+//!   and checkpoint, and the live replicas share the shards out evenly. Order then holds
+//!   per stream, not across streams.
 //! - **In-memory projections** are per-process views: every replica needs its own, built
 //!   from the whole log, so they run without a lease in every replica (a spawned runner of
 //!   an in-memory projection with a lease stops with [`RunnerError::LeaseOnInMemory`]).

@@ -194,6 +194,11 @@ async fn products_stock_and_orders_through_the_api() {
         .call("DELETE", "/products/pen/reservations/nobody", None)
         .await;
     assert_eq!(release.body, json!({ "outcome": "not_reserved" }));
+    let unknown = server
+        .call("DELETE", "/products/no-such-sku/reservations/nobody", None)
+        .await;
+    assert_eq!(unknown.status, 404, "{unknown:?}");
+    assert_eq!(unknown.body["error"], "not_found", "{unknown:?}");
 
     let cancelled = server
         .call(

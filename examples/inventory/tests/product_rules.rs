@@ -207,8 +207,13 @@ fn releasing_an_unknown_reservation_is_a_no_op_not_an_error() {
     given::<Product>([registered(), received(5)])
         .when(release("never-reserved"))
         .then_events([]);
-    // Even for a product that does not exist.
-    given::<Product>([]).when(release("o1")).then_events([]);
+}
+
+#[test]
+fn releasing_on_a_product_that_does_not_exist_is_refused_as_not_registered() {
+    given::<Product>([])
+        .when(release("o1"))
+        .then_error(ProductError::NotRegistered("pen".into()));
 }
 
 #[test]

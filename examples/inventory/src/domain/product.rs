@@ -216,15 +216,18 @@ impl Product {
         }])
     }
 
-    /// Never refused: without a reservation (or without the product) there is nothing to do.
-    fn release(&self, order_id: &str) -> Vec<ProductEvent> {
-        self.reservation(order_id)
+    /// Refused only for a product that is not registered; without a reservation there is
+    /// nothing to do (a release is idempotent).
+    fn release(&self, sku: &str, order_id: &str) -> Result<Vec<ProductEvent>, ProductError> {
+        self.require_registered(sku)?;
+        Ok(self
+            .reservation(order_id)
             .map(|qty| ProductEvent::ReservationReleased {
                 order_id: order_id.to_owned(),
                 qty,
             })
             .into_iter()
-            .collect()
+            .collect())
     }
 
     fn ship(&self, sku: &str, order_id: &str) -> Result<Vec<ProductEvent>, ProductError> {
@@ -263,7 +266,7 @@ impl Aggregate for Product {
             ProductCommand::ReserveStock { sku, order_id, qty } => {
                 self.reserve(sku, order_id, *qty)
             }
-            ProductCommand::ReleaseReservation { order_id, .. } => Ok(self.release(order_id)),
+            ProductCommand::ReleaseReservation { sku, order_id } => self.release(sku, order_id),
             ProductCommand::ConfirmShipment { sku, order_id } => self.ship(sku, order_id),
         }
     }

@@ -302,7 +302,8 @@ impl FulfilmentSaga {
                 .execute_in(&CommandContext::caused_by(event), release)
                 .await
             {
-                // Releasing is never refused; an unknown reservation is a no-op.
+                // An unknown reservation is a no-op; a refusal (the product is not
+                // registered) means there is nothing to release either.
                 Ok(_) | Err(CommandError::Rejected(_)) => {}
                 Err(source) => {
                     return Err(SagaError::Product {
