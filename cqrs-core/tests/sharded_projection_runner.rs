@@ -27,11 +27,17 @@ struct Recorder {
     applied: Applied,
     shard: Shard,
     durable: bool,
+    /// Refuses the event at this position for good (a poison event in this instance).
+    refuse: Option<u64>,
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error("refused position {0}")]
+struct Refused(u64);
 
 #[async_trait]
 impl Projection for Recorder {
-    type Error = std::convert::Infallible;
+    type Error = Refused;
     fn name(&self) -> &str {
         "recorder"
     }
@@ -43,6 +49,9 @@ impl Projection for Recorder {
         }
     }
     async fn apply(&mut self, event: &RecordedEvent) -> Result<(), Self::Error> {
+        if self.refuse == Some(event.position) {
+            return Err(Refused(event.position));
+        }
         self.applied.lock().unwrap().push((
             self.shard,
             event.stream_id.to_string(),
@@ -57,11 +66,21 @@ fn instance(
     applied: &Applied,
     holder: &str,
 ) -> RunningShards<Recorder> {
+    refusing(store, applied, holder, None)
+}
+
+fn refusing(
+    store: &Arc<InMemoryEventStore>,
+    applied: &Applied,
+    holder: &str,
+    refuse: Option<u64>,
+) -> RunningShards<Recorder> {
     let applied = applied.clone();
     ShardedRunner::projection(store.clone(), store.clone(), 4, move |shard| Recorder {
         applied: applied.clone(),
         shard,
         durable: true,
+        refuse,
     })
     .with_config(RunnerConfig {
         batch_size: 7,
@@ -269,8 +288,48 @@ async fn an_in_memory_projection_cannot_be_sharded() {
         applied: Applied::default(),
         shard,
         durable: false,
+        refuse: None,
     })
     .spawn();
     let error = running.shutdown().await.unwrap_err();
     assert!(error.to_string().contains("in-memory"), "{error}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_instance_whose_shard_stops_for_good_leaves_and_the_others_take_its_shards() {
+    let store = Arc::new(InMemoryEventStore::new());
+    let applied = Applied::default();
+    let b = instance(&store, &applied, "b");
+    // `a` sorts first and gets shard 0 among two; it refuses an event of that shard.
+    let refused = (1..)
+        .find(|&n| shard_of(&format!("Clock-{}", (n - 1) % 13), 4) == 0)
+        .unwrap();
+    let a = refusing(&store, &applied, "a", Some(refused));
+    until("a and b lead 2 each", Duration::from_secs(10), || {
+        every_shard_once(&[&a, &b]) && led(&[&a, &b]) == [2, 2]
+    })
+    .await;
+    append(&store, 0, 60).await;
+    let left = tokio::time::timeout(Duration::from_secs(30), a.membership().state().stopped())
+        .await
+        .expect("a's membership did not end after its shard stopped");
+    assert!(
+        matches!(&left, cqrs_core::worker::WorkerState::Failed(reason) if reason.contains("shard 0")),
+        "{left:?}"
+    );
+    until("b leads all 4", Duration::from_secs(10), || {
+        led(&[&b]) == [4]
+    })
+    .await;
+    caught_up(&store, &[&b]).await;
+    b.shutdown().await.unwrap();
+    let mut positions: Vec<u64> = applied.lock().unwrap().iter().map(|(_, _, p)| *p).collect();
+    positions.sort_unstable();
+    positions.dedup();
+    assert_eq!(
+        positions,
+        (1..=60).collect::<Vec<_>>(),
+        "b applied what a refused"
+    );
+    drop(a);
 }

@@ -149,6 +149,8 @@ pub fn holder_id() -> String {
 /// let odd = LeaseConfig { ttl: Duration::ZERO, renew_every: Duration::from_secs(9), retry_every: Duration::ZERO };
 /// let used = odd.usable();
 /// assert!(used.renew_every < used.ttl && used.retry_every >= Duration::from_millis(10));
+/// let spinning = LeaseConfig { renew_every: Duration::ZERO, ..LeaseConfig::default() }.usable();
+/// assert!(spinning.renew_every >= Duration::from_millis(10));
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaseConfig {
@@ -173,14 +175,15 @@ impl LeaseConfig {
 }
 
 impl LeaseConfig {
-    /// This configuration made safe to run: `ttl` at least 10 ms, `renew_every` below
-    /// `ttl` (at most half of it), `retry_every` at least 10 ms (a standby never spins).
+    /// This configuration made safe to run: `ttl` at least 20 ms, `renew_every` below
+    /// `ttl` (at most half of it, at least 10 ms), `retry_every` at least 10 ms (neither
+    /// a holder nor a standby ever spins).
     pub fn usable(self) -> Self {
-        let ttl = self.ttl.max(Duration::from_millis(10));
         let floor = Duration::from_millis(10);
+        let ttl = self.ttl.max(2 * floor);
         Self {
             ttl,
-            renew_every: self.renew_every.min(ttl / 2),
+            renew_every: self.renew_every.min(ttl / 2).max(floor),
             retry_every: self.retry_every.max(floor),
         }
     }

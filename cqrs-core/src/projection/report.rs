@@ -73,8 +73,9 @@ pub struct ProjectionProgress {
     /// while it holds its lease for one with a lease
     /// ([`ProjectionRunner::with_lease`](super::ProjectionRunner::with_lease),
     /// [`TransactionalRunner::with_lease`](super::TransactionalRunner::with_lease));
-    /// [`LeaseRole::Standby`] while another instance holds it, and after the runner stopped
-    /// and gave it up.
+    /// [`LeaseRole::Standby`] while another instance holds it, and from the moment the
+    /// runner starts giving it up (a stop, a shard handed over): never leader once another
+    /// instance may hold it.
     pub role: LeaseRole,
 }
 

@@ -100,8 +100,6 @@ fn pens_in_view(address: SocketAddr) -> u64 {
         .sum()
 }
 
-/// Event id -> copies on `topic`, read until every id of `expected` was seen and nothing
-/// new came for two seconds.
 /// The process id of the replica holding the relay's lease: lease holders are
 /// `{host}-{pid}-{random}` ([`cqrs_core::lease::holder_id`]).
 async fn relay_holder_pid(run: &Run) -> u32 {
@@ -111,7 +109,7 @@ async fn relay_holder_pid(run: &Run) -> u32 {
     let deadline = Instant::now() + Duration::from_secs(30);
     let holder = loop {
         let held: Option<(String,)> = sqlx::query_as(&format!(
-            "SELECT holder FROM \"{}\".leases WHERE expires_at > now()",
+            "SELECT holder FROM \"{}\".leases WHERE name = 'kafka-relay' AND expires_at > now()",
             run.events
         ))
         .fetch_optional(&pool)
@@ -131,6 +129,8 @@ async fn relay_holder_pid(run: &Run) -> u32 {
         .unwrap_or_else(|| panic!("lease holder `{holder}` has no process id"))
 }
 
+/// Event id -> copies on `topic`, read until every id of `expected` was seen and nothing
+/// new came for two seconds.
 async fn copies_on_topic(
     brokers: &str,
     topic: &str,

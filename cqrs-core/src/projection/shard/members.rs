@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use crate::lease::{Lease, LeaseConfig, LeaseStore};
 use crate::projection::RunnerError;
-use crate::worker::{sleep_or_stop, WorkerContext};
+use crate::worker::{sleep_or_stop, WorkerContext, WorkerState, WorkerStateWatch};
 
 /// What one instance of a sharded projection sees: the live instances, and the shards
 /// assigned to it.
@@ -43,19 +43,30 @@ pub(super) struct Membership {
     pub assigned: Vec<watch::Sender<bool>>,
     /// The projection's name, for errors and logs.
     pub projection: String,
+    /// Each shard runner's state: one that stopped on its own makes this instance leave,
+    /// so that the others take its shards.
+    pub shard_states: Vec<WorkerStateWatch>,
 }
 
 impl Membership {
     /// Registers, reads the members and updates the assignment every `renew_every` until
     /// a stop; then deregisters, so the others take this instance's shards at once. A
     /// store failure is logged and the assignment kept (the shards' own leases decide
-    /// who works meanwhile).
+    /// who works meanwhile). A shard runner that stopped for good (a permanent failure)
+    /// makes the instance leave too, with [`RunnerError::Stopped`] naming it: its shard
+    /// would otherwise stay assigned to an instance that no longer runs it.
     pub async fn run(self, ctx: WorkerContext<ShardMembership>) -> Result<(), RunnerError> {
         let config = self.config.usable();
         let own_name = format!("{}{}", self.prefix, self.holder);
         let mut stop = ctx.stop_signal();
         let mut own: Option<Lease> = None;
+        let mut failed = None;
         while !ctx.stop_requested() {
+            if let Some(reason) = self.failed_shard() {
+                tracing::error!(projection = %self.projection, %reason, "a shard runner stopped for good: leaving, so that other instances take this one's shards");
+                failed = Some(reason);
+                break;
+            }
             match self.turn(&own_name, &mut own, &config).await {
                 Ok(members) => self.publish(&ctx, members),
                 Err(error) => {
@@ -66,12 +77,32 @@ impl Membership {
                 break;
             }
         }
+        for sender in &self.assigned {
+            sender.send_if_modified(|runs| std::mem::replace(runs, false));
+        }
         if let Some(lease) = own {
             if let Err(error) = self.leases.release(&lease).await {
                 tracing::warn!(projection = %self.projection, %error, "cannot deregister; the membership expires after its ttl");
             }
         }
-        Ok(())
+        match failed {
+            None => Ok(()),
+            Some(reason) => Err(RunnerError::Stopped {
+                projection: self.projection.clone(),
+                reason,
+            }),
+        }
+    }
+
+    /// Why a shard runner stopped on its own (not asked to), if one did.
+    fn failed_shard(&self) -> Option<String> {
+        self.shard_states
+            .iter()
+            .enumerate()
+            .find_map(|(shard, state)| match state.current() {
+                WorkerState::Failed(reason) => Some(format!("shard {shard} stopped: {reason}")),
+                _ => None,
+            })
     }
 
     /// Renews (or takes again) this instance's registration and reads the members.

@@ -17,15 +17,24 @@
 //! member `s % members` (members sorted by holder id). It runs the shards assigned to it,
 //! each under the shard's lease, and hands over (finishes its batch, releases the lease)
 //! the ones no longer assigned to it. The leases keep it safe while instances disagree:
-//! a shard is never run by two instances at once, and a deposed instance cannot commit
-//! ([`TransactionalRunner::with_lease`](crate::TransactionalRunner::with_lease)).
+//! a shard's lease has one holder at a time, and a deposed holder cannot commit
+//! (transactional runner, exactly once:
+//! [`TransactionalRunner::with_lease`](crate::TransactionalRunner::with_lease)) or store its
+//! checkpoint (core runner, at least once: a holder paused past its `ttl` may still apply
+//! the batch it had in flight, as without shards).
 //!
-//! - **An instance joins**: within one `renew_every` the others see it and hand it its
-//!   shards; it takes each within a `retry_every` of its release.
+//! - **An instance joins**: within one `renew_every` the others see it; each hands a shard
+//!   over at its next batch or idle wake-up (at most `min(idle_poll, renew_every)`), and the
+//!   newcomer takes it at its next try (`retry_every`): about one `ttl` in all with the
+//!   defaults.
 //! - **An instance leaves** gracefully ([`RunningShards::shutdown`]): it deregisters first
 //!   and releases its shards; the others take them at their next turn.
 //! - **An instance dies**: its registration and its shards' leases expire after `ttl`;
 //!   the others take its shards within about `ttl + renew_every + retry_every`.
+//! - **A shard runner stops for good** (a permanent failure of the projection): the
+//!   instance leaves (its membership worker ends with the reason, see
+//!   [`RunningShards::membership`]), so the others take all its shards; they meet the same
+//!   event, and stop the same way if it fails for them too.
 //! - **More instances than shards**: the extra ones run nothing and stand by.
 //!
 //! # Ordering
@@ -40,9 +49,14 @@
 //! [`ShardedRunner::rebuild`] rebuilds the whole projection across its shards
 //! (transactional: one transaction under every shard's checkpoint lock). The shard count
 //! is part of every shard's name: a projection started with another count has other
-//! checkpoints, all at 0, and replays the whole log. **Changing the count is therefore a
-//! rebuild**: run [`rebuild`](ShardedRunner::rebuild) with the new count before its
-//! instances start, or the read model sees every event again.
+//! checkpoints, all at 0, and replays the whole log. **Changing the count (or moving an
+//! unsharded projection to shards) is therefore a rebuild**, and not a rolling one: stop
+//! every instance running the old count (their leases and checkpoints have other names,
+//! so nothing fences them), run [`rebuild`](ShardedRunner::rebuild) with the new count,
+//! then start the new instances. Otherwise the read model sees events twice.
+//!
+//! On MongoDB, a rebuild does not wait for running shards: its transaction conflicts with
+//! their commits and fails (transiently); stop the instances first there, or retry it.
 //!
 //! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {

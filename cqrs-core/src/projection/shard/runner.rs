@@ -51,8 +51,11 @@ impl<R> ShardedRunner<R> {
         self
     }
 
-    /// This instance's holder id instead of [`holder_id`](crate::lease::holder_id) (e.g.
-    /// the pod's name). Every instance needs its own.
+    /// This instance's holder id instead of [`holder_id`](crate::lease::holder_id). Every
+    /// instance needs its own: two instances under one id are one member to the others,
+    /// and both run its shards. Prefer the default, which also differs between a process
+    /// and its restart: a restart under the same id takes its old leases back under their
+    /// old tokens, so a paused predecessor would not be fenced.
     pub fn with_lease_holder(mut self, holder: impl Into<Arc<str>>) -> Self {
         self.holder = Some(holder.into());
         self
@@ -91,22 +94,10 @@ impl<R> ShardedRunner<R> {
             .holder
             .clone()
             .unwrap_or_else(|| crate::lease::holder_id().into());
+        let members_prefix = self.members_prefix();
         let (senders, receivers): (Vec<_>, Vec<_>) =
             self.runners.iter().map(|_| watch::channel(false)).unzip();
-        let membership = Membership {
-            leases: self.leases.clone(),
-            prefix: self.members_prefix(),
-            holder: holder.clone(),
-            config: self.config,
-            assigned: senders,
-            projection: self.projection.clone(),
-        };
-        let membership = Worker::spawn(
-            format!("{}.members", self.projection),
-            ShardMembership::default(),
-            move |ctx| membership.run(ctx),
-        );
-        let shards = self
+        let shards: Vec<_> = self
             .runners
             .into_iter()
             .zip(receivers)
@@ -120,6 +111,20 @@ impl<R> ShardedRunner<R> {
                 spawn(runner, setup)
             })
             .collect();
+        let membership = Membership {
+            leases: self.leases.clone(),
+            prefix: members_prefix,
+            holder,
+            config: self.config,
+            assigned: senders,
+            projection: self.projection.clone(),
+            shard_states: shards.iter().map(|shard| shard.state()).collect(),
+        };
+        let membership = Worker::spawn(
+            format!("{}.members", self.projection),
+            ShardMembership::default(),
+            move |ctx| membership.run(ctx),
+        );
         RunningShards::new(membership, shards)
     }
 }

@@ -10,6 +10,10 @@ use crate::worker::{LeaseRole, ShutdownError, WaitError, Worker};
 /// One instance of a sharded projection, running: its membership and one runner per
 /// shard (each standing by unless this instance is assigned the shard and holds its
 /// lease). Returned by [`ShardedRunner::spawn`](super::ShardedRunner).
+///
+/// Watch [`membership`](Self::membership)'s state for health: it fails, naming the shard
+/// and its error, when a shard runner stopped for good; the instance then has left and
+/// runs nothing (the others took its shards).
 pub struct RunningShards<P> {
     membership: Worker<ShardMembership, (), RunnerError>,
     shards: Vec<RunningProjection<Sharded<P>>>,
