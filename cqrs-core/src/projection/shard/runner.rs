@@ -61,6 +61,11 @@ impl<R> ShardedRunner<R> {
         self
     }
 
+    fn map_runners(mut self, change: impl FnMut(R) -> R) -> Self {
+        self.runners = self.runners.into_iter().map(change).collect();
+        self
+    }
+
     /// How many shards.
     pub fn count(&self) -> u32 {
         self.runners.len() as u32
@@ -129,14 +134,27 @@ impl<R> ShardedRunner<R> {
     }
 }
 
-fn shards<P>(count: u32, mut make: impl FnMut(Shard) -> P) -> Vec<(Shard, P)> {
+/// One runner per shard of `count`, each made by `runner` from shard `make(shard)`, and
+/// the projection's name (`name` of the first).
+fn shard_runners<P, R>(
+    count: u32,
+    mut make: impl FnMut(Shard) -> P,
+    name: impl Fn(&P) -> String,
+    runner: impl Fn(Sharded<P>) -> R,
+) -> (Vec<R>, String) {
     assert!(count > 0, "a projection has at least one shard");
-    (0..count)
+    let shards: Vec<(Shard, P)> = (0..count)
         .map(|index| {
             let shard = Shard { index, count };
             (shard, make(shard))
         })
-        .collect()
+        .collect();
+    let projection = name(&shards[0].1);
+    let runners = shards
+        .into_iter()
+        .map(|(shard, inner)| runner(Sharded::new(inner, shard, &projection)))
+        .collect();
+    (runners, projection)
 }
 
 impl<P, S> ShardedRunner<TransactionalRunner<Sharded<P>, S>>
@@ -155,26 +173,19 @@ where
     /// # Panics
     /// When `count` is 0.
     pub fn transactional(store: Arc<S>, count: u32, make: impl FnMut(Shard) -> P) -> Self {
-        let shards = shards(count, make);
-        let projection = shards[0].1.name().to_owned();
-        let runners = shards
-            .into_iter()
-            .map(|(shard, inner)| {
-                TransactionalRunner::new(store.clone(), Sharded::new(inner, shard, &projection))
-            })
-            .collect();
+        let (runners, projection) = shard_runners(
+            count,
+            make,
+            |p| p.name().to_owned(),
+            |sharded| TransactionalRunner::new(store.clone(), sharded),
+        );
         let leases: Arc<dyn LeaseStore> = store;
         Self::with_runners(runners, projection, leases)
     }
 
     /// Sets every shard runner's configuration.
-    pub fn with_config(mut self, config: RunnerConfig) -> Self {
-        self.runners = self
-            .runners
-            .into_iter()
-            .map(|runner| runner.with_config(config))
-            .collect();
-        self
+    pub fn with_config(self, config: RunnerConfig) -> Self {
+        self.map_runners(|runner| runner.with_config(config))
     }
 
     /// Prepares a rebuild of the whole projection: clears the read model once and sets
@@ -215,25 +226,18 @@ where
         count: u32,
         make: impl FnMut(Shard) -> P,
     ) -> Self {
-        let shards = shards(count, make);
-        let projection = shards[0].1.name().to_owned();
-        let runners = shards
-            .into_iter()
-            .map(|(shard, inner)| {
-                ProjectionRunner::new(store.clone(), Sharded::new(inner, shard, &projection))
-            })
-            .collect();
+        let (runners, projection) = shard_runners(
+            count,
+            make,
+            |p| p.name().to_owned(),
+            |sharded| ProjectionRunner::new(store.clone(), sharded),
+        );
         Self::with_runners(runners, projection, leases)
     }
 
     /// Sets every shard runner's configuration.
-    pub fn with_config(mut self, config: RunnerConfig) -> Self {
-        self.runners = self
-            .runners
-            .into_iter()
-            .map(|runner| runner.with_config(config))
-            .collect();
-        self
+    pub fn with_config(self, config: RunnerConfig) -> Self {
+        self.map_runners(|runner| runner.with_config(config))
     }
 
     /// Prepares a rebuild of the whole projection: resets each shard's projection
