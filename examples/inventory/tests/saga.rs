@@ -4,7 +4,7 @@ mod support;
 
 use cqrs_core::{CommandContext, RecordedEvent, Repository};
 use inventory::domain::{
-    AllocationCommand, AllocationStatus, OrderAllocation, ReleaseOutcome, Shortage,
+    AllocationCommand, AllocationStatus, OrderAllocation, ProductError, ReleaseOutcome, Shortage,
 };
 use inventory::saga::{SagaOutcome, OUT_OF_STOCK};
 use inventory::InventorySystem;
@@ -306,8 +306,15 @@ async fn releasing_an_unknown_reservation_reports_not_reserved() {
     stocked(&app, "pen", 3).await;
     let outcome = app.release_reservation("pen", "nobody").await;
     assert_eq!(outcome.expect("no error"), ReleaseOutcome::NotReserved);
+    // A product that does not exist is refused (the HTTP API answers 404).
     let outcome = app.release_reservation("ghost", "nobody").await;
-    assert_eq!(outcome.expect("no error"), ReleaseOutcome::NotReserved);
+    assert!(
+        matches!(
+            outcome,
+            Err(cqrs_core::CommandError::Rejected(ProductError::NotRegistered(ref sku))) if sku == "ghost"
+        ),
+        "{outcome:?}"
+    );
     app.reserve("pen", "o1", 2).await.expect("reserve");
     let outcome = app.release_reservation("pen", "o1").await;
     assert_eq!(
