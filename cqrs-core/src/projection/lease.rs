@@ -28,6 +28,30 @@ pub(super) struct LeaseSetup {
 }
 
 impl LeaseSetup {
+    /// A lease kept by `store` under `config`, keeping the holder and shard assignment of
+    /// `previous` (a runner's `with_lease` called again, or after `with_lease_holder`).
+    pub fn replacing(
+        previous: Option<Self>,
+        store: Arc<dyn LeaseStore>,
+        config: LeaseConfig,
+    ) -> Self {
+        let (holder, assigned) =
+            previous.map_or((None, None), |setup| (setup.holder, setup.assigned));
+        Self {
+            store,
+            config,
+            holder,
+            assigned,
+        }
+    }
+
+    /// Sets the holder of `setup`, if a lease is configured.
+    pub fn set_holder(setup: &mut Option<Self>, holder: Arc<str>) {
+        if let Some(setup) = setup {
+            setup.holder = Some(holder);
+        }
+    }
+
     /// The lease named `name` (the projection's name), ready for the runner's loop.
     pub fn start(self, name: &str) -> RunnerLease {
         let holder = self.holder.unwrap_or_else(|| holder_id().into());

@@ -125,25 +125,14 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
     /// # });
     /// ```
     pub fn with_lease(mut self, leases: Arc<dyn LeaseStore>, config: LeaseConfig) -> Self {
-        let (holder, assigned) = self
-            .lease
-            .take()
-            .map_or((None, None), |setup| (setup.holder, setup.assigned));
-        self.lease = Some(LeaseSetup {
-            store: leases,
-            config,
-            holder,
-            assigned,
-        });
+        self.lease = Some(LeaseSetup::replacing(self.lease.take(), leases, config));
         self
     }
 
     /// Takes the lease as `holder` instead of [`holder_id`](crate::lease::holder_id) (e.g.
     /// the pod's name). No effect without [`with_lease`](Self::with_lease).
     pub fn with_lease_holder(mut self, holder: impl Into<Arc<str>>) -> Self {
-        if let Some(setup) = &mut self.lease {
-            setup.holder = Some(holder.into());
-        }
+        LeaseSetup::set_holder(&mut self.lease, holder.into());
         self
     }
 
