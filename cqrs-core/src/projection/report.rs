@@ -74,8 +74,10 @@ pub struct ProjectionProgress {
     /// ([`ProjectionRunner::with_lease`](super::ProjectionRunner::with_lease),
     /// [`TransactionalRunner::with_lease`](super::TransactionalRunner::with_lease));
     /// [`LeaseRole::Standby`] while another instance holds it, and from the moment the
-    /// runner starts giving it up (a stop, a shard handed over): never leader once another
-    /// instance may hold it.
+    /// runner starts giving it up (a stop, a shard handed over). A holder paused past its
+    /// lease's `ttl` still reads Leader until its next renewal or fenced write tells it
+    /// otherwise (it can then commit nothing: see fencing in the
+    /// [module docs](super#several-replicas)).
     pub role: LeaseRole,
 }
 

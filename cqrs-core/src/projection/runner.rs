@@ -340,7 +340,6 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
                     .await?;
                 if written == FencedWrite::Deposed {
                     tracing::warn!(projection = name, checkpoint, token = lease.token, "checkpoint refused: another instance took the lease; dropping this batch's progress");
-                    self.applied = None;
                     return Ok(BatchEnd::Deposed);
                 }
             }

@@ -100,8 +100,12 @@ impl InMemoryEventStore {
     /// Moves checkpoint `name` to `position` unless it is already beyond it.
     pub(crate) fn advance_checkpoint(&self, name: &str, position: u64) {
         let mut inner = self.write();
-        let stored = inner.checkpoints.entry(name.to_owned()).or_default();
-        *stored = (*stored).max(position);
+        match inner.checkpoints.get_mut(name) {
+            Some(stored) => *stored = (*stored).max(position),
+            None => {
+                inner.checkpoints.insert(name.to_owned(), position);
+            }
+        }
     }
 }
 

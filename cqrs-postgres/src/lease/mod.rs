@@ -15,12 +15,6 @@ use cqrs_core::StoreError;
 use crate::error::map_sqlx;
 use crate::store::PgEventStore;
 
-const ACQUIRE: &str = include_str!("acquire.sql");
-const RENEW: &str = include_str!("renew.sql");
-const RELEASE: &str = include_str!("release.sql");
-const FENCED_CHECKPOINT: &str = include_str!("fenced_checkpoint.sql");
-const LIVE: &str = include_str!("live.sql");
-
 fn millis(ttl: Duration) -> f64 {
     ttl.as_secs_f64() * 1000.0
 }
@@ -33,12 +27,6 @@ fn signed(token: u64) -> i64 {
     i64::try_from(token).unwrap_or(i64::MAX)
 }
 
-impl PgEventStore {
-    fn lease_sql(&self, template: &str) -> String {
-        self.config().schema.render(template)
-    }
-}
-
 #[async_trait]
 impl LeaseStore for PgEventStore {
     async fn acquire(
@@ -47,13 +35,18 @@ impl LeaseStore for PgEventStore {
         holder: &str,
         ttl: Duration,
     ) -> Result<Option<Lease>, StoreError> {
-        let granted: Option<i64> = sqlx::query_scalar(&self.lease_sql(ACQUIRE))
-            .bind(name)
-            .bind(holder)
-            .bind(millis(ttl))
-            .fetch_optional(self.pool())
-            .await
-            .map_err(|e| map_sqlx("acquire_lease", e))?;
+        // Idempotent on retry: the holder's own lease is renewed under its token.
+        let granted: Option<i64> = self
+            .reconnecting("acquire_lease", || async {
+                sqlx::query_scalar(&self.statements().acquire_lease)
+                    .bind(name)
+                    .bind(holder)
+                    .bind(millis(ttl))
+                    .fetch_optional(self.pool())
+                    .await
+                    .map_err(|e| map_sqlx("acquire_lease", e))
+            })
+            .await?;
         granted
             .map(|t| {
                 Ok(Lease {
@@ -67,34 +60,45 @@ impl LeaseStore for PgEventStore {
     }
 
     async fn renew(&self, lease: &Lease) -> Result<bool, StoreError> {
-        let renewed: Option<i64> = sqlx::query_scalar(&self.lease_sql(RENEW))
-            .bind(&*lease.name)
-            .bind(&*lease.holder)
-            .bind(signed(lease.token))
-            .bind(millis(lease.ttl))
-            .fetch_optional(self.pool())
-            .await
-            .map_err(|e| map_sqlx("renew_lease", e))?;
+        let renewed: Option<i64> = self
+            .reconnecting("renew_lease", || async {
+                sqlx::query_scalar(&self.statements().renew_lease)
+                    .bind(&*lease.name)
+                    .bind(&*lease.holder)
+                    .bind(signed(lease.token))
+                    .bind(millis(lease.ttl))
+                    .fetch_optional(self.pool())
+                    .await
+                    .map_err(|e| map_sqlx("renew_lease", e))
+            })
+            .await?;
         Ok(renewed.is_some())
     }
 
     async fn release(&self, lease: &Lease) -> Result<(), StoreError> {
-        sqlx::query(&self.lease_sql(RELEASE))
-            .bind(&*lease.name)
-            .bind(&*lease.holder)
-            .bind(signed(lease.token))
-            .execute(self.pool())
-            .await
-            .map_err(|e| map_sqlx("release_lease", e))?;
+        self.reconnecting("release_lease", || async {
+            sqlx::query(&self.statements().release_lease)
+                .bind(&*lease.name)
+                .bind(&*lease.holder)
+                .bind(signed(lease.token))
+                .execute(self.pool())
+                .await
+                .map_err(|e| map_sqlx("release_lease", e))
+        })
+        .await?;
         Ok(())
     }
 
     async fn live_leases(&self, prefix: &str) -> Result<Vec<LiveLease>, StoreError> {
-        let rows: Vec<(String, String, i64)> = sqlx::query_as(&self.lease_sql(LIVE))
-            .bind(prefix)
-            .fetch_all(self.pool())
-            .await
-            .map_err(|e| map_sqlx("live_leases", e))?;
+        let rows: Vec<(String, String, i64)> = self
+            .reconnecting("live_leases", || async {
+                sqlx::query_as(&self.statements().live_leases)
+                    .bind(prefix)
+                    .fetch_all(self.pool())
+                    .await
+                    .map_err(|e| map_sqlx("live_leases", e))
+            })
+            .await?;
         rows.into_iter()
             .map(|(name, holder, t)| {
                 Ok(LiveLease {
@@ -112,15 +116,20 @@ impl LeaseStore for PgEventStore {
         position: u64,
         lease: &Lease,
     ) -> Result<FencedWrite, StoreError> {
-        let written: Option<i32> = sqlx::query_scalar(&self.lease_sql(FENCED_CHECKPOINT))
-            .bind(checkpoint)
-            .bind(signed(position))
-            .bind(&*lease.name)
-            .bind(&*lease.holder)
-            .bind(signed(lease.token))
-            .fetch_optional(self.pool())
-            .await
-            .map_err(|e| map_sqlx("save_checkpoint", e))?;
+        // Idempotent on retry: GREATEST never moves the checkpoint back.
+        let written: Option<i32> = self
+            .reconnecting("save_checkpoint", || async {
+                sqlx::query_scalar(&self.statements().fenced_checkpoint)
+                    .bind(checkpoint)
+                    .bind(signed(position))
+                    .bind(&*lease.name)
+                    .bind(&*lease.holder)
+                    .bind(signed(lease.token))
+                    .fetch_optional(self.pool())
+                    .await
+                    .map_err(|e| map_sqlx("save_checkpoint", e))
+            })
+            .await?;
         Ok(if written.is_some() {
             FencedWrite::Written
         } else {

@@ -40,8 +40,6 @@ pub use cqrs_core::{TransactionalProjection, TransactionalRunner, TransactionalS
 use crate::error::map_sqlx;
 use crate::store::{checkpoints, read, PgEventStore};
 
-const FENCE: &str = include_str!("fence.sql");
-
 /// PostgreSQL's transaction for a [`TransactionalRunner`]: a pooled connection in a
 /// transaction; projections write through its [`PgConnection`].
 #[async_trait]
@@ -106,7 +104,7 @@ impl TransactionalStore for PgEventStore {
         lease: &Lease,
     ) -> Result<bool, StoreError> {
         let token = i64::try_from(lease.token).unwrap_or(i64::MAX);
-        let current: Option<i32> = sqlx::query_scalar(&self.config().schema.render(FENCE))
+        let current: Option<i32> = sqlx::query_scalar(&self.statements().fence_lease)
             .bind(&*lease.name)
             .bind(&*lease.holder)
             .bind(token)

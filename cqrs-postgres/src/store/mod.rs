@@ -167,6 +167,20 @@ impl PgEventStore {
         &self.inner.context.sql
     }
 
+    /// Runs `call` (a read or an idempotent write) as the store's own calls run: bounded
+    /// by the call timeout, retried on a dead pooled connection.
+    pub(crate) async fn reconnecting<T, F, Fut>(
+        &self,
+        operation: &'static str,
+        call: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, StoreError>>,
+    {
+        with_reconnect(&self.inner.context, operation, call).await
+    }
+
     /// The append queue, started on first use; `None` when coalescing is off or there is
     /// no tokio runtime to run the writers on.
     fn coalescer(&self) -> Option<&Coalescer> {

@@ -23,6 +23,12 @@ pub(crate) struct Statements {
     pub load_checkpoint: String,
     pub save_checkpoint: String,
     pub lock_checkpoint: String,
+    pub acquire_lease: String,
+    pub renew_lease: String,
+    pub release_lease: String,
+    pub live_leases: String,
+    pub fenced_checkpoint: String,
+    pub fence_lease: String,
 }
 
 impl Statements {
@@ -41,6 +47,12 @@ impl Statements {
             load_checkpoint: schema.render(include_str!("load_checkpoint.sql")),
             save_checkpoint: schema.render(include_str!("save_checkpoint.sql")),
             lock_checkpoint: schema.render(include_str!("../projection/lock_checkpoint.sql")),
+            acquire_lease: schema.render(include_str!("../lease/acquire.sql")),
+            renew_lease: schema.render(include_str!("../lease/renew.sql")),
+            release_lease: schema.render(include_str!("../lease/release.sql")),
+            live_leases: schema.render(include_str!("../lease/live.sql")),
+            fenced_checkpoint: schema.render(include_str!("../lease/fenced_checkpoint.sql")),
+            fence_lease: schema.render(include_str!("../projection/fence.sql")),
         }
     }
 }
