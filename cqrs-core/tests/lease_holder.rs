@@ -119,3 +119,95 @@ async fn a_deposed_holder_stands_by_at_its_next_hold() {
     stopper.await.unwrap();
     b_works.await.unwrap();
 }
+
+#[tokio::test(start_paused = true)]
+async fn renewal_comes_due_a_renew_interval_after_the_last_renewal() {
+    let store = Arc::new(InMemoryEventStore::new());
+    let mut a = holder(&store, "a");
+    assert_eq!(a.renewal_due_in(), None, "no lease, nothing to renew");
+    a.try_take().await.unwrap().expect("free");
+    let every = a.config().renew_every;
+    assert_eq!(a.renewal_due_in(), Some(every));
+    tokio::time::sleep(every / 4).await;
+    assert_eq!(a.renewal_due_in(), Some(every - every / 4));
+    tokio::time::sleep(every).await;
+    assert_eq!(
+        a.renewal_due_in(),
+        Some(Duration::from_millis(10)),
+        "overdue: due now, with the 10 ms floor"
+    );
+    a.keep().await.unwrap().expect("renewed");
+    assert_eq!(a.renewal_due_in(), Some(every), "counted from the renewal");
+}
+
+/// Leases whose renewals fail (the database unreachable) once `failing` is set.
+struct FlakyRenewals {
+    inner: Arc<InMemoryEventStore>,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl LeaseStore for FlakyRenewals {
+    async fn acquire(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: Duration,
+    ) -> Result<Option<cqrs_core::lease::Lease>, cqrs_core::StoreError> {
+        self.inner.acquire(name, holder, ttl).await
+    }
+    async fn renew(&self, lease: &cqrs_core::lease::Lease) -> Result<bool, cqrs_core::StoreError> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(cqrs_core::StoreError::Unavailable {
+                operation: "renew_lease",
+                source: "database unreachable".into(),
+            });
+        }
+        self.inner.renew(lease).await
+    }
+    async fn release(&self, lease: &cqrs_core::lease::Lease) -> Result<(), cqrs_core::StoreError> {
+        self.inner.release(lease).await
+    }
+    async fn live_leases(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<cqrs_core::lease::LiveLease>, cqrs_core::StoreError> {
+        self.inner.live_leases(prefix).await
+    }
+    async fn save_checkpoint_fenced(
+        &self,
+        checkpoint: &str,
+        position: u64,
+        lease: &cqrs_core::lease::Lease,
+    ) -> Result<FencedWrite, cqrs_core::StoreError> {
+        self.inner
+            .save_checkpoint_fenced(checkpoint, position, lease)
+            .await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn failed_renewals_keep_the_lease_until_its_ttl_then_give_it_up() {
+    let leases = Arc::new(FlakyRenewals {
+        inner: Arc::new(InMemoryEventStore::new()),
+        failing: false.into(),
+    });
+    let config = LeaseConfig::with_ttl(Duration::from_secs(3));
+    let mut a = LeaseHolder::new(leases.clone(), "relay", "a", config);
+    a.try_take().await.unwrap().expect("free");
+    leases
+        .failing
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let started = Instant::now();
+    // Within the ttl: each failed renewal is an error, but the lease is still held.
+    while started.elapsed() + config.renew_every < config.ttl {
+        tokio::time::sleep(config.renew_every).await;
+        assert!(a.keep().await.is_err(), "the renewal did not fail");
+        assert_eq!(a.role(), LeaseRole::Leader, "given up before its ttl");
+    }
+    // Past the ttl since the last good renewal: assumed lost (another may hold it now).
+    tokio::time::sleep(config.ttl).await;
+    assert!(a.keep().await.is_err());
+    assert_eq!(a.role(), LeaseRole::Standby, "kept past its ttl");
+    assert!(a.current().is_none());
+}

@@ -119,6 +119,19 @@ impl LeaseHolder {
         }
     }
 
+    /// While the lease is held: how long until its next renewal is due (at least 10 ms,
+    /// so that a loop retrying a failed renewal does not spin). A loop that waits between
+    /// [`keep`](Self::keep)s waits at most this long, so the lease is renewed on time
+    /// however the waits fall. `None` while no lease is held.
+    pub fn renewal_due_in(&self) -> Option<Duration> {
+        self.lease.as_ref().map(|_| {
+            self.config
+                .renew_every
+                .saturating_sub(self.confirmed_at.elapsed())
+                .max(Duration::from_millis(10))
+        })
+    }
+
     /// The lease, while held.
     pub fn current(&self) -> Option<&Lease> {
         self.lease.as_ref()

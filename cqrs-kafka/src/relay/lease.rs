@@ -6,7 +6,7 @@
 //! 1. [`stand_by`](RelayLease::stand_by) until the lease is taken (then the relay loads the
 //!    stored checkpoint and resumes after it);
 //! 2. [`keep`](RelayLease::keep) before each batch and after each wait (every wait of a
-//!    leased relay is bounded by the renewal interval, so an idle relay renews too): the
+//!    leased relay ends when the next renewal is due, so an idle relay renews too): the
 //!    lease is renewed when due, and a renewal that finds another holder ends the session;
 //! 3. checkpoints are [`save`](RelayLease::save)d with the lease's fencing token, and a
 //!    refused write ([`FencedWrite::Deposed`]) ends the session at once;
@@ -67,10 +67,10 @@ impl RelayLease {
         self.holder.as_ref().map_or(LeaseRole::Leader, |h| h.role())
     }
 
-    /// How long the relay may wait between two [`keep`](Self::keep)s; `None` without a
-    /// lease.
-    pub(crate) fn renew_every(&self) -> Option<Duration> {
-        self.holder.as_ref().map(|h| h.config().renew_every)
+    /// How long the relay may wait before its next [`keep`](Self::keep): until the
+    /// lease's next renewal is due; `None` without a lease (or while it is not held).
+    pub(crate) fn renewal_due_in(&self) -> Option<Duration> {
+        self.holder.as_ref().and_then(LeaseHolder::renewal_due_in)
     }
 
     /// Stands by until the lease is held: `Ok(false)` when `stop` came first. A store error
@@ -115,7 +115,7 @@ impl RelayLease {
     ) -> Waited {
         let mut left = delay;
         loop {
-            let step = self.renew_every().map_or(left, |every| every.min(left));
+            let step = self.renewal_due_in().map_or(left, |due| due.min(left));
             if sleep_or_stop(step, stop).await {
                 return Waited::Stopped;
             }

@@ -185,22 +185,17 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
                 }
             }
             let outcome = self.lead(&mut lease, progress, stop).await;
-            progress.send_modify(|p| p.role = lease.role());
-            match outcome {
-                Ok(SessionEnd::LeaseLost) => {
-                    tracing::warn!(relay = %name, "relay lost its lease: stopped publishing, standing by");
-                    failures = 0;
-                }
-                Ok(SessionEnd::Stopped) => {
-                    lease.release().await;
-                    progress.send_modify(|p| p.role = LeaseRole::Standby);
-                    return Ok(());
-                }
-                Err(error) => {
-                    lease.release().await;
-                    return Err(error);
-                }
+            if let Ok(SessionEnd::LeaseLost) = outcome {
+                progress.send_modify(|p| p.role = lease.role());
+                tracing::warn!(relay = %name, "relay lost its lease: stopped publishing, standing by");
+                failures = 0;
+                continue;
             }
+            // Stopped, or failed for good: standby before the release, so this relay never
+            // reads as leader once another may hold the lease.
+            progress.send_modify(|p| p.role = LeaseRole::Standby);
+            lease.release().await;
+            return outcome.map(|_| ());
         }
     }
 

@@ -76,11 +76,6 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
     ) -> Result<SessionEnd, RelayError> {
         let mut wakeups = self.store.subscribe();
         let max_in_flight = self.config.max_in_flight.max(1);
-        // A leased relay waits at most until its next renewal is due.
-        let renew_every = self.lease.renew_every();
-        let idle_wait = renew_every.map_or(self.config.idle_poll, |every| {
-            every.min(self.config.idle_poll)
-        });
         loop {
             if self.lost || self.lease.keep().await == Held::Lost {
                 return Ok(self.lose());
@@ -109,18 +104,30 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
                 continue;
             }
             if !self.in_flight.is_empty() {
-                // Window full, or nothing new to send: wait for acknowledgements (and
-                // renew the lease meanwhile).
+                // Window full, or nothing new to send: wait for acknowledgements, but
+                // no longer than the next lease renewal or checkpoint is due (the
+                // checkpoint keeps up with the acknowledgements meanwhile).
                 let keep = if room == 0 { max_in_flight / 2 } else { 0 };
+                let due = self
+                    .lease
+                    .renewal_due_in()
+                    .map_or(self.config.checkpoint_interval, |due| {
+                        due.min(self.config.checkpoint_interval)
+                    });
                 tokio::select! {
                     settled = self.settle_until(keep) => settled?,
                     () = stop_requested(stop) => {}
-                    () = renewal_due(renew_every) => {}
+                    () = tokio::time::sleep(due) => {}
                 }
                 self.save_checkpoint(false).await?;
                 continue;
             }
             self.save_checkpoint(true).await?;
+            // A leased relay waits at most until its next renewal is due.
+            let idle_wait = self
+                .lease
+                .renewal_due_in()
+                .map_or(self.config.idle_poll, |due| due.min(self.config.idle_poll));
             tokio::select! {
                 () = stop_requested(stop) => {}
                 _ = wakeups.wait_beyond(self.next - 1, idle_wait) => {}
@@ -265,13 +272,5 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
             p.last_error = None;
         });
         Ok(())
-    }
-}
-
-/// Resolves after `every` (the lease's renewal interval); never without a lease.
-async fn renewal_due(every: Option<Duration>) {
-    match every {
-        Some(every) => tokio::time::sleep(every).await,
-        None => std::future::pending().await,
     }
 }
