@@ -108,6 +108,7 @@ mod store;
 
 pub use config::{CoalescingConfig, PgEventStoreConfig, PoolConfig, TcpKeepalive, WakeupConfig};
 pub use error::{classify, classify_error, sqlstate_blames_input, sqlstate_kind, SetupError};
+pub use migrate::lock_schema_migrations;
 pub use projection::{TransactionalProjection, TransactionalRunner, TransactionalStore};
 pub use schema::{InvalidSchemaName, SchemaName};
 pub use store::{PgEventStore, PgTransaction};

@@ -58,7 +58,12 @@ impl SchemaName {
     }
 
     /// `template` with every `{schema}` replaced by the quoted schema name.
-    pub(crate) fn render(&self, template: &str) -> String {
+    ///
+    /// ```
+    /// let schema = cqrs_postgres::SchemaName::new("views").unwrap();
+    /// assert_eq!(schema.render("SELECT * FROM {schema}.t"), "SELECT * FROM \"views\".t");
+    /// ```
+    pub fn render(&self, template: &str) -> String {
         template.replace("{schema}", &self.quoted())
     }
 }

@@ -47,13 +47,41 @@ const MIGRATIONS: &[Migration] = &[
     },
 ];
 
+/// Takes, in the caller's transaction, the lock that serializes every migration of
+/// `schema`: the event store's own ([`PgEventStore::migrate`](crate::PgEventStore::migrate))
+/// and any other that creates objects in that schema (a read model's tables). Two
+/// concurrent `CREATE SCHEMA IF NOT EXISTS` can otherwise fail with a unique violation
+/// (replicas starting together). A transaction-scoped advisory lock keyed by the schema
+/// name: released at commit or rollback.
+///
+/// ```no_run
+/// # async fn run(pool: cqrs_postgres::sqlx::PgPool) -> Result<(), cqrs_postgres::sqlx::Error> {
+/// use cqrs_postgres::{lock_schema_migrations, SchemaName};
+///
+/// let schema = SchemaName::new("order_views").unwrap();
+/// let mut tx = pool.begin().await?;
+/// lock_schema_migrations(&mut tx, &schema).await?;
+/// let script = schema.render("CREATE SCHEMA IF NOT EXISTS {schema}; CREATE TABLE IF NOT EXISTS {schema}.totals (id text PRIMARY KEY)");
+/// cqrs_postgres::sqlx::Executor::execute(&mut *tx, script.as_str()).await?;
+/// tx.commit().await
+/// # }
+/// ```
+pub async fn lock_schema_migrations(
+    transaction: &mut sqlx::PgConnection,
+    schema: &SchemaName,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(include_str!("lock.sql"))
+        .bind(schema.as_str())
+        .execute(transaction)
+        .await
+        .map(|_| ())
+}
+
 /// Applies the pending migrations to `schema`; returns the versions applied now.
 pub(crate) async fn run(pool: &PgPool, schema: &SchemaName) -> Result<Vec<i32>, SetupError> {
     let setup = |e| SetupError::Store(map_sqlx("migrate", e));
     let mut tx = pool.begin().await.map_err(setup)?;
-    sqlx::query(include_str!("lock.sql"))
-        .bind(schema.as_str())
-        .execute(&mut *tx)
+    lock_schema_migrations(&mut tx, schema)
         .await
         .map_err(setup)?;
     run_script(&mut tx, &schema.render(include_str!("bootstrap.sql")))

@@ -15,7 +15,6 @@ use super::{StockLevel, StockQueries, ViewUnavailable};
 use crate::domain::{Product, ProductEvent};
 
 const MIGRATE: &str = include_str!("sql/migrate.sql");
-const MIGRATE_LOCK: &str = include_str!("sql/migrate_lock.sql");
 const APPLY: &str = include_str!("sql/apply.sql");
 const GET: &str = include_str!("sql/get.sql");
 const ALL: &str = include_str!("sql/all.sql");
@@ -61,8 +60,8 @@ pub struct PgStockLevels {
     sql_all: String,
     sql_low_stock: String,
     sql_migrate: String,
-    /// The schema's name, keying the migration's advisory lock.
-    schema: String,
+    /// The schema, keying the migration's lock.
+    schema: SchemaName,
 }
 
 fn unavailable(operation: &'static str) -> impl FnOnce(sqlx::Error) -> ViewUnavailable {
@@ -82,7 +81,7 @@ impl PgStockLevels {
 
     /// The view in `schema` of the database behind `pool`.
     pub fn new(pool: PgPool, schema: &SchemaName) -> Self {
-        let sql = |text: &str| text.replace("{schema}", &schema.quoted());
+        let sql = |text: &str| schema.render(text);
         Self {
             pool,
             sql_apply: sql(APPLY),
@@ -90,19 +89,16 @@ impl PgStockLevels {
             sql_all: sql(ALL),
             sql_low_stock: sql(LOW_STOCK),
             sql_migrate: sql(MIGRATE),
-            schema: schema.as_str().to_owned(),
+            schema: schema.clone(),
         }
     }
 
     /// Creates the schema, table and index if missing. Safe from several processes at
-    /// once (replicas starting together): a transaction-scoped advisory lock keyed by the
-    /// schema serializes them, since two concurrent `CREATE SCHEMA IF NOT EXISTS` can fail
-    /// with a unique violation.
+    /// once (replicas starting together), also beside an event store in the same schema:
+    /// [`cqrs_postgres::lock_schema_migrations`] serializes them.
     pub async fn migrate(&self) -> Result<(), ViewUnavailable> {
         let mut tx = self.pool.begin().await.map_err(unavailable("migrate"))?;
-        sqlx::query(MIGRATE_LOCK)
-            .bind(&self.schema)
-            .execute(&mut *tx)
+        cqrs_postgres::lock_schema_migrations(&mut tx, &self.schema)
             .await
             .map_err(unavailable("migrate"))?;
         // A script without arguments, by the simple query protocol (not `sqlx::raw_sql`,

@@ -86,19 +86,15 @@ impl PgPriceTiers {
     }
 
     fn sql(&self, template: &str) -> String {
-        template.replace("{schema}", &self.schema.quoted())
+        self.schema.render(template)
     }
 
     /// Creates the view's schema and tables if they do not exist. Safe from several
-    /// processes at once (replicas starting together): a transaction-scoped advisory lock
-    /// keyed by the schema serializes them, since two concurrent `CREATE SCHEMA IF NOT
-    /// EXISTS` can fail with a unique violation.
+    /// processes at once (replicas starting together), also beside an event store in the
+    /// same schema: [`cqrs_postgres::lock_schema_migrations`] serializes them.
     pub async fn migrate(&self) -> Result<(), sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query(include_str!("sql/tiers_migrate_lock.sql"))
-            .bind(self.schema.as_str())
-            .execute(&mut *tx)
-            .await?;
+        cqrs_postgres::lock_schema_migrations(&mut tx, &self.schema).await?;
         // A script without arguments, by the simple query protocol (not `sqlx::raw_sql`,
         // whose future is not `Send` for every lifetime).
         let script = self.sql(include_str!("sql/tiers_schema.sql"));

@@ -43,9 +43,11 @@ pub(super) async fn migrate(pool: &PgPool, schema: &str) -> Result<BucketFunctio
         .begin()
         .await
         .map_err(failed("starting the migration"))?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('sensor-log schema ' || $1))")
-        .bind(schema)
-        .execute(&mut *tx)
+    // The lock every migration of this schema takes (the event store's too).
+    let name = cqrs_postgres::SchemaName::new(schema)
+        .map_err(|e| sqlx::Error::Configuration(Box::new(e)))
+        .map_err(failed("naming the schema"))?;
+    cqrs_postgres::lock_schema_migrations(&mut tx, &name)
         .await
         .map_err(failed("locking the migration"))?;
     // `schema` is a validated identifier: no quoting or injection possible.
