@@ -101,6 +101,8 @@ fn start(store: &Arc<InMemoryEventStore>, projection: Recorder) -> RunningProjec
     ProjectionRunner::new(store.clone(), projection)
         .with_config(RunnerConfig {
             batch_size: 10,
+            // Far beyond the lease's ttl: an idle leader must still wake up to renew.
+            idle_poll: Duration::from_secs(60),
             ..RunnerConfig::default()
         })
         .with_lease(store.clone(), LeaseConfig::with_ttl(TTL))

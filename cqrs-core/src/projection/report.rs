@@ -51,6 +51,18 @@ pub enum RunnerError {
         /// Projection name.
         projection: String,
     },
+    /// A shard of a sharded projection stopped for good (see
+    /// [`ShardedRunner`](super::shard::ShardedRunner)): its instance left the membership,
+    /// so the other instances run its shards. The shard's own runner has the full error.
+    #[error("projection `{projection}`: shard {shard} stopped for good, so this instance left and the others run its shards: {reason}")]
+    ShardFailed {
+        /// Projection name.
+        projection: String,
+        /// The shard that stopped.
+        shard: u32,
+        /// Why its runner stopped.
+        reason: String,
+    },
     /// A shutdown was requested while the runner waited to retry a failure. A spawned
     /// runner turns it into a graceful stop (its [`shutdown`](crate::worker::Worker::shutdown)
     /// returns the projection); only code driving the runner by hand sees it.

@@ -6,9 +6,9 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use crate::lease::{Lease, LeaseConfig, LeaseStore};
+use crate::lease::{LeaseConfig, LeaseStore};
 use crate::projection::RunnerError;
-use crate::worker::{sleep_or_stop, WorkerContext, WorkerState, WorkerStateWatch};
+use crate::worker::{sleep_or_stop, LeaseHolder, WorkerContext, WorkerState, WorkerStateWatch};
 
 /// What one instance of a sharded projection sees: the live instances, and the shards
 /// assigned to it.
@@ -53,87 +53,79 @@ impl Membership {
     /// a stop; then deregisters, so the others take this instance's shards at once. A
     /// store failure is logged and the assignment kept (the shards' own leases decide
     /// who works meanwhile). A shard runner that stopped for good (a permanent failure)
-    /// makes the instance leave too, with [`RunnerError::Stopped`] naming it: its shard
+    /// makes the instance leave too, with [`RunnerError::ShardFailed`] naming it: its shard
     /// would otherwise stay assigned to an instance that no longer runs it.
     pub async fn run(self, ctx: WorkerContext<ShardMembership>) -> Result<(), RunnerError> {
-        let config = self.config.usable();
-        let own_name = format!("{}{}", self.prefix, self.holder);
+        let mut registration = LeaseHolder::new(
+            self.leases.clone(),
+            format!("{}{}", self.prefix, self.holder),
+            self.holder.clone(),
+            self.config,
+        );
+        let every = registration.config().renew_every;
         let mut stop = ctx.stop_signal();
-        let mut own: Option<Lease> = None;
         let mut failed = None;
         while !ctx.stop_requested() {
-            if let Some(reason) = self.failed_shard() {
-                tracing::error!(projection = %self.projection, %reason, "a shard runner stopped for good: leaving, so that other instances take this one's shards");
-                failed = Some(reason);
+            if let Some(shard_failure) = self.failed_shard() {
+                tracing::error!(projection = %self.projection, shard = shard_failure.0, reason = %shard_failure.1, "a shard runner stopped for good: leaving, so that other instances take this one's shards");
+                failed = Some(shard_failure);
                 break;
             }
-            match self.turn(&own_name, &mut own, &config).await {
+            match self.turn(&mut registration).await {
                 Ok(members) => self.publish(&ctx, members),
                 Err(error) => {
                     tracing::warn!(projection = %self.projection, %error, "shard membership: store failed; keeping the current assignment")
                 }
             }
-            if sleep_or_stop(config.renew_every, &mut stop).await {
+            if sleep_or_stop(every, &mut stop).await {
                 break;
             }
         }
         for sender in &self.assigned {
             sender.send_if_modified(|runs| std::mem::replace(runs, false));
         }
-        if let Some(lease) = own {
-            if let Err(error) = self.leases.release(&lease).await {
-                tracing::warn!(projection = %self.projection, %error, "cannot deregister; the membership expires after its ttl");
-            }
-        }
+        registration.release().await;
         match failed {
             None => Ok(()),
-            Some(reason) => Err(RunnerError::Stopped {
+            Some((shard, reason)) => Err(RunnerError::ShardFailed {
                 projection: self.projection.clone(),
+                shard,
                 reason,
             }),
         }
     }
 
-    /// Why a shard runner stopped on its own (not asked to), if one did.
-    fn failed_shard(&self) -> Option<String> {
+    /// The shard whose runner stopped on its own (not asked to), and why, if one did.
+    fn failed_shard(&self) -> Option<(u32, String)> {
         self.shard_states
             .iter()
             .enumerate()
             .find_map(|(shard, state)| match state.current() {
-                WorkerState::Failed(reason) => Some(format!("shard {shard} stopped: {reason}")),
+                WorkerState::Failed(reason) => Some((shard as u32, reason.to_string())),
                 _ => None,
             })
     }
 
-    /// Renews (or takes again) this instance's registration and reads the members.
+    /// Renews (or takes again) this instance's registration and reads the members, sorted
+    /// by holder id (the order of their lease names).
     async fn turn(
         &self,
-        own_name: &str,
-        own: &mut Option<Lease>,
-        config: &LeaseConfig,
+        registration: &mut LeaseHolder,
     ) -> Result<Vec<Arc<str>>, crate::StoreError> {
-        if let Some(lease) = own {
-            if !self.leases.renew(lease).await? {
-                *own = None;
-            }
-        }
-        if own.is_none() {
-            *own = self
-                .leases
-                .acquire(own_name, &self.holder, config.ttl)
-                .await?;
-        }
-        let live = self.leases.live_leases(&self.prefix).await?;
-        let mut members: Vec<Arc<str>> = live
+        let registered = registration.try_take().await?.is_some();
+        let mut members: Vec<Arc<str>> = self
+            .leases
+            .live_leases(&self.prefix)
+            .await?
             .into_iter()
-            .filter_map(|lease| lease.name.strip_prefix(&*self.prefix).map(Arc::from))
+            .map(|lease| lease.holder)
             .collect();
         // Registered, but its lease read as expired (a slow round trip): still a member.
-        if own.is_some() && !members.contains(&self.holder) {
-            members.push(self.holder.clone());
+        if registered {
+            if let Err(at) = members.binary_search(&self.holder) {
+                members.insert(at, self.holder.clone());
+            }
         }
-        members.sort();
-        members.dedup();
         Ok(members)
     }
 

@@ -32,6 +32,24 @@ pub(crate) async fn one_holder_at_a_time_and_reacquiring_keeps_the_token<S: Leas
     assert!(store.renew(&a).await.unwrap(), "the holder could not renew");
 }
 
+pub(crate) async fn renewing_extends_the_lease_by_its_ttl<S: LeaseStore>(store: &Arc<S>) {
+    let name = name("renewal");
+    let a = store.acquire(&name, "a", TTL).await.unwrap().expect("free");
+    tokio::time::sleep(TTL * 3 / 5).await;
+    assert!(store.renew(&a).await.unwrap(), "the holder could not renew");
+    // Past the first expiry, within the renewed one.
+    tokio::time::sleep(TTL * 3 / 5).await;
+    assert!(
+        store.acquire(&name, "b", TTL).await.unwrap().is_none(),
+        "the renewal did not extend the lease"
+    );
+    tokio::time::sleep(PAST_EXPIRY).await;
+    assert!(
+        store.acquire(&name, "b", TTL).await.unwrap().is_some(),
+        "the renewed lease never expired"
+    );
+}
+
 pub(crate) async fn an_expired_lease_passes_on_with_a_greater_token_and_fences_the_old<
     S: LeaseStore + EventStore,
 >(

@@ -91,6 +91,7 @@ where
     }
     cases!(
         leases::one_holder_at_a_time_and_reacquiring_keeps_the_token,
+        leases::renewing_extends_the_lease_by_its_ttl,
         leases::an_expired_lease_passes_on_with_a_greater_token_and_fences_the_old,
         leases::a_released_lease_is_free_at_once,
         leases::fenced_checkpoints_never_move_backwards,
