@@ -14,19 +14,18 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bson::{doc, Bson, Document};
+use bson::{doc, Document};
 use cqrs_core::lease::{FencedWrite, Lease, LeaseStore, LiveLease};
 use cqrs_core::StoreError;
 use mongodb::options::ReturnDocument;
 use mongodb::ClientSession;
 
-use crate::codec::u64_to_i64;
-use crate::error::{store_error, ErrorFacts};
+use crate::codec::{get_str, get_u64, u64_to_i64};
+use crate::error::{classify, store_error, ErrorClass, ErrorFacts};
 use crate::queries;
-use crate::store::{run_transaction, BodyError, MongoEventStore, Outcome, TransactionBody};
-
-/// Server error code of a duplicate key.
-const DUPLICATE_KEY: i32 = 11000;
+use crate::store::{
+    encode_checkpoint, run_transaction, BodyError, MongoEventStore, Outcome, TransactionBody,
+};
 
 fn ttl_millis(ttl: Duration) -> i64 {
     i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
@@ -73,23 +72,17 @@ impl LeaseStore for MongoEventStore {
         let document = match result {
             Ok(Some(document)) => document,
             Ok(None) => return Ok(None),
-            Err(error) if ErrorFacts::of(&error).code == Some(DUPLICATE_KEY) => return Ok(None),
+            Err(error) if classify(&ErrorFacts::of(&error)) == ErrorClass::DuplicateKey => {
+                return Ok(None)
+            }
             Err(error) => return Err(store_error("acquire_lease", error)),
         };
-        let token = match document.get("token") {
-            Some(Bson::Int64(t)) => *t,
-            Some(Bson::Int32(t)) => i64::from(*t),
-            other => {
-                return Err(StoreError::Corrupt(format!(
-                    "lease `{name}` has token {other:?}"
-                )))
-            }
-        };
+        let token = get_u64(&document, "token")
+            .map_err(|e| StoreError::Corrupt(format!("lease `{name}`: {e}")))?;
         Ok(Some(Lease {
             name: name.into(),
             holder: holder.into(),
-            token: u64::try_from(token)
-                .map_err(|_| StoreError::Corrupt(format!("lease `{name}` has token {token}")))?,
+            token,
             ttl,
         }))
     }
@@ -141,12 +134,7 @@ impl LeaseStore for MongoEventStore {
         position: u64,
         lease: &Lease,
     ) -> Result<FencedWrite, StoreError> {
-        let position = u64_to_i64(position).ok_or_else(|| StoreError::InvalidInput {
-            stream: checkpoint.to_owned(),
-            reason: format!(
-                "checkpoint position {position} is beyond the largest storable position"
-            ),
-        })?;
+        let position = encode_checkpoint(checkpoint, position)?;
         let mut body = FencedCheckpoint {
             store: self,
             lease: current(lease)?,
@@ -168,6 +156,21 @@ impl LeaseStore for MongoEventStore {
     }
 }
 
+/// Writes lease document `current` (the filter of [`current`]) in `session`'s transaction:
+/// `false` when it matches nothing (another holder took the lease); a takeover racing it
+/// is a write conflict with this transaction.
+pub(crate) async fn fence(
+    leases: &mongodb::Collection<Document>,
+    current: Document,
+    session: &mut ClientSession,
+) -> Result<bool, mongodb::error::Error> {
+    let fenced = leases
+        .update_one(current, doc! { "$inc": { "fenced_writes": 1_i64 } })
+        .session(session)
+        .await?;
+    Ok(fenced.matched_count == 1)
+}
+
 /// `text` as a regular expression that matches exactly it.
 fn regex_literal(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
@@ -181,16 +184,11 @@ fn regex_literal(text: &str) -> String {
 }
 
 fn live_lease(document: &Document) -> Result<LiveLease, StoreError> {
-    let corrupt = || StoreError::Corrupt(format!("malformed lease document {document}"));
-    let token = match document.get("token") {
-        Some(Bson::Int64(t)) => *t,
-        Some(Bson::Int32(t)) => i64::from(*t),
-        _ => return Err(corrupt()),
-    };
+    let corrupt = |e: String| StoreError::Corrupt(format!("lease document {document}: {e}"));
     Ok(LiveLease {
-        name: document.get_str("_id").map_err(|_| corrupt())?.into(),
-        holder: document.get_str("holder").map_err(|_| corrupt())?.into(),
-        token: u64::try_from(token).map_err(|_| corrupt())?,
+        name: get_str(document, "_id").map_err(corrupt)?.into(),
+        holder: get_str(document, "holder").map_err(corrupt)?.into(),
+        token: get_u64(document, "token").map_err(corrupt)?,
     })
 }
 
@@ -210,16 +208,7 @@ impl TransactionBody for FencedCheckpoint<'_> {
         session: &mut ClientSession,
     ) -> Result<Outcome<FencedWrite>, BodyError> {
         let collections = self.store.collections();
-        // Writing the lease document makes a concurrent takeover a write conflict.
-        let fenced = collections
-            .leases
-            .update_one(
-                self.lease.clone(),
-                doc! { "$inc": { "fenced_writes": 1_i64 } },
-            )
-            .session(&mut *session)
-            .await?;
-        if fenced.matched_count == 0 {
+        if !fence(&collections.leases, self.lease.clone(), session).await? {
             return Ok(Outcome::Abort(FencedWrite::Deposed));
         }
         collections

@@ -201,17 +201,13 @@ impl TransactionalStore for MongoEventStore {
     /// (as the fenced checkpoint write does): matched only while the lease is current, and
     /// a takeover that writes it concurrently conflicts with this transaction.
     async fn fence_in(&self, tx: &mut MongoTransaction, lease: &Lease) -> Result<bool, StoreError> {
-        let fenced = self
-            .collections()
-            .leases
-            .update_one(
-                crate::lease::current(lease)?,
-                doc! { "$inc": { "fenced_writes": 1_i64 } },
-            )
-            .session(&mut tx.session)
-            .await
-            .map_err(|e| store_error("fence_lease", e))?;
-        Ok(fenced.matched_count == 1)
+        crate::lease::fence(
+            &self.collections().leases,
+            crate::lease::current(lease)?,
+            &mut tx.session,
+        )
+        .await
+        .map_err(|e| store_error("fence_lease", e))
     }
 
     /// A commit error is mapped like any driver error: one labelled

@@ -66,7 +66,8 @@ pub(crate) async fn save_in(
     Ok(Ok(()))
 }
 
-fn encode(name: &str, position: u64) -> Result<i64, StoreError> {
+/// `position` as stored, or the refusal of a position beyond the largest storable one.
+pub(crate) fn encode(name: &str, position: u64) -> Result<i64, StoreError> {
     u64_to_i64(position).ok_or_else(|| StoreError::InvalidInput {
         stream: name.to_owned(),
         reason: format!("checkpoint position {position} is beyond the largest storable position"),

@@ -21,7 +21,7 @@ use crate::config::MongoEventStoreConfig;
 use crate::error::{store_error, SetupError};
 use crate::queries::{self, Deployment};
 
-pub(crate) use checkpoints::{load_in, save_in};
+pub(crate) use checkpoints::{encode as encode_checkpoint, load_in, save_in};
 pub(crate) use reads::collect_in;
 pub(crate) use transaction::{run_transaction, BodyError, Outcome, TransactionBody};
 
