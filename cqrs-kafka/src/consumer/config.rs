@@ -50,7 +50,8 @@ pub struct ConsumerConfig {
     /// others. A member that stops gracefully leaves the group at once; this bounds the
     /// gap after a crash. Default 10 s (librdkafka's own default is 45 s); heartbeats are
     /// sent every third of it. The broker's `group.min.session.timeout.ms` and
-    /// `group.max.session.timeout.ms` bound it.
+    /// `group.max.session.timeout.ms` bound it. A `session.timeout.ms` (or
+    /// `heartbeat.interval.ms`) set on the [`KafkaConfig`](crate::KafkaConfig) wins.
     pub session_timeout: Duration,
     /// `group.instance.id`: a static member id (Kafka's static membership, KIP-345), unique
     /// per member of the group and stable across restarts (a StatefulSet pod's name plus

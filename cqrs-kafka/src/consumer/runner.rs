@@ -235,13 +235,20 @@ impl<D: Decoder> Setup<D> {
 /// The librdkafka settings of a consumer runner's group member.
 fn consumer_settings(kafka: &KafkaConfig, config: &ConsumerConfig) -> rdkafka::ClientConfig {
     let mut settings = kafka.client_config();
-    let session = config.session_timeout.as_millis().max(1);
+    // A `session.timeout.ms` (or `heartbeat.interval.ms`) set on the KafkaConfig wins over
+    // `ConsumerConfig::session_timeout`.
+    let session = match settings.get("session.timeout.ms") {
+        Some(set) => set.parse::<u128>().unwrap_or(10_000),
+        None => config.session_timeout.as_millis().max(1),
+    };
+    if settings.get("heartbeat.interval.ms").is_none() {
+        settings.set("heartbeat.interval.ms", (session / 3).max(1).to_string());
+    }
     settings
         .set("group.id", &config.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("session.timeout.ms", session.to_string())
-        .set("heartbeat.interval.ms", (session / 3).max(1).to_string())
         .set(
             "auto.offset.reset",
             if config.start_from_earliest {
@@ -285,5 +292,16 @@ mod tests {
         };
         let settings = consumer_settings(&kafka, &config);
         assert_eq!(settings.get("group.instance.id"), Some("pod-0-view"));
+    }
+
+    #[test]
+    fn a_session_timeout_set_on_the_kafka_config_is_kept() {
+        let kafka = KafkaConfig::new("127.0.0.1:9").set("session.timeout.ms", "30000");
+        let settings = consumer_settings(&kafka, &ConsumerConfig::new("g", ["t"]));
+        assert_eq!(settings.get("session.timeout.ms"), Some("30000"));
+        assert_eq!(settings.get("heartbeat.interval.ms"), Some("10000"));
+        let kafka = kafka.set("heartbeat.interval.ms", "2500");
+        let settings = consumer_settings(&kafka, &ConsumerConfig::new("g", ["t"]));
+        assert_eq!(settings.get("heartbeat.interval.ms"), Some("2500"));
     }
 }
