@@ -131,32 +131,32 @@ impl OrderServices {
         }
         .connect(&config.database_url)
         .await?;
-        // The relay's lease lives in the event store; the MongoDB store has none yet.
-        let (store, leases): (Arc<dyn EventStore>, Option<Arc<dyn LeaseStore>>) =
-            match &config.mongodb_url {
-                Some(url) => {
-                    let store = MongoEventStore::connect(
-                        url,
-                        MongoEventStoreConfig::new(config.event_schema.clone())
-                            .limits(store_limits(&relay_config)),
-                    )
-                    .await?;
-                    store.migrate().await?;
-                    let store = Arc::new(store);
-                    (store.clone(), Some(store))
-                }
-                None => {
-                    let schema = SchemaName::new(config.event_schema.clone())?;
-                    let store = PgEventStore::connect(
-                        &config.database_url,
-                        PgEventStoreConfig::new(schema).limits(store_limits(&relay_config)),
-                    )
-                    .await?;
-                    store.migrate().await?;
-                    let store = Arc::new(store);
-                    (store.clone(), Some(store))
-                }
-            };
+        // The relay's lease lives in the event store (either kind keeps leases).
+        let (store, leases): (Arc<dyn EventStore>, Arc<dyn LeaseStore>) = match &config.mongodb_url
+        {
+            Some(url) => {
+                let store = MongoEventStore::connect(
+                    url,
+                    MongoEventStoreConfig::new(config.event_schema.clone())
+                        .limits(store_limits(&relay_config)),
+                )
+                .await?;
+                store.migrate().await?;
+                let store = Arc::new(store);
+                (store.clone(), store)
+            }
+            None => {
+                let schema = SchemaName::new(config.event_schema.clone())?;
+                let store = PgEventStore::connect(
+                    &config.database_url,
+                    PgEventStoreConfig::new(schema).limits(store_limits(&relay_config)),
+                )
+                .await?;
+                store.migrate().await?;
+                let store = Arc::new(store);
+                (store.clone(), store)
+            }
+        };
         let view = PgPriceTiers::new(pool, SchemaName::new(config.view_schema.clone())?);
         view.migrate().await?;
 
@@ -168,11 +168,10 @@ impl OrderServices {
         // updater would stop at the message it meant to set aside.
         cqrs_kafka::create_topics(&kafka, &[topic.as_str(), dead_letters.as_str()], 3, 1).await?;
         // Any number of replicas: one publishes, the others stand by (see the README).
-        let mut relay = EventRelay::new(store.clone(), kafka.clone()).with_config(relay_config);
-        if let Some(leases) = leases {
-            relay = relay.with_lease(leases, LeaseConfig::default());
-        }
-        let relay = relay.spawn();
+        let relay = EventRelay::new(store.clone(), kafka.clone())
+            .with_config(relay_config)
+            .with_lease(leases, LeaseConfig::default())
+            .spawn();
         let consumer = ConsumerRunner::new(
             kafka,
             ConsumerConfig {
