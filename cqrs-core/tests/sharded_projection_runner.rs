@@ -237,8 +237,9 @@ async fn a_killed_instances_shards_move_after_the_ttl() {
     })
     .await;
     let config = LeaseConfig::with_ttl(TTL);
+    // Its leases were renewed at most `renew_every` before the kill.
     assert!(
-        moved >= TTL / 2,
+        moved >= config.ttl - config.renew_every,
         "b's shards moved before its lease could expire: {moved:?}"
     );
     assert!(

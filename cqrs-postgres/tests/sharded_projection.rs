@@ -68,6 +68,12 @@ impl TransactionalProjection<PgConnection> for Applied {
         ))
         .execute(&mut *connection)
         .await?;
+        sqlx::query(&format!(
+            "INSERT INTO {}.resets DEFAULT VALUES",
+            self.schema
+        ))
+        .execute(&mut *connection)
+        .await?;
         Ok(())
     }
 }
@@ -218,6 +224,7 @@ async fn create_tables(pool: &PgPool, schema: &str) {
     for sql in [
         format!("CREATE TABLE {schema}.applied (position bigint PRIMARY KEY, stream text NOT NULL, times int NOT NULL)"),
         format!("CREATE TABLE {schema}.apply_order (seq bigserial PRIMARY KEY, stream text NOT NULL, position bigint NOT NULL)"),
+        format!("CREATE TABLE {schema}.resets (at timestamptz NOT NULL DEFAULT now())"),
     ] {
         sqlx::query(&sql).execute(pool).await.unwrap();
     }
@@ -409,6 +416,14 @@ async fn a_rebuild_resets_the_read_model_once_and_every_shard_replays() {
         .await
         .unwrap();
     assert_eq!(count.0, 0, "the rebuild left rows");
+    let resets: (i64,) = sqlx::query_as(&format!("SELECT count(*) FROM {schema}.resets"))
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        resets.0, 1,
+        "the read model was reset once per shard, not once"
+    );
 
     let running = sharded.with_lease_config(lease()).spawn();
     for shard in running.shards() {

@@ -1,11 +1,9 @@
 //! [`RunningShards`]: the handle of one instance of a sharded projection.
 
-use std::time::Duration;
-
 use super::members::ShardMembership;
 use super::sharded::Sharded;
 use crate::projection::{RunnerError, RunningProjection};
-use crate::worker::{LeaseRole, ShutdownError, WaitError, Worker};
+use crate::worker::{LeaseRole, ShutdownError, Worker};
 
 /// One instance of a sharded projection, running: its membership and one runner per
 /// shard (each standing by unless this instance is assigned the shard and holds its
@@ -45,17 +43,6 @@ impl<P: Send + 'static> RunningShards<P> {
             .filter(|(_, shard)| shard.progress().role == LeaseRole::Leader)
             .map(|(index, _)| index as u32)
             .collect()
-    }
-
-    /// Waits until this instance sees `members` live instances (itself included).
-    pub async fn wait_for_members(
-        &self,
-        members: usize,
-        timeout: Duration,
-    ) -> Result<ShardMembership, WaitError<ShardMembership>> {
-        self.membership
-            .wait_for(timeout, |seen| seen.members.len() == members)
-            .await
     }
 
     /// Stops gracefully: deregisters first (so the other instances take this one's shards
