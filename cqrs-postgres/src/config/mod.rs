@@ -33,16 +33,18 @@ pub struct PgEventStoreConfig {
     pub limits: StoreLimits,
     /// LISTEN/NOTIFY and fallback polling.
     pub wakeups: WakeupConfig,
-    /// How often one call is retried after a transient failure that is safe to retry: a
-    /// connection found dead (the pool hands out a connection whose server went away) and,
-    /// for [`ExpectedVersion::Any`](cqrs_core::ExpectedVersion::Any), a lost race for the
-    /// next stream version. Appends are idempotent by event id, so a retry after a lost
-    /// reply never writes twice. Default 3.
+    /// How often one call is retried on a connection found dead (the pool hands out a
+    /// connection whose server went away), after purging the pool's dead ones. Appends are
+    /// idempotent by event id, so a retry after a lost reply never writes twice. Default 3.
+    /// (An append that loses a race for the next stream version under
+    /// [`ExpectedVersion::Any`](cqrs_core::ExpectedVersion::Any) retries on its own budget,
+    /// for up to 64 attempts in all.)
     pub retries: u32,
     /// Append coalescing (group commit) of concurrent appends (on by default).
     pub coalescing: CoalescingConfig,
-    /// The client-side bound of one append: a caller's wait for the coalescing writer's
-    /// answer, and each append statement (direct or coalesced), fail with
+    /// The client-side bound of one call: each read, lease call and append statement
+    /// (direct or coalesced), and a caller's wait for the coalescing writer's answer, fail
+    /// with
     /// [`StoreError::Timeout`](cqrs_core::StoreError::Timeout) (transient) after this
     /// long, and the connection is discarded. It covers what the server's
     /// `statement_timeout` cannot: a connection to a server that vanished without closing

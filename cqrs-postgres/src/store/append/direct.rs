@@ -18,8 +18,8 @@ use crate::store::reconnect::{purge_dead_connections, retries_after};
 /// the [`Conflict`](cqrs_core::Conflict).
 const RACE_ATTEMPTS: u32 = 64;
 
-/// The pause between lost races, from the third attempt on: jittered, 100 µs doubling to
-/// 2 ms.
+/// The pause between lost races, from the third lost race on: jittered, 100 µs doubling
+/// to 2 ms (the first pause is `backoff(1)`).
 const RACE_BACKOFF: RetryPolicy =
     RetryPolicy::between(Duration::from_micros(100), Duration::from_millis(2));
 
@@ -34,9 +34,10 @@ pub(crate) async fn append_direct(
     if batch.events().is_empty() {
         return check_version_only(pool, sql, batch).await;
     }
-    let mut attempt = 0;
+    // Two budgets: lost races (up to RACE_ATTEMPTS) and dead connections (up to the
+    // configured retries), so that races lost before a reconnect do not use up its retries.
+    let (mut races, mut reconnects) = (0, 0);
     loop {
-        attempt += 1;
         let error = match run_once(context, batch).await? {
             Ok(row) => {
                 return match batch.decode(&row)? {
@@ -56,15 +57,16 @@ pub(crate) async fn append_direct(
         if let Some(race) = LostRace::of(&error) {
             match after_lost_race(pool, sql, batch, race).await? {
                 AfterRace::Resolved(result) => return result,
-                AfterRace::Retry if attempt < RACE_ATTEMPTS => {
+                AfterRace::Retry if races + 1 < RACE_ATTEMPTS => {
+                    races += 1;
                     tracing::debug!(
                         stream = &**batch.stream_id(),
-                        attempt,
+                        races,
                         constraint = race.constraint(),
                         "append lost a race; retrying"
                     );
-                    if attempt > 2 {
-                        tokio::time::sleep(RACE_BACKOFF.backoff(attempt)).await;
+                    if races > 2 {
+                        tokio::time::sleep(RACE_BACKOFF.backoff(races - 2)).await;
                     }
                     continue;
                 }
@@ -74,7 +76,8 @@ pub(crate) async fn append_direct(
             }
         }
         let error = map_sqlx("append", error);
-        if retries_after(context, "append", attempt, &error) {
+        reconnects += 1;
+        if retries_after(context, "append", reconnects, &error) {
             purge_dead_connections(pool, context.call_timeout()).await;
             continue;
         }
