@@ -36,7 +36,7 @@ use crate::saga::SagaProjection;
 use crate::views::PgStockLevels;
 use crate::Inventory;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use cqrs_core::BoxError;
 
 /// Where the services are and how this deployment names its things in them.
 #[derive(Debug, Clone)]

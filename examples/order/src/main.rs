@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use cqrs_core::BoxError;
 use order::{OrderServices, OrderSystem, ServicesConfig};
 
 /// Online ordering with a price-tier read model, built on cqrs-rs.
@@ -121,8 +122,6 @@ async fn main() -> ExitCode {
         }
     }
 }
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 async fn demo() -> Result<(), BoxError> {
     let system = OrderSystem::embedded();

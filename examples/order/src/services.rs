@@ -31,7 +31,7 @@ use crate::domain::Order;
 use crate::http::AppState;
 use crate::views::PgPriceTiers;
 
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use cqrs_core::BoxError;
 
 /// The event store's limits in services mode: `Order` payloads no larger than the relay's
 /// producer can publish ([`RelayConfig::max_payload_bytes`]: librdkafka's

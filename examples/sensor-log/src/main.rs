@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use cqrs_core::BoxError;
 use cqrs_kafka::RunningConsumer;
 use sensor_log::api::{self, AppState};
 use sensor_log::ingest::kafka::{spawn_writer, DeviceHandler, WriterConfig};
@@ -136,8 +137,6 @@ struct Kafka {
     #[arg(long, default_value_t = 3)]
     create_partitions: i32,
 }
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 
 /// What a service's graceful stop can fail with.
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+pub use cqrs_core::BoxError;
 
 /// A future that resolves on SIGTERM (how Kubernetes, systemd and docker stop a process)
 /// or Ctrl-C (SIGINT), and logs which one arrived.
