@@ -77,3 +77,9 @@ pub fn fmt_num(v: f64) -> String {
         format!("{v:.2}")
     }
 }
+
+/// The median of `samples` (sorted in place; the upper one of an even count).
+pub fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}

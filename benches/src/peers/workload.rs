@@ -1,6 +1,7 @@
 //! W1 and W2 as the issue defines them, run on every system, each run checked afterwards
 //! through the system's own load path.
 
+use crate::table::median;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -131,9 +132,4 @@ async fn w2(systems: &[Arc<dyn System>], workload: &Workload) -> Vec<f64> {
         );
     }
     samples.iter_mut().map(|s| median(s)).collect()
-}
-
-fn median(samples: &mut [f64]) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }

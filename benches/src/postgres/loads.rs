@@ -1,5 +1,6 @@
 //! Latency of a command on a long stream, with and without a snapshot.
 
+use crate::table::median;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -139,9 +140,4 @@ where
         mine.push(started.elapsed().as_secs_f64() * 1_000.0);
     }
     (median(&mut theirs), median(&mut mine))
-}
-
-fn median(samples: &mut [f64]) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
 }
