@@ -163,6 +163,7 @@ impl RelayConfig {
     /// let relay = RelayConfig::default();
     /// let base = StoreLimits::default();
     /// let limits = base.clone().with_category_max_payload("Order", relay.max_payload_bytes(&base));
+    /// assert_eq!(limits.max_payload_for("Order-1"), 981_804); // the figure the READMEs give
     /// assert!(limits.max_payload_for("Order-1") < 1_000_000);
     /// // A store that allows more metadata leaves less room for the payload.
     /// let generous = StoreLimits { max_metadata_bytes: 64 * 1024, ..StoreLimits::default() };
