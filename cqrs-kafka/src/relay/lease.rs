@@ -21,6 +21,8 @@ use cqrs_core::lease::{FencedWrite, LeaseConfig, LeaseStore};
 use cqrs_core::worker::{sleep_or_stop, LeaseHolder, LeaseRole};
 use cqrs_core::{EventStore, StoreError};
 
+use super::session::SessionEnd;
+
 /// A lease for a relay: where it is kept and how it is used.
 pub(crate) struct LeaseSettings {
     pub(crate) store: Arc<dyn LeaseStore>,
@@ -34,17 +36,6 @@ pub(crate) enum Held {
     /// The lease is held (or the relay has none): go on.
     Yes,
     /// The lease was lost (another instance holds it now): stop publishing at once.
-    Lost,
-}
-
-/// How a wait of the relay ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Waited {
-    /// The time passed, the lease is still held.
-    Elapsed,
-    /// A stop was requested.
-    Stopped,
-    /// The lease was lost meanwhile.
     Lost,
 }
 
@@ -107,24 +98,25 @@ impl RelayLease {
         }
     }
 
-    /// Sleeps `delay` (a retry backoff), renewing the lease meanwhile.
+    /// Sleeps `delay` (a retry backoff), renewing the lease meanwhile; `Err` when a stop
+    /// or the loss of the lease came first.
     pub(crate) async fn sleep(
         &mut self,
         delay: Duration,
         stop: &mut watch::Receiver<bool>,
-    ) -> Waited {
+    ) -> Result<(), SessionEnd> {
         let mut left = delay;
         loop {
             let step = self.renewal_due_in().map_or(left, |due| due.min(left));
             if sleep_or_stop(step, stop).await {
-                return Waited::Stopped;
+                return Err(SessionEnd::Stopped);
             }
             if self.keep().await == Held::Lost {
-                return Waited::Lost;
+                return Err(SessionEnd::LeaseLost);
             }
             left = left.saturating_sub(step);
             if left.is_zero() {
-                return Waited::Elapsed;
+                return Ok(());
             }
         }
     }

@@ -15,6 +15,7 @@ mod running;
 mod session;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use rdkafka::producer::FutureProducer;
 use tokio::sync::watch;
@@ -25,8 +26,8 @@ pub use running::{RelayProgress, RunningRelay};
 
 use cqrs_core::lease::{holder_id, LeaseConfig, LeaseStore};
 use cqrs_core::worker::{sleep_or_stop, LeaseRole, Worker};
-use cqrs_core::EventStore;
-use lease::{LeaseSettings, RelayLease, Waited};
+use cqrs_core::{EventStore, StoreError};
+use lease::{LeaseSettings, RelayLease};
 use session::{Session, SessionEnd};
 
 use crate::KafkaConfig;
@@ -168,17 +169,15 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
                 Ok(true) => {}
                 Ok(false) => return Ok(()),
                 Err(source) => {
-                    let error = RelayError::Store {
-                        relay: name.clone(),
-                        source,
-                    };
-                    if !error.is_transient() {
-                        return Err(error);
-                    }
-                    failures += 1;
-                    tracing::warn!(relay = %name, %error, "cannot take the relay's lease, retrying");
-                    progress.send_modify(|p| p.last_error = Some(error.to_string().into()));
-                    if sleep_or_stop(self.config.retry_backoff.backoff(failures), stop).await {
+                    let error = self.store_error(source);
+                    let delay = self.retrying(
+                        error,
+                        "cannot take the relay's lease",
+                        &mut failures,
+                        progress,
+                    )?;
+                    // Standing by: `lease.sleep` would find the lease not held.
+                    if sleep_or_stop(delay, stop).await {
                         return Ok(());
                     }
                     continue;
@@ -233,18 +232,12 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
             acked = reached;
             match outcome {
                 Ok(end) => return Ok(end),
-                Err(error) if error.is_transient() => {
-                    failures += 1;
-                    let delay = self.config.retry_backoff.backoff(failures);
-                    tracing::warn!(relay = %name, %error, acked, retry_in = ?delay, "relay failed, retrying");
-                    progress.send_modify(|p| p.last_error = Some(error.to_string().into()));
-                    match lease.sleep(delay, stop).await {
-                        Waited::Elapsed => {}
-                        Waited::Stopped => return Ok(SessionEnd::Stopped),
-                        Waited::Lost => return Ok(SessionEnd::LeaseLost),
+                Err(error) => {
+                    let delay = self.retrying(error, "relay failed", &mut failures, progress)?;
+                    if let Err(ended) = lease.sleep(delay, stop).await {
+                        return Ok(ended);
                     }
                 }
-                Err(error) => return Err(error),
             }
         }
     }
@@ -263,27 +256,45 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
             match self.store.load_checkpoint(name).await {
                 Ok(checkpoint) => return Ok(Ok(checkpoint.unwrap_or(0))),
                 Err(source) => {
-                    let error = RelayError::Store {
-                        relay: name.clone(),
-                        source,
-                    };
-                    if !error.is_transient() {
-                        return Err(error);
-                    }
-                    failures += 1;
-                    tracing::warn!(relay = %name, %error, "cannot load the relay checkpoint, retrying");
-                    progress.send_modify(|p| p.last_error = Some(error.to_string().into()));
-                    match lease
-                        .sleep(self.config.retry_backoff.backoff(failures), stop)
-                        .await
-                    {
-                        Waited::Elapsed => {}
-                        Waited::Stopped => return Ok(Err(SessionEnd::Stopped)),
-                        Waited::Lost => return Ok(Err(SessionEnd::LeaseLost)),
+                    let error = self.store_error(source);
+                    let delay = self.retrying(
+                        error,
+                        "cannot load the relay checkpoint",
+                        &mut failures,
+                        progress,
+                    )?;
+                    if let Err(ended) = lease.sleep(delay, stop).await {
+                        return Ok(Err(ended));
                     }
                 }
             }
         }
+    }
+
+    fn store_error(&self, source: StoreError) -> RelayError {
+        RelayError::Store {
+            relay: self.config.checkpoint_name.clone(),
+            source,
+        }
+    }
+
+    /// The backoff before retrying after `error`, the `failures`-th in a row (logged as
+    /// `what` and published as the last error), or `error` itself when it is permanent.
+    fn retrying(
+        &self,
+        error: RelayError,
+        what: &str,
+        failures: &mut u32,
+        progress: &watch::Sender<RelayProgress>,
+    ) -> Result<Duration, RelayError> {
+        if !error.is_transient() {
+            return Err(error);
+        }
+        *failures += 1;
+        let delay = self.config.retry_backoff.backoff(*failures);
+        tracing::warn!(relay = %self.config.checkpoint_name, %error, attempt = *failures, retry_in = ?delay, "{what}, retrying");
+        progress.send_modify(|p| p.last_error = Some(error.to_string().into()));
+        Ok(delay)
     }
 
     /// An idempotent producer (`acks=all`) with the relay's timeouts and message size.
