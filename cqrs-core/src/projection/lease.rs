@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::attempts::Attempts;
 use super::{ProjectionProgress, RunnerError};
 use crate::command::RetryPolicy;
-use crate::failure::FailureKind;
 use crate::lease::{holder_id, Lease, LeaseConfig, LeaseStore};
 use crate::worker::{sleep_or_stop, stop_requested, LeaseHolder, LeaseRole, WorkerContext};
 
@@ -88,7 +88,7 @@ impl RunnerLease {
         stop: &mut watch::Receiver<bool>,
         retry: &RetryPolicy,
     ) -> Result<Held, RunnerError> {
-        let (mut permanent, mut transient) = (0, 0);
+        let mut attempts = Attempts::default();
         loop {
             let was_leader = self.holder.role() == LeaseRole::Leader;
             let assigned = self.is_assigned();
@@ -139,17 +139,12 @@ impl RunnerLease {
                 Err(error) => error,
             };
             publish(ctx, self.holder.role());
-            match error.kind() {
-                FailureKind::Transient => transient += 1,
-                FailureKind::Permanent => permanent += 1,
-            }
-            if permanent >= retry.max_attempts {
+            let Some(attempt) = attempts.failed(error.kind(), retry) else {
                 return Err(RunnerError::Store {
                     projection: self.holder.name().to_owned(),
                     source: error,
                 });
-            }
-            let attempt = permanent.max(transient);
+            };
             tracing::warn!(projection = self.holder.name(), %error, attempt, "lease store failed, retrying");
             if sleep_or_stop(retry.backoff(attempt), stop).await {
                 return Ok(Held::Stopped);

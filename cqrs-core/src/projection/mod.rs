@@ -56,6 +56,7 @@
 //! hand do not take it (a rebuild is an operator's act; run it while the replicas are
 //! stopped, or rely on the transactional runner's checkpoint lock).
 
+mod attempts;
 mod config;
 mod dedupe;
 mod lease;

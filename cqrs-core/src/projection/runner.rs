@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use super::attempts::Attempts;
 use super::lease::{idle_wait, Held, LeaseSetup, RunnerLease};
 use super::{
     Persistence, Projection, ProjectionProgress, RunnerConfig, RunnerError, RunningProjection,
 };
 use crate::envelope::RecordedEvent;
 use crate::error::StoreError;
-use crate::failure::FailureKind;
 use crate::lease::{FencedWrite, Lease, LeaseConfig, LeaseStore};
 use crate::store::EventStore;
 use crate::worker::{sleep_or_stop, stop_requested, Worker, WorkerContext};
@@ -351,28 +351,23 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
     }
 
     async fn apply_with_retry(&mut self, event: &RecordedEvent) -> Result<(), RunnerError> {
-        let (mut permanent, mut transient) = (0, 0);
+        let mut attempts = Attempts::default();
         loop {
             let error = match self.projection.apply(event).await {
                 Ok(()) => return Ok(()),
                 Err(error) => error,
             };
             let kind = self.projection.failure_kind(&error);
-            match kind {
-                FailureKind::Transient => transient += 1,
-                FailureKind::Permanent => permanent += 1,
-            }
-            if permanent >= self.config.retry.max_attempts {
+            let Some(attempt) = attempts.failed(kind, &self.config.retry) else {
                 return Err(RunnerError::Projection {
                     projection: self.projection.name().to_owned(),
                     position: event.position,
                     stream: event.stream_id.to_string(),
                     event_type: event.event_type.to_string(),
-                    attempts: permanent + transient,
+                    attempts: attempts.total(),
                     source: Box::new(error),
                 });
-            }
-            let attempt = permanent.max(transient);
+            };
             tracing::warn!(
                 projection = self.projection.name(),
                 position = event.position,
@@ -390,23 +385,18 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, StoreError>>,
     {
-        let (mut permanent, mut transient) = (0, 0);
+        let mut attempts = Attempts::default();
         loop {
             let error = match call().await {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
             };
-            match error.kind() {
-                FailureKind::Transient => transient += 1,
-                FailureKind::Permanent => permanent += 1,
-            }
-            if permanent >= self.config.retry.max_attempts {
+            let Some(attempt) = attempts.failed(error.kind(), &self.config.retry) else {
                 return Err(RunnerError::Store {
                     projection: self.projection.name().to_owned(),
                     source: error,
                 });
-            }
-            let attempt = permanent.max(transient);
+            };
             tracing::warn!(projection = self.projection.name(), %error, kind = %error.kind(), attempt, "store failed, retrying");
             self.pause(attempt).await?;
         }
