@@ -312,11 +312,18 @@ async fn idle_relay_keeps_its_lease_and_releases_it_on_shutdown() {
             ..RelayConfig::default()
         })
         .with_lease(store.clone(), LeaseConfig::with_ttl(ttl))
+        .with_lease_holder("pod-0")
         .spawn();
     relay
         .wait_for(Duration::from_secs(5), |p| p.role == LeaseRole::Leader)
         .await
         .expect("the relay takes its lease");
+    let live = store.live_leases("kafka-relay").await.unwrap();
+    assert_eq!(live.len(), 1);
+    assert_eq!(
+        &*live[0].holder, "pod-0",
+        "the relay took its lease as the holder given"
+    );
     for _ in 0..10 {
         tokio::time::sleep(ttl / 2).await;
         assert!(

@@ -124,11 +124,26 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
     /// # Ok(()) }
     /// ```
     pub fn with_lease(mut self, leases: Arc<dyn LeaseStore>, config: LeaseConfig) -> Self {
+        let holder = self
+            .lease
+            .take()
+            .map_or_else(holder_id, |lease| lease.holder);
         self.lease = Some(LeaseSettings {
             store: leases,
             config,
-            holder: holder_id(),
+            holder,
         });
+        self
+    }
+
+    /// Takes the lease as `holder` instead of [`holder_id`] (as the projection runners'
+    /// `with_lease_holder`). Every replica needs its own, and a restarted process is
+    /// best given a new one (the default is), since a restart under the same id takes its
+    /// old lease back under its old token. No effect without [`with_lease`](Self::with_lease).
+    pub fn with_lease_holder(mut self, holder: impl Into<String>) -> Self {
+        if let Some(lease) = &mut self.lease {
+            lease.holder = holder.into();
+        }
         self
     }
 
