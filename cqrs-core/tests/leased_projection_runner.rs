@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use cqrs_core::lease::LeaseConfig;
+use cqrs_core::lease::{LeaseConfig, LeaseStore};
 use cqrs_core::worker::{LeaseRole, ShutdownError};
 use cqrs_core::{
     EventStore, ExpectedVersion, InMemoryEventStore, JsonPayload, Metadata, NewEvent, Persistence,
@@ -105,8 +105,9 @@ fn start(store: &Arc<InMemoryEventStore>, projection: Recorder) -> RunningProjec
             idle_poll: Duration::from_secs(60),
             ..RunnerConfig::default()
         })
-        .with_lease(store.clone(), LeaseConfig::with_ttl(TTL))
+        // The holder first: either order works.
         .with_lease_holder(holder)
+        .with_lease(store.clone(), LeaseConfig::with_ttl(TTL))
         .spawn()
 }
 
@@ -124,6 +125,12 @@ async fn a_standby_takes_over_within_the_bound_and_resumes_from_the_stored_check
     append(&store, 25).await;
     let a = start(&store, Recorder::replica(&seen, 'a'));
     leader(&a).await;
+    let live = store.live_leases("recorder").await.unwrap();
+    assert_eq!(
+        live.iter().map(|l| &*l.holder).collect::<Vec<_>>(),
+        ["a"],
+        "the lease is held under the holder given before with_lease"
+    );
     a.wait_for_position(25, Duration::from_secs(5))
         .await
         .unwrap();

@@ -311,8 +311,8 @@ async fn idle_relay_keeps_its_lease_and_releases_it_on_shutdown() {
             idle_poll: Duration::from_secs(10),
             ..RelayConfig::default()
         })
+        .with_lease_holder("pod-0") // before `with_lease`: either order works
         .with_lease(store.clone(), LeaseConfig::with_ttl(ttl))
-        .with_lease_holder("pod-0")
         .spawn();
     relay
         .wait_for(Duration::from_secs(5), |p| p.role == LeaseRole::Leader)

@@ -28,30 +28,6 @@ pub(super) struct LeaseSetup {
 }
 
 impl LeaseSetup {
-    /// A lease kept by `store` under `config`, keeping the holder and shard assignment of
-    /// `previous` (a runner's `with_lease` called again, or after `with_lease_holder`).
-    pub fn replacing(
-        previous: Option<Self>,
-        store: Arc<dyn LeaseStore>,
-        config: LeaseConfig,
-    ) -> Self {
-        let (holder, assigned) =
-            previous.map_or((None, None), |setup| (setup.holder, setup.assigned));
-        Self {
-            store,
-            config,
-            holder,
-            assigned,
-        }
-    }
-
-    /// Sets the holder of `setup`, if a lease is configured.
-    pub fn set_holder(setup: &mut Option<Self>, holder: Arc<str>) {
-        if let Some(setup) = setup {
-            setup.holder = Some(holder);
-        }
-    }
-
     /// The lease named `name` (the projection's name), ready for the runner's loop.
     pub fn start(self, name: &str) -> RunnerLease {
         let holder = self.holder.unwrap_or_else(|| holder_id().into());
@@ -59,6 +35,50 @@ impl LeaseSetup {
             holder: LeaseHolder::new(self.store, name, holder, self.config),
             assigned: self.assigned,
         }
+    }
+}
+
+/// A runner's lease as its builder collects it: where and how (`with_lease`) and who
+/// (`with_lease_holder`), given in either order.
+#[derive(Default)]
+pub(super) struct LeaseChoice {
+    setup: Option<LeaseSetup>,
+    holder: Option<Arc<str>>,
+}
+
+impl LeaseChoice {
+    /// The lease is kept by `store` under `config`.
+    pub fn keep_in(&mut self, store: Arc<dyn LeaseStore>, config: LeaseConfig) {
+        self.setup = Some(LeaseSetup {
+            store,
+            config,
+            holder: None,
+            assigned: None,
+        });
+    }
+
+    /// The lease is taken as `holder`.
+    pub fn hold_as(&mut self, holder: Arc<str>) {
+        self.holder = Some(holder);
+    }
+
+    /// The lease is `setup` (a shard's, with its assignment).
+    pub fn set(&mut self, setup: LeaseSetup) {
+        self.setup = Some(setup);
+    }
+
+    /// Whether the runner works under a lease.
+    pub fn is_some(&self) -> bool {
+        self.setup.is_some()
+    }
+
+    /// The lease to start, with its holder.
+    pub fn take(&mut self) -> Option<LeaseSetup> {
+        let mut setup = self.setup.take()?;
+        if setup.holder.is_none() {
+            setup.holder = self.holder.take();
+        }
+        Some(setup)
     }
 }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::attempts::Attempts;
-use super::lease::{idle_wait, Held, LeaseSetup, RunnerLease};
+use super::lease::{idle_wait, Held, LeaseChoice, LeaseSetup, RunnerLease};
 use super::{
     Persistence, Projection, ProjectionProgress, RunnerConfig, RunnerError, RunningProjection,
 };
@@ -59,7 +59,7 @@ pub struct ProjectionRunner<P: Projection, S: EventStore + ?Sized = dyn EventSto
     /// The position this runner applied up to in this process, once it started.
     applied: Option<u64>,
     /// The lease a spawned runner works under, if any.
-    lease: Option<LeaseSetup>,
+    lease: LeaseChoice,
 }
 
 /// How a batch ended.
@@ -79,7 +79,7 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
             config: RunnerConfig::default(),
             stop: None,
             applied: None,
-            lease: None,
+            lease: LeaseChoice::default(),
         }
     }
 
@@ -125,20 +125,20 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
     /// # });
     /// ```
     pub fn with_lease(mut self, leases: Arc<dyn LeaseStore>, config: LeaseConfig) -> Self {
-        self.lease = Some(LeaseSetup::replacing(self.lease.take(), leases, config));
+        self.lease.keep_in(leases, config);
         self
     }
 
     /// Takes the lease as `holder` instead of [`holder_id`](crate::lease::holder_id) (e.g.
-    /// the pod's name). No effect without [`with_lease`](Self::with_lease).
+    /// the pod's name), before or after [`with_lease`](Self::with_lease); no effect without it.
     pub fn with_lease_holder(mut self, holder: impl Into<Arc<str>>) -> Self {
-        LeaseSetup::set_holder(&mut self.lease, holder.into());
+        self.lease.hold_as(holder.into());
         self
     }
 
     /// Runs under `lease`, as one shard of a [`ShardedRunner`](crate::projection::shard::ShardedRunner).
     pub(in crate::projection) fn with_lease_setup(mut self, lease: LeaseSetup) -> Self {
-        self.lease = Some(lease);
+        self.lease.set(lease);
         self
     }
 

@@ -27,7 +27,8 @@ use super::session::SessionEnd;
 pub(crate) struct LeaseSettings {
     pub(crate) store: Arc<dyn LeaseStore>,
     pub(crate) config: LeaseConfig,
-    pub(crate) holder: String,
+    /// `None`: [`holder_id`](cqrs_core::lease::holder_id) of this process.
+    pub(crate) holder: Option<String>,
 }
 
 /// Whether the relay may go on publishing.
@@ -48,8 +49,10 @@ impl RelayLease {
     /// The lease `name` per `settings`, or none.
     pub(crate) fn new(name: &str, settings: Option<&LeaseSettings>) -> Self {
         Self {
-            holder: settings
-                .map(|s| LeaseHolder::new(s.store.clone(), name, s.holder.as_str(), s.config)),
+            holder: settings.map(|s| {
+                let holder = s.holder.clone().unwrap_or_else(cqrs_core::lease::holder_id);
+                LeaseHolder::new(s.store.clone(), name, holder, s.config)
+            }),
         }
     }
 

@@ -24,7 +24,7 @@ pub use config::{RefusedEvents, RelayConfig};
 pub use error::RelayError;
 pub use running::{RelayProgress, RunningRelay};
 
-use cqrs_core::lease::{holder_id, LeaseConfig, LeaseStore};
+use cqrs_core::lease::{LeaseConfig, LeaseStore};
 use cqrs_core::worker::{sleep_or_stop, LeaseRole, Worker};
 use cqrs_core::{EventStore, StoreError};
 use lease::{LeaseSettings, RelayLease};
@@ -74,6 +74,8 @@ pub struct EventRelay<S: EventStore + ?Sized = dyn EventStore> {
     kafka: KafkaConfig,
     config: RelayConfig,
     lease: Option<LeaseSettings>,
+    /// Set by `with_lease_holder`, kept for a `with_lease` that comes after it.
+    holder: Option<String>,
 }
 
 impl<S: EventStore + ?Sized> EventRelay<S> {
@@ -84,6 +86,7 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
             kafka,
             config: RelayConfig::default(),
             lease: None,
+            holder: None,
         }
     }
 
@@ -124,26 +127,25 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
     /// # Ok(()) }
     /// ```
     pub fn with_lease(mut self, leases: Arc<dyn LeaseStore>, config: LeaseConfig) -> Self {
-        let holder = self
-            .lease
-            .take()
-            .map_or_else(holder_id, |lease| lease.holder);
         self.lease = Some(LeaseSettings {
             store: leases,
             config,
-            holder,
+            holder: self.holder.clone(),
         });
         self
     }
 
-    /// Takes the lease as `holder` instead of [`holder_id`] (as the projection runners'
+    /// Takes the lease as `holder` instead of [`holder_id`](cqrs_core::lease::holder_id) (as the projection runners'
     /// `with_lease_holder`). Every replica needs its own, and a restarted process is
     /// best given a new one (the default is), since a restart under the same id takes its
-    /// old lease back under its old token. No effect without [`with_lease`](Self::with_lease).
+    /// old lease back under its old token. Before or after [`with_lease`](Self::with_lease);
+    /// no effect without it.
     pub fn with_lease_holder(mut self, holder: impl Into<String>) -> Self {
+        let holder = holder.into();
         if let Some(lease) = &mut self.lease {
-            lease.holder = holder.into();
+            lease.holder = Some(holder.clone());
         }
+        self.holder = Some(holder);
         self
     }
 

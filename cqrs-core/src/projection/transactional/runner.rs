@@ -7,7 +7,7 @@ use super::batch::{self, BatchFailure, Outcome, Scope};
 use super::{TransactionalProjection, TransactionalStore};
 use crate::failure::FailureKind;
 use crate::lease::{Lease, LeaseConfig, LeaseStore};
-use crate::projection::lease::{idle_wait, Held, LeaseSetup, RunnerLease};
+use crate::projection::lease::{idle_wait, Held, LeaseChoice, LeaseSetup, RunnerLease};
 use crate::projection::{ProjectionProgress, RunnerConfig, RunnerError, RunningProjection};
 use crate::worker::{sleep_or_stop, stop_requested, Worker, WorkerContext};
 
@@ -60,7 +60,7 @@ where
     store: Arc<S>,
     projection: P,
     config: RunnerConfig,
-    lease: Option<LeaseSetup>,
+    lease: LeaseChoice,
 }
 
 impl<P, S> TransactionalRunner<P, S>
@@ -74,7 +74,7 @@ where
             store,
             projection,
             config: RunnerConfig::default(),
-            lease: None,
+            lease: LeaseChoice::default(),
         }
     }
 
@@ -114,20 +114,20 @@ where
         S: LeaseStore,
     {
         let store: Arc<dyn LeaseStore> = self.store.clone();
-        self.lease = Some(LeaseSetup::replacing(self.lease.take(), store, config));
+        self.lease.keep_in(store, config);
         self
     }
 
     /// Takes the lease as `holder` instead of [`holder_id`](crate::lease::holder_id) (e.g.
-    /// the pod's name). No effect without [`with_lease`](Self::with_lease).
+    /// the pod's name), before or after [`with_lease`](Self::with_lease); no effect without it.
     pub fn with_lease_holder(mut self, holder: impl Into<Arc<str>>) -> Self {
-        LeaseSetup::set_holder(&mut self.lease, holder.into());
+        self.lease.hold_as(holder.into());
         self
     }
 
     /// Runs under `lease`, as one shard of a [`ShardedRunner`](crate::projection::shard::ShardedRunner).
     pub(in crate::projection) fn with_lease_setup(mut self, lease: LeaseSetup) -> Self {
-        self.lease = Some(lease);
+        self.lease.set(lease);
         self
     }
 
