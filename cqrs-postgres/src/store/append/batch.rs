@@ -175,9 +175,14 @@ impl Batch {
         let Some(positions) = get::<Option<Vec<i64>>>(row, 1)? else {
             return Ok(Outcome::Rejected { actual: before });
         };
-        let recorded_at =
-            get::<Option<chrono::DateTime<chrono::Utc>>>(row, 2)?.unwrap_or_else(chrono::Utc::now);
-        let payloads = get::<Option<Vec<String>>>(row, 3)?.unwrap_or_default();
+        let corrupt = |what: &str| {
+            StoreError::Corrupt(format!(
+                "the append to `{stream_id}` returned positions but no {what}"
+            ))
+        };
+        let recorded_at = get::<Option<chrono::DateTime<chrono::Utc>>>(row, 2)?
+            .ok_or_else(|| corrupt("recorded_at"))?;
+        let payloads = get::<Option<Vec<String>>>(row, 3)?.ok_or_else(|| corrupt("payloads"))?;
         if positions.len() != self.events.len() || payloads.len() != self.events.len() {
             return Err(StoreError::Corrupt(format!(
                 "the append to `{stream_id}` returned {} positions and {} payloads for {} events",
@@ -186,19 +191,27 @@ impl Batch {
                 self.events.len()
             )));
         }
+        // One `Arc` per run of events of the same type, not one per event.
+        let mut event_type: Option<Arc<str>> = None;
         let recorded = self
             .events
             .iter()
             .zip(positions.into_iter().zip(payloads))
             .enumerate()
             .map(|(offset, (event, (position, payload)))| {
+                let event_type = match &event_type {
+                    Some(same) if **same == *event.event_type => same.clone(),
+                    _ => event_type
+                        .insert(Arc::from(event.event_type.as_str()))
+                        .clone(),
+                };
                 Ok(RecordedEvent {
                     event_id: event.event_id,
                     stream_id: self.stream_id.clone(),
                     stream_version: before + offset as u64 + 1,
                     position: to_u64(position, "position", stream_id)?,
                     recorded_at,
-                    event_type: Arc::from(event.event_type.as_str()),
+                    event_type,
                     event_version: event.event_version,
                     payload: JsonPayload::from_trusted_json(payload),
                     metadata: self.metadata.clone(),
