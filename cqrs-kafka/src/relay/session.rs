@@ -7,7 +7,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::watch;
 
-use cqrs_core::worker::stop_requested;
+use cqrs_core::worker::{stop_requested, LeaseRole};
 use cqrs_core::{EventStore, RecordedEvent};
 
 use super::config::RelayConfig;
@@ -31,8 +31,6 @@ pub(crate) struct Session<'a, S: ?Sized> {
     last_save: Instant,
     progress: &'a watch::Sender<RelayProgress>,
     lease: &'a mut RelayLease,
-    /// The lease was found lost: nothing more is sent or checkpointed.
-    lost: bool,
 }
 
 /// Why a session ended without a failure.
@@ -64,7 +62,6 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
             last_save: Instant::now(),
             progress,
             lease,
-            lost: false,
         }
     }
 
@@ -77,13 +74,18 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
         let mut wakeups = self.store.subscribe();
         let max_in_flight = self.config.max_in_flight.max(1);
         loop {
-            if self.lost || self.lease.keep().await == Held::Lost {
-                return Ok(self.lose());
+            if self.lost() || self.lease.keep().await == Held::Lost {
+                return Ok(SessionEnd::LeaseLost);
             }
             if *stop.borrow() {
                 self.settle_until(0).await?;
                 self.save_checkpoint(true).await?;
-                return Ok(self.end(SessionEnd::Stopped));
+                // The last checkpoint write may have found the lease lost.
+                return Ok(if self.lost() {
+                    SessionEnd::LeaseLost
+                } else {
+                    SessionEnd::Stopped
+                });
             }
             let room = max_in_flight.saturating_sub(self.in_flight.len());
             let mut sent_any = false;
@@ -135,20 +137,11 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
         }
     }
 
-    /// The session ends with the lease lost: nothing more is sent or checkpointed.
-    fn lose(&mut self) -> SessionEnd {
-        self.lost = true;
-        SessionEnd::LeaseLost
-    }
-
-    /// `end`, or [`SessionEnd::LeaseLost`] if the last checkpoint write found the lease
-    /// lost.
-    fn end(&self, end: SessionEnd) -> SessionEnd {
-        if self.lost {
-            SessionEnd::LeaseLost
-        } else {
-            end
-        }
+    /// Whether the lease was found lost (a renewal found another holder, a fenced write
+    /// was refused): then nothing more is sent or checkpointed. Never for a relay without
+    /// a lease.
+    fn lost(&self) -> bool {
+        self.lease.role() == LeaseRole::Standby
     }
 
     /// Ends the session: stores the checkpoint reached (best effort, and not once the
@@ -247,7 +240,7 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
         let acked = self.in_flight.acked();
         self.progress
             .send_if_modified(|p| std::mem::replace(&mut p.acked_position, acked) != acked);
-        if self.lost
+        if self.lost()
             || acked == self.saved
             || (!force && self.last_save.elapsed() < self.config.checkpoint_interval)
         {
@@ -262,7 +255,6 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
                 source,
             })?;
         if held == Held::Lost {
-            self.lost = true;
             return Ok(());
         }
         self.saved = acked;
