@@ -68,7 +68,9 @@ impl Shared {
         let Queue { pending, in_flight } = &mut *queue;
         let mut batch = Vec::new();
         let mut events = 0;
-        let mut kept = VecDeque::new();
+        // The requests passed over, in order; they go back to the front, so a take costs
+        // what it looks at, not the whole queue.
+        let mut kept = Vec::new();
         while let Some(request) = pending.pop_front() {
             if request.reply.is_closed() {
                 continue; // the caller gave up before anything was written
@@ -78,20 +80,21 @@ impl Shared {
                 && (batch.len() == self.max_requests || events + len > self.max_events);
             if full {
                 // Stop here, so no later request of this one's stream overtakes it.
-                kept.push_back(request);
+                kept.push(request);
                 break;
             }
             if in_flight.contains(request.batch.stream_id()) {
                 // Its stream is being written, by another batch or earlier in this one.
-                kept.push_back(request);
+                kept.push(request);
                 continue;
             }
             in_flight.insert(request.batch.stream_id().clone());
             events += len;
             batch.push(request);
         }
-        kept.append(pending);
-        *pending = kept;
+        while let Some(request) = kept.pop() {
+            pending.push_front(request);
+        }
         batch
     }
 
@@ -107,5 +110,53 @@ impl Shared {
             // Requests that waited for these streams: the other writer may take them now.
             self.ready.notify_one();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cqrs_core::{ExpectedVersion, JsonPayload, Metadata, NewEvent, StoreLimits};
+
+    use super::*;
+
+    fn request(stream: &str) -> (Request, oneshot::Receiver<Result<AppendResult, StoreError>>) {
+        let event = NewEvent::raw("Happened", 1, JsonPayload::parse("{}").unwrap());
+        let batch = Batch::prepare(
+            stream,
+            ExpectedVersion::Any,
+            vec![event],
+            &Metadata::default(),
+            &StoreLimits::default(),
+        )
+        .unwrap();
+        let (reply, answer) = oneshot::channel();
+        (Request { batch, reply }, answer)
+    }
+
+    fn streams(batch: &[Request]) -> Vec<&str> {
+        batch.iter().map(|r| &**r.batch.stream_id()).collect()
+    }
+
+    #[test]
+    fn a_take_passes_over_busy_streams_and_leaves_them_first_in_order() {
+        let shared = Shared::new(3, 100, 10);
+        let mut answers = Vec::new();
+        for stream in ["a", "a", "b", "a", "c", "d", "e"] {
+            let (request, answer) = request(stream);
+            answers.push(answer);
+            shared.push(request);
+        }
+        // One request per stream and batch, at most 3: a, b, c; the second `a` waits.
+        let first = shared.take();
+        assert_eq!(streams(&first), ["a", "b", "c"]);
+        // `a` is in flight: its requests stay queued, in order, ahead of the rest.
+        let second = shared.take();
+        assert_eq!(streams(&second), ["d", "e"]);
+        shared.release(&first);
+        let third = shared.take();
+        assert_eq!(streams(&third), ["a"]);
+        shared.release(&third);
+        assert_eq!(streams(&shared.take()), ["a"]);
+        assert!(shared.take().is_empty());
     }
 }
