@@ -8,6 +8,37 @@ use crate::event::Event;
 pub trait Command: Send + Sync + 'static {
     /// The id of the aggregate instance this command is for.
     fn aggregate_id(&self) -> &str;
+
+    /// The command's type name, sent in a command-bus envelope
+    /// ([`CommandEnvelope::command_type`](crate::CommandEnvelope::command_type)) for logs,
+    /// metrics and tracing. Default: the Rust type's name without its module path and
+    /// generic arguments (`PlaceOrder` for `shop::PlaceOrder<T>`). Override it with a stable
+    /// name (or one per enum variant) when other services read it.
+    ///
+    /// ```
+    /// use cqrs_core::Command;
+    /// struct PlaceOrder { id: String }
+    /// impl Command for PlaceOrder { fn aggregate_id(&self) -> &str { &self.id } }
+    /// assert_eq!(PlaceOrder { id: "o1".into() }.command_type(), "PlaceOrder");
+    /// assert_eq!(PlaceOrder { id: "o1".into() }.command_version(), 1);
+    /// ```
+    fn command_type(&self) -> &'static str {
+        short_type_name(std::any::type_name::<Self>())
+    }
+
+    /// The schema version of the command's serialized form (default 1). A command-bus
+    /// processor refuses an envelope of a higher version than the one it decodes to, as
+    /// [`InvalidCommand::UnsupportedCommandVersion`](crate::InvalidCommand::UnsupportedCommandVersion):
+    /// a newer sender's fields would otherwise be dropped silently.
+    fn command_version(&self) -> u32 {
+        1
+    }
+}
+
+/// `name` without its module path and generic arguments: `C` for `a::b::C<d::E>`.
+fn short_type_name(name: &'static str) -> &'static str {
+    let path = name.split('<').next().unwrap_or(name);
+    path.rsplit("::").next().unwrap_or(path)
 }
 
 /// A consistency boundary: state rebuilt from its events, and the decisions made on it.
@@ -85,6 +116,14 @@ pub trait Aggregate: Default + Send + Sync + 'static {
 
     /// Evolves the state by one event.
     fn apply(&mut self, event: &Self::Event);
+
+    /// The stable, machine-readable code of a refusal (e.g. `out_of_stock`): recorded with
+    /// a refused command so a repeat of its id reports it, and sent in command-bus replies.
+    /// Default: `rejected` for every error.
+    fn refusal_code(error: &Self::Error) -> std::borrow::Cow<'static, str> {
+        let _ = error;
+        std::borrow::Cow::Borrowed("rejected")
+    }
 }
 
 /// The stream id of aggregate `A`'s instance `id`: `{A::TYPE}-{id}`.

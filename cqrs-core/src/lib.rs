@@ -94,6 +94,10 @@ mod version;
 pub mod worker;
 
 pub use aggregate::{stream_id, Aggregate, Command};
+pub use command::bus::{
+    CommandBus, CommandEnvelope, CommandOutcome, CommandReply, CommandRouter, InProcessBus,
+    InvalidCommand, SendError,
+};
 pub use command::{
     CommandContext, CommandError, Committed, LoadError, LoadedAggregate, Repository, RetryPolicy,
 };
@@ -109,8 +113,8 @@ pub use projection::{
 };
 pub use snapshot::{Snapshot, SnapshotPolicy};
 pub use store::{
-    AppendResult, EventStore, InMemoryEventStore, PositionNotifier, PositionWatch, StoreLimits,
-    StreamVisitor,
+    AppendResult, EventStore, InMemoryEventStore, PositionNotifier, PositionWatch, RecordedRefusal,
+    StoreLimits, StreamVisitor,
 };
 pub use upcast::{DecodeError, Upcasters};
 pub use version::{Conflict, ExpectedVersion};

@@ -14,6 +14,11 @@
 //!   only after the handler succeeded, dead-lettering poison messages.
 //!   [`BatchConsumerRunner`] does the same for a [`BatchHandler`], many messages at once
 //!   (one multi-row insert, one transaction), committing only after the whole [`batch`].
+//! - A [`command_bus`]: [`KafkaCommandSender`] publishes
+//!   [`CommandEnvelope`](cqrs_core::CommandEnvelope)s keyed by aggregate id and awaits their
+//!   reply; [`CommandProcessor`] runs them through a
+//!   [`CommandRouter`](cqrs_core::CommandRouter) under their command id (one effect per
+//!   id) and replies before committing the offset.
 //!
 //! Both deliver **at least once**, in order per stream (message key). Duplicates carry the
 //! same event id; [`handler`] explains how to keep a read model exact.
@@ -23,6 +28,11 @@
 //! dead letter its topic refuses goes as a bounded copy; failures are classified by
 //! [`classify`]. Both handles expose `state()` (a
 //! [`WorkerStateWatch`](cqrs_core::worker::WorkerStateWatch)) for readiness checks.
+//!
+//! A consumer also publishes how far in the store's global log its partitions are done,
+//! [`ConsumerStats::processed_position`], for read-your-writes
+//! (`running.processed_position().wait_for(position, timeout)`); the README's
+//! "Read-your-writes" section defines it per partition and states its limits.
 //!
 //! ## Quickstart
 //! ```no_run
@@ -62,6 +72,7 @@
 
 mod admin;
 mod bounded;
+pub mod command_bus;
 mod config;
 mod consumer;
 mod failure;
@@ -71,6 +82,10 @@ mod relay;
 mod topics;
 
 pub use admin::{create_topics, AdminError};
+pub use command_bus::{
+    CommandProcessor, CommandTopics, KafkaCommandSender, ProcessorConfig, RunningCommandProcessor,
+    SenderConfig, SenderSetupError,
+};
 pub use config::KafkaConfig;
 pub use consumer::{batch, handler};
 pub use consumer::{

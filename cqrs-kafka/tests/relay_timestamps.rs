@@ -11,9 +11,10 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use cqrs_core::{
     AppendResult, EventStore, ExpectedVersion, InMemoryEventStore, JsonPayload, Metadata, NewEvent,
-    PositionWatch, RecordedEvent, Snapshot, StoreError,
+    PositionWatch, RecordedEvent, RecordedRefusal, Snapshot, StoreError,
 };
 use cqrs_kafka::{headers, EventRelay, KafkaConfig, RelayConfig, TopicMapping};
+use uuid::Uuid;
 
 /// An in-memory store whose events read as recorded on 2001-09-09 (a store migrated from
 /// an older system, or a relay started years after the first commit).
@@ -65,6 +66,18 @@ impl EventStore for RecordedLongAgo {
     }
     async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
         self.0.save_checkpoint(name, position).await
+    }
+    async fn read_events_by_id(&self, ids: &[Uuid]) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.0.read_events_by_id(ids).await
+    }
+    async fn record_refusal(
+        &self,
+        refusal: RecordedRefusal,
+    ) -> Result<RecordedRefusal, StoreError> {
+        self.0.record_refusal(refusal).await
+    }
+    async fn load_refusal(&self, command_id: Uuid) -> Result<Option<RecordedRefusal>, StoreError> {
+        self.0.load_refusal(command_id).await
     }
 }
 

@@ -13,6 +13,7 @@ use crate::error::SetupError;
 /// use cqrs_mongo::MongoEventStoreConfig;
 /// let config = MongoEventStoreConfig::new("orders").collection_prefix("es_");
 /// assert_eq!(config.events_collection, "es_events");
+/// assert_eq!(config.command_refusals_collection, "es_command_refusals");
 /// assert_eq!(config.transaction_timeout, Duration::from_secs(30));
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -29,6 +30,9 @@ pub struct MongoEventStoreConfig {
     pub counters_collection: String,
     /// Leases of workers (`cqrs_core::lease`). Default `leases`.
     pub leases_collection: String,
+    /// One document per refused command, keyed by the command id
+    /// (`cqrs_core::store::commands`). Default `command_refusals`.
+    pub command_refusals_collection: String,
     /// Input limits checked before anything is written.
     pub limits: StoreLimits,
     /// How long an append keeps retrying transient transaction errors (write conflicts,
@@ -52,6 +56,7 @@ impl MongoEventStoreConfig {
             checkpoints_collection: "checkpoints".into(),
             counters_collection: "counters".into(),
             leases_collection: "leases".into(),
+            command_refusals_collection: "command_refusals".into(),
             limits: StoreLimits::default(),
             transaction_timeout: Duration::from_secs(30),
             poll_interval: Duration::from_secs(1),
@@ -67,6 +72,7 @@ impl MongoEventStoreConfig {
             &mut self.checkpoints_collection,
             &mut self.counters_collection,
             &mut self.leases_collection,
+            &mut self.command_refusals_collection,
         ] {
             name.insert_str(0, prefix);
         }
@@ -94,6 +100,7 @@ impl MongoEventStoreConfig {
             &self.checkpoints_collection,
             &self.counters_collection,
             &self.leases_collection,
+            &self.command_refusals_collection,
         ];
         for name in names {
             if name.is_empty() || name.contains(['$', '\0']) || name.starts_with("system.") {

@@ -46,7 +46,8 @@ pub fn event_indexes() -> Vec<IndexModel> {
     ]
 }
 
-/// Events of a batch already stored (idempotency check).
+/// Stored events carrying any of `ids`: the events of a batch already stored (idempotency
+/// check), or of a repeated command (`read_events_by_id`).
 pub fn events_with_ids(ids: &[Uuid]) -> Document {
     let ids: Vec<Bson> = ids.iter().map(|id| uuid_to_bson(*id)).collect();
     doc! { fields::EVENT_ID: { "$in": ids } }
@@ -122,6 +123,11 @@ pub fn snapshot_not_newer_than(stream_id: &str, version: i64) -> Document {
 /// A document by its `_id` (snapshots, checkpoints).
 pub fn by_id(id: &str) -> Document {
     doc! { "_id": id }
+}
+
+/// The refusal recorded for a command id (the `_id` of the refusals collection).
+pub fn refusal_of(command_id: Uuid) -> Document {
+    doc! { "_id": uuid_to_bson(command_id) }
 }
 
 /// Sets a checkpoint.
@@ -227,6 +233,12 @@ mod tests {
             snapshot_not_newer_than("A-1", 10),
             doc! { "_id": "A-1", "version": { "$lte": 10i64 } }
         );
+    }
+
+    #[test]
+    fn refusals_are_found_by_the_command_id_binary() {
+        let id = Uuid::now_v7();
+        assert_eq!(refusal_of(id), doc! { "_id": uuid_to_bson(id) });
     }
 
     #[test]

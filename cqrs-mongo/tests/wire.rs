@@ -423,7 +423,14 @@ async fn migrate_creates_collections_indexes_and_the_counter() {
         .collect();
     assert_eq!(
         created,
-        ["events", "snapshots", "checkpoints", "counters", "leases"]
+        [
+            "events",
+            "snapshots",
+            "checkpoints",
+            "counters",
+            "leases",
+            "command_refusals"
+        ]
     );
     let indexes = server.named("createIndexes");
     let names: Vec<&str> = indexes[0]

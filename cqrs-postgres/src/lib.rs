@@ -5,7 +5,8 @@
 //! - optimistic concurrency checked and the whole batch inserted in **one statement**;
 //! - a **gap-free global log** for catch-up readers without serializing writers;
 //! - **LISTEN/NOTIFY** wake-ups with a fallback poll;
-//! - snapshots and checkpoints tables;
+//! - snapshots and checkpoints tables, and the refusals of commands by command id
+//!   (idempotent commands, `cqrs_core::store::commands`);
 //! - appends inside your own **transaction** ([`PgEventStore::begin`]) for inline
 //!   projections, and [`TransactionalProjection`]s whose read model and checkpoint commit
 //!   together (exactly-once effect), run and rebuilt by the [`TransactionalRunner`] (see

@@ -89,7 +89,7 @@ async fn migrate_is_idempotent_and_safe_to_run_concurrently() {
     applied.sort_unstable();
     assert_eq!(
         applied,
-        vec![1, 2, 3, 4],
+        vec![1, 2, 3, 4, 5],
         "each migration applied exactly once"
     );
     assert_eq!(stores[0].migrate().await.expect("again"), Vec::<i32>::new());

@@ -27,6 +27,10 @@ pub struct CommandContext {
     pub correlation_id: Uuid,
     /// Headers copied onto every emitted event.
     pub headers: BTreeMap<String, String>,
+    /// Whether the pipeline looks up what an earlier execution of this command id did
+    /// before deciding (set by [`with_command_id`](Self::with_command_id) and
+    /// [`caused_by_step`](Self::caused_by_step); a fresh id cannot have run before).
+    pub check_repeats: bool,
 }
 
 impl Default for CommandContext {
@@ -43,7 +47,44 @@ impl CommandContext {
             command_id,
             correlation_id: command_id,
             headers: BTreeMap::new(),
+            check_repeats: false,
         }
+    }
+
+    /// Runs under `command_id`, given by the caller (an `Idempotency-Key`, a command-bus
+    /// envelope): executing the same command id again has no second effect and returns the
+    /// first execution's outcome, refusals included, on every store and across restarts.
+    ///
+    /// A command id names one command: running a different command under it returns the
+    /// first one's outcome, and addressing it to another aggregate is
+    /// [`CommandError::CommandIdReused`](crate::CommandError::CommandIdReused).
+    pub fn with_command_id(mut self, command_id: Uuid) -> Self {
+        self.command_id = command_id;
+        self.check_repeats = true;
+        self
+    }
+
+    /// The command a saga or process manager issues at `step` in reaction to `event`
+    /// ([`caused_by`](Self::caused_by)), with a command id derived from the event id and
+    /// the step: a redelivered event issues the same command id again, which has no second
+    /// effect.
+    ///
+    /// ```
+    /// # use cqrs_core::*;
+    /// # let event = RecordedEvent {
+    /// #     event_id: uuid::Uuid::now_v7(), stream_id: "Order-1".into(), stream_version: 1,
+    /// #     position: 1, recorded_at: chrono::Utc::now(), event_type: "Placed".into(),
+    /// #     event_version: 1, payload: JsonPayload::parse("{}").unwrap(),
+    /// #     metadata: Default::default(),
+    /// # };
+    /// let first = CommandContext::caused_by_step(&event, "reserve:sku-1");
+    /// let redelivered = CommandContext::caused_by_step(&event, "reserve:sku-1");
+    /// assert_eq!(first.command_id, redelivered.command_id);
+    /// assert_ne!(first.command_id, CommandContext::caused_by_step(&event, "cancel").command_id);
+    /// assert!(first.check_repeats);
+    /// ```
+    pub fn caused_by_step(event: &RecordedEvent, step: &str) -> Self {
+        Self::caused_by(event).with_command_id(Uuid::new_v5(&event.event_id, step.as_bytes()))
     }
 
     /// A command issued in reaction to `event` (by a saga or process manager): it joins the
@@ -53,6 +94,7 @@ impl CommandContext {
             command_id: Uuid::now_v7(),
             correlation_id: event.metadata.correlation_id.unwrap_or(event.event_id),
             headers: event.metadata.headers.clone(),
+            check_repeats: false,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Errors of the command pipeline: refusals versus infrastructure failures.
 
 use crate::error::StoreError;
+use crate::store::RecordedRefusal;
 use crate::upcast::DecodeError;
 use crate::version::Conflict;
 
@@ -25,6 +26,23 @@ pub enum CommandError<E: std::error::Error + 'static> {
     /// The aggregate refused the command; nothing was written.
     #[error("command refused: {0}")]
     Rejected(#[source] E),
+
+    /// This command id was refused before: the recorded refusal (its code and message),
+    /// reported again without deciding. The domain error itself is not stored.
+    #[error("command refused ({}): {}", .0.code, .0.message)]
+    AlreadyRefused(RecordedRefusal),
+
+    /// This command id was executed before against another aggregate (`recorded_stream`):
+    /// a command id names one command. Nothing was decided or written.
+    #[error("command id {command_id} was used for `{recorded_stream}`, not `{stream}`")]
+    CommandIdReused {
+        /// The command id.
+        command_id: uuid::Uuid,
+        /// The stream this execution was addressed to.
+        stream: String,
+        /// The stream the command id was executed against.
+        recorded_stream: String,
+    },
 
     /// Other writers kept changing the stream; every attempt conflicted.
     #[error("gave up after {attempts} attempts: {last}")]
@@ -57,9 +75,28 @@ pub enum CommandError<E: std::error::Error + 'static> {
 }
 
 impl<E: std::error::Error + 'static> CommandError<E> {
-    /// True when the domain refused the command (as opposed to an infrastructure failure).
+    /// True when the domain refused the command, now or in an earlier execution of its id
+    /// (as opposed to an infrastructure failure).
     pub fn is_rejection(&self) -> bool {
-        matches!(self, CommandError::Rejected(_))
+        matches!(
+            self,
+            CommandError::Rejected(_) | CommandError::AlreadyRefused(_)
+        )
+    }
+
+    /// Whether running the command again unchanged may succeed: a store outage or a timeout
+    /// ([`StoreError::kind`]) or conflicts that outlasted the retries are transient;
+    /// refusals, encoding and decoding failures and a reused command id are permanent.
+    pub fn kind(&self) -> crate::FailureKind {
+        match self {
+            CommandError::Store(error) => error.kind(),
+            CommandError::TooManyConflicts { .. } => crate::FailureKind::Transient,
+            CommandError::Rejected(_)
+            | CommandError::AlreadyRefused(_)
+            | CommandError::CommandIdReused { .. }
+            | CommandError::Encode { .. }
+            | CommandError::Decode(_) => crate::FailureKind::Permanent,
+        }
     }
 
     /// The domain error, if the command was refused.

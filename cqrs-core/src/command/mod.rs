@@ -1,10 +1,12 @@
 //! The command pipeline: [`Repository`] with its context, retry policy and errors.
 
+pub mod bus;
 mod cache;
 mod context;
 mod error;
 mod load;
 mod outcome;
+mod repeats;
 mod repository;
 mod retry;
 

@@ -53,6 +53,10 @@ pub struct Committed<E> {
     pub recorded: Vec<RecordedEvent>,
     /// Attempts it took (more than 1 after conflicts).
     pub attempts: u32,
+    /// True when this command id had been executed before and this is that execution's
+    /// outcome: nothing was decided or written now
+    /// ([`CommandContext::with_command_id`](crate::CommandContext::with_command_id)).
+    pub replayed: bool,
 }
 
 impl<E> Committed<E> {

@@ -13,7 +13,7 @@ use crate::aggregate::{stream_id, Aggregate, Command};
 use crate::error::StoreError;
 use crate::event::{Event, JsonPayload, NewEvent};
 use crate::snapshot::{Snapshot, SnapshotPolicy};
-use crate::store::EventStore;
+use crate::store::{command_event_id, EventStore};
 use crate::upcast::Upcasters;
 use crate::version::ExpectedVersion;
 
@@ -196,7 +196,14 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
         let _entered = span.enter();
         match &result {
             Ok(committed) => {
-                span.record("outcome", "committed");
+                span.record(
+                    "outcome",
+                    if committed.replayed {
+                        "replayed"
+                    } else {
+                        "committed"
+                    },
+                );
                 span.record("attempts", committed.attempts);
                 tracing::debug!(
                     version = committed.version,
@@ -204,7 +211,7 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
                     "command committed"
                 );
             }
-            Err(CommandError::Rejected(error)) => {
+            Err(error) if error.is_rejection() => {
                 span.record("outcome", "rejected");
                 tracing::debug!(%error, "command rejected");
             }
@@ -222,6 +229,11 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
         context: &CommandContext,
         command: &A::Command,
     ) -> Result<Committed<A::Event>, CommandError<A::Error>> {
+        if context.check_repeats {
+            if let Some(outcome) = self.earlier_outcome(stream, context).await? {
+                return outcome;
+            }
+        }
         let metadata = context.event_metadata();
         let mut attempt = 0;
         let mut may_use_cache = true;
@@ -246,6 +258,11 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
                     attempt -= 1;
                     continue;
                 }
+                Err(error) if context.check_repeats => {
+                    return self
+                        .record_refusal(stream, loaded.version, context, error)
+                        .await
+                }
                 Err(error) => return Err(CommandError::Rejected(error)),
             };
             if events.is_empty() {
@@ -255,24 +272,36 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
                     events,
                     recorded: Vec::new(),
                     attempts: attempt,
+                    replayed: false,
                 });
             }
             let new_events = events
                 .iter()
-                .map(|event| {
-                    NewEvent::from_event(event).map_err(|source| CommandError::Encode {
-                        stream: stream.to_owned(),
-                        event_type: event.event_type(),
-                        source,
+                .enumerate()
+                .map(|(index, event)| {
+                    let encoded =
+                        NewEvent::from_event(event).map_err(|source| CommandError::Encode {
+                            stream: stream.to_owned(),
+                            event_type: event.event_type(),
+                            source,
+                        })?;
+                    Ok(if context.check_repeats {
+                        encoded.with_id(command_event_id(context.command_id, index))
+                    } else {
+                        encoded
                     })
                 })
-                .collect::<Result<Vec<_>, _>>()?;
+                .collect::<Result<Vec<_>, CommandError<A::Error>>>()?;
             let expected = ExpectedVersion::from_loaded(loaded.version);
             match self
                 .store
                 .append(stream, expected, new_events, &metadata)
                 .await
             {
+                // An execution of this command id that raced this one stored the batch.
+                Ok(appended) if appended.deduplicated => {
+                    return self.replayed(stream, appended.events);
+                }
                 Ok(appended) => {
                     self.after_commit(stream, loaded, &events, appended.current_version)
                         .await;
@@ -282,6 +311,7 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
                         events,
                         recorded: appended.events,
                         attempts: attempt,
+                        replayed: false,
                     });
                 }
                 Err(StoreError::Conflict(conflict)) => {
@@ -295,6 +325,21 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
                     }
                     tracing::debug!(%conflict, attempt, "conflict, reloading");
                     tokio::time::sleep(self.retry.backoff(attempt)).await;
+                }
+                // A racing execution of this command id stored a different batch first.
+                Err(StoreError::DuplicateEventId { event_id, .. })
+                    if context.check_repeats
+                        && event_id == command_event_id(context.command_id, 0) =>
+                {
+                    self.forget(stream);
+                    if let Some(outcome) = self.earlier_outcome(stream, context).await? {
+                        return outcome;
+                    }
+                    return Err(CommandError::Store(StoreError::Corrupt(format!(
+                        "the store refused event id {event_id} of command {} as stored, \
+                         but does not find it",
+                        context.command_id
+                    ))));
                 }
                 Err(error) => {
                     self.forget(stream);

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::memory_leases::InMemoryLeases;
 use super::{
     resolve_stored_ids, validate_append, AppendResult, EventStore, PositionNotifier, PositionWatch,
-    StoreLimits,
+    RecordedRefusal, StoreLimits,
 };
 use crate::envelope::{Metadata, RecordedEvent};
 use crate::error::StoreError;
@@ -61,6 +61,8 @@ struct Inner {
     event_ids: HashMap<Uuid, u64>,
     snapshots: HashMap<String, Snapshot>,
     checkpoints: HashMap<String, u64>,
+    /// Refused commands by command id.
+    refusals: HashMap<Uuid, RecordedRefusal>,
 }
 
 impl InMemoryEventStore {
@@ -264,5 +266,36 @@ impl EventStore for InMemoryEventStore {
     async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
         self.write().checkpoints.insert(name.to_owned(), position);
         Ok(())
+    }
+
+    async fn read_events_by_id(&self, ids: &[Uuid]) -> Result<Vec<RecordedEvent>, StoreError> {
+        let inner = self.read();
+        let mut positions: Vec<u64> = ids
+            .iter()
+            .filter_map(|id| inner.event_ids.get(id).copied())
+            .collect();
+        // Each stored event once, also when its id is asked for twice.
+        positions.sort_unstable();
+        positions.dedup();
+        Ok(positions
+            .into_iter()
+            .map(|position| inner.log[position as usize - 1].clone())
+            .collect())
+    }
+
+    async fn record_refusal(
+        &self,
+        refusal: RecordedRefusal,
+    ) -> Result<RecordedRefusal, StoreError> {
+        let mut inner = self.write();
+        Ok(inner
+            .refusals
+            .entry(refusal.command_id)
+            .or_insert(refusal)
+            .clone())
+    }
+
+    async fn load_refusal(&self, command_id: Uuid) -> Result<Option<RecordedRefusal>, StoreError> {
+        Ok(self.read().refusals.get(&command_id).cloned())
     }
 }

@@ -1,6 +1,7 @@
 //! The [`EventStore`] trait, the rules every implementation shares ([`validate_append`],
 //! [`idempotency`]) and the in-memory implementation.
 
+pub mod commands;
 pub mod idempotency;
 mod limits;
 mod memory;
@@ -11,7 +12,9 @@ use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use uuid::Uuid;
 
+pub use commands::{command_event_id, RecordedRefusal};
 pub use idempotency::resolve_stored_ids;
 pub use limits::{validate_append, StoreLimits, METADATA_HEADER_OVERHEAD_BYTES};
 pub use memory::InMemoryEventStore;
@@ -142,6 +145,20 @@ pub trait EventStore: Send + Sync + 'static {
 
     /// Sets the checkpoint of the named consumer (also backwards, for rebuilds).
     async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError>;
+
+    /// The stored events carrying any of `ids`, in any order; ids not stored are left out.
+    /// The command pipeline finds what a repeated command appended with it
+    /// ([`command_event_id`]).
+    async fn read_events_by_id(&self, ids: &[Uuid]) -> Result<Vec<RecordedEvent>, StoreError>;
+
+    /// Records `refusal` unless a refusal is recorded for its command id, and returns the
+    /// recorded one: of two racing executions of one command id, the first refusal stored
+    /// wins. See [`commands`].
+    async fn record_refusal(&self, refusal: RecordedRefusal)
+        -> Result<RecordedRefusal, StoreError>;
+
+    /// The refusal recorded for `command_id`, if any.
+    async fn load_refusal(&self, command_id: Uuid) -> Result<Option<RecordedRefusal>, StoreError>;
 }
 
 #[async_trait]
@@ -194,5 +211,17 @@ impl<S: EventStore + ?Sized> EventStore for Arc<S> {
     }
     async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
         (**self).save_checkpoint(name, position).await
+    }
+    async fn read_events_by_id(&self, ids: &[Uuid]) -> Result<Vec<RecordedEvent>, StoreError> {
+        (**self).read_events_by_id(ids).await
+    }
+    async fn record_refusal(
+        &self,
+        refusal: RecordedRefusal,
+    ) -> Result<RecordedRefusal, StoreError> {
+        (**self).record_refusal(refusal).await
+    }
+    async fn load_refusal(&self, command_id: Uuid) -> Result<Option<RecordedRefusal>, StoreError> {
+        (**self).load_refusal(command_id).await
     }
 }

@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use super::context::WorkerContext;
 use super::errors::{CatchUpError, ShutdownError, WaitError};
+use super::processed::ProcessedPosition;
 use super::state::{WorkerState, WorkerStateReporter, WorkerStateWatch};
 use super::wait::{wait_for_progress, WaitOutcome};
 use crate::error::StoreError;
@@ -191,6 +192,29 @@ where
     {
         self.wait_for(timeout, |p| p.log_position() >= position)
             .await
+    }
+
+    /// How far the worker got in its log ([`LogProgress::log_position`]), as a handle a
+    /// query can keep and wait on ([`ProcessedPosition::wait_for`]); named like the worker.
+    ///
+    /// ```
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// use std::time::Duration;
+    /// use cqrs_core::worker::Worker;
+    ///
+    /// let worker = Worker::spawn("view", 0u64, |ctx| async move {
+    ///     ctx.report(|p| *p = 3);
+    ///     std::future::pending::<Result<(), String>>().await
+    /// });
+    /// let processed = worker.processed_position();
+    /// assert_eq!(processed.wait_for(3, Duration::from_secs(5)).await, Ok(3));
+    /// # });
+    /// ```
+    pub fn processed_position(&self) -> ProcessedPosition
+    where
+        P: LogProgress,
+    {
+        ProcessedPosition::from_watch(self.name.clone(), self.progress.clone())
     }
 
     /// Asks the worker to stop and waits for it: its output if it stopped as asked, its

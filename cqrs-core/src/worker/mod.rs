@@ -7,11 +7,16 @@
 //! stopped as asked or `Err(error)` when it stopped for good on its own. Whatever happens
 //! (an error, a panic, an abort), [`Worker::state`] says so, so a service can report a
 //! stopped worker instead of serving on silently.
+//!
+//! A worker that feeds a read model from the global log exposes how far it got as a
+//! [`ProcessedPosition`] ([`Worker::processed_position`]), which a query waits on to
+//! answer with the client's own writes in (read-your-writes, see [`processed`]).
 
 mod context;
 mod errors;
 mod handle;
 mod lease;
+pub mod processed;
 mod state;
 mod wait;
 
@@ -19,4 +24,5 @@ pub use context::{sleep_or_stop, stop_requested, WorkerContext};
 pub use errors::{CatchUpError, ShutdownError, WaitError};
 pub use handle::{LogProgress, Worker};
 pub use lease::{LeaseHolder, LeaseRole};
+pub use processed::{NotCaughtUp, ProcessedPosition};
 pub use state::{WorkerState, WorkerStateReporter, WorkerStateWatch};

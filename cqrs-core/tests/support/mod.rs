@@ -7,9 +7,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use cqrs_core::{
     Aggregate, AppendResult, Command, Event, EventStore, ExpectedVersion, InMemoryEventStore,
-    Metadata, NewEvent, PositionWatch, RecordedEvent, Snapshot, StoreError,
+    Metadata, NewEvent, PositionWatch, RecordedEvent, RecordedRefusal, Snapshot, StoreError,
 };
 use serde::{Deserialize, Serialize};
+use uuid::Uuid;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
@@ -236,6 +237,21 @@ impl EventStore for FaultyStore {
     async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
         self.guard("save_checkpoint")?;
         self.inner.save_checkpoint(name, position).await
+    }
+    async fn read_events_by_id(&self, ids: &[Uuid]) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.guard("read_events_by_id")?;
+        self.inner.read_events_by_id(ids).await
+    }
+    async fn record_refusal(
+        &self,
+        refusal: RecordedRefusal,
+    ) -> Result<RecordedRefusal, StoreError> {
+        self.guard("record_refusal")?;
+        self.inner.record_refusal(refusal).await
+    }
+    async fn load_refusal(&self, command_id: Uuid) -> Result<Option<RecordedRefusal>, StoreError> {
+        self.guard("load_refusal")?;
+        self.inner.load_refusal(command_id).await
     }
 }
 

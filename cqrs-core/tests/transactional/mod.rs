@@ -13,10 +13,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use cqrs_core::{
     AppendResult, EventStore, ExpectedVersion, FailureKind, InMemoryEventStore, JsonPayload,
-    Metadata, NewEvent, PositionWatch, RecordedEvent, Snapshot, StoreError, StreamVisitor,
-    TransactionalProjection, TransactionalStore,
+    Metadata, NewEvent, PositionWatch, RecordedEvent, RecordedRefusal, Snapshot, StoreError,
+    StreamVisitor, TransactionalProjection, TransactionalStore,
 };
 use tokio::sync::OwnedMutexGuard;
+use uuid::Uuid;
 
 /// The read model: the positions applied, in order (a replayed event shows twice).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -251,6 +252,18 @@ impl EventStore for TestStore {
             .checkpoints
             .insert(name.to_owned(), position);
         Ok(())
+    }
+    async fn read_events_by_id(&self, ids: &[Uuid]) -> Result<Vec<RecordedEvent>, StoreError> {
+        self.log.read_events_by_id(ids).await
+    }
+    async fn record_refusal(
+        &self,
+        refusal: RecordedRefusal,
+    ) -> Result<RecordedRefusal, StoreError> {
+        self.log.record_refusal(refusal).await
+    }
+    async fn load_refusal(&self, command_id: Uuid) -> Result<Option<RecordedRefusal>, StoreError> {
+        self.log.load_refusal(command_id).await
     }
 }
 

@@ -30,23 +30,24 @@ use cqrs_core::{BoxError, RecordedEvent};
 use super::handler::{HandlerError, MessageHandler};
 use super::message::MessageSource;
 
-/// One decoded message of a [`Batch`].
+/// One decoded message of a [`Batch`]: a [`RecordedEvent`], or for `T` other than the
+/// default the item its decoder makes.
 #[derive(Debug)]
-pub struct BatchItem<'a> {
+pub struct BatchItem<'a, T = RecordedEvent> {
     index: usize,
-    event: RecordedEvent,
+    event: T,
     source: MessageSource<'a>,
     rejection: Option<BoxError>,
 }
 
-impl<'a> BatchItem<'a> {
+impl<'a, T> BatchItem<'a, T> {
     /// Its index in the batch, for [`Batch::reject`].
     pub fn index(&self) -> usize {
         self.index
     }
 
     /// The decoded event.
-    pub fn event(&self) -> &RecordedEvent {
+    pub fn event(&self) -> &T {
         &self.event
     }
 
@@ -68,16 +69,16 @@ impl<'a> BatchItem<'a> {
 
 /// Decoded messages handed to a [`BatchHandler`] at once, in partition order.
 #[derive(Debug)]
-pub struct Batch<'a> {
-    items: Vec<BatchItem<'a>>,
+pub struct Batch<'a, T = RecordedEvent> {
+    items: Vec<BatchItem<'a, T>>,
     /// Index of each item among the messages the runner received (which also holds the
     /// undecodable ones), to find the message again for the dead-letter topic.
     received_at: Vec<usize>,
 }
 
-impl<'a> Batch<'a> {
+impl<'a, T> Batch<'a, T> {
     /// Decoded messages; `received_at` is each one's index among the received messages.
-    pub(crate) fn new(decoded: Vec<(usize, RecordedEvent, MessageSource<'a>)>) -> Self {
+    pub(crate) fn new(decoded: Vec<(usize, T, MessageSource<'a>)>) -> Self {
         let mut received_at = Vec::with_capacity(decoded.len());
         let items = decoded
             .into_iter()
@@ -106,12 +107,12 @@ impl<'a> Batch<'a> {
     }
 
     /// Every message, in order.
-    pub fn iter(&self) -> impl Iterator<Item = &BatchItem<'a>> {
+    pub fn iter(&self) -> impl Iterator<Item = &BatchItem<'a, T>> {
         self.items.iter()
     }
 
     /// The messages not rejected (so far in this attempt), in order.
-    pub fn accepted(&self) -> impl Iterator<Item = &BatchItem<'a>> {
+    pub fn accepted(&self) -> impl Iterator<Item = &BatchItem<'a, T>> {
         self.items.iter().filter(|item| !item.is_rejected())
     }
 
@@ -132,7 +133,7 @@ impl<'a> Batch<'a> {
     }
 
     /// Splits into batches of one message each, in order.
-    pub(crate) fn split(self) -> Vec<Batch<'a>> {
+    pub(crate) fn split(self) -> Vec<Batch<'a, T>> {
         self.items
             .into_iter()
             .zip(self.received_at)
@@ -147,7 +148,7 @@ impl<'a> Batch<'a> {
     }
 
     /// Each message's index among the received ones, with its rejection if any.
-    pub(crate) fn outcomes(&self) -> impl Iterator<Item = (usize, &BatchItem<'a>)> {
+    pub(crate) fn outcomes(&self) -> impl Iterator<Item = (usize, &BatchItem<'a, T>)> {
         self.received_at.iter().copied().zip(&self.items)
     }
 }
@@ -185,9 +186,9 @@ impl<'a> Batch<'a> {
 /// }
 /// ```
 #[async_trait]
-pub trait BatchHandler: Send + 'static {
+pub trait BatchHandler<T: Send = RecordedEvent>: Send + 'static {
     /// Applies a batch. `Ok` lets the runner commit the offsets of all its messages.
-    async fn handle_batch(&mut self, batch: &mut Batch<'_>) -> Result<(), HandlerError>;
+    async fn handle_batch(&mut self, batch: &mut Batch<'_, T>) -> Result<(), HandlerError>;
 }
 
 /// A [`MessageHandler`] run by the batch machinery, with batches of one message: the

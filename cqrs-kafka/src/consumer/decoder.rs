@@ -17,13 +17,14 @@ use cqrs_core::{JsonPayload, Metadata, RecordedEvent};
 use super::message::IncomingMessage;
 use crate::headers;
 
-/// Decodes a consumed message into a [`RecordedEvent`].
+/// Decodes a consumed message into a [`RecordedEvent`] (or, for `T` other than the
+/// default, into another item: the command processor decodes command envelopes).
 ///
 /// Decoding must be deterministic: a redelivered message must decode to the same event
 /// (same event id), so handlers can recognise duplicates.
-pub trait Decoder: Send + Sync + 'static {
+pub trait Decoder<T = RecordedEvent>: Send + Sync + 'static {
     /// The event carried by `message`.
-    fn decode(&self, message: &IncomingMessage<'_>) -> Result<RecordedEvent, MessageDecodeError>;
+    fn decode(&self, message: &IncomingMessage<'_>) -> Result<T, MessageDecodeError>;
 }
 
 /// A Kafka message is not an event: its headers or value do not make a

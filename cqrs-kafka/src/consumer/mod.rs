@@ -16,6 +16,7 @@ mod error;
 pub mod handler;
 mod message;
 mod offsets;
+mod positions;
 mod process;
 mod receive;
 mod runner;
@@ -30,3 +31,8 @@ pub use handler::{HandlerError, MessageHandler, ProjectionHandler};
 pub use message::{IncomingMessage, MessageSource};
 pub use runner::{BatchConsumerRunner, ConsumerRunner};
 pub use running::{ConsumerStats, RunningConsumer};
+
+// For the command processor, which runs on the same loop with its own decoder and handler.
+pub(crate) use process::Described;
+pub(crate) use receive::Limits;
+pub(crate) use runner::Setup;

@@ -6,6 +6,9 @@
 //! revoked, so the next owner of a partition resumes exactly after the last handled
 //! message. Revoked partitions are also remembered until the runner asks, so a batch
 //! being collected drops its messages of partitions this member no longer owns.
+//!
+//! The context also keeps the member's [`PartitionPositions`]: the callback records which
+//! partitions are assigned, the runner what it has done in each.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -15,6 +18,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use super::positions::PartitionPositions;
 use crate::logging;
 
 /// The consumer's context: handled-but-uncommitted offsets, and the rebalance callback
@@ -27,6 +31,8 @@ pub(crate) struct OffsetTracker {
     pending: Mutex<HashMap<(String, i32), i64>>,
     /// Partitions revoked since the runner last asked ([`OffsetTracker::take_revoked`]).
     revoked: Mutex<Vec<(String, i32)>>,
+    /// The assigned partitions and what the runner has done in each.
+    positions: Mutex<PartitionPositions>,
 }
 
 impl OffsetTracker {
@@ -56,6 +62,15 @@ impl OffsetTracker {
     pub(crate) fn take_revoked(&self) -> Option<Vec<(String, i32)>> {
         let mut revoked = self.revoked.lock().unwrap_or_else(PoisonError::into_inner);
         (!revoked.is_empty()).then(|| std::mem::take(&mut *revoked))
+    }
+
+    /// Runs `update` on the member's partition positions; returns its result.
+    pub(crate) fn positions<R>(&self, update: impl FnOnce(&mut PartitionPositions) -> R) -> R {
+        let mut positions = self
+            .positions
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        update(&mut positions)
     }
 
     /// Takes the pending offsets of the partitions in `revoked`, and remembers them as
@@ -107,6 +122,11 @@ impl ConsumerContext for OffsetTracker {
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Revoke(revoked) => {
+                self.positions(|positions| {
+                    for e in revoked.elements() {
+                        positions.revoke(e.topic(), e.partition());
+                    }
+                });
                 let offsets = self.take_revoked_offsets(revoked);
                 tracing::info!(
                     partitions = revoked.count(),
@@ -120,6 +140,11 @@ impl ConsumerContext for OffsetTracker {
                 }
             }
             Rebalance::Assign(assigned) => {
+                self.positions(|positions| {
+                    for e in assigned.elements() {
+                        positions.assign(e.topic(), e.partition());
+                    }
+                });
                 tracing::info!(partitions = assigned.count(), "partitions assigned");
             }
             Rebalance::Error(error) => tracing::warn!(%error, "rebalance failed"),

@@ -5,7 +5,7 @@
 use std::collections::VecDeque;
 
 use cqrs_core::worker::sleep_or_stop;
-use cqrs_core::FailureKind;
+use cqrs_core::{FailureKind, RecordedEvent};
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use tokio::sync::watch;
@@ -18,6 +18,21 @@ use super::message::IncomingMessage;
 use super::offsets::OffsetTracker;
 use super::worker::{Outcome, Worker};
 use crate::classify;
+
+/// What a runner's decoder makes of a message, as a dead letter's reason names it.
+pub(crate) trait Described: Send + Sync + 'static {
+    /// E.g. ``event 0190… (`Placed` in stream `Order-1`)``.
+    fn described(&self) -> String;
+}
+
+impl Described for RecordedEvent {
+    fn described(&self) -> String {
+        format!(
+            "event {} (`{}` in stream `{}`)",
+            self.event_id, self.event_type, self.stream_id
+        )
+    }
+}
 
 /// What becomes of one received message once the handler is done with its batch.
 enum Fate {
@@ -37,7 +52,7 @@ enum Attempt {
     Interrupted,
 }
 
-impl<H: BatchHandler, D: Decoder> Worker<H, D> {
+impl<T: Described, H: BatchHandler<T>, D: Decoder<T>> Worker<H, D, T> {
     /// Handles `messages`, dead-letters the poison ones, and marks every offset in order,
     /// only once the handler succeeded.
     pub(crate) async fn process(
@@ -71,11 +86,8 @@ impl<H: BatchHandler, D: Decoder> Worker<H, D> {
                 Attempt::Accepted => {
                     for (at, item) in batch.outcomes() {
                         if let Some(error) = item.rejection() {
-                            let event = item.event();
-                            let reason = format!(
-                                "handler rejected event {} (`{}` in stream `{}`): {error}",
-                                event.event_id, event.event_type, event.stream_id
-                            );
+                            let reason =
+                                format!("handler rejected {}: {error}", item.event().described());
                             fates[at] = Fate::Poison {
                                 stage: "handler",
                                 reason,
@@ -115,7 +127,11 @@ impl<H: BatchHandler, D: Decoder> Worker<H, D> {
 
     /// Hands `batch` to the handler until it succeeds, is rejected for good, or must be
     /// split.
-    async fn handle(&mut self, batch: &mut Batch<'_>, stop: &mut watch::Receiver<bool>) -> Attempt {
+    async fn handle(
+        &mut self,
+        batch: &mut Batch<'_, T>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Attempt {
         let (mut rejections, mut transient) = (0, 0);
         loop {
             batch.reset();
@@ -128,11 +144,11 @@ impl<H: BatchHandler, D: Decoder> Worker<H, D> {
                 Err(HandlerError::Transient(error)) => {
                     transient += 1;
                     let delay = self.config.transient_backoff.backoff(transient);
-                    tracing::warn!(at = %Described(batch), %error, attempt = transient, retry_in = ?delay, "handler failed transiently, retrying");
+                    tracing::warn!(at = %Position(batch), %error, attempt = transient, retry_in = ?delay, "handler failed transiently, retrying");
                     delay
                 }
                 Err(HandlerError::Rejected(error)) if batch.len() > 1 => {
-                    tracing::warn!(at = %Described(batch), %error, "handler rejected the batch, handing its messages one at a time");
+                    tracing::warn!(at = %Position(batch), %error, "handler rejected the batch, handing its messages one at a time");
                     return Attempt::Split;
                 }
                 Err(HandlerError::Rejected(error)) => {
@@ -141,15 +157,15 @@ impl<H: BatchHandler, D: Decoder> Worker<H, D> {
                         let event = batch.iter().next().map(|item| item.event());
                         let reason = match event {
                             Some(event) => format!(
-                                "handler rejected event {} (`{}` in stream `{}`) {rejections} times: {error}",
-                                event.event_id, event.event_type, event.stream_id
+                                "handler rejected {} {rejections} times: {error}",
+                                event.described()
                             ),
                             None => format!("handler rejected {rejections} times: {error}"),
                         };
                         return Attempt::GaveUp(reason);
                     }
                     let delay = self.config.retry.backoff(rejections);
-                    tracing::warn!(at = %Described(batch), %error, attempt = rejections, retry_in = ?delay, "handler rejected the event, retrying");
+                    tracing::warn!(at = %Position(batch), %error, attempt = rejections, retry_in = ?delay, "handler rejected the event, retrying");
                     delay
                 }
             };
@@ -233,9 +249,9 @@ impl<H: BatchHandler, D: Decoder> Worker<H, D> {
 }
 
 /// A batch in log lines: its single message's position, or its size and first position.
-struct Described<'b, 'a>(&'b Batch<'a>);
+struct Position<'b, 'a, T>(&'b Batch<'a, T>);
 
-impl std::fmt::Display for Described<'_, '_> {
+impl<T> std::fmt::Display for Position<'_, '_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut items = self.0.iter();
         match (items.next(), self.0.len()) {

@@ -13,8 +13,18 @@ use super::offsets::OffsetTracker;
 /// What waiting for messages gave.
 pub(crate) enum Received<'c> {
     /// One or more messages, in the order librdkafka delivered them (offset order within
-    /// each partition), none of a partition revoked since it was received.
-    Batch(Vec<BorrowedMessage<'c>>),
+    /// each partition), none of a partition revoked since it was received; and `end`, the
+    /// partition whose end librdkafka reported right after them, if it did (a report ends
+    /// the batch, so it holds for every message of the batch).
+    Batch {
+        /// The messages.
+        messages: Vec<BorrowedMessage<'c>>,
+        /// The partition reported at its end after them.
+        end: Option<i32>,
+    },
+    /// librdkafka reported that this member consumed a partition up to its high watermark
+    /// (see [`positions`](super::positions)); no message came before the report.
+    End(i32),
     /// No message to handle: the commit timer fired (handled offsets wait for their
     /// periodic commit), or a revocation emptied the batch.
     Idle,
@@ -56,6 +66,7 @@ pub(crate) async fn next_batch<'c>(
         () = commit_timer => return Received::Idle,
         received = consumer.recv() => match received {
             Ok(message) => message,
+            Err(KafkaError::PartitionEOF(partition)) => return Received::End(partition),
             Err(error) => return Received::Failed(error),
         },
     };
@@ -63,6 +74,7 @@ pub(crate) async fn next_batch<'c>(
     // A revocation reported before `first` concerned messages received before it: none.
     tracker.take_revoked();
     let mut batch = vec![first];
+    let mut end = None;
     let deadline = tokio::time::Instant::now() + limits.max_wait;
     while batch.len() < limits.max_len {
         let received = tokio::select! {
@@ -75,15 +87,22 @@ pub(crate) async fn next_batch<'c>(
         }
         match received {
             Ok(message) => batch.push(message),
+            Err(KafkaError::PartitionEOF(partition)) => {
+                end = Some(partition);
+                break;
+            }
             Err(error) => {
                 tracing::warn!(%error, "receiving from Kafka failed; handling the batch so far");
                 break;
             }
         }
     }
-    if batch.is_empty() {
-        Received::Idle
-    } else {
-        Received::Batch(batch)
+    match (batch.is_empty(), end) {
+        (false, end) => Received::Batch {
+            messages: batch,
+            end,
+        },
+        (true, Some(partition)) => Received::End(partition),
+        (true, None) => Received::Idle,
     }
 }

@@ -12,6 +12,7 @@ use super::decoder::{Decoder, EnvelopeDecoder};
 use super::error::ConsumerError;
 use super::handler::MessageHandler;
 use super::offsets::OffsetTracker;
+use super::process::Described;
 use super::receive::Limits;
 use super::running::{ConsumerStats, RunningConsumer};
 use super::worker::Worker;
@@ -154,40 +155,57 @@ impl<H: BatchHandler, D: Decoder> BatchConsumerRunner<H, D> {
     }
 }
 
-/// What both runners need besides their handler.
-struct Setup<D> {
+/// What both runners (and the command processor) need besides their handler.
+pub(crate) struct Setup<D> {
     kafka: KafkaConfig,
     config: ConsumerConfig,
     decoder: D,
+    /// librdkafka properties of the group member only (not of the dead-letter producer).
+    consumer_properties: Vec<(&'static str, String)>,
 }
 
 impl Setup<EnvelopeDecoder> {
-    fn new(kafka: KafkaConfig, config: ConsumerConfig) -> Self {
+    pub(crate) fn new(kafka: KafkaConfig, config: ConsumerConfig) -> Self {
         Self {
             kafka,
             config,
             decoder: EnvelopeDecoder,
+            consumer_properties: Vec::new(),
         }
     }
 }
 
-impl<D: Decoder> Setup<D> {
-    fn with_decoder<D2: Decoder>(self, decoder: D2) -> Setup<D2> {
+impl<D> Setup<D> {
+    pub(crate) fn with_decoder<D2>(self, decoder: D2) -> Setup<D2> {
         Setup {
             kafka: self.kafka,
             config: self.config,
             decoder,
+            consumer_properties: self.consumer_properties,
         }
     }
 
+    /// Sets a librdkafka property of the group member (e.g. `fetch.wait.max.ms`), over
+    /// the [`KafkaConfig`]'s.
+    pub(crate) fn with_consumer_property(mut self, key: &'static str, value: String) -> Self {
+        self.consumer_properties.push((key, value));
+        self
+    }
+
     /// Creates the clients, subscribes, and runs `handler` in a background task, whose
-    /// result is `finish(handler)`.
-    fn spawn<B: BatchHandler, H: Send + 'static>(
+    /// result is `finish(handler)`. `T` is what the decoder makes of a message.
+    pub(crate) fn spawn<T, B, H>(
         self,
         handler: B,
         limits: Limits,
         finish: fn(B) -> H,
-    ) -> Result<RunningConsumer<H>, ConsumerError> {
+    ) -> Result<RunningConsumer<H>, ConsumerError>
+    where
+        T: Described,
+        B: BatchHandler<T>,
+        D: Decoder<T>,
+        H: Send + 'static,
+    {
         let group = self.config.group_id.clone();
         let setup = |source| ConsumerError::Setup {
             group: group.clone(),
@@ -221,6 +239,7 @@ impl<D: Decoder> Setup<D> {
                     handler,
                     dead_letters,
                     stats,
+                    items: std::marker::PhantomData,
                 };
                 async move { worker.run(consumer, stop).await.map(finish) }
             },
@@ -228,7 +247,11 @@ impl<D: Decoder> Setup<D> {
     }
 
     fn consumer(&self) -> Result<StreamConsumer<OffsetTracker>, rdkafka::error::KafkaError> {
-        consumer_settings(&self.kafka, &self.config).create_with_context(OffsetTracker::default())
+        let mut settings = consumer_settings(&self.kafka, &self.config);
+        for (key, value) in &self.consumer_properties {
+            settings.set(*key, value);
+        }
+        settings.create_with_context(OffsetTracker::default())
     }
 }
 
@@ -248,6 +271,8 @@ fn consumer_settings(kafka: &KafkaConfig, config: &ConsumerConfig) -> rdkafka::C
         .set("group.id", &config.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
+        // End-of-partition reports, for the processed position (see `positions`).
+        .set("enable.partition.eof", "true")
         .set("session.timeout.ms", session.to_string())
         .set(
             "auto.offset.reset",

@@ -1,10 +1,14 @@
 //! The runner's loop: receive a batch, process it (see [`process`](super::process)),
-//! mark its offsets, commit.
+//! mark its offsets, record what it did per partition (see
+//! [`positions`](super::positions)), commit.
 
+use std::marker::PhantomData;
 use std::time::Instant;
 
 use cqrs_core::worker::sleep_or_stop;
+use cqrs_core::RecordedEvent;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Headers, Message};
 use tokio::sync::watch;
 
 use super::batch::BatchHandler;
@@ -13,8 +17,10 @@ use super::dead_letter::DeadLetters;
 use super::decoder::Decoder;
 use super::error::ConsumerError;
 use super::offsets::OffsetTracker;
+use super::process::Described;
 use super::receive::{self, Limits, Received};
 use super::running::ConsumerStats;
+use crate::headers::GLOBAL_POSITION;
 
 /// What became of a batch.
 pub(crate) enum Outcome {
@@ -25,16 +31,18 @@ pub(crate) enum Outcome {
     Interrupted,
 }
 
-pub(crate) struct Worker<H, D> {
+/// The runner's state; `T` is what the decoder makes of a message.
+pub(crate) struct Worker<H, D, T = RecordedEvent> {
     pub(crate) config: ConsumerConfig,
     pub(crate) limits: Limits,
     pub(crate) decoder: D,
     pub(crate) handler: H,
     pub(crate) dead_letters: Option<DeadLetters>,
     pub(crate) stats: watch::Sender<ConsumerStats>,
+    pub(crate) items: PhantomData<fn() -> T>,
 }
 
-impl<H: BatchHandler, D: Decoder> Worker<H, D> {
+impl<T: Described, H: BatchHandler<T>, D: Decoder<T>> Worker<H, D, T> {
     pub(crate) async fn run(
         mut self,
         consumer: StreamConsumer<OffsetTracker>,
@@ -62,9 +70,13 @@ impl<H: BatchHandler, D: Decoder> Worker<H, D> {
                 .context()
                 .has_pending()
                 .then_some(last_commit + self.config.commit_interval);
-            match receive::next_batch(consumer, self.limits, stop, commit_due).await {
+            let received = receive::next_batch(consumer, self.limits, stop, commit_due).await;
+            match received {
                 Received::Stop => return Ok(()),
                 Received::Idle => {}
+                Received::End(partition) => {
+                    consumer.context().positions(|p| p.reached_end(partition));
+                }
                 Received::Failed(error) => {
                     receive_failures += 1;
                     let delay = self.config.transient_backoff.backoff(receive_failures);
@@ -74,15 +86,26 @@ impl<H: BatchHandler, D: Decoder> Worker<H, D> {
                     }
                     continue;
                 }
-                Received::Batch(messages) => {
+                Received::Batch { messages, end } => {
                     receive_failures = 0;
                     let outcome = self.process(&messages, consumer.context(), stop).await?;
                     since_commit += messages.len() as u64;
                     if let Outcome::Interrupted = outcome {
                         return Ok(());
                     }
+                    consumer.context().positions(|positions| {
+                        for message in &messages {
+                            let position = global_position(message);
+                            positions.done(message.topic(), message.partition(), position);
+                        }
+                        if let Some(partition) = end {
+                            positions.reached_end(partition);
+                        }
+                    });
                 }
             }
+            // Also after an idle wait: a rebalance inside it may have changed the assignment.
+            self.publish_processed_position(consumer.context());
             if since_commit >= self.config.commit_every
                 || last_commit.elapsed() >= self.config.commit_interval
             {
@@ -91,6 +114,16 @@ impl<H: BatchHandler, D: Decoder> Worker<H, D> {
                 last_commit = Instant::now();
             }
         }
+    }
+
+    /// Publishes the member's processed position in its stats when it changed.
+    fn publish_processed_position(&self, tracker: &OffsetTracker) {
+        let processed = tracker.positions(|positions| positions.processed());
+        self.stats.send_if_modified(|stats| {
+            let changed = stats.processed_position != processed;
+            stats.processed_position = processed;
+            changed
+        });
     }
 
     /// Commits the handled offsets not committed yet.
@@ -103,4 +136,14 @@ impl<H: BatchHandler, D: Decoder> Worker<H, D> {
             tracing::warn!(group = %self.config.group_id, %error, "offset commit failed; those messages may be delivered again");
         }
     }
+}
+
+/// The global position the relay stamped on `message` ([`GLOBAL_POSITION`]), if any.
+fn global_position(message: &BorrowedMessage<'_>) -> Option<u64> {
+    let headers = message.headers()?;
+    let value = headers
+        .iter()
+        .find(|header| header.key == GLOBAL_POSITION)?
+        .value?;
+    std::str::from_utf8(value).ok()?.parse().ok()
 }

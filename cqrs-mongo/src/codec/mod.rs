@@ -1,15 +1,17 @@
-//! BSON encodings of what the store keeps: event documents, payloads, snapshots.
+//! BSON encodings of what the store keeps: event documents, payloads, snapshots, refusals.
 //!
 //! Everything here is a pure function, unit-tested without a server.
 
 mod envelope;
 mod payload;
+mod refusal;
 mod snapshot;
 
 pub use envelope::{
     decode_event, encode_event, encode_metadata, fields, now_millis, EventDocument,
 };
 pub use payload::{decode_payload, encode_payload, PayloadError};
+pub use refusal::{decode_refusal, encode_refusal};
 pub use snapshot::{decode_snapshot, encode_snapshot};
 
 use bson::spec::BinarySubtype;

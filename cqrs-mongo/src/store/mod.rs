@@ -3,6 +3,7 @@
 mod append;
 mod checkpoints;
 mod reads;
+mod refusals;
 mod snapshots;
 mod transaction;
 mod watch;
@@ -11,11 +12,12 @@ use async_trait::async_trait;
 use bson::Document;
 use cqrs_core::{
     AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, PositionNotifier, PositionWatch,
-    RecordedEvent, Snapshot, StoreError,
+    RecordedEvent, RecordedRefusal, Snapshot, StoreError,
 };
 use mongodb::error::ErrorKind;
 use mongodb::options::{ClientOptions, CollectionOptions, ReadConcern, WriteConcern};
 use mongodb::{Client, Collection, Database};
+use uuid::Uuid;
 
 use crate::config::MongoEventStoreConfig;
 use crate::error::{store_error, SetupError};
@@ -53,6 +55,7 @@ pub(crate) struct Collections {
     pub checkpoints: Collection<Document>,
     pub counters: Collection<Document>,
     pub leases: Collection<Document>,
+    pub command_refusals: Collection<Document>,
 }
 
 impl Collections {
@@ -68,6 +71,7 @@ impl Collections {
             checkpoints: open(&config.checkpoints_collection),
             counters: open(&config.counters_collection),
             leases: open(&config.leases_collection),
+            command_refusals: open(&config.command_refusals_collection),
         }
     }
 }
@@ -152,8 +156,9 @@ impl MongoEventStore {
     }
 
     /// Creates the collections, the unique indexes on `(stream_id, stream_version)` and on
-    /// `event_id`, and the position counter (raised to the log's head if the log already
-    /// has events). Idempotent: safe to run at every start.
+    /// `event_id` (refusals are unique by their `_id`, the command id), and the position
+    /// counter (raised to the log's head if the log already has events). Idempotent: safe
+    /// to run at every start.
     #[tracing::instrument(skip(self), fields(database = %self.config.database))]
     pub async fn migrate(&self) -> Result<(), SetupError> {
         let existing = self
@@ -167,6 +172,7 @@ impl MongoEventStore {
             &self.config.checkpoints_collection,
             &self.config.counters_collection,
             &self.config.leases_collection,
+            &self.config.command_refusals_collection,
         ] {
             if !existing.contains(name) {
                 // Collections must exist before transactions write to them.
@@ -280,5 +286,30 @@ impl EventStore for MongoEventStore {
     #[tracing::instrument(level = "debug", skip(self))]
     async fn save_checkpoint(&self, name: &str, position: u64) -> Result<(), StoreError> {
         checkpoints::save(&self.collections.checkpoints, name, position).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(ids = ids.len()))]
+    async fn read_events_by_id(&self, ids: &[Uuid]) -> Result<Vec<RecordedEvent>, StoreError> {
+        reads::read_events_by_id(&self.collections.events, ids).await
+    }
+
+    /// Insert-if-absent by `_id` (see `store/refusals.rs`); a racing refusal that is not yet
+    /// majority-committed is waited for at most `transaction_timeout`.
+    #[tracing::instrument(level = "debug", skip_all, fields(command_id = %refusal.command_id))]
+    async fn record_refusal(
+        &self,
+        refusal: RecordedRefusal,
+    ) -> Result<RecordedRefusal, StoreError> {
+        refusals::record(
+            &self.collections.command_refusals,
+            &refusal,
+            self.config.transaction_timeout,
+        )
+        .await
+    }
+
+    #[tracing::instrument(level = "debug", skip(self))]
+    async fn load_refusal(&self, command_id: Uuid) -> Result<Option<RecordedRefusal>, StoreError> {
+        refusals::load(&self.collections.command_refusals, command_id).await
     }
 }

@@ -1,4 +1,4 @@
-//! Reading streams, the global log and its head.
+//! Reading streams, the global log and its head, and events by id.
 //!
 //! All reads use majority read concern: a reader only sees events that survive a failover.
 //! The global log is gap-free for readers because positions are allocated in commit order
@@ -10,6 +10,7 @@ use bson::Document;
 use cqrs_core::{RecordedEvent, StoreError};
 use futures::TryStreamExt;
 use mongodb::{ClientSession, Collection, Cursor, SessionCursor};
+use uuid::Uuid;
 
 use super::BodyError;
 use crate::codec::{decode_event, get_u64, u64_to_i64};
@@ -51,6 +52,22 @@ pub(crate) async fn read_all(
         .await
         .map_err(|e| store_error("read_all", e))?;
     collect(cursor, "read_all").await
+}
+
+/// The stored events carrying any of `ids`, in no particular order (the unique `event_id`
+/// index).
+pub(crate) async fn read_events_by_id(
+    events: &Collection<Document>,
+    ids: &[Uuid],
+) -> Result<Vec<RecordedEvent>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let cursor = events
+        .find(queries::events_with_ids(ids))
+        .await
+        .map_err(|e| store_error("read_events_by_id", e))?;
+    collect(cursor, "read_events_by_id").await
 }
 
 pub(crate) async fn head_position(events: &Collection<Document>) -> Result<u64, StoreError> {

@@ -45,6 +45,11 @@ const MIGRATIONS: &[Migration] = &[
         description: "leases",
         sql: include_str!("0004_leases.sql"),
     },
+    Migration {
+        version: 5,
+        description: "command refusals",
+        sql: include_str!("0005_command_refusals.sql"),
+    },
 ];
 
 /// Takes, in the caller's transaction, the lock that serializes every migration of

@@ -7,6 +7,7 @@
 //! - `coalesce/`: group commit of concurrent appends;
 //! - `transaction.rs`: appends inside a transaction of the caller's;
 //! - `read.rs`, `snapshots.rs`, `checkpoints.rs`: the other statements;
+//! - `commands.rs`: events by id and recorded refusals, for idempotent commands;
 //! - `context.rs`: what all of them share (pool, statements, configuration, wake-ups);
 //! - `wakeup.rs`: LISTEN/NOTIFY and the fallback poll behind `subscribe`;
 //! - `reconnect.rs`, `timeout.rs`: dead connections and the call timeout.
@@ -14,6 +15,7 @@
 mod append;
 pub(crate) mod checkpoints;
 mod coalesce;
+mod commands;
 mod context;
 pub(crate) mod read;
 mod reconnect;
@@ -29,9 +31,10 @@ use std::sync::{Arc, OnceLock};
 use async_trait::async_trait;
 use cqrs_core::{
     AppendResult, EventStore, ExpectedVersion, Metadata, NewEvent, PositionWatch, RecordedEvent,
-    Snapshot, StoreError, StreamVisitor,
+    RecordedRefusal, Snapshot, StoreError, StreamVisitor,
 };
 use sqlx::postgres::{PgConnectOptions, PgPool};
+use uuid::Uuid;
 
 pub(crate) use statements::Statements;
 pub use transaction::PgTransaction;
@@ -319,6 +322,35 @@ impl EventStore for PgEventStore {
         let context = &self.inner.context;
         with_reconnect(context, "save_checkpoint", || {
             checkpoints::save(&context.pool, &context.sql.save_checkpoint, name, position)
+        })
+        .await
+    }
+
+    async fn read_events_by_id(&self, ids: &[Uuid]) -> Result<Vec<RecordedEvent>, StoreError> {
+        let context = &self.inner.context;
+        with_reconnect(context, "read_events_by_id", || {
+            commands::read_events_by_id(&context.pool, &context.sql.find_by_ids, ids)
+        })
+        .await
+    }
+
+    /// Insert-if-absent (`record_refusal.sql`), so a retry after a dead connection or a
+    /// lost reply returns the refusal recorded by the first attempt.
+    async fn record_refusal(
+        &self,
+        refusal: RecordedRefusal,
+    ) -> Result<RecordedRefusal, StoreError> {
+        let context = &self.inner.context;
+        with_reconnect(context, "record_refusal", || {
+            commands::record_refusal(&context.pool, &context.sql.record_refusal, &refusal)
+        })
+        .await
+    }
+
+    async fn load_refusal(&self, command_id: Uuid) -> Result<Option<RecordedRefusal>, StoreError> {
+        let context = &self.inner.context;
+        with_reconnect(context, "load_refusal", || {
+            commands::load_refusal(&context.pool, &context.sql.load_refusal, command_id)
         })
         .await
     }

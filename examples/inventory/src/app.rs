@@ -5,72 +5,85 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cqrs_core::{
-    stream_id, Aggregate, CommandError, Committed, EventStore, LoadError, Repository, RetryPolicy,
+    CommandBus, CommandContext, CommandError, CommandRouter, Committed, EventStore, InProcessBus,
+    LoadError, Repository, RetryPolicy,
 };
-use order::domain::{Cents, Order, OrderCommand, OrderError, OrderEvent, OrderLine, OrderStatus};
-use serde::Serialize;
+use order::domain::Order;
 
 use crate::domain::{
     OrderAllocation, Product, ProductCommand, ProductError, ProductEvent, ReleaseOutcome,
     ReserveOutcome,
 };
+use crate::hosted_orders::HostedOrders;
 use crate::saga::FulfilmentSaga;
 use crate::views::{StockLevel, StockQueries, ViewUnavailable};
 
-/// An order as the inventory API reports it: the order's own state and the inventory's
-/// decision about it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct OrderReport {
-    /// Order id.
-    pub order_id: String,
-    /// Customer id.
-    pub customer_id: String,
-    /// The order's status (placed, paid, shipped, cancelled).
-    pub status: OrderStatus,
-    /// Why it was cancelled (e.g. `out_of_stock`), if it was.
-    pub cancel_reason: Option<String>,
-    /// Its lines.
-    pub lines: Vec<OrderLine>,
-    /// Sum of the lines, in minor units; `None` (`null`) if it overflows `u64` (only an
-    /// order recorded before the order limits existed can).
-    pub total: Option<Cents>,
-    /// The inventory's decision (pending until the saga has run).
-    pub allocation: OrderAllocation,
-}
-
 /// Commands and queries of the inventory system. Cheap to clone.
+///
+/// The inventory owns products and allocations. Orders belong to the order service: the
+/// saga sends it `ConfirmOrder` and `CancelOrder` through a [`CommandBus`] (Kafka in
+/// services mode, in process in embedded mode). In embedded mode the order service is
+/// hosted in this process too ([`hosted_orders`](Self::hosted_orders)).
 #[derive(Clone)]
 pub struct Inventory {
-    orders: Repository<Order, dyn EventStore>,
     products: Repository<Product, dyn EventStore>,
     allocations: Repository<OrderAllocation, dyn EventStore>,
     stock: Arc<dyn StockQueries>,
+    order_bus: Arc<dyn CommandBus>,
+    hosted_orders: Option<HostedOrders>,
 }
 
 impl Inventory {
-    /// The application on `store`, answering stock queries from `stock` (a read model the
-    /// caller keeps fed).
+    /// The inventory on `store`, answering stock queries from `stock` (a read model the
+    /// caller keeps fed), sending order commands through `order_bus` to the order service.
     ///
     /// Product commands retry conflicts patiently (up to 100 attempts): many orders
     /// reserving one popular sku at once all append to the same stream.
-    pub fn new(store: Arc<dyn EventStore>, stock: Arc<dyn StockQueries>) -> Self {
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        stock: Arc<dyn StockQueries>,
+        order_bus: Arc<dyn CommandBus>,
+    ) -> Self {
         let hot_stream = RetryPolicy::attempts(100)
             .with_backoff(Duration::from_millis(1), Duration::from_millis(20));
         Self {
-            orders: Repository::new(store.clone()),
             products: Repository::new(store.clone()).with_retry(hot_stream),
             allocations: Repository::new(store),
             stock,
+            order_bus,
+            hosted_orders: None,
         }
     }
 
-    /// The fulfilment saga, issuing commands through this application's repositories.
+    /// The inventory and the order service in one process (embedded mode): the `Order`
+    /// aggregate on the same `store`, its commands delivered by an [`InProcessBus`].
+    pub fn with_hosted_orders(store: Arc<dyn EventStore>, stock: Arc<dyn StockQueries>) -> Self {
+        let orders: Repository<Order, dyn EventStore> = Repository::new(store.clone());
+        let bus = InProcessBus::new(CommandRouter::new().route(orders.clone()));
+        let mut inventory = Self::new(store, stock, Arc::new(bus));
+        inventory.hosted_orders = Some(HostedOrders::new(orders, inventory.allocations.clone()));
+        inventory
+    }
+
+    /// The order service hosted in this process (embedded mode); `None` in services mode,
+    /// where orders are placed and read through the order service.
+    pub fn hosted_orders(&self) -> Option<&HostedOrders> {
+        self.hosted_orders.as_ref()
+    }
+
+    /// The fulfilment saga, issuing commands through this application's repositories and
+    /// its order bus.
     pub fn saga(&self) -> FulfilmentSaga {
         FulfilmentSaga::new(
-            self.orders.clone(),
+            self.order_bus.clone(),
             self.products.clone(),
             self.allocations.clone(),
         )
+    }
+
+    /// The inventory's decision about an order (pending until the saga has run).
+    pub async fn allocation(&self, order_id: &str) -> Result<OrderAllocation, LoadError> {
+        Ok(self.allocations.load(order_id).await?.state)
     }
 
     /// Registers a product; `Ok(false)` when it was registered before with the same name.
@@ -131,77 +144,23 @@ impl Inventory {
             order_id: order_id.to_owned(),
         };
         let committed = self.products.execute(command).await?;
-        Ok(match committed.events.first() {
-            Some(ProductEvent::ReservationReleased { qty, .. }) => {
-                ReleaseOutcome::Released { qty: *qty }
-            }
-            _ => ReleaseOutcome::NotReserved,
-        })
+        Ok(ReleaseOutcome::of(&committed.events))
     }
 
-    /// Places an order through the `Order` aggregate; the saga reacts to it.
-    pub async fn place_order(
+    /// Runs a product command in `context`: under an HTTP request's `Idempotency-Key`, a
+    /// repeat of its command id has no second effect and returns the first execution's
+    /// outcome (its events, or its recorded refusal).
+    pub async fn product_command(
         &self,
-        order_id: &str,
-        customer_id: &str,
-        items: Vec<OrderLine>,
-    ) -> Result<Committed<OrderEvent>, CommandError<OrderError>> {
-        let command = OrderCommand::PlaceOrder {
-            order_id: order_id.to_owned(),
-            customer_id: customer_id.to_owned(),
-            items,
-        };
-        self.orders.execute(command).await
+        context: &CommandContext,
+        command: ProductCommand,
+    ) -> Result<Committed<ProductEvent>, CommandError<ProductError>> {
+        self.products.execute_in(context, command).await
     }
 
-    /// Cancels an order; the saga releases its stock if it was confirmed.
-    pub async fn cancel_order(
-        &self,
-        order_id: &str,
-        reason: &str,
-    ) -> Result<Committed<OrderEvent>, CommandError<OrderError>> {
-        let command = OrderCommand::CancelOrder {
-            order_id: order_id.to_owned(),
-            reason: reason.to_owned(),
-        };
-        self.orders.execute(command).await
-    }
-
-    /// Runs any order command (pay, ship, ...); the saga reacts to what it records.
-    pub async fn order_command(
-        &self,
-        command: OrderCommand,
-    ) -> Result<Committed<OrderEvent>, CommandError<OrderError>> {
-        self.orders.execute(command).await
-    }
-
-    /// The order and the inventory's decision about it; `None` if it was never placed.
-    ///
-    /// Read from the order's stream (not a read model), so it is always current.
-    pub async fn order(&self, order_id: &str) -> Result<Option<OrderReport>, LoadError> {
-        let stream = stream_id::<Order>(order_id);
-        let events = self.orders.store().read_stream(&stream, 1).await?;
-        if events.is_empty() {
-            return Ok(None);
-        }
-        let (mut order, mut cancel_reason) = (Order::default(), None);
-        for recorded in &events {
-            let event: OrderEvent = recorded.decode(self.orders.upcasters())?;
-            if let OrderEvent::OrderCancelled { reason } = &event {
-                cancel_reason = Some(reason.clone());
-            }
-            order.apply(&event);
-        }
-        let allocation = self.allocations.load(order_id).await?.state;
-        Ok(Some(OrderReport {
-            total: order.total(),
-            order_id: order.order_id,
-            customer_id: order.customer_id,
-            status: order.status,
-            cancel_reason,
-            lines: order.lines,
-            allocation,
-        }))
+    /// The event store the inventory writes to.
+    pub fn store(&self) -> &Arc<dyn EventStore> {
+        self.products.store()
     }
 
     /// The product's stock level (from the read model).

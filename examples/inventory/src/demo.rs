@@ -68,6 +68,7 @@ pub fn orders() -> Vec<(&'static str, &'static str, Vec<OrderLine>)> {
 /// Runs the scenario on `system` and returns the printed report.
 pub async fn run(system: &InventorySystem, low_stock_threshold: u64) -> Result<String, DemoError> {
     let app = &system.app;
+    let order_desk = system.orders();
     let mut out = String::new();
     writeln!(out, "== commands")?;
     for (sku, name, qty) in PRODUCTS {
@@ -80,14 +81,14 @@ pub async fn run(system: &InventorySystem, low_stock_threshold: u64) -> Result<S
     }
     for (order_id, customer, lines) in orders() {
         let count = lines.len();
-        app.place_order(order_id, customer, lines).await?;
+        order_desk.place_order(order_id, customer, lines).await?;
         writeln!(out, "ok   place {order_id} for {customer} ({count} lines)")?;
     }
     system.settle().await?;
 
     // Bob cancels: the saga releases his lamp and pen. Alice pays and ships o-1: her units
     // leave the stock on hand.
-    app.cancel_order("o-2", "customer_request").await?;
+    order_desk.cancel_order("o-2", "customer_request").await?;
     writeln!(out, "ok   cancel o-2 (customer_request)")?;
     let pay = OrderCommand::PayOrder {
         order_id: "o-1".into(),
@@ -96,14 +97,14 @@ pub async fn run(system: &InventorySystem, low_stock_threshold: u64) -> Result<S
         order_id: "o-1".into(),
     };
     for (described, command) in [("pay o-1", pay), ("ship o-1", ship)] {
-        app.order_command(command).await?;
+        order_desk.order_command(command).await?;
         writeln!(out, "ok   {described}")?;
     }
     system.settle().await?;
 
     writeln!(out, "\n== orders")?;
     for (order_id, _, _) in orders() {
-        let Some(report) = app.order(order_id).await? else {
+        let Some(report) = order_desk.order(order_id).await? else {
             continue;
         };
         let status = match &report.cancel_reason {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cqrs_core::worker::{CatchUpError, ShutdownError};
+use cqrs_core::worker::{CatchUpError, ProcessedPosition, ShutdownError};
 use cqrs_core::{
     EventStore, InMemoryEventStore, ProjectionProgress, ProjectionRunner, RetryPolicy,
     RunnerConfig, RunnerError, RunningProjection,
@@ -13,6 +13,7 @@ use cqrs_core::{
 use service_kit::Health;
 
 use crate::app::Inventory;
+use crate::hosted_orders::HostedOrders;
 use crate::saga::SagaProjection;
 use crate::views::{StockLevelProjection, StockLevels};
 
@@ -54,7 +55,7 @@ impl InventorySystem {
     /// Starts on `store`; the saga and the view resume from their checkpoints there.
     pub fn on(store: Arc<dyn EventStore>) -> Self {
         let (projection, levels) = StockLevelProjection::new();
-        let app = Inventory::new(store.clone(), Arc::new(levels.clone()));
+        let app = Inventory::with_hosted_orders(store.clone(), Arc::new(levels.clone()));
         let saga_config = RunnerConfig {
             retry: RetryPolicy::attempts(10)
                 .with_backoff(Duration::from_millis(10), Duration::from_secs(2)),
@@ -75,6 +76,19 @@ impl InventorySystem {
             saga,
             stock_runner,
         }
+    }
+
+    /// The order service hosted in this process.
+    pub fn orders(&self) -> &HostedOrders {
+        self.app
+            .hosted_orders()
+            .expect("the embedded system is built with hosted orders")
+    }
+
+    /// How far the stock view has processed the log (its runner's checkpoint): what a
+    /// query's `min_position` waits for.
+    pub fn stock_position(&self) -> ProcessedPosition {
+        self.stock_runner.processed_position()
     }
 
     /// The shared event store.

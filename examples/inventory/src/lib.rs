@@ -17,11 +17,13 @@ mod app;
 pub mod demo;
 pub mod domain;
 mod embedded;
+mod hosted_orders;
 pub mod http;
 pub mod saga;
 pub mod services;
 pub mod views;
 
-pub use app::{Inventory, OrderReport};
+pub use app::Inventory;
 pub use embedded::InventorySystem;
+pub use hosted_orders::{HostedOrders, OrderReport};
 pub use services::{InventoryServices, ServicesConfig};

@@ -31,13 +31,14 @@ enum Mode {
     },
     /// Serve the HTTP/JSON API until SIGTERM or Ctrl-C, then stop gracefully within
     /// --shutdown-deadline (exit 0; non-zero when the deadline passes or a stop fails).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 }
 
 #[derive(Debug, Args)]
 struct ServeArgs {
     /// Address to listen on.
-    #[arg(long, env = "INVENTORY_LISTEN", default_value = "127.0.0.1:8080")]
+    /// (8081 by default, so the order service can keep 8080 on the same machine.)
+    #[arg(long, env = "INVENTORY_LISTEN", default_value = "127.0.0.1:8081")]
     listen: SocketAddr,
     /// Default threshold of `GET /stock/low` (products with fewer available units).
     #[arg(long, env = "LOW_STOCK_THRESHOLD", default_value_t = 5)]
@@ -46,15 +47,27 @@ struct ServeArgs {
     /// requests in flight, stopping the saga, the view and the relay).
     #[arg(long, env = "INVENTORY_SHUTDOWN_DEADLINE", default_value_t = 20)]
     shutdown_deadline: u64,
+    /// Longest a query given `?min_position=` waits for the stock view to get there, in
+    /// milliseconds, before it answers 503 with Retry-After (below the 10 s request
+    /// timeout).
+    #[arg(long, env = "MIN_POSITION_WAIT_MS", default_value_t = 2000,
+          value_parser = clap::value_parser!(u64).range(0..=9000))]
+    min_position_wait_ms: u64,
     /// PostgreSQL URL of the event store and the stock view (services mode, with
-    /// --kafka-brokers).
+    /// --kafka-brokers). The inventory's tables live in their own schemas; a separate
+    /// database works too (INVENTORY_DATABASE_URL takes precedence over DATABASE_URL).
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
+    /// The inventory's own PostgreSQL database, when it is not DATABASE_URL's.
+    #[arg(long, env = "INVENTORY_DATABASE_URL")]
+    inventory_database_url: Option<String>,
     /// Kafka bootstrap servers, e.g. 127.0.0.1:19092 (services mode, with --database-url).
     #[arg(long, env = "KAFKA_BROKERS")]
     kafka_brokers: Option<String>,
-    /// Prefix of the Kafka topic names (`{prefix}Order`, `{prefix}Product`, ...).
-    #[arg(long, env = "INVENTORY_TOPIC_PREFIX", default_value = "")]
+    /// Prefix of the Kafka topic names (`{prefix}Order`, `{prefix}Order.commands`,
+    /// `{prefix}Product`, ...): the same TOPIC_PREFIX as the order service's, so that one
+    /// deployment's services find each other and no other deployment's.
+    #[arg(long, env = "TOPIC_PREFIX", default_value = "")]
     topic_prefix: String,
     /// Schema of the event store in PostgreSQL.
     #[arg(
@@ -63,6 +76,10 @@ struct ServeArgs {
         default_value = "inventory_events"
     )]
     event_schema: String,
+    /// This process's static member id in the consumer groups (Kafka's
+    /// `group.instance.id`), stable across restarts, e.g. the pod's name.
+    #[arg(long, env = "INVENTORY_GROUP_INSTANCE_ID")]
+    group_instance_id: Option<String>,
     /// Schema of the stock view in PostgreSQL.
     #[arg(long, env = "INVENTORY_VIEW_SCHEMA", default_value = "inventory_views")]
     view_schema: String,
@@ -76,13 +93,18 @@ enum Running {
 
 impl Running {
     async fn start(args: &ServeArgs) -> Result<Self, MainError> {
-        match (&args.database_url, &args.kafka_brokers) {
+        let database_url = args
+            .inventory_database_url
+            .as_ref()
+            .or(args.database_url.as_ref());
+        match (database_url, &args.kafka_brokers) {
             (None, None) => Ok(Running::Embedded(InventorySystem::embedded())),
             (Some(database_url), Some(kafka_brokers)) => {
                 let mut config = ServicesConfig::new(database_url, kafka_brokers);
                 config.topic_prefix.clone_from(&args.topic_prefix);
                 config.event_schema.clone_from(&args.event_schema);
                 config.view_schema.clone_from(&args.view_schema);
+                config.group_instance_id.clone_from(&args.group_instance_id);
                 Ok(Running::Services(InventoryServices::start(config).await?))
             }
             _ => Err("services mode needs both --database-url (DATABASE_URL) and --kafka-brokers (KAFKA_BROKERS); set neither for embedded mode".into()),
@@ -110,6 +132,13 @@ impl Running {
         }
     }
 
+    fn stock_position(&self) -> cqrs_core::worker::ProcessedPosition {
+        match self {
+            Running::Embedded(system) => system.stock_position(),
+            Running::Services(services) => services.stock_position(),
+        }
+    }
+
     async fn shutdown(self) -> Result<(), MainError> {
         match self {
             Running::Embedded(system) => Ok(system.shutdown().await?),
@@ -131,7 +160,7 @@ async fn main() -> ExitCode {
         Mode::Demo {
             low_stock_threshold,
         } => demo(low_stock_threshold).await,
-        Mode::Serve(args) => serve(args).await,
+        Mode::Serve(args) => serve(*args).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -164,6 +193,11 @@ async fn serve(args: ServeArgs) -> Result<(), MainError> {
         inventory: system.app(),
         low_stock_threshold: args.low_stock_threshold,
         health: system.health(),
+        stock_position: system.stock_position(),
+        read_your_writes: service_kit::read_your_writes::ReadYourWrites {
+            max_wait: Duration::from_millis(args.min_position_wait_ms),
+            ..Default::default()
+        },
     };
     tracing::info!(mode = system.mode(), "starting");
     eprintln!(

@@ -1,11 +1,16 @@
-//! Services mode: PostgreSQL event store and stock view, Kafka between the order events
-//! and the saga.
+//! Services mode: the inventory as a service of its own next to the order service. Its own
+//! PostgreSQL event store and stock view (its own schemas; a database of its own works
+//! too), its own relay; orders reach it only through Kafka.
 //!
 //! ```text
-//! HTTP command -> Repository -> PostgreSQL event store ──(outbox relay)──> Kafka topics
-//!                                                   `Order`, `Product`, `Allocation`
-//!   topic `Order`   ──(group inventory-fulfilment-saga)──> SagaProjection -> commands
-//!   topic `Product` ──(group inventory-stock-levels)────> PgStockLevels (PostgreSQL)
+//! order service: Order events ──(its relay)──> topic `Order`
+//!   topic `Order` ──(group inventory-fulfilment-saga)──> SagaProjection
+//!        -> Product / OrderAllocation commands -> inventory event store
+//!        -> ConfirmOrder / CancelOrder ──(KafkaCommandSender)──> topic `Order.commands`
+//!                                                   ──> the order service's CommandProcessor
+//!        <- replies on topic `inventory.replies`
+//! inventory event store ──(its relay)──> topics `Product`, `OrderAllocation`
+//!   topic `Product` ──(group inventory-stock-levels)──> PgStockLevels (PostgreSQL)
 //! HTTP query <- PgStockLevels
 //! ```
 //!
@@ -24,8 +29,8 @@ use std::sync::Arc;
 use cqrs_core::lease::{LeaseConfig, LeaseStore};
 use cqrs_core::{Aggregate, EventStore, StoreLimits};
 use cqrs_kafka::{
-    ConsumerConfig, ConsumerRunner, EventRelay, KafkaConfig, ProjectionHandler, RelayConfig,
-    RunningConsumer, RunningRelay, TopicMapping,
+    CommandTopics, ConsumerConfig, ConsumerRunner, EventRelay, KafkaCommandSender, KafkaConfig,
+    ProjectionHandler, RelayConfig, RunningConsumer, RunningRelay, SenderConfig, TopicMapping,
 };
 use cqrs_postgres::{PgEventStore, PgEventStoreConfig, SchemaName};
 use order::domain::Order;
@@ -49,10 +54,15 @@ pub struct ServicesConfig {
     pub event_schema: String,
     /// Schema of the stock view. Default `inventory_views`.
     pub view_schema: String,
-    /// Prefix of topic names (`{prefix}Order`, ...). Default empty.
+    /// Prefix of topic names (`{prefix}Order`, `{prefix}Order.commands`, ...) and of the
+    /// consumer group ids: the same prefix as the order service's. Default empty.
     pub topic_prefix: String,
-    /// Prefix of consumer group ids and of the relay's checkpoint. Default `inventory`.
+    /// Prefix of consumer group ids (after the topic prefix) and of the relay's checkpoint.
+    /// Default `inventory`.
     pub group_prefix: String,
+    /// Static membership in the consumer groups (`group.instance.id`), as a StatefulSet
+    /// pod's name: a restarted process takes back its predecessor's partitions at once.
+    pub group_instance_id: Option<String>,
     /// Partitions of the topics created at start-up. Default 3.
     pub partitions: i32,
 }
@@ -67,12 +77,25 @@ impl ServicesConfig {
             view_schema: "inventory_views".into(),
             topic_prefix: String::new(),
             group_prefix: "inventory".into(),
+            group_instance_id: None,
             partitions: 3,
         }
     }
 
     fn topic(&self, category: &str) -> String {
         format!("{}{category}", self.topic_prefix)
+    }
+
+    fn group(&self, name: &str) -> String {
+        format!("{}{}-{name}", self.topic_prefix, self.group_prefix)
+    }
+
+    fn consumer(&self, group: String, topic: String, dead_letters: String) -> ConsumerConfig {
+        ConsumerConfig {
+            group_instance_id: self.group_instance_id.clone(),
+            ..ConsumerConfig::new(group, [topic])
+        }
+        .with_dead_letter_topic(dead_letters)
     }
 }
 
@@ -83,19 +106,19 @@ pub struct InventoryServices {
     /// The background workers `/health/ready` reports on.
     pub health: Health,
     relay: RunningRelay,
+    order_bus: KafkaCommandSender,
     saga: RunningConsumer<ProjectionHandler<SagaProjection>>,
     stock: RunningConsumer<ProjectionHandler<PgStockLevels>>,
 }
 
 /// The event store's limits in services mode: every category the relay publishes (the
-/// inventory's products and allocations, and the orders it stores) is limited to what the
-/// relay's producer can publish ([`RelayConfig::max_payload_bytes`]), so the relay never
-/// meets a stored event the broker refuses as too large; the store refuses it at append
-/// instead (HTTP 422).
+/// inventory's products and allocations) is limited to what the relay's producer can
+/// publish ([`RelayConfig::max_payload_bytes`]), so the relay never meets a stored event
+/// the broker refuses as too large; the store refuses it at append instead (HTTP 422).
 pub fn store_limits(relay: &RelayConfig) -> StoreLimits {
     let base = StoreLimits::default();
     let max_payload = relay.max_payload_bytes(&base);
-    [Product::TYPE, OrderAllocation::TYPE, Order::TYPE]
+    [Product::TYPE, OrderAllocation::TYPE]
         .into_iter()
         .fold(base, |limits, category| {
             limits.with_category_max_payload(category, max_payload)
@@ -110,7 +133,8 @@ impl InventoryServices {
     /// Name of the stock view's consumer in `/health/ready`.
     pub const STOCK_WORKER: &'static str = "stock-levels-consumer";
 
-    /// Connects, migrates, creates the topics, starts the relay, the saga and the view.
+    /// Connects, migrates, creates the topics, starts the relay, the order command sender,
+    /// the saga and the view.
     pub async fn start(config: ServicesConfig) -> Result<Self, BoxError> {
         let relay_config = RelayConfig {
             checkpoint_name: format!("{}-kafka-relay", config.group_prefix),
@@ -132,20 +156,25 @@ impl InventoryServices {
         let store = Arc::new(store);
         let leases: Arc<dyn LeaseStore> = store.clone();
         let store: Arc<dyn EventStore> = store;
-        let app = Inventory::new(store.clone(), Arc::new(view.clone()));
 
         let kafka = KafkaConfig::new(config.kafka_brokers.clone());
+        // The order service's topics (it creates them too; whoever starts first does).
         let order_topic = config.topic(Order::TYPE);
+        let command_topics = CommandTopics::new().with_prefix(config.topic_prefix.clone());
+        let order_commands = command_topics.topic_for(Order::TYPE).into_owned();
+        let replies = config.topic(&format!("{}.replies", config.group_prefix));
         let product_topic = config.topic(Product::TYPE);
         let allocation_topic = config.topic(OrderAllocation::TYPE);
-        let saga_group = format!("{}-fulfilment-saga", config.group_prefix);
-        let stock_group = format!("{}-stock-levels", config.group_prefix);
+        let saga_group = config.group("fulfilment-saga");
+        let stock_group = config.group("stock-levels");
         let saga_dlq = format!("{order_topic}.{saga_group}.dlq");
         let stock_dlq = format!("{product_topic}.{stock_group}.dlq");
         cqrs_kafka::create_topics(
             &kafka,
             &[
                 order_topic.as_str(),
+                order_commands.as_str(),
+                replies.as_str(),
                 product_topic.as_str(),
                 allocation_topic.as_str(),
                 saga_dlq.as_str(),
@@ -155,6 +184,14 @@ impl InventoryServices {
             1,
         )
         .await?;
+        let order_bus =
+            KafkaCommandSender::start(kafka.clone(), SenderConfig::new(command_topics, replies))
+                .await?;
+        let app = Inventory::new(
+            store.clone(),
+            Arc::new(view.clone()),
+            Arc::new(order_bus.clone()),
+        );
 
         // Any number of replicas: one publishes, the others stand by (see the README).
         let relay = EventRelay::new(store, kafka.clone())
@@ -163,15 +200,13 @@ impl InventoryServices {
             .spawn();
         let saga = ConsumerRunner::new(
             kafka.clone(),
-            ConsumerConfig::new(saga_group.clone(), [order_topic.clone()])
-                .with_dead_letter_topic(saga_dlq),
+            config.consumer(saga_group.clone(), order_topic.clone(), saga_dlq),
             ProjectionHandler::new(SagaProjection::new(app.saga())),
         )
         .spawn()?;
         let stock = ConsumerRunner::new(
             kafka,
-            ConsumerConfig::new(stock_group.clone(), [product_topic.clone()])
-                .with_dead_letter_topic(stock_dlq),
+            config.consumer(stock_group.clone(), product_topic.clone(), stock_dlq),
             ProjectionHandler::new(view),
         )
         .spawn()?;
@@ -190,16 +225,25 @@ impl InventoryServices {
             app,
             health,
             relay,
+            order_bus,
             saga,
             stock,
         })
     }
 
-    /// Stops the consumers (committing their offsets), then the relay (flushing and
-    /// storing its checkpoint).
+    /// How far this process's stock-view consumer has processed the log (see
+    /// `cqrs_kafka::ConsumerStats::processed_position` for what that means per partition,
+    /// and its limits with several replicas): what a query's `min_position` waits for.
+    pub fn stock_position(&self) -> cqrs_core::worker::ProcessedPosition {
+        self.stock.processed_position()
+    }
+
+    /// Stops the consumers (committing their offsets), then the command sender, then the
+    /// relay (flushing and storing its checkpoint).
     pub async fn shutdown(self) -> Result<(), BoxError> {
         let saga = self.saga.shutdown().await.map(|_| ());
         let stock = self.stock.shutdown().await.map(|_| ());
+        self.order_bus.shutdown().await;
         let relay = self.relay.shutdown().await;
         saga?;
         stock?;

@@ -26,7 +26,12 @@ async fn fifty_concurrent_orders_for_twenty_units_confirm_twenty_and_cancel_thir
         .map(|id| {
             let app = system.app.clone();
             let id = id.clone();
-            tokio::spawn(async move { app.place_order(&id, "c", vec![line("hot", 1)]).await })
+            tokio::spawn(async move {
+                app.hosted_orders()
+                    .expect("embedded mode hosts orders")
+                    .place_order(&id, "c", vec![line("hot", 1)])
+                    .await
+            })
         })
         .collect();
     for task in placing {
@@ -48,7 +53,9 @@ async fn fifty_sagas_racing_on_one_sku_never_oversell() {
     stocked(&app, "hot", STOCK).await;
     let ids = order_ids();
     for id in &ids {
-        app.place_order(id, "c", vec![line("hot", 1)])
+        app.hosted_orders()
+            .expect("embedded mode hosts orders")
+            .place_order(id, "c", vec![line("hot", 1)])
             .await
             .expect("placed");
     }

@@ -17,12 +17,20 @@ async fn an_order_whose_lines_are_all_available_is_confirmed_and_its_stock_reser
     let app = &system.app;
     stocked(app, "pen", 5).await;
     stocked(app, "book", 2).await;
-    app.place_order("o1", "c1", vec![line("pen", 2), line("book", 2)])
+    app.hosted_orders()
+        .expect("embedded mode hosts orders")
+        .place_order("o1", "c1", vec![line("pen", 2), line("book", 2)])
         .await
         .expect("place");
     system.settle().await.expect("settle");
 
-    let report = app.order("o1").await.expect("load").expect("placed");
+    let report = app
+        .hosted_orders()
+        .expect("embedded mode hosts orders")
+        .order("o1")
+        .await
+        .expect("load")
+        .expect("placed");
     assert_eq!(report.status, OrderStatus::Placed);
     assert_eq!(report.allocation.status, AllocationStatus::Confirmed);
     let pen = system.stock.get("pen").expect("pen in view");
@@ -39,12 +47,20 @@ async fn an_order_with_one_short_line_keeps_nothing_and_is_cancelled_out_of_stoc
     stocked(app, "book", 5).await;
     stocked(app, "pen", 1).await;
     // Lines are reserved in sku order: book first (succeeds), then pen (fails).
-    app.place_order("o1", "c1", vec![line("book", 2), line("pen", 2)])
+    app.hosted_orders()
+        .expect("embedded mode hosts orders")
+        .place_order("o1", "c1", vec![line("book", 2), line("pen", 2)])
         .await
         .expect("place");
     system.settle().await.expect("settle");
 
-    let report = app.order("o1").await.expect("load").expect("placed");
+    let report = app
+        .hosted_orders()
+        .expect("embedded mode hosts orders")
+        .order("o1")
+        .await
+        .expect("load")
+        .expect("placed");
     assert_eq!(report.status, OrderStatus::Cancelled);
     assert_eq!(report.cancel_reason.as_deref(), Some(OUT_OF_STOCK));
     assert_eq!(report.allocation.status, AllocationStatus::Rejected);
@@ -82,7 +98,9 @@ async fn an_order_with_one_short_line_keeps_nothing_and_is_cancelled_out_of_stoc
 async fn an_order_for_an_unknown_product_is_cancelled_out_of_stock() {
     let (store, app) = bare_app();
     stocked(&app, "pen", 5).await;
-    app.place_order("o1", "c1", vec![line("pen", 1), line("ghost", 1)])
+    app.hosted_orders()
+        .expect("embedded mode hosts orders")
+        .place_order("o1", "c1", vec![line("pen", 1), line("ghost", 1)])
         .await
         .expect("place");
     let outcome = react(&app.saga(), &order_placed(&store, "o1").await)
@@ -100,7 +118,9 @@ async fn an_order_for_an_unknown_product_is_cancelled_out_of_stock() {
 async fn a_sku_on_several_lines_is_reserved_as_their_sum() {
     let (store, app) = bare_app();
     stocked(&app, "pen", 5).await;
-    app.place_order("o1", "c1", vec![line("pen", 2), line("pen", 3)])
+    app.hosted_orders()
+        .expect("embedded mode hosts orders")
+        .place_order("o1", "c1", vec![line("pen", 2), line("pen", 3)])
         .await
         .expect("place");
     let outcome = react(&app.saga(), &order_placed(&store, "o1").await).await;
@@ -136,7 +156,9 @@ async fn assert_redelivery_changes_nothing(
 async fn a_redelivered_order_placed_is_a_no_op_after_a_confirmation() {
     let (store, app) = bare_app();
     stocked(&app, "pen", 5).await;
-    app.place_order("o1", "c1", vec![line("pen", 2)])
+    app.hosted_orders()
+        .expect("embedded mode hosts orders")
+        .place_order("o1", "c1", vec![line("pen", 2)])
         .await
         .expect("place");
     let placed = order_placed(&store, "o1").await;
@@ -151,7 +173,9 @@ async fn a_redelivered_order_placed_is_a_no_op_after_a_confirmation() {
 async fn a_redelivered_order_placed_is_a_no_op_after_a_rejection() {
     let (store, app) = bare_app();
     stocked(&app, "pen", 1).await;
-    app.place_order("o1", "c1", vec![line("pen", 2)])
+    app.hosted_orders()
+        .expect("embedded mode hosts orders")
+        .place_order("o1", "c1", vec![line("pen", 2)])
         .await
         .expect("place");
     let placed = order_placed(&store, "o1").await;
@@ -160,7 +184,13 @@ async fn a_redelivered_order_placed_is_a_no_op_after_a_rejection() {
     // Stock arrives meanwhile: the recorded decision still stands.
     app.receive_stock("pen", 10).await.expect("receive");
     assert_redelivery_changes_nothing(&store, &app, &placed).await;
-    let report = app.order("o1").await.expect("load").expect("placed");
+    let report = app
+        .hosted_orders()
+        .expect("embedded mode hosts orders")
+        .order("o1")
+        .await
+        .expect("load")
+        .expect("placed");
     assert_eq!(report.status, OrderStatus::Cancelled);
 }
 
@@ -169,7 +199,9 @@ async fn a_redelivery_completes_a_compensation_interrupted_by_a_crash() {
     let (store, app) = bare_app();
     stocked(&app, "pen", 5).await;
     stocked(&app, "book", 0).await;
-    app.place_order("o1", "c1", vec![line("pen", 2), line("book", 1)])
+    app.hosted_orders()
+        .expect("embedded mode hosts orders")
+        .place_order("o1", "c1", vec![line("pen", 2), line("book", 1)])
         .await
         .expect("place");
     // A saga run that crashed after reserving the pen and recording the rejection.
@@ -196,7 +228,13 @@ async fn a_redelivery_completes_a_compensation_interrupted_by_a_crash() {
     );
     let pen = app.product("pen").await.expect("load").expect("registered");
     assert_eq!(pen.reserved(), 0, "the interrupted reservation is released");
-    let report = app.order("o1").await.expect("load").expect("placed");
+    let report = app
+        .hosted_orders()
+        .expect("embedded mode hosts orders")
+        .order("o1")
+        .await
+        .expect("load")
+        .expect("placed");
     assert_eq!(report.status, OrderStatus::Cancelled);
     assert_eq!(report.cancel_reason.as_deref(), Some(OUT_OF_STOCK));
 }
@@ -238,7 +276,9 @@ async fn the_sagas_commands_join_the_orders_correlation() {
             )
         })
         .collect();
-    assert_eq!(caused.len(), 4, "{caused:#?}");
+    // o1: StockReserved, the allocation's OrderConfirmed, the order's OrderConfirmed (sent
+    // over the in-process command bus); o2: OrderRejected, OrderCancelled (over the bus).
+    assert_eq!(caused.len(), 5, "{caused:#?}");
     for event in caused {
         assert_eq!(
             event.metadata.correlation_id,
@@ -256,17 +296,27 @@ async fn cancelling_a_confirmed_order_releases_its_stock() {
     let system = InventorySystem::embedded();
     let app = &system.app;
     stocked(app, "pen", 3).await;
-    app.place_order("o1", "c1", vec![line("pen", 3)])
+    app.hosted_orders()
+        .expect("embedded mode hosts orders")
+        .place_order("o1", "c1", vec![line("pen", 3)])
         .await
         .expect("place");
     system.settle().await.expect("settle");
     assert_eq!(system.stock.get("pen").expect("view").available, 0);
 
-    app.cancel_order("o1", "customer_request")
+    app.hosted_orders()
+        .expect("embedded mode hosts orders")
+        .cancel_order("o1", "customer_request")
         .await
         .expect("cancel");
     system.settle().await.expect("settle");
-    let report = app.order("o1").await.expect("load").expect("placed");
+    let report = app
+        .hosted_orders()
+        .expect("embedded mode hosts orders")
+        .order("o1")
+        .await
+        .expect("load")
+        .expect("placed");
     assert_eq!(report.allocation.status, AllocationStatus::Released);
     let pen = system.stock.get("pen").expect("view");
     assert_eq!((pen.on_hand, pen.reserved, pen.available), (3, 0, 3));
@@ -278,7 +328,9 @@ async fn shipping_a_confirmed_order_takes_its_units_out_of_stock() {
     let system = InventorySystem::embedded();
     let app = &system.app;
     stocked(app, "pen", 3).await;
-    app.place_order("o1", "c1", vec![line("pen", 2)])
+    app.hosted_orders()
+        .expect("embedded mode hosts orders")
+        .place_order("o1", "c1", vec![line("pen", 2)])
         .await
         .expect("place");
     system.settle().await.expect("settle");
@@ -290,10 +342,20 @@ async fn shipping_a_confirmed_order_takes_its_units_out_of_stock() {
             order_id: "o1".into(),
         },
     ] {
-        app.order_command(command).await.expect("pay and ship");
+        app.hosted_orders()
+            .expect("embedded mode hosts orders")
+            .order_command(command)
+            .await
+            .expect("pay and ship");
     }
     system.settle().await.expect("settle");
-    let report = app.order("o1").await.expect("load").expect("placed");
+    let report = app
+        .hosted_orders()
+        .expect("embedded mode hosts orders")
+        .order("o1")
+        .await
+        .expect("load")
+        .expect("placed");
     assert_eq!(report.allocation.status, AllocationStatus::Shipped);
     let pen = system.stock.get("pen").expect("view");
     assert_eq!((pen.on_hand, pen.reserved, pen.available), (1, 0, 1));

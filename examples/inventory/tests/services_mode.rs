@@ -1,5 +1,8 @@
-//! Services mode end to end: PostgreSQL event store and stock view, the outbox relay to
-//! Kafka, the saga consuming `OrderPlaced` with a consumer group, driven over HTTP.
+//! Services mode end to end, both services in this test's process: the order service
+//! (its own event store schema, its relay to the `Order` topic, its command processor) and
+//! the inventory service (its own schemas, the saga consuming `OrderPlaced` with a consumer
+//! group and sending `ConfirmOrder` / `CancelOrder` back over the Kafka command bus), the
+//! inventory driven over HTTP. `tests/two_services.rs` runs the two as OS processes.
 //!
 //! Needs PostgreSQL (`DATABASE_URL`) and a Kafka broker (`KAFKA_BROKERS`; `scripts/test.sh`
 //! starts one). Without them it prints one SKIPPED line, unless `CI=true` (then it fails).
@@ -11,6 +14,7 @@ use std::time::Duration;
 
 use inventory::http::{self, ApiState};
 use inventory::{InventoryServices, ServicesConfig};
+use order::domain::{Cents, Order, OrderCommand, OrderLine, OrderStatus};
 use serde_json::{json, Value};
 use service_kit::testing::services::Services;
 use support::http_client::request;
@@ -54,6 +58,15 @@ async fn fifty_orders_over_kafka_confirm_exactly_the_stock_and_cancel_the_rest()
     config.view_schema = view_schema.clone();
     config.topic_prefix = format!("inv{run}.");
     config.group_prefix = format!("inv-{run}");
+    let mut order_config =
+        order::ServicesConfig::new(&services_at.database_url, &services_at.kafka_brokers);
+    let (order_events, order_views) = (format!("inv_orders_{run}"), format!("inv_oviews_{run}"));
+    order_config.event_schema = order_events.clone();
+    order_config.view_schema = order_views.clone();
+    order_config.topic_prefix = config.topic_prefix.clone();
+    let order_service = order::OrderServices::start(order_config)
+        .await
+        .expect("order service starts");
     let services = InventoryServices::start(config)
         .await
         .expect("services start");
@@ -66,6 +79,8 @@ async fn fifty_orders_over_kafka_confirm_exactly_the_stock_and_cancel_the_rest()
         inventory: services.app.clone(),
         low_stock_threshold: 5,
         health: services.health.clone(),
+        stock_position: services.stock_position(),
+        read_your_writes: Default::default(),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(http::serve(listener, state, async {
@@ -93,42 +108,55 @@ async fn fifty_orders_over_kafka_confirm_exactly_the_stock_and_cancel_the_rest()
     let placing: Vec<_> = ids
         .iter()
         .map(|id| {
-            let body = json!({
-                "order_id": id,
-                "customer_id": "c",
-                "items": [{ "sku": "hot", "label": "Hot item", "unit_price": 999, "quantity": 1 }]
-            });
-            tokio::spawn(async move { call(addr, "POST", "/orders", Some(body)).await })
+            let orders = order_service.orders.clone();
+            let place = OrderCommand::PlaceOrder {
+                order_id: id.clone(),
+                customer_id: "c".into(),
+                items: vec![OrderLine {
+                    sku: "hot".into(),
+                    label: "Hot item".into(),
+                    unit_price: Cents(999),
+                    quantity: 1,
+                }],
+            };
+            tokio::spawn(async move { orders.execute(place).await })
         })
         .collect();
     for task in placing {
-        let (status, body) = task.await.expect("task");
-        assert_eq!(status, 202, "{body}");
+        task.await
+            .expect("task")
+            .expect("placed by the order service");
     }
 
+    // The inventory's decision (its API) and the order's state (the order service's store)
+    // agree: exactly the stock confirmed, the rest cancelled for want of stock.
     let (mut confirmed, mut cancelled) = (0, 0);
     for id in &ids {
-        let report = eventually(addr, &format!("/orders/{id}"), |b| {
-            b["allocation"]["status"] != "pending"
+        let allocation = eventually(addr, &format!("/orders/{id}/allocation"), |b| {
+            b["status"] != "pending"
         })
         .await;
-        match report["allocation"]["status"].as_str() {
+        let order = order_decided(&order_service, id).await;
+        match allocation["status"].as_str() {
             Some("confirmed") => {
-                assert_eq!(report["status"], "placed", "{report}");
+                assert!(order.confirmed, "{id}: {order:?}");
+                assert_eq!(order.status, OrderStatus::Placed, "{id}: {order:?}");
                 confirmed += 1;
             }
             Some("rejected") => {
-                let cancelled_report = eventually(addr, &format!("/orders/{id}"), |b| {
-                    b["status"] == "cancelled"
-                })
-                .await;
-                assert_eq!(cancelled_report["cancel_reason"], "out_of_stock");
+                assert_eq!(order.status, OrderStatus::Cancelled, "{id}: {order:?}");
+                assert_eq!(order.cancel_reason.as_deref(), Some("out_of_stock"));
+                assert!(!order.confirmed, "{id}: {order:?}");
                 cancelled += 1;
             }
             other => panic!("order {id}: unexpected allocation {other:?}"),
         }
     }
     assert_eq!((confirmed, cancelled), (20, 30));
+    // In services mode the inventory serves no order endpoints: they are the order
+    // service's.
+    let (status, _) = call(addr, "GET", "/orders/k-00", None).await;
+    assert_eq!(status, 404);
 
     let level = eventually(addr, "/products/hot", |b| b["reserved"] == STOCK).await;
     assert_eq!(
@@ -185,8 +213,29 @@ async fn fifty_orders_over_kafka_confirm_exactly_the_stock_and_cancel_the_rest()
     let _ = stop.send(());
     server.await.expect("server task").expect("served");
     services.shutdown().await.expect("shutdown");
+    order_service
+        .shutdown()
+        .await
+        .expect("order service shutdown");
     // Leave nothing behind in the shared database.
     services_at
-        .drop_schemas(&[&event_schema, &view_schema])
+        .drop_schemas(&[&event_schema, &view_schema, &order_events, &order_views])
         .await;
+}
+
+/// The order once the saga's command reached it (confirmed or cancelled), read from the
+/// order service's store.
+async fn order_decided(service: &order::OrderServices, id: &str) -> Order {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let order = service.orders.load(id).await.expect("load order").state;
+        if order.confirmed || order.status == OrderStatus::Cancelled {
+            return order;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "order {id} never decided: {order:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -44,7 +44,7 @@ fn services_mode_stops_on_sigterm_with_exit_code_0() {
         &[
             ("INVENTORY_EVENT_SCHEMA", &events),
             ("INVENTORY_VIEW_SCHEMA", &views),
-            ("INVENTORY_TOPIC_PREFIX", &format!("sig{run}.")),
+            ("TOPIC_PREFIX", &format!("sig{run}.")),
         ],
         &["--shutdown-deadline", "10"],
     );

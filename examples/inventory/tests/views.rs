@@ -66,10 +66,14 @@ async fn a_rebuilt_view_is_identical_and_resumes_from_its_checkpoint() {
     let app = &system.app;
     stocked(app, "pen", 3).await;
     stocked(app, "book", 1).await;
-    app.place_order("o1", "c", vec![line("pen", 2)])
+    app.hosted_orders()
+        .expect("embedded mode hosts orders")
+        .place_order("o1", "c", vec![line("pen", 2)])
         .await
         .expect("place");
-    app.place_order("o2", "c", vec![line("pen", 2), line("book", 1)])
+    app.hosted_orders()
+        .expect("embedded mode hosts orders")
+        .place_order("o2", "c", vec![line("pen", 2), line("book", 1)])
         .await
         .expect("place");
     system.settle().await.expect("settle");

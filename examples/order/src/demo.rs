@@ -135,5 +135,6 @@ fn describe(command: &OrderCommand) -> String {
         OrderCommand::PayOrder { order_id } => format!("pay {order_id}"),
         OrderCommand::CancelOrder { order_id, reason } => format!("cancel {order_id} ({reason})"),
         OrderCommand::ShipOrder { order_id } => format!("ship {order_id}"),
+        OrderCommand::ConfirmOrder { order_id } => format!("confirm {order_id}"),
     }
 }

@@ -3,12 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use cqrs_core::worker::{CatchUpError, ShutdownError};
+use cqrs_core::worker::{CatchUpError, ProcessedPosition, ShutdownError};
 use cqrs_core::{
     CommandError, Committed, EventStore, InMemoryEventStore, ProjectionProgress, ProjectionRunner,
     Repository, RunnerError, RunningProjection,
 };
 
+use service_kit::read_your_writes::ReadYourWrites;
 use service_kit::Health;
 
 use crate::domain::{Order, OrderCommand, OrderError, OrderEvent};
@@ -72,6 +73,12 @@ impl OrderSystem {
         crate::http::AppState {
             orders: self.orders.clone(),
             tiers: std::sync::Arc::new(self.tiers.clone()),
+            tiers_position: self.runner.processed_position(),
+            orders_position: ProcessedPosition::store_head(
+                "order-event-store",
+                self.orders.store().clone(),
+            ),
+            read_your_writes: ReadYourWrites::default(),
             health: self.health.clone(),
         }
     }

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use cqrs_core::BoxError;
+use order::http::AppState;
 use order::{OrderServices, OrderSystem, ServicesConfig};
+use service_kit::read_your_writes::ReadYourWrites;
 
 /// Online ordering with a price-tier read model, built on cqrs-rs.
 ///
@@ -36,6 +38,12 @@ enum Mode {
         /// (finishing requests in flight, stopping the workers, flushing the relay).
         #[arg(long, env = "ORDER_SHUTDOWN_DEADLINE", default_value_t = 20)]
         shutdown_deadline: u64,
+        /// Longest a query given `?min_position=` waits for its read model to get there,
+        /// in milliseconds, before it answers 503 with Retry-After (below the 10 s
+        /// request timeout).
+        #[arg(long, env = "MIN_POSITION_WAIT_MS", default_value_t = 2000,
+              value_parser = clap::value_parser!(u64).range(0..=9000))]
+        min_position_wait_ms: u64,
         #[command(flatten)]
         services: Box<ServiceArgs>,
     },
@@ -68,7 +76,7 @@ struct ServiceArgs {
     #[arg(long, env = "ORDER_GROUP_INSTANCE_ID")]
     group_instance_id: Option<String>,
     /// Prefix of the Kafka topics (the events go to `{prefix}Order`).
-    #[arg(long, env = "ORDER_TOPIC_PREFIX", default_value = "")]
+    #[arg(long, env = "TOPIC_PREFIX", default_value = "")]
     topic_prefix: String,
 }
 
@@ -104,12 +112,17 @@ async fn main() -> ExitCode {
         Mode::Serve {
             listen,
             shutdown_deadline,
+            min_position_wait_ms,
             services,
         } => {
             let deadline = Duration::from_secs(shutdown_deadline);
+            let reads = ReadYourWrites {
+                max_wait: Duration::from_millis(min_position_wait_ms),
+                ..ReadYourWrites::default()
+            };
             match services.config() {
-                Ok(Some(config)) => serve_services(listen, config, deadline).await,
-                Ok(None) => serve(listen, deadline).await,
+                Ok(Some(config)) => serve_services(listen, config, deadline, reads).await,
+                Ok(None) => serve(listen, deadline, reads).await,
                 Err(error) => Err(error),
             }
         }
@@ -135,13 +148,17 @@ async fn serve_services(
     listen: SocketAddr,
     config: ServicesConfig,
     deadline: Duration,
+    reads: ReadYourWrites,
 ) -> Result<(), BoxError> {
     // Listening from here on: a SIGTERM during start-up is a graceful stop once started.
     let signal = service_kit::shutdown::signal();
     let services = OrderServices::start(config).await?;
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "order API listening (services mode)");
-    let router = order::http::router(services.app_state());
+    let router = order::http::router(AppState {
+        read_your_writes: reads,
+        ..services.app_state()
+    });
     service_kit::shutdown::serve_until_signal(
         listener,
         router,
@@ -152,12 +169,19 @@ async fn serve_services(
     .await
 }
 
-async fn serve(listen: SocketAddr, deadline: Duration) -> Result<(), BoxError> {
+async fn serve(
+    listen: SocketAddr,
+    deadline: Duration,
+    reads: ReadYourWrites,
+) -> Result<(), BoxError> {
     let signal = service_kit::shutdown::signal();
     let system = OrderSystem::embedded();
     let listener = tokio::net::TcpListener::bind(listen).await?;
     tracing::info!(address = %listener.local_addr()?, "order API listening (embedded mode)");
-    let router = order::http::router(system.app_state());
+    let router = order::http::router(AppState {
+        read_your_writes: reads,
+        ..system.app_state()
+    });
     service_kit::shutdown::serve_until_signal(listener, router, signal, deadline, async move {
         system.shutdown().await.map_err(BoxError::from)
     })

@@ -5,6 +5,9 @@
 //! HTTP command -> Repository -> event store ──(outbox relay)──> Kafka topic `Order`
 //!                                                                 │ consumer group
 //! HTTP query  <- PgPriceTiers (PostgreSQL) <── ProjectionHandler <┘
+//! topic `Order.commands` (other services: the inventory's saga)
+//!   ──(group order-command-processor)──> CommandProcessor -> Repository -> event store
+//!   replies -> each command's reply-to topic
 //! ```
 //!
 //! The view is a [`TypedProjection`](cqrs_core::TypedProjection) of `Order`, fed through
@@ -18,10 +21,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cqrs_core::lease::{LeaseConfig, LeaseStore};
-use cqrs_core::{EventStore, Repository, StoreLimits};
+use cqrs_core::{CommandRouter, EventStore, Repository, StoreLimits};
 use cqrs_kafka::{
-    ConsumerConfig, ConsumerRunner, EventRelay, KafkaConfig, ProjectionHandler, RelayConfig,
-    RunningConsumer, RunningRelay, TopicMapping,
+    CommandProcessor, CommandTopics, ConsumerConfig, ConsumerRunner, EventRelay, KafkaConfig,
+    ProcessorConfig, ProjectionHandler, RelayConfig, RunningCommandProcessor, RunningConsumer,
+    RunningRelay, TopicMapping,
 };
 use cqrs_mongo::{MongoEventStore, MongoEventStoreConfig};
 use cqrs_postgres::{PgEventStore, PgEventStoreConfig, PoolConfig, SchemaName};
@@ -65,8 +69,12 @@ pub struct ServicesConfig {
     pub view_schema: String,
     /// Topic prefix (the `Order` events go to `{prefix}Order`). Default empty.
     pub topic_prefix: String,
-    /// Consumer group of the read-model updater. Default `order-price-tiers`.
+    /// Consumer group of the read-model updater (after the topic prefix). Default
+    /// `order-price-tiers`.
     pub group_id: String,
+    /// Consumer group of the command processor (after the topic prefix). Default
+    /// `order-command-processor`.
+    pub command_group_id: String,
     /// This replica's static member id in that group (Kafka's `group.instance.id`),
     /// stable across its restarts, e.g. the pod's name. Default `None` (see
     /// [`ConsumerConfig::group_instance_id`] for the trade-off).
@@ -84,6 +92,7 @@ impl ServicesConfig {
             view_schema: "order_views".into(),
             topic_prefix: String::new(),
             group_id: "order-price-tiers".into(),
+            command_group_id: "order-command-processor".into(),
             group_instance_id: None,
         }
     }
@@ -106,6 +115,7 @@ pub struct OrderServices {
     health: Health,
     relay: RunningRelay,
     consumer: RunningConsumer<ProjectionHandler<PgPriceTiers>>,
+    commands: RunningCommandProcessor,
 }
 
 impl OrderServices {
@@ -113,6 +123,8 @@ impl OrderServices {
     pub const RELAY_WORKER: &'static str = "order-relay";
     /// Name of the price-tier view updater in `/health/ready`.
     pub const VIEW_WORKER: &'static str = "price-tier-consumer";
+    /// Name of the command processor in `/health/ready`.
+    pub const COMMAND_WORKER: &'static str = "order-command-processor";
 }
 
 impl OrderServices {
@@ -163,35 +175,67 @@ impl OrderServices {
         let kafka = KafkaConfig::new(config.kafka_brokers.clone());
         let topic = config.topic();
         let dead_letters = format!("{topic}.dlq");
-        // Both topics: a broker that does not create topics on first use (most production
+        let commands = CommandTopics::new()
+            .with_prefix(config.topic_prefix.clone())
+            .topic_for(<Order as cqrs_core::Aggregate>::TYPE)
+            .into_owned();
+        let command_dead_letters = format!("{commands}.dlq");
+        // Every topic: a broker that does not create topics on first use (most production
         // clusters, and tansu) would otherwise refuse the first dead letter, and the view
         // updater would stop at the message it meant to set aside.
-        cqrs_kafka::create_topics(&kafka, &[topic.as_str(), dead_letters.as_str()], 3, 1).await?;
+        cqrs_kafka::create_topics(
+            &kafka,
+            &[
+                topic.as_str(),
+                dead_letters.as_str(),
+                commands.as_str(),
+                command_dead_letters.as_str(),
+            ],
+            3,
+            1,
+        )
+        .await?;
+        let orders: Repository<Order, dyn EventStore> = Repository::new(store.clone());
         // Any number of replicas: one publishes, the others stand by (see the README).
         let relay = EventRelay::new(store.clone(), kafka.clone())
             .with_config(relay_config)
             .with_lease(leases, LeaseConfig::default())
             .spawn();
+        // Group ids start with the topic prefix too: one deployment's groups never meet
+        // another's on a shared broker.
+        let view_group = format!("{}{}", config.topic_prefix, config.group_id);
         let consumer = ConsumerRunner::new(
-            kafka,
+            kafka.clone(),
             ConsumerConfig {
                 group_instance_id: config.group_instance_id.clone(),
-                ..ConsumerConfig::new(config.group_id.clone(), [topic.clone()])
+                ..ConsumerConfig::new(view_group.clone(), [topic.clone()])
             }
             .with_dead_letter_topic(dead_letters),
             ProjectionHandler::new(view.clone()),
         )
         .spawn()?;
+        let command_group = format!("{}{}", config.topic_prefix, config.command_group_id);
+        let commands = CommandProcessor::new(
+            kafka,
+            ProcessorConfig {
+                group_instance_id: config.group_instance_id.clone(),
+                ..ProcessorConfig::new(command_group, [commands], command_dead_letters)
+            },
+            CommandRouter::new().route(orders.clone()),
+        )
+        .spawn()?;
         let health = Health::new();
         health.watch(Self::RELAY_WORKER, relay.state());
         health.watch(Self::VIEW_WORKER, consumer.state());
-        tracing::info!(topic, group = config.group_id, "order services started");
+        health.watch(Self::COMMAND_WORKER, commands.state());
+        tracing::info!(topic, group = view_group, "order services started");
         Ok(Self {
-            orders: Repository::new(store),
+            orders,
             view,
             health,
             relay,
             consumer,
+            commands,
         })
     }
 
@@ -200,6 +244,13 @@ impl OrderServices {
         AppState {
             orders: self.orders.clone(),
             tiers: Arc::new(self.view.clone()),
+            // This replica's consumer: see the README on read-your-writes with replicas.
+            tiers_position: self.consumer.processed_position(),
+            orders_position: cqrs_core::worker::ProcessedPosition::store_head(
+                "order-event-store",
+                self.orders.store().clone(),
+            ),
+            read_your_writes: service_kit::read_your_writes::ReadYourWrites::default(),
             health: self.health.clone(),
         }
     }
@@ -207,8 +258,10 @@ impl OrderServices {
     /// Stops the consumer (committing its offsets) and the relay (flushing and storing its
     /// checkpoint). Both are stopped even when the first fails; the first error is returned.
     pub async fn shutdown(self) -> Result<(), BoxError> {
+        let commands = self.commands.shutdown().await.map(|_| ());
         let consumer = self.consumer.shutdown().await;
         let relay = self.relay.shutdown().await;
+        commands?;
         consumer?;
         relay?;
         Ok(())

@@ -54,7 +54,7 @@ impl Run {
                 ("ORDER_VIEW_SCHEMA", &self.views),
                 ("ORDER_GROUP_ID", &format!("order-rep-{}", self.id)),
                 ("ORDER_GROUP_INSTANCE_ID", &format!("replica-{name}")),
-                ("ORDER_TOPIC_PREFIX", &self.prefix()),
+                ("TOPIC_PREFIX", &self.prefix()),
                 ("RUST_LOG", "warn"),
             ],
             &["--shutdown-deadline", "10"],

@@ -78,7 +78,7 @@ fn services_mode_stops_on_sigterm_with_exit_code_0() {
             ("ORDER_GROUP_ID", &format!("order-sig-{run}")),
             // Its own topics: a new group on the shared `Order` topic would replay every
             // earlier run's events before it is ready.
-            ("ORDER_TOPIC_PREFIX", &format!("sig{run}.")),
+            ("TOPIC_PREFIX", &format!("sig{run}.")),
         ],
         &["--shutdown-deadline", "10"],
     );

@@ -7,6 +7,10 @@
 //! - [`http`]: a body limit and a request timeout on every route, and JSON error bodies for
 //!   the answers axum gives on its own (unknown route 404, wrong method 405, body too
 //!   large 413, timeout 408);
+//! - [`idempotency`]: the `Idempotency-Key` header, as the command id of the request's
+//!   command (a repeat has one effect and gets the first answer);
+//! - [`read_your_writes`]: `?min_position=` / `X-Min-Position` on queries, the bounded wait
+//!   for the read model, and the 503 with `Retry-After` when it is behind;
 //! - [`testing`] (feature `testing`): hostile JSON for fuzz-style tests, in-process
 //!   requests, a service binary run as a child process, and the PostgreSQL and Kafka a
 //!   services-mode test needs (or skips without).
@@ -14,6 +18,8 @@
 
 pub mod health;
 pub mod http;
+pub mod idempotency;
+pub mod read_your_writes;
 pub mod shutdown;
 #[cfg(feature = "testing")]
 pub mod testing;

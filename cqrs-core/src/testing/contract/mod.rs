@@ -2,12 +2,14 @@
 //! implementation. Each case gets a fresh store from the factory and panics with the case
 //! name and what differed.
 
+mod commands;
 mod concurrency;
 mod idempotency;
 mod leases;
 mod loading;
 mod ordering;
 mod payloads;
+mod refusals;
 mod state;
 mod versions;
 
@@ -65,6 +67,14 @@ where
         state::subscribers_are_woken_by_appends,
         concurrency::concurrent_writers_on_one_stream_never_share_a_version,
         concurrency::catch_up_reader_never_skips_with_concurrent_writers,
+        refusals::read_events_by_id_finds_stored_events_in_any_stream,
+        refusals::the_first_recorded_refusal_of_a_command_id_wins,
+        refusals::concurrent_refusals_of_one_command_id_record_one,
+        commands::a_repeated_command_id_returns_the_first_outcome_and_appends_once,
+        commands::a_repeated_refused_command_id_reports_the_recorded_refusal,
+        commands::a_repeat_after_a_restart_sees_the_outcome,
+        commands::concurrent_executions_of_one_command_id_append_once,
+        commands::a_command_id_reused_for_another_aggregate_is_refused,
     );
 }
 

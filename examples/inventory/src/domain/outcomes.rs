@@ -5,6 +5,8 @@
 
 use serde::Serialize;
 
+use super::ProductEvent;
+
 /// What `ReserveStock` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
@@ -33,4 +35,16 @@ pub enum ReleaseOutcome {
     /// The product holds no reservation for the order (never reserved, already released or
     /// shipped, or an unknown product): nothing changed.
     NotReserved,
+}
+
+impl ReleaseOutcome {
+    /// What a `ReleaseReservation` that decided `events` did.
+    pub fn of(events: &[ProductEvent]) -> Self {
+        match events.first() {
+            Some(ProductEvent::ReservationReleased { qty, .. }) => {
+                ReleaseOutcome::Released { qty: *qty }
+            }
+            _ => ReleaseOutcome::NotReserved,
+        }
+    }
 }

@@ -89,6 +89,25 @@ pub enum ProductError {
     },
 }
 
+impl ProductError {
+    /// The refusal's stable, machine-readable code, the `"error"` of its HTTP answer (and
+    /// its [`Aggregate::refusal_code`]): `invalid_product`, `already_registered`,
+    /// `not_found`, `invalid_quantity`, `too_much_stock`, `insufficient_stock`,
+    /// `reservation_mismatch` or `no_reservation`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProductError::Invalid { .. } => "invalid_product",
+            ProductError::AlreadyRegistered { .. } => "already_registered",
+            ProductError::NotRegistered(_) => "not_found",
+            ProductError::InvalidQuantity { .. } => "invalid_quantity",
+            ProductError::TooMuchStock { .. } => "too_much_stock",
+            ProductError::InsufficientStock { .. } => "insufficient_stock",
+            ProductError::ReservationMismatch { .. } => "reservation_mismatch",
+            ProductError::NoReservation { .. } => "no_reservation",
+        }
+    }
+}
+
 /// A product's stock, rebuilt from its events.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Product {
@@ -269,6 +288,12 @@ impl Aggregate for Product {
             ProductCommand::ReleaseReservation { sku, order_id } => self.release(sku, order_id),
             ProductCommand::ConfirmShipment { sku, order_id } => self.ship(sku, order_id),
         }
+    }
+
+    /// [`ProductError::code`]: recorded with a refused command, so that a repeat of its id
+    /// is answered like the first refusal.
+    fn refusal_code(error: &ProductError) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed(error.code())
     }
 
     fn apply(&mut self, event: &ProductEvent) {

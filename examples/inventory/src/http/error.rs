@@ -8,16 +8,27 @@
 //!   and input the event store refuses for good (`StoreError::is_bad_input`): 422;
 //! - an infrastructure failure (store unavailable, contention that did not resolve): 503,
 //!   with a generic message (the driver's text goes to the log at warn level, never to
-//!   the client).
+//!   the client);
+//! - a malformed `Idempotency-Key` header or `min_position`: 400 `invalid_field` naming it;
+//!   an `Idempotency-Key` used for a command on another aggregate: 422
+//!   `idempotency_key_reused`; a read model behind a query's `min_position`: service-kit's
+//!   503 `not_caught_up` with `Retry-After`.
+//!
+//! A domain refusal is answered by its code (`ProductError::code`, `OrderError::code`) and
+//! message alone, so a refusal recorded by an earlier execution of the same
+//! `Idempotency-Key` (`CommandError::AlreadyRefused`) gets the same status and body as the
+//! first answer.
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use cqrs_core::{CommandError, LoadError, StoreError};
-use order::domain::OrderError;
+use cqrs_core::{Aggregate, CommandError, EventStore, LoadError, Repository, StoreError};
+use order::domain::{Order, OrderError};
 use serde_json::json;
+use service_kit::idempotency::{InvalidIdempotencyKey, HEADER_NAME};
+use service_kit::read_your_writes::{InvalidMinPosition, NotCaughtUpResponse};
 
-use crate::domain::ProductError;
+use crate::domain::{Product, ProductError};
 use crate::views::ViewUnavailable;
 
 /// An error answered by the API.
@@ -43,7 +54,7 @@ pub enum ApiError {
         /// 409 or 422.
         status: StatusCode,
         /// Stable machine-readable code, e.g. `insufficient_stock`.
-        code: &'static str,
+        code: String,
         /// The domain error's message.
         message: String,
         /// The offending field, when the refusal names one (`items[2].unit_price`).
@@ -57,6 +68,9 @@ pub enum ApiError {
     /// never answered.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The query's read model did not reach its `min_position` in time.
+    #[error("{0}")]
+    NotCaughtUp(Box<NotCaughtUpResponse>),
 }
 
 impl ApiError {
@@ -68,12 +82,42 @@ impl ApiError {
         }
     }
 
-    fn refused(status: StatusCode, code: &'static str, error: &impl std::fmt::Display) -> Self {
+    /// A refusal with this `status`, `code` and `message`.
+    fn refused(status: StatusCode, code: &str, message: String, field: Option<String>) -> Self {
         ApiError::Refused {
             status,
-            code,
-            message: error.to_string(),
-            field: None,
+            code: code.to_owned(),
+            message,
+            field,
+        }
+    }
+
+    /// A product refusal, by its code ([`ProductError::code`]): `not_found` 404; a rule on
+    /// the values (`invalid_quantity`, `too_much_stock`, `invalid_product`) 422; the others
+    /// (conflicts with the current state) 409.
+    pub fn product_refusal(code: &str, message: String) -> Self {
+        match code {
+            "not_found" => ApiError::NotFound(message),
+            "invalid_quantity" | "too_much_stock" | "invalid_product" => {
+                ApiError::refused(StatusCode::UNPROCESSABLE_ENTITY, code, message, None)
+            }
+            _ => ApiError::refused(StatusCode::CONFLICT, code, message, None),
+        }
+    }
+
+    /// An order refusal, by its code (`OrderError::code`): `not_found` 404;
+    /// `invalid_order` and `total_overflow` 422 `invalid_order` (with `field` when the
+    /// refusal names one: only a fresh refusal does); the others 409 under their code.
+    pub fn order_refusal(code: &str, message: String, field: Option<String>) -> Self {
+        match code {
+            "not_found" => ApiError::NotFound(message),
+            "invalid_order" | "total_overflow" => ApiError::refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_order",
+                message,
+                field,
+            ),
+            _ => ApiError::refused(StatusCode::CONFLICT, code, message, None),
         }
     }
 
@@ -90,22 +134,39 @@ impl ApiError {
                 _ => "refused".into(),
             };
             tracing::warn!(%error, "the event store refused the input");
-            return ApiError::Refused {
-                status: StatusCode::UNPROCESSABLE_ENTITY,
-                code: "refused_by_store",
-                message: format!("the event store refused the input: {reason}"),
-                field: None,
-            };
+            return ApiError::refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "refused_by_store",
+                format!("the event store refused the input: {reason}"),
+                None,
+            );
         }
         ApiError::Unavailable(error.to_string())
     }
 
-    fn from_command<E: std::error::Error + 'static>(
-        error: CommandError<E>,
-        refusal: impl FnOnce(E) -> ApiError,
+    /// A failed command of aggregate `A`: a refusal, fresh or recorded, by its code
+    /// (`refusal(code, message, field of a fresh refusal)`); the rest by kind.
+    fn from_command<A: Aggregate>(
+        error: CommandError<A::Error>,
+        refusal: impl FnOnce(&str, String, Option<String>) -> ApiError,
+        field: impl FnOnce(&A::Error) -> Option<String>,
     ) -> Self {
+        if let Some((code, message)) = Repository::<A, dyn EventStore>::refusal_of(&error) {
+            let field = error.rejection().and_then(field);
+            return refusal(&code, message, field);
+        }
         match error {
-            CommandError::Rejected(e) => refusal(e),
+            CommandError::CommandIdReused {
+                recorded_stream, ..
+            } => ApiError::refused(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                format!("this Idempotency-Key was used for a command on `{recorded_stream}`: a key names one command"),
+                Some(HEADER_NAME.into()),
+            ),
+            e @ (CommandError::Rejected(_) | CommandError::AlreadyRefused(_)) => {
+                ApiError::Internal(format!("a refusal without a code: {e}"))
+            }
             CommandError::Store(e) => ApiError::from_store(e),
             e @ CommandError::TooManyConflicts { .. } => ApiError::Unavailable(e.to_string()),
             e @ (CommandError::Encode { .. } | CommandError::Decode(_)) => {
@@ -117,44 +178,40 @@ impl ApiError {
 
 impl From<CommandError<ProductError>> for ApiError {
     fn from(error: CommandError<ProductError>) -> Self {
-        const CONFLICT: StatusCode = StatusCode::CONFLICT;
-        const RULE: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
-        ApiError::from_command(error, |e| match &e {
-            ProductError::NotRegistered(_) => ApiError::NotFound(e.to_string()),
-            ProductError::AlreadyRegistered { .. } => {
-                ApiError::refused(CONFLICT, "already_registered", &e)
-            }
-            ProductError::InsufficientStock { .. } => {
-                ApiError::refused(CONFLICT, "insufficient_stock", &e)
-            }
-            ProductError::ReservationMismatch { .. } => {
-                ApiError::refused(CONFLICT, "reservation_mismatch", &e)
-            }
-            ProductError::NoReservation { .. } => ApiError::refused(CONFLICT, "no_reservation", &e),
-            ProductError::TooMuchStock { .. } => ApiError::refused(RULE, "too_much_stock", &e),
-            ProductError::InvalidQuantity { .. } => ApiError::refused(RULE, "invalid_quantity", &e),
-            ProductError::Invalid { .. } => ApiError::refused(RULE, "invalid_product", &e),
-        })
+        ApiError::from_command::<Product>(
+            error,
+            |code, message, _| ApiError::product_refusal(code, message),
+            |_| None,
+        )
     }
 }
 
 impl From<CommandError<OrderError>> for ApiError {
     fn from(error: CommandError<OrderError>) -> Self {
-        const CONFLICT: StatusCode = StatusCode::CONFLICT;
-        const RULE: StatusCode = StatusCode::UNPROCESSABLE_ENTITY;
-        ApiError::from_command(error, |e| match &e {
-            OrderError::NotFound(_) => ApiError::NotFound(e.to_string()),
-            OrderError::AlreadyPlaced(_) => ApiError::refused(CONFLICT, "order_exists", &e),
-            OrderError::AlreadyPaid(_) => ApiError::refused(CONFLICT, "already_paid", &e),
-            OrderError::InvalidStatus { .. } => ApiError::refused(CONFLICT, "invalid_status", &e),
-            OrderError::Invalid(field) => ApiError::Refused {
-                status: RULE,
-                code: "invalid_order",
-                message: e.to_string(),
-                field: Some(field.field.clone()),
-            },
-            OrderError::TotalOverflow(_) => ApiError::refused(RULE, "invalid_order", &e),
+        ApiError::from_command::<Order>(error, ApiError::order_refusal, |e| match e {
+            OrderError::Invalid(field) => Some(field.field.clone()),
+            _ => None,
         })
+    }
+}
+
+/// A malformed `Idempotency-Key`: 400 naming the header.
+impl From<InvalidIdempotencyKey> for ApiError {
+    fn from(error: InvalidIdempotencyKey) -> Self {
+        ApiError::field(HEADER_NAME, error.to_string())
+    }
+}
+
+/// A malformed `min_position` (or `X-Min-Position`): 400 naming it.
+impl From<InvalidMinPosition> for ApiError {
+    fn from(error: InvalidMinPosition) -> Self {
+        ApiError::field(error.parameter, error.to_string())
+    }
+}
+
+impl From<NotCaughtUpResponse> for ApiError {
+    fn from(behind: NotCaughtUpResponse) -> Self {
+        ApiError::NotCaughtUp(Box::new(behind))
     }
 }
 
@@ -175,6 +232,9 @@ impl From<LoadError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::NotCaughtUp(behind) = self {
+            return behind.into_response();
+        }
         let message = self.to_string();
         let (status, body) = match &self {
             ApiError::MalformedJson(_) => (
@@ -208,7 +268,7 @@ impl IntoResponse for ApiError {
                     json!({ "error": "unavailable", "message": "the service cannot answer right now; nothing was applied, retry later" }),
                 )
             }
-            ApiError::Internal(_) => {
+            ApiError::Internal(_) | ApiError::NotCaughtUp(_) => {
                 tracing::error!(error = %message, "request failed: internal");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,

@@ -7,11 +7,26 @@
 //! | `GET /products/{sku}` | stock level: on hand, reserved, available |
 //! | `DELETE /products/{sku}/reservations/{order_id}` | releases a reservation (typed outcome) |
 //! | `GET /stock/low?threshold=` | products with fewer available units than the threshold |
-//! | `POST /orders` `{"order_id"?,"customer_id","items":[...]}` | places an order (202) |
-//! | `POST /orders/{id}/cancel` `{"reason"?}` | cancels an order (its stock is released) |
-//! | `GET /orders/{id}` | order status, lines, total and the inventory's decision |
+//! | `GET /orders/{id}/allocation` | the inventory's decision about an order |
+//! | `POST /orders` `{"order_id"?,"customer_id","items":[...]}` | embedded mode: places an order (202) |
+//! | `POST /orders/{id}/cancel` `{"reason"?}` | embedded mode: cancels an order (its stock is released) |
+//! | `GET /orders/{id}` | embedded mode: order status, lines, total and the inventory's decision |
+//!
+//! In services mode orders are placed, cancelled and read through the order service.
 //!
 //! | `GET /health/live`, `GET /health/ready` | liveness; readiness (503 naming a stopped worker) |
+//!
+//! **Idempotency-Key** (the product commands: `POST /products`, `POST /products/{sku}/stock`,
+//! `DELETE /products/{sku}/reservations/{order_id}`): the header's value names the command
+//! (`service_kit::idempotency`); sending it again has no second effect and gets the first
+//! answer, status and body (a refusal too); a key used for another product is 422
+//! `idempotency_key_reused`; a malformed key 400 with `"field": "Idempotency-Key"`.
+//!
+//! **Read-your-writes**: the product commands' replies carry `"position"`; `GET
+//! /products/{sku}` and `GET /stock/low` accept `?min_position=N` (or `X-Min-Position: N`)
+//! and answer once the stock view has processed position `N`, waiting at most
+//! [`ApiState::read_your_writes`] (2 s by default), else 503 `not_caught_up` with
+//! `Retry-After`; a malformed value is 400 naming `min_position`.
 //!
 //! Errors are JSON `{"error": code, "message": ..., "field"?: ...}`; see [`ApiError`]. Every
 //! route has a 1 MiB body limit (413) and a 10 s timeout (408); unknown routes answer 404 and
@@ -26,6 +41,8 @@ use std::future::Future;
 
 use axum::routing::{delete, get, post};
 use axum::Router;
+use cqrs_core::worker::ProcessedPosition;
+use service_kit::read_your_writes::ReadYourWrites;
 use service_kit::{Health, HttpLimits};
 use tokio::net::TcpListener;
 
@@ -42,13 +59,19 @@ pub struct ApiState {
     pub low_stock_threshold: u64,
     /// The background workers `GET /health/ready` reports on.
     pub health: Health,
+    /// How far the stock view has processed the log (`InventorySystem::stock_position`,
+    /// `InventoryServices::stock_position`), for `min_position`.
+    pub stock_position: ProcessedPosition,
+    /// How long a query waits for its `min_position`.
+    pub read_your_writes: ReadYourWrites,
 }
 
 /// The API's routes with the health routes, hardened (body limit, timeout, JSON error
 /// bodies for 404/405/413/408).
 pub fn router(state: ApiState) -> Router {
     let health = state.health.router();
-    let api = Router::new()
+    let hosts_orders = state.inventory.hosted_orders().is_some();
+    let mut api = Router::new()
         .route("/products", post(products::register))
         .route("/products/{sku}", get(products::get))
         .route("/products/{sku}/stock", post(products::receive_stock))
@@ -57,11 +80,14 @@ pub fn router(state: ApiState) -> Router {
             delete(products::release),
         )
         .route("/stock/low", get(products::low_stock))
-        .route("/orders", post(orders::place))
-        .route("/orders/{order_id}", get(orders::get))
-        .route("/orders/{order_id}/cancel", post(orders::cancel))
-        .with_state(state)
-        .merge(health);
+        .route("/orders/{order_id}/allocation", get(orders::allocation));
+    if hosts_orders {
+        api = api
+            .route("/orders", post(orders::place))
+            .route("/orders/{order_id}", get(orders::get))
+            .route("/orders/{order_id}/cancel", post(orders::cancel));
+    }
+    let api = api.with_state(state).merge(health);
     service_kit::harden(api, HttpLimits::default())
 }
 

@@ -1,5 +1,6 @@
-//! Order endpoints: orders are placed through the order example's `Order` aggregate; the
-//! saga then reserves their stock or cancels them.
+//! Order endpoints. `GET /orders/{id}/allocation` (the inventory's decision) is served in
+//! both modes; placing, cancelling and reading orders only in embedded mode, where the order
+//! service is hosted in this process (in services mode they are the order service's API).
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -14,8 +15,16 @@ use serde_json::json;
 
 use super::input::{parse_body, text, Fields};
 use super::{ApiError, ApiState};
-use crate::app::OrderReport;
-use crate::domain::validate_sku;
+use crate::domain::{validate_sku, OrderAllocation};
+use crate::hosted_orders::{HostedOrders, OrderReport};
+
+/// The hosted order service; the routes that need it are mounted only when there is one.
+fn hosted(state: &ApiState) -> Result<&HostedOrders, ApiError> {
+    state
+        .inventory
+        .hosted_orders()
+        .ok_or_else(|| ApiError::NotFound("orders are served by the order service".into()))
+}
 
 fn order_id_check(id: &str) -> Result<(), String> {
     validate_sku(id)
@@ -55,8 +64,7 @@ pub(super) async fn place(
         .collect::<Result<Vec<_>, _>>()?;
     // The order domain's own limits (the aggregate checks them again).
     check_lines(&items).map_err(|e| ApiError::field(e.field, e.reason))?;
-    let committed = state
-        .inventory
+    let committed = hosted(&state)?
         .place_order(&order_id, &customer_id, items)
         .await?;
     let status = if committed.events.is_empty() {
@@ -75,8 +83,7 @@ pub(super) async fn get(
     Path(order_id): Path<String>,
 ) -> Result<Json<OrderReport>, ApiError> {
     order_id_check(&order_id).map_err(|message| ApiError::field("order_id", message))?;
-    state
-        .inventory
+    hosted(&state)?
         .order(&order_id)
         .await?
         .map(Json)
@@ -99,8 +106,18 @@ pub(super) async fn cancel(
         fields.optional_string("reason", text(MAX_REASON_LEN))?
     };
     let reason = reason.unwrap_or_else(|| "customer_request".to_owned());
-    state.inventory.cancel_order(&order_id, &reason).await?;
+    hosted(&state)?.cancel_order(&order_id, &reason).await?;
     Ok(Json(
         json!({ "order_id": order_id, "status": "cancelled", "reason": reason }),
     ))
+}
+
+/// `GET /orders/{id}/allocation`: the inventory's decision about the order (`pending`
+/// until the saga has run, then `confirmed` or `rejected` with the shortage).
+pub(super) async fn allocation(
+    State(state): State<ApiState>,
+    Path(order_id): Path<String>,
+) -> Result<Json<OrderAllocation>, ApiError> {
+    order_id_check(&order_id).map_err(|message| ApiError::field("order_id", message))?;
+    Ok(Json(state.inventory.allocation(&order_id).await?))
 }

@@ -1,7 +1,6 @@
 //! Why the saga could not finish handling an event (infrastructure, never a refusal).
 
 use cqrs_core::{CommandError, FailureKind, LoadError};
-use order::domain::OrderError;
 
 use crate::domain::{AllocationError, ProductError};
 
@@ -39,14 +38,18 @@ pub enum SagaError {
         #[source]
         source: CommandError<AllocationError>,
     },
-    /// Cancelling the order failed for an infrastructure reason.
-    #[error("saga for order `{order_id}`: order command failed: {source}")]
-    Order {
+    /// A command to the order service failed: no reply in time, the bus is down, or the
+    /// order service could not run it.
+    #[error("saga for order `{order_id}`: order command `{step}` failed ({kind:?}): {detail}")]
+    OrderCommand {
         /// The order.
         order_id: String,
-        /// The pipeline's error.
-        #[source]
-        source: CommandError<OrderError>,
+        /// The saga step that sent it (`order:confirm`, `order:cancel`).
+        step: &'static str,
+        /// Whether retrying may help.
+        kind: FailureKind,
+        /// What went wrong.
+        detail: String,
     },
 }
 
@@ -63,20 +66,9 @@ impl SagaError {
                 LoadError::Store(e) => e.kind(),
                 LoadError::Decode(_) => FailureKind::Permanent,
             },
-            SagaError::Product { source, .. } => command_kind(source),
-            SagaError::Allocation { source, .. } => command_kind(source),
-            SagaError::Order { source, .. } => command_kind(source),
-        }
-    }
-}
-
-fn command_kind<E: std::error::Error + 'static>(error: &CommandError<E>) -> FailureKind {
-    match error {
-        CommandError::Store(e) => e.kind(),
-        CommandError::TooManyConflicts { .. } => FailureKind::Transient,
-        // A refusal reaching here is one the saga does not expect; it repeats on retry.
-        CommandError::Rejected(_) | CommandError::Encode { .. } | CommandError::Decode(_) => {
-            FailureKind::Permanent
+            SagaError::Product { source, .. } => source.kind(),
+            SagaError::Allocation { source, .. } => source.kind(),
+            SagaError::OrderCommand { kind, .. } => *kind,
         }
     }
 }

@@ -1,9 +1,14 @@
 //! The fulfilment saga's decisions, independent of how events reach it.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
 
-use cqrs_core::{CommandContext, CommandError, EventStore, RecordedEvent, Repository, Upcasters};
-use order::domain::{Order, OrderCommand, OrderError, OrderEvent, OrderLine};
+use cqrs_core::{
+    CommandBus, CommandContext, CommandEnvelope, CommandError, CommandOutcome, EventStore,
+    FailureKind, RecordedEvent, Repository, Upcasters,
+};
+use order::domain::{Order, OrderCommand, OrderEvent, OrderLine};
 
 use super::{SagaError, SagaOutcome};
 use crate::domain::{
@@ -16,32 +21,54 @@ pub const OUT_OF_STOCK: &str = "out_of_stock";
 
 /// The process manager between orders and stock. Cheap to clone.
 ///
-/// Every command it issues runs in a [`CommandContext::caused_by`] the event it reacts to,
-/// so the whole business transaction shares one correlation id.
+/// Every command it issues runs in a [`CommandContext::caused_by_step`] the event it reacts
+/// to: the whole business transaction shares one correlation id, and each command's id is
+/// derived from the event and the step, so a redelivered event issues the same command ids
+/// again and they have no second effect (in the inventory's store for product and
+/// allocation commands, in the order service's store for order commands).
+///
+/// Order commands (`ConfirmOrder`, `CancelOrder`) go to the order service through a
+/// [`CommandBus`]: Kafka in services mode, in process in embedded mode.
 #[derive(Clone)]
 pub struct FulfilmentSaga {
-    orders: Repository<Order, dyn EventStore>,
+    orders: Arc<dyn CommandBus>,
+    order_timeout: Duration,
+    upcasters: Arc<Upcasters>,
     products: Repository<Product, dyn EventStore>,
     allocations: Repository<OrderAllocation, dyn EventStore>,
 }
 
 impl FulfilmentSaga {
-    /// A saga issuing commands through these repositories.
+    /// How long the saga waits for the order service's reply before it gives up on the
+    /// event for now (a transient failure: the event is retried, and the command, resent
+    /// under the same id, has one effect).
+    pub const ORDER_REPLY_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// A saga sending order commands through `orders` and running product and allocation
+    /// commands through these repositories.
     pub fn new(
-        orders: Repository<Order, dyn EventStore>,
+        orders: Arc<dyn CommandBus>,
         products: Repository<Product, dyn EventStore>,
         allocations: Repository<OrderAllocation, dyn EventStore>,
     ) -> Self {
         Self {
             orders,
+            order_timeout: Self::ORDER_REPLY_TIMEOUT,
+            upcasters: Arc::new(Upcasters::new()),
             products,
             allocations,
         }
     }
 
-    /// The upcasters order events are decoded with: the order repository's.
+    /// Sets how long to wait for the order service's replies.
+    pub fn with_order_timeout(mut self, timeout: Duration) -> Self {
+        self.order_timeout = timeout;
+        self
+    }
+
+    /// The upcasters order events are decoded with.
     pub fn upcasters(&self) -> &Upcasters {
-        self.orders.upcasters()
+        &self.upcasters
     }
 
     /// Reacts to one order event, `envelope` being the event as recorded (its order id,
@@ -62,7 +89,7 @@ impl FulfilmentSaga {
                 self.on_cancelled(envelope, order_id, reason).await?
             }
             OrderEvent::OrderShipped => self.on_shipped(envelope, order_id).await?,
-            OrderEvent::OrderPaid { .. } => SagaOutcome::Ignored,
+            OrderEvent::OrderPaid { .. } | OrderEvent::OrderConfirmed => SagaOutcome::Ignored,
         };
         if outcome != SagaOutcome::Ignored {
             tracing::info!(
@@ -89,6 +116,11 @@ impl FulfilmentSaga {
                 self.compensate(event, order_id, &wanted).await?;
                 return Ok(SagaOutcome::already(order_id, AllocationStatus::Rejected));
             }
+            AllocationStatus::Confirmed => {
+                // Resend the (idempotent) confirmation in case a crash interrupted it.
+                self.confirm_order(event, order_id).await?;
+                return Ok(SagaOutcome::already(order_id, AllocationStatus::Confirmed));
+            }
             status => return Ok(SagaOutcome::already(order_id, status)),
         }
 
@@ -99,9 +131,10 @@ impl FulfilmentSaga {
                 order_id: order_id.to_owned(),
                 qty,
             };
+            let step = format!("reserve:{sku}");
             match self
                 .products
-                .execute_in(&CommandContext::caused_by(event), command)
+                .execute_in(&CommandContext::caused_by_step(event, &step), command)
                 .await
             {
                 Ok(_) => reserved.push(AllocatedLine {
@@ -110,6 +143,16 @@ impl FulfilmentSaga {
                 }),
                 Err(CommandError::Rejected(refusal)) => {
                     let shortage = shortage_of(sku, qty, &refusal);
+                    return self.reject(event, order_id, &wanted, shortage).await;
+                }
+                // Refused in an earlier delivery of this event: decide the same way again.
+                Err(CommandError::AlreadyRefused(refusal)) => {
+                    let shortage = Shortage {
+                        sku: sku.clone(),
+                        requested: qty,
+                        available: 0,
+                        detail: refusal.message,
+                    };
                     return self.reject(event, order_id, &wanted, shortage).await;
                 }
                 Err(source) => {
@@ -126,13 +169,18 @@ impl FulfilmentSaga {
             lines: reserved,
         };
         match self.record(event, order_id, confirm).await? {
-            Ok(()) => Ok(SagaOutcome::Confirmed {
-                order_id: order_id.to_owned(),
-            }),
+            Ok(()) => {
+                self.confirm_order(event, order_id).await?;
+                Ok(SagaOutcome::Confirmed {
+                    order_id: order_id.to_owned(),
+                })
+            }
             // Another delivery of this event decided first; follow its decision.
             Err(AllocationError::AlreadyDecided { status, .. }) => {
-                if status == AllocationStatus::Rejected {
-                    self.compensate(event, order_id, &wanted).await?;
+                match status {
+                    AllocationStatus::Rejected => self.compensate(event, order_id, &wanted).await?,
+                    AllocationStatus::Confirmed => self.confirm_order(event, order_id).await?,
+                    _ => {}
                 }
                 Ok(SagaOutcome::already(order_id, status))
             }
@@ -188,28 +236,64 @@ impl FulfilmentSaga {
             order_id: order_id.to_owned(),
             reason: OUT_OF_STOCK.to_owned(),
         };
-        match self
-            .orders
-            .execute_in(&CommandContext::caused_by(event), cancel)
+        // Refused: cancelled or shipped meanwhile; there is nothing to cancel.
+        self.send_order_command(event, order_id, "order:cancel", cancel)
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(CommandError::Rejected(refusal)) => {
-                // Cancelled before (a redelivery), or shipped meanwhile: nothing to cancel.
-                match refusal {
-                    OrderError::InvalidStatus { .. } => {
-                        tracing::debug!(order_id, %refusal, "order not cancelled again")
-                    }
-                    other => {
-                        tracing::warn!(order_id, refusal = %other, "order refused cancellation")
-                    }
-                }
+    }
+
+    /// Tells the order service the order's stock is reserved. Refused (the order was
+    /// cancelled meanwhile): the cancellation's event releases the stock.
+    async fn confirm_order(&self, event: &RecordedEvent, order_id: &str) -> Result<(), SagaError> {
+        let confirm = OrderCommand::ConfirmOrder {
+            order_id: order_id.to_owned(),
+        };
+        self.send_order_command(event, order_id, "order:confirm", confirm)
+            .await
+    }
+
+    /// Sends an order command to the order service and waits for its outcome. Accepted and
+    /// refused both complete the step (a refusal is logged); an invalid command or a
+    /// permanent failure is a permanent [`SagaError`] (the event is dead-lettered); no
+    /// reply in time or a transient failure is a transient one (the event is retried, and
+    /// the command, resent under the same id, has one effect).
+    async fn send_order_command(
+        &self,
+        event: &RecordedEvent,
+        order_id: &str,
+        step: &'static str,
+        command: OrderCommand,
+    ) -> Result<(), SagaError> {
+        let failed = |kind: FailureKind, detail: String| SagaError::OrderCommand {
+            order_id: order_id.to_owned(),
+            step,
+            kind,
+            detail,
+        };
+        let context = CommandContext::caused_by_step(event, step);
+        let envelope = CommandEnvelope::new::<Order>(&command, &context)
+            .map_err(|error| failed(FailureKind::Permanent, error.to_string()))?;
+        let reply = self
+            .orders
+            .send(envelope, self.order_timeout)
+            .await
+            .map_err(|error| failed(error.kind(), error.to_string()))?;
+        match reply.outcome {
+            CommandOutcome::Accepted { .. } => Ok(()),
+            CommandOutcome::Refused { code, message } => {
+                tracing::info!(
+                    order_id,
+                    step,
+                    code,
+                    message,
+                    "order service refused the saga's command"
+                );
                 Ok(())
             }
-            Err(source) => Err(SagaError::Order {
-                order_id: order_id.to_owned(),
-                source,
-            }),
+            CommandOutcome::Invalid { code, message } => Err(failed(
+                FailureKind::Permanent,
+                format!("invalid command ({code:?}): {message}"),
+            )),
+            CommandOutcome::Failed { kind, message } => Err(failed(kind, message)),
         }
     }
 
@@ -255,13 +339,14 @@ impl FulfilmentSaga {
                 sku: line.sku.clone(),
                 order_id: order_id.to_owned(),
             };
+            let step = format!("ship:{}", line.sku);
             match self
                 .products
-                .execute_in(&CommandContext::caused_by(event), ship)
+                .execute_in(&CommandContext::caused_by_step(event, &step), ship)
                 .await
             {
                 Ok(_) => {}
-                Err(CommandError::Rejected(refusal)) => {
+                Err(refusal) if refusal.is_rejection() => {
                     tracing::warn!(order_id, %refusal, "shipment not confirmed")
                 }
                 Err(source) => {
@@ -297,14 +382,15 @@ impl FulfilmentSaga {
                 sku: sku.clone(),
                 order_id: order_id.to_owned(),
             };
+            let step = format!("release:{sku}");
             match self
                 .products
-                .execute_in(&CommandContext::caused_by(event), release)
+                .execute_in(&CommandContext::caused_by_step(event, &step), release)
                 .await
             {
                 // An unknown reservation is a no-op; a refusal (the product is not
                 // registered) means there is nothing to release either.
-                Ok(_) | Err(CommandError::Rejected(_)) => {}
+                Ok(_) | Err(CommandError::Rejected(_) | CommandError::AlreadyRefused(_)) => {}
                 Err(source) => {
                     return Err(SagaError::Product {
                         order_id: order_id.to_owned(),
@@ -328,6 +414,10 @@ impl FulfilmentSaga {
     }
 
     /// Runs an allocation command: `Ok(Err(refusal))` when the domain refused it.
+    ///
+    /// Allocation commands run with a fresh command id (not one derived from the step):
+    /// a redelivered event must see the allocation's current decision, which the
+    /// aggregate's own rules make idempotent (`AlreadyDecided`).
     async fn record(
         &self,
         event: &RecordedEvent,

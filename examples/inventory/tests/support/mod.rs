@@ -27,7 +27,7 @@ pub fn line(sku: &str, quantity: u32) -> OrderLine {
 /// by hand.
 pub fn bare_app() -> (Arc<dyn EventStore>, Inventory) {
     let store: Arc<dyn EventStore> = Arc::new(InMemoryEventStore::new());
-    let app = Inventory::new(store.clone(), Arc::new(StockLevels::default()));
+    let app = Inventory::with_hosted_orders(store.clone(), Arc::new(StockLevels::default()));
     (store, app)
 }
 
@@ -101,7 +101,13 @@ pub async fn assert_exact_allocation(
     let product = app.product(sku).await.expect("load").expect("registered");
     let (mut confirmed, mut cancelled) = (Vec::new(), Vec::new());
     for id in order_ids {
-        let report = app.order(id).await.expect("load").expect("placed");
+        let report = app
+            .hosted_orders()
+            .expect("embedded mode hosts orders")
+            .order(id)
+            .await
+            .expect("load")
+            .expect("placed");
         match report.allocation.status {
             AllocationStatus::Confirmed => {
                 assert_eq!(report.status, OrderStatus::Placed, "confirmed {id}");
@@ -130,7 +136,13 @@ pub async fn assert_exact_allocation(
     );
     // Nothing else was cancelled: every cancelled order is one the saga rejected.
     for id in order_ids {
-        let report = app.order(id).await.expect("load").expect("placed");
+        let report = app
+            .hosted_orders()
+            .expect("embedded mode hosts orders")
+            .order(id)
+            .await
+            .expect("load")
+            .expect("placed");
         let is_cancelled = report.status == OrderStatus::Cancelled;
         assert_eq!(is_cancelled, cancelled.contains(id), "order {id}");
     }

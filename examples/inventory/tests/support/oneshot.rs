@@ -10,6 +10,8 @@ pub fn router(system: &InventorySystem) -> axum::Router {
         inventory: system.app.clone(),
         low_stock_threshold: 5,
         health: system.health.clone(),
+        stock_position: system.stock_position(),
+        read_your_writes: Default::default(),
     })
 }
 

@@ -35,6 +35,11 @@ pub enum OrderCommand {
         /// Order id.
         order_id: String,
     },
+    /// Mark the order's stock reserved (sent by the inventory service).
+    ConfirmOrder {
+        /// Order id.
+        order_id: String,
+    },
 }
 
 impl Command for OrderCommand {
@@ -43,7 +48,8 @@ impl Command for OrderCommand {
             OrderCommand::PlaceOrder { order_id, .. }
             | OrderCommand::PayOrder { order_id }
             | OrderCommand::CancelOrder { order_id, .. }
-            | OrderCommand::ShipOrder { order_id } => order_id,
+            | OrderCommand::ShipOrder { order_id }
+            | OrderCommand::ConfirmOrder { order_id } => order_id,
         }
     }
 }

@@ -42,4 +42,6 @@ pub enum OrderEvent {
     },
     /// The order was shipped.
     OrderShipped,
+    /// The inventory reserved the order's stock.
+    OrderConfirmed,
 }

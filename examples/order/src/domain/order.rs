@@ -58,6 +58,32 @@ pub enum OrderError {
     },
 }
 
+impl OrderError {
+    /// Every refusal code, as [`code`](Self::code) gives them.
+    pub const CODES: [&'static str; 6] = [
+        "invalid_order",
+        "total_overflow",
+        "order_exists",
+        "not_found",
+        "already_paid",
+        "invalid_status",
+    ];
+
+    /// The refusal's stable, machine-readable code (also its
+    /// [`Aggregate::refusal_code`]): `invalid_order`, `total_overflow`, `order_exists`,
+    /// `not_found`, `already_paid` or `invalid_status`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            OrderError::Invalid(_) => "invalid_order",
+            OrderError::TotalOverflow(_) => "total_overflow",
+            OrderError::AlreadyPlaced(_) => "order_exists",
+            OrderError::NotFound(_) => "not_found",
+            OrderError::AlreadyPaid(_) => "already_paid",
+            OrderError::InvalidStatus { .. } => "invalid_status",
+        }
+    }
+}
+
 /// An order's state, rebuilt from its events.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Order {
@@ -69,6 +95,13 @@ pub struct Order {
     pub lines: Vec<OrderLine>,
     /// Status.
     pub status: OrderStatus,
+    /// True once the inventory confirmed it has reserved the order's stock
+    /// ([`OrderCommand::ConfirmOrder`]).
+    #[serde(default)]
+    pub confirmed: bool,
+    /// Why it was cancelled (e.g. `out_of_stock`), once it is.
+    #[serde(default)]
+    pub cancel_reason: Option<String>,
 }
 
 impl Order {
@@ -134,6 +167,18 @@ impl Order {
         }
     }
 
+    /// Confirming twice is idempotent (no event); a cancelled order cannot be confirmed.
+    fn confirm(&self, order_id: &str) -> Result<Vec<OrderEvent>, OrderError> {
+        match self.status {
+            OrderStatus::New => Err(OrderError::NotFound(order_id.to_owned())),
+            OrderStatus::Cancelled => Err(self.refuse("confirm")),
+            _ if self.confirmed => Ok(Vec::new()),
+            OrderStatus::Placed | OrderStatus::Paid | OrderStatus::Shipped => {
+                Ok(vec![OrderEvent::OrderConfirmed])
+            }
+        }
+    }
+
     fn ship(&self, order_id: &str) -> Result<Vec<OrderEvent>, OrderError> {
         match self.status {
             OrderStatus::New => Err(OrderError::NotFound(order_id.to_owned())),
@@ -187,7 +232,14 @@ impl Aggregate for Order {
             OrderCommand::PayOrder { order_id } => self.pay(order_id),
             OrderCommand::CancelOrder { order_id, reason } => self.cancel(order_id, reason),
             OrderCommand::ShipOrder { order_id } => self.ship(order_id),
+            OrderCommand::ConfirmOrder { order_id } => self.confirm(order_id),
         }
+    }
+
+    /// The codes the HTTP error bodies carry (`"code"`), recorded with a refused command
+    /// so that a repeat of its id is answered like the first refusal.
+    fn refusal_code(error: &OrderError) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed(error.code())
     }
 
     fn apply(&mut self, event: &OrderEvent) {
@@ -203,8 +255,12 @@ impl Aggregate for Order {
                 self.status = OrderStatus::Placed;
             }
             OrderEvent::OrderPaid { .. } => self.status = OrderStatus::Paid,
-            OrderEvent::OrderCancelled { .. } => self.status = OrderStatus::Cancelled,
+            OrderEvent::OrderCancelled { reason } => {
+                self.status = OrderStatus::Cancelled;
+                self.cancel_reason = Some(reason.clone());
+            }
             OrderEvent::OrderShipped => self.status = OrderStatus::Shipped,
+            OrderEvent::OrderConfirmed => self.confirmed = true,
         }
     }
 }

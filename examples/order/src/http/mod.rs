@@ -10,6 +10,17 @@
 //! | GET | `/customers/{id}/items?tier=` | items by price tier |
 //! | GET | `/health/live`, `/health/ready` | liveness; readiness (503 naming a stopped worker) |
 //!
+//! **Idempotency-Key** (every POST): the header's value names the command
+//! (`service_kit::idempotency`); sending it again has no second effect and gets the first
+//! answer, status and body (a refusal too); a key used for another order is 422
+//! `idempotency_key_reused`; a malformed key 400 with `"field": "Idempotency-Key"`.
+//!
+//! **Read-your-writes**: every command reply has `"position"`; both GETs accept
+//! `?min_position=N` (or `X-Min-Position: N`) and answer once their source has processed
+//! position `N` (the price-tier view; the event store for `/orders/{id}`), waiting at most
+//! [`AppState::read_your_writes`] (2 s by default), else 503 `not_caught_up` with
+//! `Retry-After`; a malformed value is 400 naming `min_position` (`service_kit::read_your_writes`).
+//!
 //! Malformed input is 400 with `{"error": "invalid_input", "field": ...}`; domain refusals
 //! are 409 (state) or 422 (invalid order contents, with `field`, or input the event store
 //! refuses); unknown orders and routes 404; a wrong method 405; a body over 1 MiB 413; a
@@ -24,7 +35,9 @@ use std::sync::Arc;
 
 use axum::routing::{get, post};
 use axum::Router;
+use cqrs_core::worker::ProcessedPosition;
 use cqrs_core::{EventStore, Repository};
+use service_kit::read_your_writes::ReadYourWrites;
 
 pub use error::{ApiError, ErrorBody};
 pub use json::{ValidJson, MAX_BODY_BYTES};
@@ -41,6 +54,13 @@ pub struct AppState {
     pub orders: Repository<Order, dyn EventStore>,
     /// Query side.
     pub tiers: Arc<dyn TierQueries>,
+    /// How far the price-tier view has processed the log (its projection runner's
+    /// checkpoint, or its Kafka consumer's processed position).
+    pub tiers_position: ProcessedPosition,
+    /// How far the event store's log is committed: `GET /orders/{id}` reads from it.
+    pub orders_position: ProcessedPosition,
+    /// How long a query waits for its `min_position`.
+    pub read_your_writes: ReadYourWrites,
     /// The background workers `/health/ready` reports on.
     pub health: Health,
 }

@@ -161,7 +161,9 @@ impl PgPriceTiers {
                         .await?;
                 }
             }
-            OrderEvent::OrderPaid { .. } | OrderEvent::OrderShipped => {}
+            OrderEvent::OrderPaid { .. }
+            | OrderEvent::OrderShipped
+            | OrderEvent::OrderConfirmed => {}
         }
         tx.commit().await?;
         Ok(())

@@ -122,7 +122,9 @@ impl ViewState {
                 let (customer, lines) = (order.customer_id.clone(), order.lines.clone());
                 self.remove(&customer, &lines);
             }
-            OrderEvent::OrderPaid { .. } | OrderEvent::OrderShipped => {}
+            OrderEvent::OrderPaid { .. }
+            | OrderEvent::OrderShipped
+            | OrderEvent::OrderConfirmed => {}
         }
     }
 }

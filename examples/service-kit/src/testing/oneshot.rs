@@ -2,7 +2,7 @@
 //! example's HTTP tests send.
 
 use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Request, StatusCode};
 use axum::Router;
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -56,6 +56,46 @@ pub async fn call(
     (
         status,
         serde_json::from_slice(&reply).unwrap_or(Value::Null),
+    )
+}
+
+/// Like [`call`] with extra request `headers`; the status, the reply's headers and the
+/// reply parsed (`Null` when it is empty or not JSON).
+pub async fn call_with_headers(
+    router: &Router,
+    method: &str,
+    uri: &str,
+    headers: &[(&str, &[u8])],
+    body: Option<Value>,
+) -> (StatusCode, HeaderMap, Value) {
+    let mut request = Request::builder().method(method).uri(uri);
+    for (name, value) in headers {
+        let value = HeaderValue::from_bytes(value).expect("a header value without CR or LF");
+        request = request.header(*name, value);
+    }
+    let body = match body {
+        Some(body) => {
+            request = request.header("content-type", "application/json");
+            Body::from(body.to_string())
+        }
+        None => Body::empty(),
+    };
+    let response = router
+        .clone()
+        .oneshot(request.body(body).expect("a valid request"))
+        .await
+        .expect("a router never fails");
+    let (status, headers) = (response.status(), response.headers().clone());
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .expect("the body is readable")
+        .to_bytes();
+    (
+        status,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
     )
 }
 
