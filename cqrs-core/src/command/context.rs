@@ -57,7 +57,10 @@ impl CommandContext {
     ///
     /// A command id names one command: running a different command under it returns the
     /// first one's outcome, and addressing it to another aggregate is
-    /// [`CommandError::CommandIdReused`](crate::CommandError::CommandIdReused).
+    /// [`CommandError::CommandIdReused`](crate::CommandError::CommandIdReused). A command
+    /// that decided no event leaves nothing in the store: a repeat of its id decides again
+    /// (on the current state), which is what an idempotent no-op needs, but not a record
+    /// that it was a no-op.
     pub fn with_command_id(mut self, command_id: Uuid) -> Self {
         self.command_id = command_id;
         self.check_repeats = true;

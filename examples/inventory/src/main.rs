@@ -76,6 +76,12 @@ struct ServeArgs {
         default_value = "inventory_events"
     )]
     event_schema: String,
+    /// librdkafka properties for every Kafka client of this service, `key=value`
+    /// (repeatable; KAFKA_PROPERTIES takes a comma-separated list), e.g.
+    /// `security.protocol=ssl` or `batch.num.messages=1`.
+    #[arg(long = "kafka-property", env = "KAFKA_PROPERTIES", value_delimiter = ',',
+          value_parser = service_kit::kafka_properties::parse_property)]
+    kafka_properties: Vec<(String, String)>,
     /// This process's static member id in the consumer groups (Kafka's
     /// `group.instance.id`), stable across restarts, e.g. the pod's name.
     #[arg(long, env = "INVENTORY_GROUP_INSTANCE_ID")]
@@ -105,6 +111,7 @@ impl Running {
                 config.event_schema.clone_from(&args.event_schema);
                 config.view_schema.clone_from(&args.view_schema);
                 config.group_instance_id.clone_from(&args.group_instance_id);
+                config.kafka_properties.clone_from(&args.kafka_properties);
                 Ok(Running::Services(InventoryServices::start(config).await?))
             }
             _ => Err("services mode needs both --database-url (DATABASE_URL) and --kafka-brokers (KAFKA_BROKERS); set neither for embedded mode".into()),

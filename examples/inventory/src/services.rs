@@ -63,6 +63,8 @@ pub struct ServicesConfig {
     /// Static membership in the consumer groups (`group.instance.id`), as a StatefulSet
     /// pod's name: a restarted process takes back its predecessor's partitions at once.
     pub group_instance_id: Option<String>,
+    /// librdkafka properties set on every Kafka client (`KAFKA_PROPERTIES`).
+    pub kafka_properties: Vec<(String, String)>,
     /// Partitions of the topics created at start-up. Default 3.
     pub partitions: i32,
 }
@@ -78,6 +80,7 @@ impl ServicesConfig {
             topic_prefix: String::new(),
             group_prefix: "inventory".into(),
             group_instance_id: None,
+            kafka_properties: Vec::new(),
             partitions: 3,
         }
     }
@@ -157,7 +160,10 @@ impl InventoryServices {
         let leases: Arc<dyn LeaseStore> = store.clone();
         let store: Arc<dyn EventStore> = store;
 
-        let kafka = KafkaConfig::new(config.kafka_brokers.clone());
+        let kafka = config.kafka_properties.iter().fold(
+            KafkaConfig::new(config.kafka_brokers.clone()),
+            |kafka, (key, value)| kafka.set(key, value),
+        );
         // The order service's topics (it creates them too; whoever starts first does).
         let order_topic = config.topic(Order::TYPE);
         let command_topics = CommandTopics::new().with_prefix(config.topic_prefix.clone());

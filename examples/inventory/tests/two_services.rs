@@ -8,6 +8,11 @@
 //! also though the inventory service is killed (SIGKILL) midway and restarted. Needs
 //! PostgreSQL and Kafka; prints SKIPPED without them unless `CI=true`.
 //!
+//! Both services produce one message per record batch here (`KAFKA_PROPERTIES=
+//! batch.num.messages=1`): tansu 0.6.0 cannot fetch from an offset inside a record batch,
+//! so the restarted inventory would skip the rest of the batch it resumes in (see
+//! cqrs-kafka's README); Apache Kafka needs no such setting.
+//!
 //! The order binary is found next to the inventory binary: `cargo test --workspace` builds
 //! both (`cargo build -p order` first when running this test alone).
 
@@ -25,6 +30,8 @@ const ORDERS: usize = 50;
 const STOCK: u64 = 20;
 /// How long all orders may take to be decided.
 const DECIDED_WITHIN: Duration = Duration::from_secs(90);
+/// The tansu workaround of the module docs.
+const ONE_MESSAGE_PER_BATCH: &str = "batch.num.messages=1";
 
 /// Kills the process when the test ends, also on a failed assertion.
 struct Process(Child);
@@ -75,7 +82,8 @@ impl Run {
                 ),
                 ("ORDER_VIEW_SCHEMA", &format!("two{}_order_views", self.id)),
                 ("TOPIC_PREFIX", &self.prefix()),
-                ("RUST_LOG", "warn"),
+                ("KAFKA_PROPERTIES", ONE_MESSAGE_PER_BATCH),
+                ("RUST_LOG", &log_level()),
             ],
             &["--shutdown-deadline", "10"],
         ))
@@ -93,11 +101,17 @@ impl Run {
                 ("INVENTORY_DATABASE_URL", &self.inventory_database_url),
                 ("INVENTORY_GROUP_INSTANCE_ID", "inventory-0"),
                 ("TOPIC_PREFIX", &self.prefix()),
-                ("RUST_LOG", "warn"),
+                ("KAFKA_PROPERTIES", ONE_MESSAGE_PER_BATCH),
+                ("RUST_LOG", &log_level()),
             ],
             &["--shutdown-deadline", "10"],
         ))
     }
+}
+
+/// The services' log filter: `TWO_SERVICES_LOG`, or warnings only.
+fn log_level() -> String {
+    std::env::var("TWO_SERVICES_LOG").unwrap_or_else(|_| "warn".into())
 }
 
 /// A database of its own for the inventory, dropped at the end.
@@ -238,10 +252,13 @@ async fn fifty_orders_for_twenty_units_across_two_services_and_an_inventory_rest
     while outcomes.iter().any(Option::is_none) {
         assert!(
             Instant::now() < deadline,
-            "undecided after {DECIDED_WITHIN:?}: {:?}",
+            "undecided after {DECIDED_WITHIN:?} (order service's view, inventory's decision): {:#?}",
             (0..ORDERS)
                 .filter(|n| outcomes[*n].is_none())
-                .map(|n| format!("o{n}"))
+                .map(|n| (
+                    get(orders_at, &format!("/orders/o{n}")),
+                    get(inventory_at, &format!("/orders/o{n}/allocation"))
+                ))
                 .collect::<Vec<_>>()
         );
         for n in 0..ORDERS {

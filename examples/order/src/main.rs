@@ -78,6 +78,12 @@ struct ServiceArgs {
     /// Prefix of the Kafka topics (the events go to `{prefix}Order`).
     #[arg(long, env = "TOPIC_PREFIX", default_value = "")]
     topic_prefix: String,
+    /// librdkafka properties for every Kafka client of this service, `key=value`
+    /// (repeatable; KAFKA_PROPERTIES takes a comma-separated list), e.g.
+    /// `security.protocol=ssl` or `batch.num.messages=1`.
+    #[arg(long = "kafka-property", env = "KAFKA_PROPERTIES", value_delimiter = ',',
+          value_parser = service_kit::kafka_properties::parse_property)]
+    kafka_properties: Vec<(String, String)>,
 }
 
 impl ServiceArgs {
@@ -91,6 +97,7 @@ impl ServiceArgs {
                 config.group_id.clone_from(&self.group_id);
                 config.group_instance_id.clone_from(&self.group_instance_id);
                 config.topic_prefix.clone_from(&self.topic_prefix);
+                config.kafka_properties.clone_from(&self.kafka_properties);
                 Ok(Some(config))
             }
             (None, None) if self.mongodb_url.is_none() => Ok(None),

@@ -79,6 +79,8 @@ pub struct ServicesConfig {
     /// stable across its restarts, e.g. the pod's name. Default `None` (see
     /// [`ConsumerConfig::group_instance_id`] for the trade-off).
     pub group_instance_id: Option<String>,
+    /// librdkafka properties set on every Kafka client (`KAFKA_PROPERTIES`).
+    pub kafka_properties: Vec<(String, String)>,
 }
 
 impl ServicesConfig {
@@ -94,6 +96,7 @@ impl ServicesConfig {
             group_id: "order-price-tiers".into(),
             command_group_id: "order-command-processor".into(),
             group_instance_id: None,
+            kafka_properties: Vec::new(),
         }
     }
 
@@ -172,7 +175,10 @@ impl OrderServices {
         let view = PgPriceTiers::new(pool, SchemaName::new(config.view_schema.clone())?);
         view.migrate().await?;
 
-        let kafka = KafkaConfig::new(config.kafka_brokers.clone());
+        let kafka = config.kafka_properties.iter().fold(
+            KafkaConfig::new(config.kafka_brokers.clone()),
+            |kafka, (key, value)| kafka.set(key, value),
+        );
         let topic = config.topic();
         let dead_letters = format!("{topic}.dlq");
         let commands = CommandTopics::new()

@@ -19,6 +19,7 @@
 pub mod health;
 pub mod http;
 pub mod idempotency;
+pub mod kafka_properties;
 pub mod read_your_writes;
 pub mod shutdown;
 #[cfg(feature = "testing")]
