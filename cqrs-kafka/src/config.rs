@@ -36,6 +36,23 @@ impl KafkaConfig {
         self
     }
 
+    /// Sets every `(key, value)` librdkafka property of `properties` (e.g. parsed from a
+    /// service's `KAFKA_PROPERTIES`).
+    ///
+    /// ```
+    /// let kafka = cqrs_kafka::KafkaConfig::new("127.0.0.1:9092")
+    ///     .with_properties([("security.protocol", "ssl"), ("client.id", "orders")]);
+    /// assert_eq!(kafka.client_config().get("client.id"), Some("orders"));
+    /// ```
+    pub fn with_properties<K: Into<String>, V: Into<String>>(
+        self,
+        properties: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        properties
+            .into_iter()
+            .fold(self, |kafka, (key, value)| kafka.set(key, value))
+    }
+
     /// The bootstrap brokers.
     pub fn brokers(&self) -> &str {
         &self.brokers

@@ -18,9 +18,12 @@ pub enum LoadError {
 
 /// A command was not committed.
 ///
-/// [`Rejected`](CommandError::Rejected) is the domain refusing the command (the caller's
-/// problem, e.g. HTTP 409/422); every other variant is an infrastructure failure (e.g. HTTP
-/// 503). [`is_rejection`](CommandError::is_rejection) tells them apart.
+/// [`Rejected`](CommandError::Rejected) and [`AlreadyRefused`](CommandError::AlreadyRefused)
+/// are the domain refusing the command, now or in an earlier execution of its id (the
+/// caller's problem, e.g. HTTP 409/422; [`is_rejection`](CommandError::is_rejection));
+/// [`CommandIdReused`](CommandError::CommandIdReused) is the caller's mistake too (a 4xx);
+/// the other variants are failures of the infrastructure or of stored data
+/// ([`kind`](CommandError::kind) says which may pass when retried).
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError<E: std::error::Error + 'static> {
     /// The aggregate refused the command; nothing was written.
@@ -99,7 +102,10 @@ impl<E: std::error::Error + 'static> CommandError<E> {
         }
     }
 
-    /// The domain error, if the command was refused.
+    /// The domain error, if the command was refused now ([`CommandError::Rejected`]); `None`
+    /// for a recorded refusal ([`CommandError::AlreadyRefused`], whose domain error is not
+    /// stored) and every other error. [`Repository::refusal_of`](crate::Repository::refusal_of)
+    /// gives the code and message of both kinds.
     pub fn rejection(&self) -> Option<&E> {
         match self {
             CommandError::Rejected(e) => Some(e),

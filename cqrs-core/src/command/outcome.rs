@@ -51,7 +51,8 @@ pub struct Committed<E> {
     /// The same events as stored, with their envelopes (ids, versions, positions,
     /// metadata): `recorded[i]` is `events[i]`.
     pub recorded: Vec<RecordedEvent>,
-    /// Attempts it took (more than 1 after conflicts).
+    /// Attempts it took (more than 1 after conflicts; 0 for a replay, which decided
+    /// nothing).
     pub attempts: u32,
     /// True when this command id had been executed before and this is that execution's
     /// outcome: nothing was decided or written now

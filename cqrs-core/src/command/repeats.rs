@@ -10,12 +10,25 @@
 //!   differently; once the events of one are stored, that is the outcome every later
 //!   execution reports, also one that recorded a refusal meanwhile (it looks again after
 //!   recording).
+//!
+//! One window stays open: two executions of one id running *at the same moment*, one
+//! refusing and one accepting, where the refusing one looks again before the accepting
+//! one's append commits. The refusing caller is then told "refused" while every later
+//! repeat reports the acceptance. A client that retries only after it gave up on the
+//! first attempt (a lost reply, a crash, a timeout) never meets it; closing it would take
+//! the append and the refusal record in one transaction, which not every store has.
+
+use uuid::Uuid;
 
 use crate::aggregate::Aggregate;
 use crate::envelope::{RecordedEvent, StreamEventRef};
+use crate::store::commands::cut_code_and_message;
 use crate::store::{command_event_id, EventStore, RecordedRefusal};
 
 use super::{CommandContext, CommandError, Committed, Repository};
+
+/// How many derived event ids one lookup of an earlier batch asks for.
+const LOOKUP_PAGE: usize = 64;
 
 /// What an earlier execution of a command id did, if anything.
 pub(super) type EarlierOutcome<E, Error> = Option<Result<Committed<E>, CommandError<Error>>>;
@@ -96,19 +109,34 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
                 recorded_stream: first.stream_id.to_string(),
             });
         }
-        let tail = self
-            .store
-            .read_stream(stream, first.stream_version)
-            .await
-            .map_err(CommandError::Store)?;
-        let recorded: Vec<RecordedEvent> = tail
-            .into_iter()
-            .enumerate()
-            .take_while(|(index, event)| {
-                event.event_id == command_event_id(context.command_id, *index)
-            })
-            .map(|(_, event)| event)
-            .collect();
+        // The batch's other events, by their derived ids, a page at a time: bounded by the
+        // batch, not by how long the stream has grown since.
+        let mut recorded = vec![first];
+        loop {
+            let from = recorded.len();
+            let ids: Vec<Uuid> = (from..from + LOOKUP_PAGE)
+                .map(|index| command_event_id(context.command_id, index))
+                .collect();
+            let mut page = self
+                .store
+                .read_events_by_id(&ids)
+                .await
+                .map_err(CommandError::Store)?;
+            page.retain(|event| &*event.stream_id == stream);
+            page.sort_by_key(|event| event.stream_version);
+            let found = page.len();
+            recorded.extend(
+                page.into_iter()
+                    .zip(from..)
+                    .take_while(|(event, index)| {
+                        event.event_id == command_event_id(context.command_id, *index)
+                    })
+                    .map(|(event, _)| event),
+            );
+            if found < LOOKUP_PAGE || recorded.len() < from + LOOKUP_PAGE {
+                break;
+            }
+        }
         self.replayed(stream, recorded).map(Some)
     }
 
@@ -147,12 +175,15 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
 
     /// The code and message of a refusal, fresh ([`CommandError::Rejected`], coded by
     /// [`Aggregate::refusal_code`]) or recorded ([`CommandError::AlreadyRefused`]); `None`
-    /// for every other error. What a command bus or an HTTP API reports for both alike.
+    /// for every other error. What a command bus or an HTTP API reports for both alike: a
+    /// fresh refusal's code and message are cut to the lengths a store keeps, so a replay
+    /// reports exactly what the first execution did.
     pub fn refusal_of(error: &CommandError<A::Error>) -> Option<(String, String)> {
         match error {
-            CommandError::Rejected(error) => {
-                Some((A::refusal_code(error).into_owned(), error.to_string()))
-            }
+            CommandError::Rejected(error) => Some(cut_code_and_message(
+                &A::refusal_code(error),
+                &error.to_string(),
+            )),
             CommandError::AlreadyRefused(refusal) => {
                 Some((refusal.code.clone(), refusal.message.clone()))
             }

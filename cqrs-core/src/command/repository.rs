@@ -29,7 +29,12 @@ pub(super) struct SnapshotSupport<A> {
 /// append with the loaded version as the expected version, and on
 /// [`Conflict`](crate::Conflict) reload and decide again, up to the [`RetryPolicy`].
 /// Each command runs in a `command` tracing span with the aggregate type and id and the
-/// outcome (`committed`, `rejected`, `failed`).
+/// outcome (`committed`, `replayed`, `rejected`, `failed`).
+///
+/// A command run in a context with a caller-given command id
+/// ([`CommandContext::with_command_id`]) is idempotent by that id: a repeat returns the
+/// first execution's outcome from what the store kept (see the `repeats` rules in the
+/// crate docs of [`CommandContext::with_command_id`]).
 ///
 /// ```
 /// # use cqrs_core::*;
@@ -298,8 +303,13 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
                 .append(stream, expected, new_events, &metadata)
                 .await
             {
-                // An execution of this command id that raced this one stored the batch.
-                Ok(appended) if appended.deduplicated => {
+                // An execution of this command id that raced this one stored the batch (or
+                // a longer one that starts with it): its whole outcome is the outcome.
+                Ok(appended) if appended.deduplicated && context.check_repeats => {
+                    self.forget(stream);
+                    if let Some(outcome) = self.earlier_outcome(stream, context).await? {
+                        return outcome;
+                    }
                     return self.replayed(stream, appended.events);
                 }
                 Ok(appended) => {
@@ -326,11 +336,9 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
                     tracing::debug!(%conflict, attempt, "conflict, reloading");
                     tokio::time::sleep(self.retry.backoff(attempt)).await;
                 }
-                // A racing execution of this command id stored a different batch first.
-                Err(StoreError::DuplicateEventId { event_id, .. })
-                    if context.check_repeats
-                        && event_id == command_event_id(context.command_id, 0) =>
-                {
+                // A racing execution of this command id stored a different batch first
+                // (more or fewer events under the ids derived from the command id).
+                Err(StoreError::DuplicateEventId { event_id, .. }) if context.check_repeats => {
                     self.forget(stream);
                     if let Some(outcome) = self.earlier_outcome(stream, context).await? {
                         return outcome;

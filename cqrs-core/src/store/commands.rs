@@ -58,7 +58,7 @@ impl RecordedRefusal {
             stream_version,
             code: cut(code, MAX_REFUSAL_CODE_BYTES).to_owned(),
             message: cut(message, MAX_REFUSAL_MESSAGE_BYTES).to_owned(),
-            // Microseconds: what PostgreSQL and MongoDB (milliseconds) keep round-trips.
+            // Milliseconds: what every store (MongoDB keeps no finer) round-trips.
             recorded_at: truncate_to_millis(Utc::now()),
         }
     }
@@ -76,6 +76,14 @@ impl RecordedRefusal {
 /// ```
 pub fn command_event_id(command_id: Uuid, index: usize) -> Uuid {
     Uuid::new_v5(&command_id, &(index as u64).to_be_bytes())
+}
+
+/// A refusal's code and message cut as [`RecordedRefusal::new`] cuts them.
+pub(crate) fn cut_code_and_message(code: &str, message: &str) -> (String, String) {
+    (
+        cut(code, MAX_REFUSAL_CODE_BYTES).to_owned(),
+        cut(message, MAX_REFUSAL_MESSAGE_BYTES).to_owned(),
+    )
 }
 
 fn cut(text: &str, max: usize) -> &str {

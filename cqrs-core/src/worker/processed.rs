@@ -198,8 +198,12 @@ impl Source for StoreHead {
             let mut watch = self.watch.clone();
             let mut head = 0;
             loop {
-                // A failed read keeps the last head: not caught up, retried until the deadline.
-                head = (self.store)().await.unwrap_or(head);
+                // A failed or hung read keeps the last head: not caught up, retried until
+                // the deadline, never past it.
+                match tokio::time::timeout_at(deadline, (self.store)()).await {
+                    Ok(read) => head = read.unwrap_or(head),
+                    Err(_) => return WaitOutcome::TimedOut(head),
+                }
                 if head >= position {
                     return WaitOutcome::Reached(head);
                 }

@@ -127,8 +127,9 @@ impl Aggregate for Tab {
 }
 
 /// Wraps the in-memory store to inject failures: before each of the first `races` appends
-/// another writer appends to the same stream (so the append conflicts), and while `down`
-/// is set every call fails as `Unavailable`.
+/// another writer appends to the same stream (so the append conflicts), while `down`
+/// is set every call fails as `Unavailable`, and the first `blind_lookups` calls of
+/// `read_events_by_id` find nothing (as when a racing execution had not stored yet).
 #[derive(Default)]
 pub struct FaultyStore {
     pub inner: InMemoryEventStore,
@@ -136,6 +137,7 @@ pub struct FaultyStore {
     pub appends: AtomicU32,
     pub lean_loads: AtomicU32,
     pub down: AtomicBool,
+    pub blind_lookups: AtomicU32,
 }
 
 impl FaultyStore {
@@ -240,6 +242,13 @@ impl EventStore for FaultyStore {
     }
     async fn read_events_by_id(&self, ids: &[Uuid]) -> Result<Vec<RecordedEvent>, StoreError> {
         self.guard("read_events_by_id")?;
+        if self
+            .blind_lookups
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Ok(Vec::new());
+        }
         self.inner.read_events_by_id(ids).await
     }
     async fn record_refusal(

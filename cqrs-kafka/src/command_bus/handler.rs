@@ -19,7 +19,9 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cqrs_core::{CommandOutcome, CommandReply, CommandRouter, FailureKind, InvalidCommand};
+use cqrs_core::{
+    CommandEnvelope, CommandOutcome, CommandReply, CommandRouter, FailureKind, InvalidCommand,
+};
 
 use super::message::{CommandMessage, ReplyAddress};
 use super::producer::Producer;
@@ -63,6 +65,27 @@ impl BatchHandler<CommandMessage> for CommandHandler {
 }
 
 impl CommandHandler {
+    /// Runs `envelope` through the router in a task of its own: a command whose aggregate
+    /// panics gets a permanent `Failed` outcome (replied, then dead-lettered) instead of
+    /// stopping the processor, which would meet the same command again after a restart.
+    async fn dispatch(&self, envelope: &CommandEnvelope) -> CommandOutcome {
+        let (router, owned) = (self.router.clone(), envelope.clone());
+        match tokio::spawn(async move { router.dispatch(&owned).await }).await {
+            Ok(outcome) => outcome,
+            Err(ended) => CommandOutcome::Failed {
+                kind: if ended.is_panic() {
+                    FailureKind::Permanent
+                } else {
+                    FailureKind::Transient
+                },
+                message: format!(
+                    "command {}: its execution ended early: {ended}",
+                    envelope.command_id
+                ),
+            },
+        }
+    }
+
     /// Runs and answers one command; `Some(reason)` when it is to be dead-lettered.
     async fn handle(
         &mut self,
@@ -72,7 +95,7 @@ impl CommandHandler {
         let at = position(source);
         let outcome = match (self.retained.take(), message) {
             (Some((retained_at, outcome)), _) if retained_at == at => outcome,
-            (_, CommandMessage::Envelope(envelope)) => self.router.dispatch(envelope).await,
+            (_, CommandMessage::Envelope(envelope)) => self.dispatch(envelope).await,
             (_, CommandMessage::Undecodable { reason, .. }) => CommandOutcome::Invalid {
                 code: InvalidCommand::UndecodableEnvelope,
                 message: reason.clone(),

@@ -86,11 +86,18 @@ pub(crate) async fn next_batch<'c>(
             batch.retain(|m| !revoked.contains(&(m.topic().to_owned(), m.partition())));
         }
         match received {
-            Ok(message) => batch.push(message),
-            Err(KafkaError::PartitionEOF(partition)) => {
-                end = Some(partition);
-                break;
+            Ok(message) => {
+                // A message after a partition's end report: that partition is not at its
+                // end any more.
+                if end == Some(message.partition()) {
+                    end = None;
+                }
+                batch.push(message);
             }
+            // The batch goes on filling (a trickle of messages still makes full batches);
+            // the report is applied with it. Of several reports only the last is kept,
+            // which can only make the processed position lag, never run ahead.
+            Err(KafkaError::PartitionEOF(partition)) => end = Some(partition),
             Err(error) => {
                 tracing::warn!(%error, "receiving from Kafka failed; handling the batch so far");
                 break;

@@ -160,10 +160,8 @@ impl InventoryServices {
         let leases: Arc<dyn LeaseStore> = store.clone();
         let store: Arc<dyn EventStore> = store;
 
-        let kafka = config.kafka_properties.iter().fold(
-            KafkaConfig::new(config.kafka_brokers.clone()),
-            |kafka, (key, value)| kafka.set(key, value),
-        );
+        let kafka = KafkaConfig::new(config.kafka_brokers.clone())
+            .with_properties(config.kafka_properties.iter().cloned());
         // The order service's topics (it creates them too; whoever starts first does).
         let order_topic = config.topic(Order::TYPE);
         let command_topics = CommandTopics::new().with_prefix(config.topic_prefix.clone());
@@ -173,8 +171,9 @@ impl InventoryServices {
         let allocation_topic = config.topic(OrderAllocation::TYPE);
         let saga_group = config.group("fulfilment-saga");
         let stock_group = config.group("stock-levels");
-        let saga_dlq = format!("{order_topic}.{saga_group}.dlq");
-        let stock_dlq = format!("{product_topic}.{stock_group}.dlq");
+        // `{prefix}Order.inventory-fulfilment-saga.dlq`: the prefix once, at the front.
+        let saga_dlq = format!("{order_topic}.{}-fulfilment-saga.dlq", config.group_prefix);
+        let stock_dlq = format!("{product_topic}.{}-stock-levels.dlq", config.group_prefix);
         cqrs_kafka::create_topics(
             &kafka,
             &[

@@ -238,6 +238,10 @@ async fn fifty_orders_for_twenty_units_across_two_services_and_an_inventory_rest
             .count();
         if decided_now >= 5 || Instant::now() > midway {
             eprintln!("two_services: killing the inventory after {decided_now} decided orders");
+            assert!(
+                decided_now < ORDERS,
+                "every order was decided before the kill: the restart would change nothing"
+            );
             break;
         }
         std::thread::sleep(Duration::from_millis(20));

@@ -175,10 +175,8 @@ impl OrderServices {
         let view = PgPriceTiers::new(pool, SchemaName::new(config.view_schema.clone())?);
         view.migrate().await?;
 
-        let kafka = config.kafka_properties.iter().fold(
-            KafkaConfig::new(config.kafka_brokers.clone()),
-            |kafka, (key, value)| kafka.set(key, value),
-        );
+        let kafka = KafkaConfig::new(config.kafka_brokers.clone())
+            .with_properties(config.kafka_properties.iter().cloned());
         let topic = config.topic();
         let dead_letters = format!("{topic}.dlq");
         let commands = CommandTopics::new()

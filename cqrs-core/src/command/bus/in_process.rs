@@ -104,12 +104,18 @@ impl CommandBus for InProcessBus {
         });
         match tokio::time::timeout_at(give_up_at, task).await {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(panicked)) => Ok(CommandReply {
+            // A panic is the command's own doing (permanent); a task cancelled because the
+            // runtime shuts down may pass on another run (transient).
+            Ok(Err(ended)) => Ok(CommandReply {
                 command_id,
                 correlation_id,
                 outcome: CommandOutcome::Failed {
-                    kind: FailureKind::Permanent,
-                    message: format!("command {command_id}: its execution panicked: {panicked}"),
+                    kind: if ended.is_panic() {
+                        FailureKind::Permanent
+                    } else {
+                        FailureKind::Transient
+                    },
+                    message: format!("command {command_id}: its execution ended early: {ended}"),
                 },
             }),
             Err(_) => Err(SendError::Timeout {

@@ -20,7 +20,6 @@ use serde::de::DeserializeOwned;
 use super::{CommandEnvelope, CommandOutcome, InvalidCommand};
 use crate::aggregate::{stream_id, Aggregate, Command};
 use crate::command::{CommandContext, CommandError, Repository};
-use crate::failure::FailureKind;
 use crate::store::{command_event_id, EventStore};
 
 /// A type-erased route: runs envelopes addressed to one aggregate type.
@@ -148,17 +147,13 @@ fn failed<E: std::error::Error + 'static>(
     about: String,
 ) -> CommandOutcome {
     let message = format!("{about}: {error}");
-    let kind = match error {
+    match error {
         CommandError::CommandIdReused { .. } => {
-            return CommandOutcome::invalid(InvalidCommand::CommandIdReused, message)
+            CommandOutcome::invalid(InvalidCommand::CommandIdReused, message)
         }
-        // Other writers kept winning: later, the command may get through.
-        CommandError::TooManyConflicts { .. } => FailureKind::Transient,
-        CommandError::Store(error) => error.kind(),
-        CommandError::Encode { .. }
-        | CommandError::Decode(_)
-        | CommandError::Rejected(_)
-        | CommandError::AlreadyRefused(_) => FailureKind::Permanent,
-    };
-    CommandOutcome::Failed { kind, message }
+        _ => CommandOutcome::Failed {
+            kind: error.kind(),
+            message,
+        },
+    }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use cqrs_core::{
     CommandBus, CommandContext, CommandEnvelope, CommandError, CommandOutcome, EventStore,
-    FailureKind, RecordedEvent, Repository, Upcasters,
+    FailureKind, InvalidCommand, RecordedEvent, Repository, Upcasters,
 };
 use order::domain::{Order, OrderCommand, OrderEvent, OrderLine};
 
@@ -289,9 +289,20 @@ impl FulfilmentSaga {
                 );
                 Ok(())
             }
+            // An order service that does not know the command (yet): during a rolling
+            // upgrade an older one may answer so; a newer one will take it.
+            CommandOutcome::Invalid {
+                code:
+                    code @ (InvalidCommand::UnknownAggregateType
+                    | InvalidCommand::UnsupportedCommandVersion),
+                message,
+            } => Err(failed(
+                FailureKind::Transient,
+                format!("the order service cannot run it yet ({code}): {message}"),
+            )),
             CommandOutcome::Invalid { code, message } => Err(failed(
                 FailureKind::Permanent,
-                format!("invalid command ({code:?}): {message}"),
+                format!("invalid command ({code}): {message}"),
             )),
             CommandOutcome::Failed { kind, message } => Err(failed(kind, message)),
         }
