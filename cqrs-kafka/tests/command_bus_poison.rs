@@ -1,7 +1,8 @@
 //! Poison commands never stop the processor: an unknown aggregate type, a payload that
 //! does not decode and a message that is no envelope each get an `Invalid` reply (when
-//! there is somewhere to send it) and land on the dead-letter topic, and the commands
-//! after them on the same partition are processed.
+//! there is somewhere to send it) and land on the dead-letter topic, a command whose
+//! reply-to is no reply topic is dead-lettered unrun, and the commands after them on the
+//! same partition are processed.
 
 mod command_bus_support;
 mod support;
@@ -69,6 +70,11 @@ async fn poison_commands_get_an_invalid_reply_and_are_dead_lettered_while_the_ne
     .await;
     // Nothing to answer to.
     support::publish::produce_raw(&bus.kafka, &account_topic, "a1", br#"{"hello":1}"#, &[]).await;
+    // A reply-to that is no reply topic (here the command topic itself): not run, no reply
+    // written there.
+    let mut misdirected = deposit("a1", 5);
+    misdirected.reply_to = Some(account_topic.clone());
+    sender.publish(&misdirected).await.expect("published");
 
     let reply = sender.send(deposit("a1", 7), timeout).await.expect("reply");
     assert!(
@@ -82,9 +88,9 @@ async fn poison_commands_get_an_invalid_reply_and_are_dead_lettered_while_the_ne
         "no poison command had an effect"
     );
     let stats = processor.progress();
-    assert_eq!(stats.dead_lettered, 4, "{stats:?}");
+    assert_eq!(stats.dead_lettered, 5, "{stats:?}");
 
-    let letters = support::read::dead_letters(&bus.kafka, &bus.dead_letter_topic, 4).await;
+    let letters = support::read::dead_letters(&bus.kafka, &bus.dead_letter_topic, 5).await;
     for letter in &letters {
         assert_eq!(letter.key, "a1", "original key kept");
     }
@@ -103,6 +109,11 @@ async fn poison_commands_get_an_invalid_reply_and_are_dead_lettered_while_the_ne
     let letter = by_id(&undecodable.command_id.to_string());
     assert!(
         letter.header(DLQ_ERROR).contains("undecodable_payload"),
+        "{letter:?}"
+    );
+    let letter = by_id(&misdirected.command_id.to_string());
+    assert!(
+        letter.header(DLQ_ERROR).contains("is not a reply topic"),
         "{letter:?}"
     );
     let letter = by_id(&answerable);

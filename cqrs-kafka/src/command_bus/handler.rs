@@ -33,6 +33,8 @@ use crate::{classify, Batch, BatchHandler, HandlerError, MessageSource};
 pub(crate) struct CommandHandler {
     pub(crate) router: Arc<CommandRouter>,
     pub(crate) replies: Producer,
+    /// See [`ProcessorConfig::reply_topic_suffix`](super::ProcessorConfig::reply_topic_suffix).
+    pub(crate) reply_topic_suffix: String,
     /// The outcome of the command whose reply could not be published yet, by its
     /// position: its retry publishes this instead of dispatching again.
     pub(crate) retained: Option<(Position, CommandOutcome)>,
@@ -93,6 +95,16 @@ impl CommandHandler {
         source: &MessageSource<'_>,
     ) -> Result<Option<String>, HandlerError> {
         let at = position(source);
+        if let Some(address) = message.reply_address() {
+            if !address.reply_to.ends_with(&self.reply_topic_suffix) {
+                return Ok(Some(format!(
+                    "{}: its reply-to `{}` is not a reply topic (the name must end with `{}`); not run",
+                    message.described(),
+                    address.reply_to,
+                    self.reply_topic_suffix
+                )));
+            }
+        }
         let outcome = match (self.retained.take(), message) {
             (Some((retained_at, outcome)), _) if retained_at == at => outcome,
             (_, CommandMessage::Envelope(envelope)) => self.dispatch(envelope).await,

@@ -50,6 +50,11 @@ pub struct ProcessorConfig {
     /// the fetch for this whole time, so there it is added to a command's latency (see
     /// the crate README).
     pub fetch_wait: Duration,
+    /// The processor replies only to topics whose name ends with this (default
+    /// `replies`, as in `inventory.replies`): a sender, buggy or hostile, cannot make it
+    /// write replies onto an events topic or create topics on a broker that creates them
+    /// on first use. A command whose reply-to breaks the rule is dead-lettered unrun.
+    pub reply_topic_suffix: String,
 }
 
 impl ProcessorConfig {
@@ -74,6 +79,7 @@ impl ProcessorConfig {
             reply_linger: Duration::ZERO,
             reply_max_message_bytes: 1_000_000,
             fetch_wait: Duration::from_millis(100),
+            reply_topic_suffix: "replies".into(),
         }
     }
 
@@ -167,6 +173,7 @@ impl CommandProcessor {
         let handler = CommandHandler {
             router: Arc::new(self.router),
             replies,
+            reply_topic_suffix: self.config.reply_topic_suffix.clone(),
             retained: None,
         };
         let limits = Limits {
