@@ -51,8 +51,10 @@ async fn each_aggregates_commands_run_in_order_across_two_processors_and_a_rebal
     };
     const PER_AGGREGATE: u64 = 30;
     let store = Arc::new(ScriptedStore::default());
-    // Slow appends, so the second processor joins while the commands are being handled.
-    store.append_delay_ms.store(50, Ordering::SeqCst);
+    // Slow appends (90 commands take 13.5 s on one processor), so the second processor
+    // joins, and the group rebalances (a few seconds on tansu), while commands are still
+    // being handled.
+    store.append_delay_ms.store(150, Ordering::SeqCst);
     let first = bus.processor(bus.router(store.clone()));
     // One record batch per command: tansu 0.6.0 cannot resume inside a batch (README).
     let sender = bus
