@@ -19,8 +19,8 @@ use serde::de::DeserializeOwned;
 
 use super::{CommandEnvelope, CommandOutcome, InvalidCommand};
 use crate::aggregate::{stream_id, Aggregate, Command};
-use crate::command::{CommandContext, CommandError, Repository};
-use crate::store::{command_event_id, EventStore};
+use crate::command::{CommandError, Committed, Repository};
+use crate::store::EventStore;
 
 /// A type-erased route: runs envelopes addressed to one aggregate type.
 pub(super) trait Route: Send + Sync + 'static {
@@ -93,51 +93,47 @@ where
             );
         }
         let context = envelope.context();
+        let stream = stream_id::<A>(&envelope.aggregate_id);
         if envelope.deadline_passed(Utc::now()) {
-            match self.ran_before(&context).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    let deadline = envelope.deadline.map(|d| d.to_rfc3339());
-                    return CommandOutcome::invalid(
-                        InvalidCommand::DeadlinePassed,
-                        format!(
-                            "{}: its deadline {} passed",
-                            about(),
-                            deadline.unwrap_or_default()
-                        ),
-                    );
-                }
-                Err(error) => {
-                    return CommandOutcome::Failed {
-                        kind: error.kind(),
-                        message: format!("{}: {error}", about()),
-                    }
-                }
-            }
+            // Past its deadline it is not run; one that ran before still reports its
+            // first outcome (the pipeline's own lookup, made once).
+            return match self.repository.earlier_outcome(&stream, &context).await {
+                Ok(Some(earlier)) => outcome_of::<A, S>(earlier, &about),
+                Ok(None) => CommandOutcome::invalid(
+                    InvalidCommand::DeadlinePassed,
+                    format!(
+                        "{}: its deadline {} passed",
+                        about(),
+                        envelope
+                            .deadline
+                            .map(|d| d.to_rfc3339())
+                            .unwrap_or_default()
+                    ),
+                ),
+                Err(error) => failed(&error, about()),
+            };
         }
-        match self.repository.execute_in(&context, command).await {
-            Ok(committed) => CommandOutcome::Accepted {
-                position: committed.last_position(),
-                events: committed.events.len(),
-                stream_id: committed.stream_id,
-                version: committed.version,
-                replayed: committed.replayed,
-            },
-            Err(error) => match Repository::<A, S>::refusal_of(&error) {
-                Some((code, message)) => CommandOutcome::Refused { code, message },
-                None => failed(&error, about()),
-            },
-        }
+        outcome_of::<A, S>(self.repository.execute_in(&context, command).await, &about)
     }
+}
 
-    /// True when the command id was executed before (events stored or a refusal recorded).
-    async fn ran_before(&self, context: &CommandContext) -> Result<bool, crate::StoreError> {
-        let store = self.repository.store();
-        let first = command_event_id(context.command_id, 0);
-        if !store.read_events_by_id(&[first]).await?.is_empty() {
-            return Ok(true);
-        }
-        Ok(store.load_refusal(context.command_id).await?.is_some())
+/// The outcome a command's execution (or its earlier one) reports.
+fn outcome_of<A: Aggregate, S: EventStore + ?Sized>(
+    executed: Result<Committed<A::Event>, CommandError<A::Error>>,
+    about: &dyn Fn() -> String,
+) -> CommandOutcome {
+    match executed {
+        Ok(committed) => CommandOutcome::Accepted {
+            position: committed.last_position(),
+            events: committed.events.len(),
+            stream_id: committed.stream_id,
+            version: committed.version,
+            replayed: committed.replayed,
+        },
+        Err(error) => match Repository::<A, S>::refusal_of(&error) {
+            Some((code, message)) => CommandOutcome::Refused { code, message },
+            None => failed(&error, about()),
+        },
     }
 }
 
