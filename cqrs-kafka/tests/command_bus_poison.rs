@@ -1,6 +1,7 @@
 //! Poison commands never stop the processor: an unknown aggregate type, a payload that
 //! does not decode and a message that is no envelope each get an `Invalid` reply (when
 //! there is somewhere to send it) and land on the dead-letter topic, a command whose
+//! aggregate panics gets a permanent `Failed` reply and is dead-lettered, a command whose
 //! reply-to is no reply topic is dead-lettered unrun, and the commands after them on the
 //! same partition are processed.
 
@@ -12,8 +13,8 @@ use std::time::Duration;
 
 use command_bus_support::{deposit, Bus};
 use cqrs_core::{
-    CommandBus, CommandOutcome, CommandReply, EventStore, InMemoryEventStore, InvalidCommand,
-    JsonPayload,
+    CommandBus, CommandOutcome, CommandReply, EventStore, FailureKind, InMemoryEventStore,
+    InvalidCommand, JsonPayload,
 };
 use cqrs_kafka::command_bus::headers;
 use cqrs_kafka::headers::{DLQ_ERROR, DLQ_STAGE};
@@ -72,6 +73,21 @@ async fn poison_commands_get_an_invalid_reply_and_are_dead_lettered_while_the_ne
     support::publish::produce_raw(&bus.kafka, &account_topic, "a1", br#"{"hello":1}"#, &[]).await;
     // A reply-to that is no reply topic (here the command topic itself): not run, no reply
     // written there.
+    // An aggregate that panics on the command: a permanent failure, replied and
+    // dead-lettered; the processor goes on.
+    let panicking = deposit("a1", -1);
+    let reply = sender
+        .send(panicking.clone(), timeout)
+        .await
+        .expect("reply");
+    assert!(
+        matches!(
+            &reply.outcome,
+            CommandOutcome::Failed { kind: FailureKind::Permanent, message } if message.contains("panicked")
+        ),
+        "{:?}",
+        reply.outcome
+    );
     let mut misdirected = deposit("a1", 5);
     misdirected.reply_to = Some(account_topic.clone());
     sender.publish(&misdirected).await.expect("published");
@@ -88,9 +104,9 @@ async fn poison_commands_get_an_invalid_reply_and_are_dead_lettered_while_the_ne
         "no poison command had an effect"
     );
     let stats = processor.progress();
-    assert_eq!(stats.dead_lettered, 5, "{stats:?}");
+    assert_eq!(stats.dead_lettered, 6, "{stats:?}");
 
-    let letters = support::read::dead_letters(&bus.kafka, &bus.dead_letter_topic, 5).await;
+    let letters = support::read::dead_letters(&bus.kafka, &bus.dead_letter_topic, 6).await;
     for letter in &letters {
         assert_eq!(letter.key, "a1", "original key kept");
     }
@@ -111,6 +127,8 @@ async fn poison_commands_get_an_invalid_reply_and_are_dead_lettered_while_the_ne
         letter.header(DLQ_ERROR).contains("undecodable_payload"),
         "{letter:?}"
     );
+    let letter = by_id(&panicking.command_id.to_string());
+    assert!(letter.header(DLQ_ERROR).contains("panicked"), "{letter:?}");
     let letter = by_id(&misdirected.command_id.to_string());
     assert!(
         letter.header(DLQ_ERROR).contains("is not a reply topic"),

@@ -69,6 +69,10 @@ impl Aggregate for Account {
         _: &(),
     ) -> Result<Vec<AccountEvent>, InsufficientFunds> {
         match *command {
+            // A bug in the aggregate, for the poison test: the processor must survive it.
+            AccountCommand::Deposit { cents, .. } if cents < 0 => {
+                panic!("a negative deposit ({cents}) reached the aggregate")
+            }
             AccountCommand::Deposit { cents, .. } => Ok(vec![AccountEvent::Deposited { cents }]),
             AccountCommand::Withdraw { cents, .. } if cents > self.balance => {
                 Err(InsufficientFunds {
