@@ -48,7 +48,7 @@ pub const MIN_POSITION_HEADER_NAME: &str = "X-Min-Position";
 
 /// A `min_position` that is not a position (HTTP 400 naming the parameter or header).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{parameter} must be a whole number from 0 to {max}, got `{value}`", max = u64::MAX)]
+#[error("{parameter} must be one whole number from 0 to {max}, got `{value}`", max = u64::MAX)]
 pub struct InvalidMinPosition {
     /// [`MIN_POSITION_PARAM`] or [`MIN_POSITION_HEADER_NAME`].
     pub parameter: &'static str,
@@ -86,7 +86,10 @@ pub fn min_position(
     let mut from_query = query_values(query.unwrap_or(""), MIN_POSITION_PARAM);
     if let Some(value) = from_query.next() {
         if from_query.next().is_some() {
-            return Err(InvalidMinPosition::new(MIN_POSITION_PARAM, "given twice"));
+            return Err(InvalidMinPosition::new(
+                MIN_POSITION_PARAM,
+                "more than one value",
+            ));
         }
         wanted = Some(parse(MIN_POSITION_PARAM, &value)?);
     }
@@ -95,7 +98,7 @@ pub fn min_position(
         if from_header.next().is_some() {
             return Err(InvalidMinPosition::new(
                 MIN_POSITION_HEADER_NAME,
-                "given twice",
+                "more than one value",
             ));
         }
         let text = value
