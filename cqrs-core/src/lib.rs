@@ -88,6 +88,7 @@ pub mod lease;
 pub mod projection;
 mod snapshot;
 pub mod store;
+pub mod telemetry;
 pub mod testing;
 mod upcast;
 mod version;

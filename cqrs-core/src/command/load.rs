@@ -2,13 +2,34 @@
 //! applied while the store reads the next.
 
 use std::ops::ControlFlow;
+use std::time::Instant;
+
+use tracing::Instrument;
 
 use super::{LoadError, LoadedAggregate, Repository};
 use crate::aggregate::Aggregate;
 use crate::store::EventStore;
+use crate::telemetry::metric;
 
 impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
+    /// Loads `stream` in a `load` span, timed as `cqrs_load_duration_seconds`.
     pub(super) async fn load_stream(&self, stream: &str) -> Result<LoadedAggregate<A>, LoadError> {
+        let span = tracing::info_span!(
+            "load",
+            stream,
+            store = self.store.kind(),
+            version = tracing::field::Empty
+        );
+        let started = Instant::now();
+        let loaded = self.read_aggregate(stream).instrument(span.clone()).await;
+        metric::loaded(self.store.kind(), started.elapsed());
+        if let Ok(loaded) = &loaded {
+            span.record("version", loaded.version);
+        }
+        loaded
+    }
+
+    async fn read_aggregate(&self, stream: &str) -> Result<LoadedAggregate<A>, LoadError> {
         let (mut state, mut version) = (A::default(), 0);
         let mut from_snapshot = None;
         if let Some((snapshot_state, snapshot_version)) = self.restore_snapshot(stream).await? {

@@ -1,6 +1,7 @@
 //! The command pipeline: load, decide, append with the expected version, retry.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use chrono::Utc;
 use serde::de::DeserializeOwned;
@@ -10,10 +11,12 @@ use tracing::Instrument;
 use super::cache::{BoundedCache, StateCache};
 use super::{CommandContext, CommandError, Committed, LoadError, LoadedAggregate, RetryPolicy};
 use crate::aggregate::{stream_id, Aggregate, Command};
+use crate::envelope::Metadata;
 use crate::error::StoreError;
 use crate::event::{Event, JsonPayload, NewEvent};
 use crate::snapshot::{Snapshot, SnapshotPolicy};
-use crate::store::{command_event_id, EventStore};
+use crate::store::{command_event_id, AppendResult, EventStore};
+use crate::telemetry::{metric, trace_context};
 use crate::upcast::Upcasters;
 use crate::version::ExpectedVersion;
 
@@ -191,24 +194,26 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
             aggregate_type = A::TYPE,
             aggregate_id = command.aggregate_id(),
             command_id = %context.command_id,
+            correlation_id = %context.correlation_id,
             outcome = tracing::field::Empty,
             attempts = tracing::field::Empty,
         );
+        let started = Instant::now();
         let result = self
             .decide_and_append(&stream, context, &command)
             .instrument(span.clone())
             .await;
         let _entered = span.enter();
+        let outcome = match &result {
+            Ok(committed) if committed.replayed => "replayed",
+            Ok(_) => "committed",
+            Err(error) if error.is_rejection() => "rejected",
+            Err(_) => "failed",
+        };
+        metric::command_finished(A::TYPE, outcome, started.elapsed());
+        span.record("outcome", outcome);
         match &result {
             Ok(committed) => {
-                span.record(
-                    "outcome",
-                    if committed.replayed {
-                        "replayed"
-                    } else {
-                        "committed"
-                    },
-                );
                 span.record("attempts", committed.attempts);
                 tracing::debug!(
                     version = committed.version,
@@ -217,11 +222,9 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
                 );
             }
             Err(error) if error.is_rejection() => {
-                span.record("outcome", "rejected");
                 tracing::debug!(%error, "command rejected");
             }
             Err(error) => {
-                span.record("outcome", "failed");
                 tracing::warn!(%error, "command failed");
             }
         }
@@ -298,11 +301,7 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
                 })
                 .collect::<Result<Vec<_>, CommandError<A::Error>>>()?;
             let expected = ExpectedVersion::from_loaded(loaded.version);
-            match self
-                .store
-                .append(stream, expected, new_events, &metadata)
-                .await
-            {
+            match self.append(stream, expected, new_events, &metadata).await {
                 // An execution of this command id that raced this one stored the batch (or
                 // a longer one that starts with it): its whole outcome is the outcome.
                 Ok(appended) if appended.deduplicated && context.check_repeats => {
@@ -325,6 +324,7 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
                     });
                 }
                 Err(StoreError::Conflict(conflict)) => {
+                    metric::command_conflict(A::TYPE);
                     self.forget(stream);
                     may_use_cache = false;
                     if attempt >= self.retry.max_attempts {
@@ -355,6 +355,48 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
                 }
             }
         }
+    }
+
+    /// Appends in an `append` span, timed as `cqrs_append_duration_seconds`; the events'
+    /// metadata carries that span's trace context (when an OpenTelemetry layer records
+    /// it), so that whoever handles the events continues this trace.
+    async fn append(
+        &self,
+        stream: &str,
+        expected: ExpectedVersion,
+        events: Vec<NewEvent>,
+        metadata: &Metadata,
+    ) -> Result<AppendResult, StoreError> {
+        let span = tracing::info_span!(
+            "append",
+            stream,
+            store = self.store.kind(),
+            events = events.len(),
+            first_position = tracing::field::Empty,
+        );
+        let mut trace = std::collections::BTreeMap::new();
+        let traced =
+            trace_context::inject_span(&span, &mut trace_context::HeaderCarrier(&mut trace)).then(
+                || {
+                    let mut traced = metadata.clone();
+                    traced.headers.extend(trace);
+                    traced
+                },
+            );
+        let metadata = traced.as_ref().unwrap_or(metadata);
+        let count = events.len() as u64;
+        let started = Instant::now();
+        let appended = self
+            .store
+            .append(stream, expected, events, metadata)
+            .instrument(span.clone())
+            .await;
+        let stored = appended.as_ref().ok().filter(|a| !a.deduplicated);
+        metric::appended(self.store.kind(), started.elapsed(), stored.map(|_| count));
+        if let Some(first) = stored.and_then(|a| a.events.first()) {
+            span.record("first_position", first.position);
+        }
+        appended
     }
 
     fn cached(&self, stream: &str) -> Option<LoadedAggregate<A>> {

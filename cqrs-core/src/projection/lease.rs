@@ -228,7 +228,23 @@ async fn wait_for_assignment(
 
 /// Publishes `role` when it changed.
 fn publish(ctx: &WorkerContext<ProjectionProgress>, role: LeaseRole) {
-    ctx.report_if(|progress| std::mem::replace(&mut progress.role, role) != role);
+    let mut changed = false;
+    ctx.report_if(|progress| {
+        changed = std::mem::replace(&mut progress.role, role) != role;
+        changed
+    });
+    if changed {
+        ctx.report_role(role);
+    }
+}
+
+/// The role a runner starts in: leader without a lease, standby until it takes one.
+pub(super) fn initial_role(lease: &Option<RunnerLease>) -> LeaseRole {
+    if lease.is_some() {
+        LeaseRole::Standby
+    } else {
+        LeaseRole::Leader
+    }
 }
 
 /// The idle wait of a runner that may hold a lease.

@@ -59,6 +59,7 @@
 mod attempts;
 mod config;
 mod dedupe;
+mod gauges;
 mod lease;
 mod report;
 mod runner;

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use super::attempts::Attempts;
-use super::lease::{idle_wait, Held, LeaseChoice, LeaseSetup, RunnerLease};
+use super::gauges::ProgressGauges;
+use super::lease::{idle_wait, initial_role, Held, LeaseChoice, LeaseSetup, RunnerLease};
 use super::{
     Persistence, Projection, ProjectionProgress, RunnerConfig, RunnerError, RunningProjection,
 };
@@ -231,7 +232,9 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
         let mut stop = ctx.stop_signal();
         self.stop = Some(stop.clone());
         let mut wakeups = self.store.subscribe();
+        let mut gauges = ProgressGauges::new(ctx.name());
         let mut checkpoint = 0;
+        ctx.report_role(initial_role(lease));
         if lease.is_none() {
             checkpoint = self.load_checkpoint().await?;
             ctx.report(|p| p.checkpoint = checkpoint);
@@ -255,6 +258,9 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
             };
             let batch = self.read_batch(checkpoint).await?;
             if batch.is_empty() {
+                gauges
+                    .record(&*self.store, wakeups.head(), checkpoint)
+                    .await;
                 tokio::select! {
                     () = stop_requested(&mut stop) => {}
                     _ = wakeups.wait_beyond(checkpoint, idle) => {}
@@ -266,6 +272,9 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
                 BatchEnd::Stored(stored) => {
                     checkpoint = stored;
                     ctx.report(|p| p.checkpoint = checkpoint);
+                    gauges
+                        .record(&*self.store, wakeups.head(), checkpoint)
+                        .await;
                 }
                 BatchEnd::Deposed => {
                     if let Some(lease) = lease {

@@ -129,6 +129,10 @@ impl Inner {
 
 #[async_trait]
 impl EventStore for InMemoryEventStore {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
     async fn append(
         &self,
         stream_id: &str,

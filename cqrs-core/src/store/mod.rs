@@ -63,6 +63,13 @@ pub type StreamVisitor<'v> = dyn FnMut(StreamEventRef<'_>) -> ControlFlow<()> + 
 ///   without polling.
 #[async_trait]
 pub trait EventStore: Send + Sync + 'static {
+    /// What kind of store this is (`memory`, `postgres`, `mongo`): the `store` label of
+    /// the [metrics](crate::telemetry::metric). A wrapper around another store reports
+    /// the wrapped store's kind.
+    fn kind(&self) -> &'static str {
+        "custom"
+    }
+
     /// Appends `events` to `stream_id` if the stream is at `expected`.
     async fn append(
         &self,
@@ -163,6 +170,10 @@ pub trait EventStore: Send + Sync + 'static {
 
 #[async_trait]
 impl<S: EventStore + ?Sized> EventStore for Arc<S> {
+    fn kind(&self) -> &'static str {
+        (**self).kind()
+    }
+
     async fn append(
         &self,
         stream_id: &str,

@@ -21,9 +21,11 @@
 #[cfg(feature = "testing")]
 pub mod contract;
 pub mod kit;
+mod scrape;
 mod services;
 
 #[cfg(feature = "testing")]
 pub use contract::{run_lease_contract, run_store_contract};
 pub use kit::{given, given_with_services, through_stored_form, Given, Then};
+pub use scrape::scraped;
 pub use services::{on_ci, skip_or_fail};

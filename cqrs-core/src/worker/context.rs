@@ -1,20 +1,46 @@
 //! What a worker's task runs with: the [`WorkerContext`] (progress, stop signal) and the
 //! stop-aware waits every worker loop uses.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::LeaseRole;
+use crate::telemetry::metric;
+
 /// What a worker task runs with: where it publishes its progress, and the stop signal.
 #[derive(Debug)]
 pub struct WorkerContext<P> {
+    name: Arc<str>,
     progress: watch::Sender<P>,
     stop: watch::Receiver<bool>,
 }
 
 impl<P> WorkerContext<P> {
-    pub(super) fn new(progress: watch::Sender<P>, stop: watch::Receiver<bool>) -> Self {
-        Self { progress, stop }
+    pub(super) fn new(
+        name: Arc<str>,
+        progress: watch::Sender<P>,
+        stop: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            name,
+            progress,
+            stop,
+        }
+    }
+
+    /// The worker's name (as given to [`Worker::spawn`](super::Worker::spawn)).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Publishes the worker's role as the `cqrs_worker_up` metric (see
+    /// [`metric`](crate::telemetry::metric)): a worker without a lease reports
+    /// [`LeaseRole::Leader`] once, when it starts working; a leased one on every change.
+    /// `stopped` is reported for every worker when its task ends.
+    pub fn report_role(&self, role: LeaseRole) {
+        metric::worker_role(&self.name, Some(role));
     }
 
     /// Publishes progress: `update` changes it in place, and waiters see the result.

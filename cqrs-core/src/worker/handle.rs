@@ -87,8 +87,8 @@ where
         let name = name.into();
         let (progress_tx, progress) = watch::channel(initial);
         let (stop, stop_rx) = watch::channel(false);
-        let (reporter, state) = WorkerStateReporter::new();
-        let running = run(WorkerContext::new(progress_tx, stop_rx));
+        let (reporter, state) = WorkerStateReporter::named(name.clone());
+        let running = run(WorkerContext::new(name.clone(), progress_tx, stop_rx));
         let task_name = name.clone();
         let task = tokio::spawn(async move {
             let result = running.await;

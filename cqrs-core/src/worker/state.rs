@@ -24,6 +24,8 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use crate::telemetry::metric;
+
 /// Where a background worker is in its life.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WorkerState {
@@ -57,6 +59,8 @@ impl std::fmt::Display for WorkerState {
 pub struct WorkerStateReporter {
     sender: watch::Sender<WorkerState>,
     reported: bool,
+    /// The worker's name, for the `cqrs_worker_up` metric.
+    name: Option<Arc<str>>,
 }
 
 impl WorkerStateReporter {
@@ -67,9 +71,26 @@ impl WorkerStateReporter {
             Self {
                 sender,
                 reported: false,
+                name: None,
             },
             WorkerStateWatch(receiver),
         )
+    }
+
+    /// Like [`new`](Self::new), for the worker `name`: its end is also reported as role
+    /// `stopped` of the `cqrs_worker_up` metric.
+    pub fn named(name: Arc<str>) -> (Self, WorkerStateWatch) {
+        let (mut reporter, watch) = Self::new();
+        reporter.name = Some(name);
+        (reporter, watch)
+    }
+
+    fn report(&mut self, state: WorkerState) {
+        self.sender.send_replace(state);
+        self.reported = true;
+        if let Some(name) = &self.name {
+            metric::worker_role(name, None);
+        }
     }
 
     /// Reports the worker's end: [`WorkerState::ShutDown`] for `Ok`,
@@ -79,15 +100,14 @@ impl WorkerStateReporter {
             Ok(_) => WorkerState::ShutDown,
             Err(error) => WorkerState::Failed(error.to_string().into()),
         };
-        self.sender.send_replace(state);
-        self.reported = true;
+        self.report(state);
     }
 }
 
 impl Drop for WorkerStateReporter {
     fn drop(&mut self) {
         if !self.reported {
-            self.sender.send_replace(WorkerState::Failed(
+            self.report(WorkerState::Failed(
                 "the worker task ended without reporting (it panicked or was aborted)".into(),
             ));
         }

@@ -227,6 +227,10 @@ impl MongoEventStore {
 
 #[async_trait]
 impl EventStore for MongoEventStore {
+    fn kind(&self) -> &'static str {
+        "mongo"
+    }
+
     #[tracing::instrument(level = "debug", skip(self, events, metadata), fields(events = events.len()))]
     async fn append(
         &self,

@@ -204,6 +204,10 @@ impl PgEventStore {
 
 #[async_trait]
 impl EventStore for PgEventStore {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
     async fn append(
         &self,
         stream_id: &str,

@@ -59,6 +59,23 @@ impl Shard {
     pub fn name(&self, projection: &str) -> String {
         format!("{projection}.shard-{}-of-{}", self.index, self.count)
     }
+
+    /// The projection and shard index a [`name`](Self::name) stands for; a name that is
+    /// not a shard's is the projection itself, shard 0.
+    ///
+    /// ```
+    /// use cqrs_core::projection::shard::Shard;
+    /// assert_eq!(Shard::parse_name("order-totals.shard-1-of-4"), ("order-totals", 1));
+    /// assert_eq!(Shard::parse_name("order-totals"), ("order-totals", 0));
+    /// ```
+    pub fn parse_name(name: &str) -> (&str, u32) {
+        let parsed = name.rsplit_once(".shard-").and_then(|(projection, rest)| {
+            let (index, count) = rest.split_once("-of-")?;
+            count.parse::<u32>().ok()?;
+            Some((projection, index.parse().ok()?))
+        });
+        parsed.unwrap_or((name, 0))
+    }
 }
 
 impl std::fmt::Display for Shard {

@@ -7,7 +7,10 @@ use super::batch::{self, BatchFailure, Outcome, Scope};
 use super::{TransactionalProjection, TransactionalStore};
 use crate::failure::FailureKind;
 use crate::lease::{Lease, LeaseConfig, LeaseStore};
-use crate::projection::lease::{idle_wait, Held, LeaseChoice, LeaseSetup, RunnerLease};
+use crate::projection::gauges::ProgressGauges;
+use crate::projection::lease::{
+    idle_wait, initial_role, Held, LeaseChoice, LeaseSetup, RunnerLease,
+};
 use crate::projection::{ProjectionProgress, RunnerConfig, RunnerError, RunningProjection};
 use crate::worker::{sleep_or_stop, stop_requested, Worker, WorkerContext};
 
@@ -268,6 +271,8 @@ where
     ) -> Result<(), RunnerError> {
         let mut stop = ctx.stop_signal();
         let mut wakeups = self.store.subscribe();
+        let mut gauges = ProgressGauges::new(ctx.name());
+        ctx.report_role(initial_role(lease));
         let idle = idle_wait(lease, self.config.idle_poll);
         let mut failures: u32 = 0;
         while !ctx.stop_requested() {
@@ -284,6 +289,9 @@ where
                 Ok(Outcome::Applied(applied)) => {
                     failures = 0;
                     report(ctx, applied.checkpoint);
+                    gauges
+                        .record(&*self.store, wakeups.head(), applied.checkpoint)
+                        .await;
                     if applied.events == 0 {
                         tokio::select! {
                             () = stop_requested(&mut stop) => {}

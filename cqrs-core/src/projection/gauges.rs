@@ -1,0 +1,60 @@
+//! The progress gauges of a projection runner: `cqrs_projection_position` and
+//! `cqrs_projection_lag_events` (see [`metric`](crate::telemetry::metric)).
+
+use std::time::{Duration, Instant};
+
+use super::shard::Shard;
+use crate::store::EventStore;
+use crate::telemetry::metric;
+
+/// How often a runner reads the log's head for its lag, besides the heads its store
+/// announces: one query a second at most.
+const HEAD_READ_EVERY: Duration = Duration::from_secs(1);
+
+/// What a runner knows of the log's head, and where it records its gauges.
+pub(super) struct ProgressGauges {
+    projection: String,
+    shard: u32,
+    head: u64,
+    head_read_at: Option<Instant>,
+}
+
+impl ProgressGauges {
+    /// The gauges of the runner named `name` (a shard's name gives its projection and
+    /// shard labels).
+    pub(super) fn new(name: &str) -> Self {
+        let (projection, shard) = Shard::parse_name(name);
+        Self {
+            projection: projection.to_owned(),
+            shard,
+            head: 0,
+            head_read_at: None,
+        }
+    }
+
+    /// Records `checkpoint` and the lag behind the head: the highest of the head the
+    /// store announced (`announced`), the one read last, and a fresh read when the last
+    /// is older than a second. A failed read keeps the last known head.
+    pub(super) async fn record<S: EventStore + ?Sized>(
+        &mut self,
+        store: &S,
+        announced: u64,
+        checkpoint: u64,
+    ) {
+        let due = match self.head_read_at {
+            None => true,
+            Some(at) => at.elapsed() >= HEAD_READ_EVERY,
+        };
+        if due {
+            self.head_read_at = Some(Instant::now());
+            match store.head_position().await {
+                Ok(head) => self.head = self.head.max(head),
+                Err(error) => {
+                    tracing::debug!(projection = %self.projection, %error, "cannot read the log's head for the lag gauge")
+                }
+            }
+        }
+        self.head = self.head.max(announced);
+        metric::projection_progress(&self.projection, self.shard, checkpoint, self.head);
+    }
+}

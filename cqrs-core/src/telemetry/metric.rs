@@ -1,0 +1,147 @@
+//! The metrics every crate of this workspace records, through the
+//! [`metrics`](https://docs.rs/metrics) facade (free until a recorder is installed).
+//!
+//! Names and labels are stable; a new label value may appear, a name is never reused for
+//! another meaning.
+//!
+//! | name | kind | labels | what it measures |
+//! |---|---|---|---|
+//! | `cqrs_command_duration_seconds` | histogram | `aggregate`, `outcome` | one command through the pipeline, from the first load to its outcome, retries included; `outcome` = `committed` \| `replayed` \| `rejected` \| `failed` |
+//! | `cqrs_command_conflicts_total` | counter | `aggregate` | appends refused for a concurrent write (each one is retried, up to the [`RetryPolicy`](crate::RetryPolicy)) |
+//! | `cqrs_load_duration_seconds` | histogram | `store` | loading one aggregate (snapshot plus tail) for a command |
+//! | `cqrs_append_duration_seconds` | histogram | `store` | one append of a command's events, conflicts included |
+//! | `cqrs_appended_events_total` | counter | `store` | events the command pipeline appended |
+//! | `cqrs_projection_position` | gauge | `projection`, `shard` | the projection's stored checkpoint (a global-log position) |
+//! | `cqrs_projection_lag_events` | gauge | `projection`, `shard` | positions between the log's head and that checkpoint, read when the runner last looked at the log (0 = caught up) |
+//! | `cqrs_relay_published_total` | counter | `relay` | events the outbox relay published and the broker acknowledged |
+//! | `cqrs_relay_lag_events` | gauge | `relay` | positions between the log's head and the relay's acknowledged checkpoint |
+//! | `cqrs_consumer_messages_total` | counter | `topic`, `outcome` | Kafka messages a consumer finished with: `handled`, `dead_lettered`, or `retried` (counted per attempt that failed transiently and will be tried again) |
+//! | `cqrs_worker_up` | gauge | `worker`, `role` | 1 for the role the background worker is in now, 0 for the others: `leader` (working: it holds its lease, or needs none), `standby` (another replica holds the lease), `stopped` (shut down or failed) |
+//!
+//! `store` is [`EventStore::kind`](crate::EventStore::kind) (`memory`, `postgres`, `mongo`);
+//! `shard` is the shard number, `0` for an unsharded projection. Durations are in seconds.
+//!
+//! A service exports them by installing a recorder once at start, e.g.:
+//!
+//! ```ignore
+//! let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;
+//! // GET /metrics answers prometheus.render()
+//! ```
+
+use std::time::Duration;
+
+use crate::worker::LeaseRole;
+
+/// Histogram: one command through the pipeline (`aggregate`, `outcome`).
+pub const COMMAND_DURATION_SECONDS: &str = "cqrs_command_duration_seconds";
+/// Counter: appends refused for a concurrent write (`aggregate`).
+pub const COMMAND_CONFLICTS_TOTAL: &str = "cqrs_command_conflicts_total";
+/// Histogram: loading one aggregate for a command (`store`).
+pub const LOAD_DURATION_SECONDS: &str = "cqrs_load_duration_seconds";
+/// Histogram: one append of a command's events (`store`).
+pub const APPEND_DURATION_SECONDS: &str = "cqrs_append_duration_seconds";
+/// Counter: events the command pipeline appended (`store`).
+pub const APPENDED_EVENTS_TOTAL: &str = "cqrs_appended_events_total";
+/// Gauge: a projection's stored checkpoint (`projection`, `shard`).
+pub const PROJECTION_POSITION: &str = "cqrs_projection_position";
+/// Gauge: log head minus a projection's checkpoint (`projection`, `shard`).
+pub const PROJECTION_LAG_EVENTS: &str = "cqrs_projection_lag_events";
+/// Counter: events the relay published (`relay`).
+pub const RELAY_PUBLISHED_TOTAL: &str = "cqrs_relay_published_total";
+/// Gauge: log head minus the relay's acknowledged checkpoint (`relay`).
+pub const RELAY_LAG_EVENTS: &str = "cqrs_relay_lag_events";
+/// Counter: Kafka messages a consumer finished with (`topic`, `outcome`).
+pub const CONSUMER_MESSAGES_TOTAL: &str = "cqrs_consumer_messages_total";
+/// Gauge: 1 for a worker's current role, 0 for the others (`worker`, `role`).
+pub const WORKER_UP: &str = "cqrs_worker_up";
+
+/// What a consumer did with a message, the `outcome` of [`CONSUMER_MESSAGES_TOTAL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsumerOutcome {
+    /// Handled (its effect applied, or found already applied).
+    Handled,
+    /// Sent to the dead-letter topic with the reason.
+    DeadLettered,
+    /// Failed transiently; it will be tried again.
+    Retried,
+}
+
+impl ConsumerOutcome {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConsumerOutcome::Handled => "handled",
+            ConsumerOutcome::DeadLettered => "dead_lettered",
+            ConsumerOutcome::Retried => "retried",
+        }
+    }
+}
+
+/// Counts `messages` a consumer of `topic` finished with `outcome`.
+pub fn consumer_messages(topic: &str, outcome: ConsumerOutcome, messages: u64) {
+    if messages > 0 {
+        metrics::counter!(CONSUMER_MESSAGES_TOTAL, "topic" => topic.to_owned(), "outcome" => outcome.as_str())
+            .increment(messages);
+    }
+}
+
+/// A worker's role for [`WORKER_UP`]: a [`LeaseRole`] while it runs, `None` once stopped.
+pub fn worker_role(worker: &str, role: Option<LeaseRole>) {
+    let now = match role {
+        Some(LeaseRole::Leader) => "leader",
+        Some(LeaseRole::Standby) => "standby",
+        None => "stopped",
+    };
+    for label in ["leader", "standby", "stopped"] {
+        metrics::gauge!(WORKER_UP, "worker" => worker.to_owned(), "role" => label)
+            .set(if label == now { 1.0 } else { 0.0 });
+    }
+}
+
+/// A projection's checkpoint and lag behind `head` ([`PROJECTION_POSITION`],
+/// [`PROJECTION_LAG_EVENTS`]).
+pub fn projection_progress(projection: &str, shard: u32, checkpoint: u64, head: u64) {
+    let shard = shard.to_string();
+    metrics::gauge!(PROJECTION_POSITION, "projection" => projection.to_owned(), "shard" => shard.clone())
+        .set(checkpoint as f64);
+    metrics::gauge!(PROJECTION_LAG_EVENTS, "projection" => projection.to_owned(), "shard" => shard)
+        .set(head.saturating_sub(checkpoint) as f64);
+}
+
+/// Counts `events` the relay `relay` published ([`RELAY_PUBLISHED_TOTAL`]).
+pub fn relay_published(relay: &str, events: u64) {
+    if events > 0 {
+        metrics::counter!(RELAY_PUBLISHED_TOTAL, "relay" => relay.to_owned()).increment(events);
+    }
+}
+
+/// The relay's lag: `head` minus its acknowledged `checkpoint` ([`RELAY_LAG_EVENTS`]).
+pub fn relay_lag(relay: &str, checkpoint: u64, head: u64) {
+    metrics::gauge!(RELAY_LAG_EVENTS, "relay" => relay.to_owned())
+        .set(head.saturating_sub(checkpoint) as f64);
+}
+
+/// One command's duration and outcome ([`COMMAND_DURATION_SECONDS`]).
+pub(crate) fn command_finished(aggregate: &'static str, outcome: &'static str, took: Duration) {
+    metrics::histogram!(COMMAND_DURATION_SECONDS, "aggregate" => aggregate, "outcome" => outcome)
+        .record(took.as_secs_f64());
+}
+
+/// One conflict on append ([`COMMAND_CONFLICTS_TOTAL`]).
+pub(crate) fn command_conflict(aggregate: &'static str) {
+    metrics::counter!(COMMAND_CONFLICTS_TOTAL, "aggregate" => aggregate).increment(1);
+}
+
+/// One aggregate load for a command ([`LOAD_DURATION_SECONDS`]).
+pub(crate) fn loaded(store: &'static str, took: Duration) {
+    metrics::histogram!(LOAD_DURATION_SECONDS, "store" => store).record(took.as_secs_f64());
+}
+
+/// One append of `events` events, `appended` when it stored them
+/// ([`APPEND_DURATION_SECONDS`], [`APPENDED_EVENTS_TOTAL`]).
+pub(crate) fn appended(store: &'static str, took: Duration, events: Option<u64>) {
+    metrics::histogram!(APPEND_DURATION_SECONDS, "store" => store).record(took.as_secs_f64());
+    if let Some(events) = events.filter(|n| *n > 0) {
+        metrics::counter!(APPENDED_EVENTS_TOTAL, "store" => store).increment(events);
+    }
+}

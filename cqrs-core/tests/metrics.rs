@@ -1,0 +1,193 @@
+//! The metrics the command pipeline and the projection runner record, read back from a
+//! Prometheus recorder installed for this test binary: each figure is what the run
+//! implies (the conflicts forced, the events appended, the lag going to 0).
+
+mod support;
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cqrs_core::testing::scraped;
+use cqrs_core::{
+    CommandError, EventStore, ExpectedVersion, InMemoryEventStore, JsonPayload, Metadata, NewEvent,
+    Persistence, Projection, ProjectionRunner, RecordedEvent, Repository, RetryPolicy,
+    RunnerConfig,
+};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use support::*;
+use tokio::sync::Semaphore;
+
+fn prometheus() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        PrometheusBuilder::new()
+            .install_recorder()
+            .expect("the only recorder of this test binary")
+    })
+}
+
+fn value(name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scraped(&prometheus().render(), name, labels)
+}
+
+#[tokio::test]
+async fn commands_record_their_outcome_conflicts_loads_and_appends() {
+    prometheus();
+    // Every one of the first three appends meets a competing write.
+    let store = Arc::new(FaultyStore::racing(3));
+    let tabs = Repository::<Tab, _>::new(store.clone()).with_retry(RetryPolicy {
+        max_attempts: 5,
+        ..RetryPolicy::default()
+    });
+    tabs.execute(open("t1", 100))
+        .await
+        .expect("committed on the fourth attempt");
+    tabs.execute(add("t1", &[("tea", 30), ("cake", 80)]))
+        .await
+        .expect("two items, the second reaching the limit: three events");
+    let refused = tabs.execute(open("t1", 5)).await.unwrap_err();
+    assert!(matches!(refused, CommandError::Rejected(_)));
+    store.down.store(true, Ordering::SeqCst);
+    tabs.execute(add("t1", &[("tea", 1)])).await.unwrap_err();
+
+    let tab = [("aggregate", "Tab")];
+    assert_eq!(value("cqrs_command_conflicts_total", &tab), Some(3.0));
+    let count = |outcome| {
+        value(
+            "cqrs_command_duration_seconds_count",
+            &[("aggregate", "Tab"), ("outcome", outcome)],
+        )
+    };
+    assert_eq!(count("committed"), Some(2.0));
+    assert_eq!(count("rejected"), Some(1.0));
+    assert_eq!(count("failed"), Some(1.0));
+    // The store is the in-memory one inside FaultyStore, which does not say its kind.
+    let custom = [("store", "custom")];
+    // Loads: 4 for the first command (3 conflicts), 1 each for the next two, 1 that failed.
+    assert_eq!(
+        value("cqrs_load_duration_seconds_count", &custom),
+        Some(7.0)
+    );
+    // Appends: 4 tries of the first command, 1 of the second; the refused and the failed
+    // command never got to append.
+    assert_eq!(
+        value("cqrs_append_duration_seconds_count", &custom),
+        Some(5.0)
+    );
+    // 1 Opened + 2 Added + LimitReached; the competing writes are not the pipeline's.
+    assert_eq!(value("cqrs_appended_events_total", &custom), Some(4.0));
+}
+
+#[tokio::test]
+async fn the_in_memory_store_reports_its_kind() {
+    prometheus();
+    let tabs = Repository::<support::Tab, _>::new(Arc::new(InMemoryEventStore::new()));
+    tabs.execute(open("kind-1", 10)).await.unwrap();
+    assert!(value("cqrs_appended_events_total", &[("store", "memory")]).unwrap() >= 1.0);
+    assert!(value("cqrs_load_duration_seconds_count", &[("store", "memory")]).unwrap() >= 1.0);
+}
+
+/// Applies events, holding at position `hold_at` until a permit is released.
+struct Gated {
+    name: &'static str,
+    hold_at: u64,
+    gate: Arc<Semaphore>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("never")]
+struct Never;
+
+#[async_trait]
+impl Projection for Gated {
+    type Error = Never;
+    fn name(&self) -> &str {
+        self.name
+    }
+    async fn apply(&mut self, event: &RecordedEvent) -> Result<(), Never> {
+        if event.position == self.hold_at {
+            self.gate.acquire().await.expect("open").forget();
+        }
+        Ok(())
+    }
+    async fn reset(&mut self) -> Result<(), Never> {
+        Ok(())
+    }
+    fn persistence(&self) -> Persistence {
+        Persistence::Durable
+    }
+}
+
+async fn append_pings(store: &InMemoryEventStore, n: u64) {
+    for i in 0..n {
+        let event = NewEvent::raw("Ping", 1, JsonPayload::parse("{}").unwrap());
+        store
+            .append(
+                &format!("Ping-{i}"),
+                ExpectedVersion::Any,
+                vec![event],
+                &Metadata::default(),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+async fn eventually(what: &str, check: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never saw: {what}\n{}",
+            prometheus().render()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projection_reports_its_position_its_lag_and_its_role() {
+    prometheus();
+    let store = Arc::new(InMemoryEventStore::new());
+    append_pings(&store, 5).await;
+    let gate = Arc::new(Semaphore::new(0));
+    let projection = Gated {
+        name: "gated-view",
+        hold_at: 3,
+        gate: gate.clone(),
+    };
+    let config = RunnerConfig {
+        batch_size: 2,
+        ..RunnerConfig::default()
+    };
+    let running = ProjectionRunner::new(store.clone(), projection)
+        .with_config(config)
+        .spawn();
+    let labels = [("projection", "gated-view"), ("shard", "0")];
+    // The first batch (1, 2) is stored; the runner holds at 3 with the head at 5.
+    eventually("position 2 with lag 3", || {
+        value("cqrs_projection_position", &labels) == Some(2.0)
+            && value("cqrs_projection_lag_events", &labels) == Some(3.0)
+    })
+    .await;
+    let role = |role| {
+        value(
+            "cqrs_worker_up",
+            &[("worker", "gated-view"), ("role", role)],
+        )
+    };
+    assert_eq!(role("leader"), Some(1.0));
+    assert_eq!(role("stopped"), Some(0.0));
+
+    gate.add_permits(1);
+    eventually("caught up: position 5, lag 0", || {
+        value("cqrs_projection_position", &labels) == Some(5.0)
+            && value("cqrs_projection_lag_events", &labels) == Some(0.0)
+    })
+    .await;
+    running.shutdown().await.expect("graceful");
+    assert_eq!(role("leader"), Some(0.0));
+    assert_eq!(role("stopped"), Some(1.0));
+}
