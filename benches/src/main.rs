@@ -2,7 +2,7 @@
 //! beside a baseline measured in the same run.
 //!
 //! ```text
-//! cargo run --release -p benches -- [--only peers,memory,postgres,kafka,mongo,sensor-log]
+//! cargo run --release -p benches -- [--only peers,memory,postgres,kafka,mongo,sensor-log,telemetry]
 //! ```
 //!
 //! The `peers` group (cqrs-rs beside the naive floor, cqrs-es + postgres-es and esrs on the
@@ -20,6 +20,7 @@ mod peers;
 mod postgres;
 mod sensor_log;
 mod table;
+mod telemetry;
 
 use clap::Parser;
 
@@ -97,6 +98,11 @@ fn main() {
             eprintln!("SKIPPED mongo group: MONGODB_URL not set")
         }
         _ => {}
+    }
+    // Last: it installs the process's metrics recorder and tracing subscriber.
+    if wants("telemetry") {
+        eprintln!("telemetry (metrics recorder and trace export on and off)");
+        runtime.block_on(telemetry::run(&mut table, &args.database_url));
     }
     if let Some(peer_table) = peer_table {
         println!("{peer_table}");

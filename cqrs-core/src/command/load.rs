@@ -9,7 +9,6 @@ use tracing::Instrument;
 use super::{LoadError, LoadedAggregate, Repository};
 use crate::aggregate::Aggregate;
 use crate::store::EventStore;
-use crate::telemetry::metric;
 
 impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
     /// Loads `stream` in a `load` span, timed as `cqrs_load_duration_seconds`.
@@ -22,7 +21,7 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
         );
         let started = Instant::now();
         let loaded = self.read_aggregate(stream).instrument(span.clone()).await;
-        metric::loaded(self.store.kind(), started.elapsed());
+        self.metrics().loaded(started.elapsed());
         if let Ok(loaded) = &loaded {
             span.record("version", loaded.version);
         }

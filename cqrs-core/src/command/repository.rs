@@ -1,6 +1,6 @@
 //! The command pipeline: load, decide, append with the expected version, retry.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use chrono::Utc;
@@ -16,7 +16,8 @@ use crate::error::StoreError;
 use crate::event::{Event, JsonPayload, NewEvent};
 use crate::snapshot::{Snapshot, SnapshotPolicy};
 use crate::store::{command_event_id, AppendResult, EventStore};
-use crate::telemetry::{metric, trace_context};
+use crate::telemetry::metric::CommandMetrics;
+use crate::telemetry::trace_context;
 use crate::upcast::Upcasters;
 use crate::version::ExpectedVersion;
 
@@ -80,6 +81,7 @@ pub struct Repository<A: Aggregate, S: EventStore + ?Sized = dyn EventStore> {
     pub(super) upcasters: Arc<Upcasters>,
     pub(super) snapshots: Option<Arc<SnapshotSupport<A>>>,
     cache: Option<Arc<dyn StateCache<A>>>,
+    metrics: Arc<OnceLock<CommandMetrics>>,
 }
 
 impl<A: Aggregate, S: EventStore + ?Sized> Clone for Repository<A, S> {
@@ -91,6 +93,7 @@ impl<A: Aggregate, S: EventStore + ?Sized> Clone for Repository<A, S> {
             upcasters: self.upcasters.clone(),
             snapshots: self.snapshots.clone(),
             cache: self.cache.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -112,6 +115,7 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
             upcasters: Arc::new(Upcasters::new()),
             snapshots: None,
             cache: None,
+            metrics: Arc::default(),
         }
     }
 
@@ -210,7 +214,7 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
             Err(error) if error.is_rejection() => "rejected",
             Err(_) => "failed",
         };
-        metric::command_finished(A::TYPE, outcome, started.elapsed());
+        self.metrics().command_finished(outcome, started.elapsed());
         span.record("outcome", outcome);
         match &result {
             Ok(committed) => {
@@ -324,7 +328,7 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
                     });
                 }
                 Err(StoreError::Conflict(conflict)) => {
-                    metric::command_conflict(A::TYPE);
+                    self.metrics().conflict();
                     self.forget(stream);
                     may_use_cache = false;
                     if attempt >= self.retry.max_attempts {
@@ -392,11 +396,18 @@ impl<A: Aggregate, S: EventStore + ?Sized> Repository<A, S> {
             .instrument(span.clone())
             .await;
         let stored = appended.as_ref().ok().filter(|a| !a.deduplicated);
-        metric::appended(self.store.kind(), started.elapsed(), stored.map(|_| count));
+        self.metrics()
+            .appended(started.elapsed(), stored.map(|_| count));
         if let Some(first) = stored.and_then(|a| a.events.first()) {
             span.record("first_position", first.position);
         }
         appended
+    }
+
+    /// This repository's metric handles, registered at its first use.
+    pub(super) fn metrics(&self) -> &CommandMetrics {
+        self.metrics
+            .get_or_init(|| CommandMetrics::new(A::TYPE, self.store.kind()))
     }
 
     fn cached(&self, stream: &str) -> Option<LoadedAggregate<A>> {

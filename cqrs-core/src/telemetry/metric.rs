@@ -30,6 +30,8 @@
 
 use std::time::Duration;
 
+use metrics::{Counter, Histogram};
+
 use crate::worker::LeaseRole;
 
 /// Histogram: one command through the pipeline (`aggregate`, `outcome`).
@@ -121,27 +123,62 @@ pub fn relay_lag(relay: &str, checkpoint: u64, head: u64) {
         .set(head.saturating_sub(checkpoint) as f64);
 }
 
-/// One command's duration and outcome ([`COMMAND_DURATION_SECONDS`]).
-pub(crate) fn command_finished(aggregate: &'static str, outcome: &'static str, took: Duration) {
-    metrics::histogram!(COMMAND_DURATION_SECONDS, "aggregate" => aggregate, "outcome" => outcome)
-        .record(took.as_secs_f64());
+/// The command pipeline's metric handles for one aggregate type on one store, registered
+/// once (a [`Repository`](crate::Repository) registers them at its first command) so that
+/// a command does not look its metrics up by name: install the recorder before the first
+/// command runs.
+pub(crate) struct CommandMetrics {
+    committed: Histogram,
+    replayed: Histogram,
+    rejected: Histogram,
+    failed: Histogram,
+    conflicts: Counter,
+    load: Histogram,
+    append: Histogram,
+    appended: Counter,
 }
 
-/// One conflict on append ([`COMMAND_CONFLICTS_TOTAL`]).
-pub(crate) fn command_conflict(aggregate: &'static str) {
-    metrics::counter!(COMMAND_CONFLICTS_TOTAL, "aggregate" => aggregate).increment(1);
-}
+impl CommandMetrics {
+    pub(crate) fn new(aggregate: &'static str, store: &'static str) -> Self {
+        let command = |outcome: &'static str| metrics::histogram!(COMMAND_DURATION_SECONDS, "aggregate" => aggregate, "outcome" => outcome);
+        Self {
+            committed: command("committed"),
+            replayed: command("replayed"),
+            rejected: command("rejected"),
+            failed: command("failed"),
+            conflicts: metrics::counter!(COMMAND_CONFLICTS_TOTAL, "aggregate" => aggregate),
+            load: metrics::histogram!(LOAD_DURATION_SECONDS, "store" => store),
+            append: metrics::histogram!(APPEND_DURATION_SECONDS, "store" => store),
+            appended: metrics::counter!(APPENDED_EVENTS_TOTAL, "store" => store),
+        }
+    }
 
-/// One aggregate load for a command ([`LOAD_DURATION_SECONDS`]).
-pub(crate) fn loaded(store: &'static str, took: Duration) {
-    metrics::histogram!(LOAD_DURATION_SECONDS, "store" => store).record(took.as_secs_f64());
-}
+    /// One command's duration by outcome: `committed`, `replayed`, `rejected` or `failed`.
+    pub(crate) fn command_finished(&self, outcome: &str, took: Duration) {
+        let histogram = match outcome {
+            "committed" => &self.committed,
+            "replayed" => &self.replayed,
+            "rejected" => &self.rejected,
+            _ => &self.failed,
+        };
+        histogram.record(took.as_secs_f64());
+    }
 
-/// One append of `events` events, `appended` when it stored them
-/// ([`APPEND_DURATION_SECONDS`], [`APPENDED_EVENTS_TOTAL`]).
-pub(crate) fn appended(store: &'static str, took: Duration, events: Option<u64>) {
-    metrics::histogram!(APPEND_DURATION_SECONDS, "store" => store).record(took.as_secs_f64());
-    if let Some(events) = events.filter(|n| *n > 0) {
-        metrics::counter!(APPENDED_EVENTS_TOTAL, "store" => store).increment(events);
+    /// One conflict on append.
+    pub(crate) fn conflict(&self) {
+        self.conflicts.increment(1);
+    }
+
+    /// One aggregate load.
+    pub(crate) fn loaded(&self, took: Duration) {
+        self.load.record(took.as_secs_f64());
+    }
+
+    /// One append, which stored `events` events when it did.
+    pub(crate) fn appended(&self, took: Duration, events: Option<u64>) {
+        self.append.record(took.as_secs_f64());
+        if let Some(events) = events.filter(|n| *n > 0) {
+            self.appended.increment(events);
+        }
     }
 }
