@@ -18,8 +18,13 @@
 //! | `cqrs_consumer_messages_total` | counter | `topic`, `outcome` | Kafka messages a consumer finished with: `handled`, `dead_lettered`, or `retried` (counted per attempt that failed transiently and will be tried again) |
 //! | `cqrs_worker_up` | gauge | `worker`, `role` | 1 for the role the background worker is in now, 0 for the others: `leader` (working: it holds its lease, or needs none), `standby` (another replica holds the lease), `stopped` (shut down or failed) |
 //!
-//! `store` is [`EventStore::kind`](crate::EventStore::kind) (`memory`, `postgres`, `mongo`);
-//! `shard` is the shard number, `0` for an unsharded projection. Durations are in seconds.
+//! Labels: `store` is [`EventStore::kind`](crate::EventStore::kind) (`memory`, `postgres`,
+//! `mongo`); `aggregate` is [`Aggregate::TYPE`](crate::Aggregate::TYPE); `projection` is the
+//! projection's name and `shard` its shard number (`0` for an unsharded projection);
+//! `relay` is the relay's checkpoint name (cqrs-kafka's `RelayConfig::checkpoint_name`,
+//! default `kafka-relay`); `topic` is the Kafka topic; `worker` is the name the worker was
+//! spawned under: a projection's (or shard's) name, the relay's checkpoint name, a Kafka
+//! consumer's group id. Durations are in seconds.
 //!
 //! A service exports them by installing a recorder once at start, e.g.:
 //!

@@ -34,7 +34,7 @@ pub struct InventorySystem {
     pub app: Inventory,
     /// The in-memory stock view (also reachable through `app`).
     pub stock: StockLevels,
-    /// The saga's and the view's runners, for `GET /health/ready`.
+    /// The saga's and the view's runners and the event store, for `GET /health/ready`.
     pub health: Health,
     store: Arc<dyn EventStore>,
     saga: RunningProjection<SagaProjection>,
@@ -46,6 +46,8 @@ impl InventorySystem {
     pub const SAGA_WORKER: &'static str = "fulfilment-saga";
     /// Name of the stock view's runner in `/health/ready`.
     pub const STOCK_WORKER: &'static str = "stock-levels";
+    /// Name of the event store's check in `/health/ready`.
+    pub const STORE_CHECK: &'static str = "event-store";
 
     /// Starts on a fresh in-memory store.
     pub fn embedded() -> Self {
@@ -68,6 +70,7 @@ impl InventorySystem {
         let health = Health::new();
         health.watch(Self::SAGA_WORKER, saga.state());
         health.watch(Self::STOCK_WORKER, stock_runner.state());
+        health.check_store(Self::STORE_CHECK, store.clone());
         Self {
             app,
             stock: levels,

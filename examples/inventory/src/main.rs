@@ -156,19 +156,28 @@ impl Running {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Logs (RUST_LOG, default warn), trace export when OTEL_EXPORTER_OTLP_ENDPOINT is set
+    // (INFO spans, whatever RUST_LOG says), the Prometheus recorder behind GET /metrics.
+    let telemetry = match service_kit::telemetry::Telemetry::builder("inventory")
+        .default_log_filter("warn")
+        .init()
+    {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("inventory: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match Cli::parse().command {
         Mode::Demo {
             low_stock_threshold,
         } => demo(low_stock_threshold).await,
         Mode::Serve(args) => serve(*args).await,
     };
+    // After the graceful stop: the spans still queued are exported before the exit.
+    if let Err(error) = telemetry.shutdown().await {
+        tracing::warn!(%error, "some spans were not exported");
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

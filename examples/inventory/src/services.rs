@@ -106,7 +106,7 @@ impl ServicesConfig {
 pub struct InventoryServices {
     /// Commands and queries.
     pub app: Inventory,
-    /// The background workers `/health/ready` reports on.
+    /// The background workers and the event store `/health/ready` reports on.
     pub health: Health,
     relay: RunningRelay,
     order_bus: KafkaCommandSender,
@@ -135,6 +135,8 @@ impl InventoryServices {
     pub const SAGA_WORKER: &'static str = "fulfilment-saga-consumer";
     /// Name of the stock view's consumer in `/health/ready`.
     pub const STOCK_WORKER: &'static str = "stock-levels-consumer";
+    /// Name of the event store's check in `/health/ready` (PostgreSQL answers).
+    pub const STORE_CHECK: &'static str = "inventory-event-store";
 
     /// Connects, migrates, creates the topics, starts the relay, the order command sender,
     /// the saga and the view.
@@ -198,6 +200,8 @@ impl InventoryServices {
             Arc::new(order_bus.clone()),
         );
 
+        let health = Health::new();
+        health.check_store(Self::STORE_CHECK, store.clone());
         // Any number of replicas: one publishes, the others stand by (see the README).
         let relay = EventRelay::new(store, kafka.clone())
             .with_config(relay_config)
@@ -215,7 +219,6 @@ impl InventoryServices {
             ProjectionHandler::new(view),
         )
         .spawn()?;
-        let health = Health::new();
         health.watch(Self::RELAY_WORKER, relay.state());
         health.watch(Self::SAGA_WORKER, saga.state());
         health.watch(Self::STOCK_WORKER, stock.state());

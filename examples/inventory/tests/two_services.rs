@@ -8,177 +8,21 @@
 //! also though the inventory service is killed (SIGKILL) midway and restarted. Needs
 //! PostgreSQL and Kafka; prints SKIPPED without them unless `CI=true`.
 //!
-//! Both services produce one message per record batch here (`KAFKA_PROPERTIES=
-//! batch.num.messages=1`): tansu 0.6.0 cannot fetch from an offset inside a record batch,
-//! so the restarted inventory would skip the rest of the batch it resumes in (see
-//! cqrs-kafka's README); Apache Kafka needs no such setting.
-//!
-//! The order binary is found next to the inventory binary: `cargo test --workspace` builds
-//! both (`cargo build -p order` first when running this test alone).
+//! See `support/two_services.rs` for how the services run (and the tansu setting they need).
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::Child;
+mod support;
+
 use std::time::{Duration, Instant};
 
-use cqrs_postgres::sqlx::{self, Connection};
 use serde_json::{json, Value};
-use service_kit::testing::process::{free_address, get, post, spawn_services, wait_for};
+use service_kit::testing::process::{free_address, get, post, wait_for};
 use service_kit::testing::services::Services;
+use support::two_services::{decided, expect_status, OwnDatabase, Run};
 
 const ORDERS: usize = 50;
 const STOCK: u64 = 20;
 /// How long all orders may take to be decided.
 const DECIDED_WITHIN: Duration = Duration::from_secs(90);
-/// The tansu workaround of the module docs.
-const ONE_MESSAGE_PER_BATCH: &str = "batch.num.messages=1";
-
-/// Kills the process when the test ends, also on a failed assertion.
-struct Process(Child);
-
-impl Process {
-    fn kill(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-fn order_binary() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_BIN_EXE_inventory")).with_file_name("order");
-    assert!(
-        path.exists(),
-        "{} is not built: run `cargo build -p order` (cargo test --workspace builds it)",
-        path.display()
-    );
-    path
-}
-
-struct Run {
-    id: String,
-    services: Services,
-    inventory_database_url: String,
-}
-
-impl Run {
-    fn prefix(&self) -> String {
-        format!("two{}.", self.id)
-    }
-
-    fn order_service(&self, address: SocketAddr) -> Process {
-        Process(spawn_services(
-            order_binary().to_str().expect("utf-8 path"),
-            address,
-            &self.services,
-            &[
-                (
-                    "ORDER_EVENT_SCHEMA",
-                    &format!("two{}_order_events", self.id),
-                ),
-                ("ORDER_VIEW_SCHEMA", &format!("two{}_order_views", self.id)),
-                ("TOPIC_PREFIX", &self.prefix()),
-                ("KAFKA_PROPERTIES", ONE_MESSAGE_PER_BATCH),
-                ("RUST_LOG", &log_level()),
-            ],
-            &["--shutdown-deadline", "10"],
-        ))
-    }
-
-    /// The inventory, always the same static group member (as a StatefulSet's pod is), so
-    /// that its restart takes back the partitions of the killed process at once (tansu
-    /// never expires a dead member; see cqrs-kafka's README).
-    fn inventory_service(&self, address: SocketAddr) -> Process {
-        Process(spawn_services(
-            env!("CARGO_BIN_EXE_inventory"),
-            address,
-            &self.services,
-            &[
-                ("INVENTORY_DATABASE_URL", &self.inventory_database_url),
-                ("INVENTORY_GROUP_INSTANCE_ID", "inventory-0"),
-                ("TOPIC_PREFIX", &self.prefix()),
-                ("KAFKA_PROPERTIES", ONE_MESSAGE_PER_BATCH),
-                ("RUST_LOG", &log_level()),
-            ],
-            &["--shutdown-deadline", "10"],
-        ))
-    }
-}
-
-/// The services' log filter: `TWO_SERVICES_LOG`, or warnings only.
-fn log_level() -> String {
-    std::env::var("TWO_SERVICES_LOG").unwrap_or_else(|_| "warn".into())
-}
-
-/// A database of its own for the inventory, dropped at the end.
-struct OwnDatabase {
-    admin_url: String,
-    name: String,
-    url: String,
-}
-
-impl OwnDatabase {
-    async fn create(admin_url: &str, name: String) -> Self {
-        let mut admin = sqlx::PgConnection::connect(admin_url)
-            .await
-            .expect("connect to PostgreSQL");
-        sqlx::query(&format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut admin)
-            .await
-            .expect("create the inventory's database");
-        let url = match admin_url.rsplit_once('/') {
-            Some((server, _)) => format!("{server}/{name}"),
-            None => panic!("DATABASE_URL {admin_url} names no database"),
-        };
-        Self {
-            admin_url: admin_url.to_owned(),
-            name,
-            url,
-        }
-    }
-}
-
-impl Drop for OwnDatabase {
-    fn drop(&mut self) {
-        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
-        let dropped = std::thread::spawn(move || {
-            tokio::runtime::Runtime::new()
-                .expect("runtime")
-                .block_on(async {
-                    if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
-                        let _ = sqlx::query(&format!(
-                            "DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"
-                        ))
-                        .execute(&mut admin)
-                        .await;
-                    }
-                })
-        });
-        let _ = dropped.join();
-    }
-}
-
-fn expect_status(reply: Option<(u16, String)>, wanted: &[u16], what: &str) -> Value {
-    match reply {
-        Some((status, body)) if wanted.contains(&status) => {
-            serde_json::from_str(&body).unwrap_or(Value::Null)
-        }
-        other => panic!("{what}: expected {wanted:?}, got {other:?}"),
-    }
-}
-
-/// The order as the order service reports it, once it is decided (confirmed or cancelled).
-fn decided(order_service: SocketAddr, order_id: &str) -> Option<Value> {
-    let (200, body) = get(order_service, &format!("/orders/{order_id}"))? else {
-        return None;
-    };
-    let order: Value = serde_json::from_str(&body).ok()?;
-    (order["confirmed"] == true || order["status"] == "cancelled").then_some(order)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fifty_orders_for_twenty_units_across_two_services_and_an_inventory_restart() {
@@ -191,6 +35,7 @@ async fn fifty_orders_for_twenty_units_across_two_services_and_an_inventory_rest
         id,
         inventory_database_url: database.url.clone(),
         services,
+        extra_env: Vec::new(),
     };
     let (orders_at, inventory_at) = (free_address(), free_address());
     let _order_service = run.order_service(orders_at);

@@ -28,6 +28,8 @@ pub struct OrderSystem {
 impl OrderSystem {
     /// Name of the price-tier projection in `/health/ready`.
     pub const PROJECTION_WORKER: &'static str = "price-tier-projection";
+    /// Name of the event store's check in `/health/ready`.
+    pub const STORE_CHECK: &'static str = "order-event-store";
 }
 
 impl OrderSystem {
@@ -40,8 +42,9 @@ impl OrderSystem {
     pub fn on(store: Arc<dyn EventStore>) -> Self {
         let orders = Repository::new(store.clone());
         let (projection, tiers) = PriceTierProjection::new();
-        let runner = ProjectionRunner::new(store, projection).spawn();
         let health = Health::new();
+        health.check_store(Self::STORE_CHECK, store.clone());
+        let runner = ProjectionRunner::new(store, projection).spawn();
         health.watch(Self::PROJECTION_WORKER, runner.state());
         Self {
             orders,

@@ -108,12 +108,15 @@ impl ServiceArgs {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Logs (RUST_LOG, default info), trace export when OTEL_EXPORTER_OTLP_ENDPOINT is set,
+    // the Prometheus recorder behind GET /metrics.
+    let telemetry = match service_kit::telemetry::init("order") {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match Cli::parse().command {
         Mode::Demo => demo().await,
         Mode::Serve {
@@ -134,6 +137,10 @@ async fn main() -> ExitCode {
             }
         }
     };
+    // After the graceful stop: the spans still queued are exported before the exit.
+    if let Err(error) = telemetry.shutdown().await {
+        tracing::warn!(%error, "some spans were not exported");
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

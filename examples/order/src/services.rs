@@ -128,6 +128,8 @@ impl OrderServices {
     pub const VIEW_WORKER: &'static str = "price-tier-consumer";
     /// Name of the command processor in `/health/ready`.
     pub const COMMAND_WORKER: &'static str = "order-command-processor";
+    /// Name of the event store's check in `/health/ready` (PostgreSQL or MongoDB answers).
+    pub const STORE_CHECK: &'static str = "order-event-store";
 }
 
 impl OrderServices {
@@ -229,6 +231,7 @@ impl OrderServices {
         )
         .spawn()?;
         let health = Health::new();
+        health.check_store(Self::STORE_CHECK, store);
         health.watch(Self::RELAY_WORKER, relay.state());
         health.watch(Self::VIEW_WORKER, consumer.state());
         health.watch(Self::COMMAND_WORKER, commands.state());

@@ -49,6 +49,11 @@ enum Mode {
         kafka: Kafka,
         #[command(flatten)]
         shutdown: Shutdown,
+        /// Address of the writer's operations endpoint, for Prometheus and probes:
+        /// GET /metrics, /health/live, /health/ready (503 naming the writer once it
+        /// stopped, or the database while it does not answer). None when unset.
+        #[arg(long, env = "SENSOR_LOG_METRICS_LISTEN")]
+        metrics_listen: Option<SocketAddr>,
     },
     /// The query service: the HTTP/JSON API over PostgreSQL, until SIGTERM or Ctrl-C.
     Serve {
@@ -140,12 +145,15 @@ struct Kafka {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    // Logs (RUST_LOG, default info), trace export when OTEL_EXPORTER_OTLP_ENDPOINT is set,
+    // the Prometheus recorder behind GET /metrics.
+    let telemetry = match service_kit::telemetry::init("sensor-log") {
+        Ok(telemetry) => telemetry,
+        Err(error) => {
+            eprintln!("sensor-log: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match Cli::parse().mode {
         // No subcommand: embedded, with the settings from the environment or the defaults.
         None => {
@@ -160,7 +168,8 @@ async fn main() -> ExitCode {
             database,
             kafka,
             shutdown,
-        }) => ingest(database, kafka, shutdown).await,
+            metrics_listen,
+        }) => ingest(database, kafka, shutdown, metrics_listen).await,
         Some(Mode::Serve {
             database,
             listen,
@@ -171,6 +180,10 @@ async fn main() -> ExitCode {
             schema,
         }) => demo(database_url, &schema).await,
     };
+    // After the graceful stop: the spans still queued are exported before the exit.
+    if let Err(error) = telemetry.shutdown().await {
+        tracing::warn!(%error, "some spans were not exported");
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -220,9 +233,18 @@ async fn serve_until_signal(
     Ok(())
 }
 
-async fn ingest(database: Database, kafka: Kafka, shutdown: Shutdown) -> Result<(), BoxError> {
+async fn ingest(
+    database: Database,
+    kafka: Kafka,
+    shutdown: Shutdown,
+    metrics_listen: Option<SocketAddr>,
+) -> Result<(), BoxError> {
     // Listening from here on: a SIGTERM during start-up is a graceful stop.
     let signal = service_kit::shutdown::signal();
+    let operations = match metrics_listen {
+        Some(address) => Some(tokio::net::TcpListener::bind(address).await?),
+        None => None,
+    };
     let store: Arc<dyn SensorStore> =
         Arc::new(PostgresStore::connect(&database.database_url, &database.schema).await?);
     let brokers = cqrs_kafka::KafkaConfig::new(&kafka.kafka_brokers);
@@ -241,6 +263,7 @@ async fn ingest(database: Database, kafka: Kafka, shutdown: Shutdown) -> Result<
     };
     tracing::info!(group = %config.group_id, topics = ?config.topics, "sensor-log writer starting");
     let writer = spawn_writer(brokers, config, Ingestor::new(store.clone()))?;
+    let operations = operations.map(|listener| serve_operations(listener, &writer, store.clone()));
     // `ingest` has no HTTP server to report not-ready on: a writer that stops for good
     // makes the process exit non-zero, so that the orchestrator restarts it.
     let stopped_by_itself = tokio::select! {
@@ -251,7 +274,11 @@ async fn ingest(database: Database, kafka: Kafka, shutdown: Shutdown) -> Result<
         tracing::error!(%reason, "the writer stopped for good; exiting non-zero");
     }
     let stop = service_kit::shutdown::within(shutdown.deadline(), "writer", writer.shutdown());
-    stop.await??;
+    let stopped = stop.await;
+    if let Some(operations) = operations {
+        operations.abort();
+    }
+    stopped??;
     match stopped_by_itself {
         Some(reason) => Err(format!("the writer stopped for good: {reason}").into()),
         None => {
@@ -259,6 +286,32 @@ async fn ingest(database: Database, kafka: Kafka, shutdown: Shutdown) -> Result<
             Ok(())
         }
     }
+}
+
+/// Serves the writer's `GET /metrics` and health routes on `listener` (the writer watched
+/// as `sensor-log-writer`, the store checked), until the task is aborted.
+fn serve_operations(
+    listener: tokio::net::TcpListener,
+    writer: &RunningConsumer<DeviceHandler>,
+    store: Arc<dyn SensorStore>,
+) -> tokio::task::JoinHandle<()> {
+    let health = service_kit::Health::new();
+    health.watch("sensor-log-writer", writer.state());
+    api::check_store(&health, store);
+    let router = service_kit::harden(
+        health
+            .router()
+            .merge(service_kit::metrics_endpoint::router()),
+        service_kit::HttpLimits::default(),
+    );
+    if let Ok(address) = listener.local_addr() {
+        tracing::info!(%address, "sensor-log writer: GET /metrics, /health/ready");
+    }
+    tokio::spawn(async move {
+        if let Err(error) = axum::serve(listener, router).await {
+            tracing::error!(%error, "the operations endpoint stopped");
+        }
+    })
 }
 
 /// Resolves when the writer stopped on its own (an error, a panic), with the reason; logs

@@ -1,4 +1,5 @@
-//! Limits on every route, and JSON bodies for the errors axum answers on its own.
+//! Limits on every route, JSON bodies for the errors axum answers on its own, and the
+//! request's server span ([`crate::http_trace`]).
 
 use std::time::Duration;
 
@@ -10,6 +11,8 @@ use axum::{Json, Router};
 use serde_json::json;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
+
+use crate::http_trace::trace_requests;
 
 /// How much a request may send and how long it may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -30,9 +33,10 @@ impl Default for HttpLimits {
     }
 }
 
-/// `router` with `limits` on every route, a JSON 404 for unknown routes, and JSON bodies
+/// `router` with `limits` on every route, a JSON 404 for unknown routes, JSON bodies
 /// `{"error": ..., "message": ...}` for every error answer that has none (405 wrong
-/// method, 413 body too large, 408 timeout, ...).
+/// method, 413 body too large, 408 timeout, ...), and every request run inside its server
+/// span, continued from its `traceparent` header ([`trace_requests`]).
 ///
 /// ```
 /// use axum::{routing::get, Router};
@@ -48,8 +52,10 @@ pub fn harden(router: Router, limits: HttpLimits) -> Router {
             limits.request_timeout,
         ))
         .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
-        // Outermost, so that the limit and timeout answers get their JSON body too.
+        // Outside the limits, so that the limit and timeout answers get their JSON body too.
         .layer(middleware::from_fn(json_error_bodies))
+        // Outermost: the span covers the whole request and records the final status.
+        .layer(middleware::from_fn(trace_requests))
 }
 
 async fn unknown_route(request: Request<Body>) -> Response {

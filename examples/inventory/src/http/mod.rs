@@ -14,7 +14,11 @@
 //!
 //! In services mode orders are placed, cancelled and read through the order service.
 //!
-//! | `GET /health/live`, `GET /health/ready` | liveness; readiness (503 naming a stopped worker) |
+//! | `GET /health/live`, `GET /health/ready` | liveness; readiness (503 naming a stopped worker or an event store that does not answer) |
+//! | `GET /metrics` | Prometheus metrics (`service_kit::metrics_endpoint`) |
+//!
+//! Every request runs in a server span (`POST /products`, `GET /products/{sku}`, ...)
+//! continued from its `traceparent` header (`service_kit::http_trace`).
 //!
 //! **Idempotency-Key** (the product commands: `POST /products`, `POST /products/{sku}/stock`,
 //! `DELETE /products/{sku}/reservations/{order_id}`): the header's value names the command
@@ -66,8 +70,8 @@ pub struct ApiState {
     pub read_your_writes: ReadYourWrites,
 }
 
-/// The API's routes with the health routes, hardened (body limit, timeout, JSON error
-/// bodies for 404/405/413/408).
+/// The API's routes with the health routes and `GET /metrics`, hardened (body limit,
+/// timeout, JSON error bodies for 404/405/413/408, a server span per request).
 pub fn router(state: ApiState) -> Router {
     let health = state.health.router();
     let hosts_orders = state.inventory.hosted_orders().is_some();
@@ -87,7 +91,10 @@ pub fn router(state: ApiState) -> Router {
             .route("/orders/{order_id}", get(orders::get))
             .route("/orders/{order_id}/cancel", post(orders::cancel));
     }
-    let api = api.with_state(state).merge(health);
+    let api = api
+        .with_state(state)
+        .merge(health)
+        .merge(service_kit::metrics_endpoint::router());
     service_kit::harden(api, HttpLimits::default())
 }
 

@@ -10,11 +10,35 @@ use cqrs_core::{
 };
 use order::domain::{Order, OrderCommand, OrderEvent, OrderLine};
 
-use super::{SagaError, SagaOutcome};
+use tracing::Instrument;
+
+use super::{SagaError, SagaOutcome, SagaProjection};
 use crate::domain::{
     AllocatedLine, AllocationCommand, AllocationError, AllocationStatus, OrderAllocation, Product,
     ProductCommand, ProductError, Shortage,
 };
+
+/// The `saga` span of one order event; see [`FulfilmentSaga::handle`].
+fn saga_span(event: &OrderEvent, envelope: &RecordedEvent) -> tracing::Span {
+    let step = match event {
+        OrderEvent::OrderPlaced { .. } => "reserve",
+        OrderEvent::OrderCancelled { .. } => "release",
+        OrderEvent::OrderShipped => "ship",
+        OrderEvent::OrderPaid { .. } | OrderEvent::OrderConfirmed => "ignore",
+    };
+    tracing::info_span!(
+        "saga",
+        saga = SagaProjection::NAME,
+        order_id = envelope.aggregate_id(),
+        event_id = %envelope.event_id,
+        event_type = &*envelope.event_type,
+        // i64: OpenTelemetry has no unsigned attributes (a u64 would be exported as text).
+        position = i64::try_from(envelope.position).unwrap_or(i64::MAX),
+        correlation_id = envelope.metadata.correlation_id.map(tracing::field::display),
+        step,
+        outcome = tracing::field::Empty,
+    )
+}
 
 /// The cancellation reason the saga gives an order it cannot fill.
 pub const OUT_OF_STOCK: &str = "out_of_stock";
@@ -74,8 +98,28 @@ impl FulfilmentSaga {
     /// Reacts to one order event, `envelope` being the event as recorded (its order id,
     /// and the cause of every command the saga issues).
     ///
+    /// Runs in the span `saga` (fields `order_id`, `event_id`, `event_type`, `position`,
+    /// `correlation_id`, `step`: what the event makes the saga do, and `outcome`), a child
+    /// of the span the event was delivered in (the Kafka consumer's `consume`, continuing
+    /// the order service's trace); the commands it sends to the order service are its
+    /// children.
+    ///
     /// Safe to call again with the same event: the recorded allocation makes it a no-op.
     pub async fn handle(
+        &self,
+        event: &OrderEvent,
+        envelope: &RecordedEvent,
+    ) -> Result<SagaOutcome, SagaError> {
+        let span = saga_span(event, envelope);
+        let handled = self.react(event, envelope).instrument(span.clone()).await;
+        match &handled {
+            Ok(outcome) => span.record("outcome", outcome.label()),
+            Err(_) => span.record("outcome", "failed"),
+        };
+        handled
+    }
+
+    async fn react(
         &self,
         event: &OrderEvent,
         envelope: &RecordedEvent,

@@ -18,6 +18,8 @@ mod error;
 mod fulfilment;
 mod outcome;
 mod projection;
+#[cfg(test)]
+mod span_test;
 
 pub use error::SagaError;
 pub use fulfilment::{FulfilmentSaga, OUT_OF_STOCK};

@@ -49,4 +49,42 @@ impl SagaOutcome {
             status,
         }
     }
+
+    /// The outcome's name, as serialized (`confirmed`, `rejected`, ...): the `outcome` of
+    /// the saga's span.
+    pub fn label(&self) -> &'static str {
+        match self {
+            SagaOutcome::Confirmed { .. } => "confirmed",
+            SagaOutcome::Rejected { .. } => "rejected",
+            SagaOutcome::AlreadyDecided { .. } => "already_decided",
+            SagaOutcome::Released { .. } => "released",
+            SagaOutcome::Shipped { .. } => "shipped",
+            SagaOutcome::Ignored => "ignored",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_label_is_the_serialized_tag() {
+        for outcome in [
+            SagaOutcome::Confirmed {
+                order_id: "o".into(),
+            },
+            SagaOutcome::already("o", AllocationStatus::Confirmed),
+            SagaOutcome::Released {
+                order_id: "o".into(),
+            },
+            SagaOutcome::Shipped {
+                order_id: "o".into(),
+            },
+            SagaOutcome::Ignored,
+        ] {
+            let json = serde_json::to_value(&outcome).unwrap();
+            assert_eq!(json["outcome"], outcome.label(), "{json}");
+        }
+    }
 }

@@ -3,6 +3,8 @@
 
 pub mod http_client;
 pub mod oneshot;
+pub mod otlp;
+pub mod two_services;
 
 use std::sync::Arc;
 

@@ -8,7 +8,11 @@
 //! | POST | `/orders/{id}/ship` | ship a paid order |
 //! | GET | `/orders/{id}` | status, lines, totals |
 //! | GET | `/customers/{id}/items?tier=` | items by price tier |
-//! | GET | `/health/live`, `/health/ready` | liveness; readiness (503 naming a stopped worker) |
+//! | GET | `/health/live`, `/health/ready` | liveness; readiness (503 naming a stopped worker or an event store that does not answer) |
+//! | GET | `/metrics` | Prometheus metrics (`service_kit::metrics_endpoint`) |
+//!
+//! Every request runs in a server span `POST /orders`, `GET /orders/{id}`, ..., continued
+//! from its `traceparent` header (`service_kit::http_trace`).
 //!
 //! **Idempotency-Key** (every POST): the header's value names the command
 //! (`service_kit::idempotency`); sending it again has no second effect and gets the first
@@ -65,8 +69,9 @@ pub struct AppState {
     pub health: Health,
 }
 
-/// The API's routes, with the health routes, a body limit of [`MAX_BODY_BYTES`],
-/// a 10 s request timeout and JSON bodies for every error answer (`service_kit::harden`).
+/// The API's routes, with the health routes and `GET /metrics`, a body limit of
+/// [`MAX_BODY_BYTES`], a 10 s request timeout, JSON bodies for every error answer and a
+/// server span per request (`service_kit::harden`).
 pub fn router(state: AppState) -> Router {
     let limits = HttpLimits {
         max_body_bytes: json::MAX_BODY_BYTES,
@@ -81,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .route("/orders/{id}/ship", post(handlers::ship))
         .route("/customers/{id}/items", get(handlers::customer_items))
         .with_state(state)
-        .merge(health);
+        .merge(health)
+        .merge(service_kit::metrics_endpoint::router());
     service_kit::harden(api, limits)
 }

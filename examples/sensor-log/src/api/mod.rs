@@ -10,8 +10,13 @@
 //! - `POST /ingest/readings` (body: a device message)
 //! - `POST /ingest/sensors` (body: sensor metadata)
 //!
-//! Health (both modes, from [`service_kit::Health`]):
+//! Health and metrics (both modes, from [`service_kit::Health`] and
+//! `service_kit::metrics_endpoint`):
 //! - `GET /health/live`, `GET /health/ready`
+//! - `GET /metrics` (Prometheus)
+//!
+//! Every request runs in a server span (`GET /sensors/{id}/readings`, ...) continued from
+//! its `traceparent` header (`service_kit::http_trace`).
 //!
 //! Malformed input gets 400 with `{"error", "message", "field"}`, data the database
 //! refuses for good 422, an unavailable database 503, with a generic message (the driver's
@@ -23,6 +28,8 @@ mod ingest;
 mod params;
 mod readings;
 mod sensors;
+
+use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -36,6 +43,7 @@ use service_kit::{Health, HttpLimits};
 use crate::device::Limits;
 use crate::ingest::Ingestor;
 use crate::queries::SensorQueries;
+use crate::store::SensorStore;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -46,15 +54,21 @@ pub struct AppState {
     pub ingestor: Option<Ingestor>,
 }
 
+/// The name of the store's check in `/health/ready`.
+pub const STORE_CHECK: &str = "sensor-store";
+
 /// The API's routes over `state`, hardened ([`service_kit::harden`] with [`http_limits`]),
-/// with `/health/live` and `/health/ready` answering ready (no background workers).
+/// with `/health/live`, `/health/ready` (ready while the store answers
+/// [`SensorStore::ping`]; no background workers) and
+/// `GET /metrics`.
 pub fn router(state: AppState) -> Router {
     router_with_health(state, &Health::new())
 }
 
-/// [`router`] whose `/health/ready` reports the workers `health` watches (503 naming a
-/// stopped one).
+/// [`router`] whose `/health/ready` also reports the workers `health` watches (503 naming
+/// a stopped one); the store's check [`STORE_CHECK`] is added to `health`.
 pub fn router_with_health(state: AppState, health: &Health) -> Router {
+    check_store(health, state.queries.store().clone());
     let limits = http_limits(&state);
     let mut router = Router::new()
         .route("/sensors", get(sensors::list))
@@ -67,8 +81,26 @@ pub fn router_with_health(state: AppState, health: &Health) -> Router {
             .route("/ingest/sensors", post(ingest::sensors))
             .layer(DefaultBodyLimit::max(limits.max_body_bytes));
     }
-    let router = router.with_state(state).merge(health.router());
+    let router = router
+        .with_state(state)
+        .merge(health.router())
+        .merge(service_kit::metrics_endpoint::router());
     service_kit::harden(router, limits)
+}
+
+/// Makes `health`'s readiness check that `store` answers
+/// [`SensorStore::ping`], as [`STORE_CHECK`]. The reason
+/// given is generic; the driver's text is logged, never sent (as for every other answer).
+pub fn check_store(health: &Health, store: Arc<dyn SensorStore>) {
+    health.check(STORE_CHECK, move || {
+        let store = store.clone();
+        async move {
+            store.ping().await.map_err(|error| {
+                tracing::warn!(%error, "readiness: the store does not answer");
+                "the store does not answer (the error is logged)"
+            })
+        }
+    });
 }
 
 /// The HTTP limits of a router over `state`: the default request timeout (10 s); bodies up

@@ -75,6 +75,12 @@ pub trait SensorStore: Send + Sync + 'static {
 
     /// How many readings are stored in total.
     async fn count_readings(&self) -> Result<u64, StoreError>;
+
+    /// Whether the store answers now (for `GET /health/ready`): a cheap round trip.
+    /// Default: always (a store in memory).
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// A storage failure. Nothing was half-applied, whatever the variant; what differs is

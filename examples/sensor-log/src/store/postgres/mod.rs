@@ -264,4 +264,12 @@ impl SensorStore for PostgresStore {
             .map_err(self.failed("counting readings"))?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query(include_str!("sql/ping.sql"))
+            .execute(&self.pool)
+            .await
+            .map_err(self.failed("checking that PostgreSQL answers"))?;
+        Ok(())
+    }
 }
