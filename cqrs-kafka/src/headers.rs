@@ -28,6 +28,14 @@ pub const CAUSATION_ID: &str = "causation-id";
 /// Prefix of the free-form [`Metadata`](cqrs_core::Metadata) headers: `meta-<key>`.
 pub const METADATA_PREFIX: &str = "meta-";
 
+/// W3C trace context, top level (not part of the envelope): the relay writes it for events
+/// whose metadata carries a trace context, naming its `relay publish` span (the event's own
+/// context stays in `meta-traceparent`); the command bus writes it on commands and replies.
+/// Consumers and the command processor continue the trace from it.
+pub const TRACEPARENT: &str = cqrs_core::telemetry::trace_context::TRACEPARENT;
+/// W3C vendor trace state, beside [`TRACEPARENT`] when there is one.
+pub const TRACESTATE: &str = cqrs_core::telemetry::trace_context::TRACESTATE;
+
 /// Dead letters: why the message was rejected.
 pub const DLQ_ERROR: &str = "dlq-error";
 /// Dead letters: `decode` or `handler`, the stage that rejected the message.

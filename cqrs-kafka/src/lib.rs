@@ -34,6 +34,14 @@
 //! (`running.processed_position().wait_for(position, timeout)`); the README's
 //! "Read-your-writes" section defines it per partition and states its limits.
 //!
+//! **Observability**: the relay publishes in `relay publish` spans and puts their W3C trace
+//! context in the `traceparent` / `tracestate` headers ([`headers::TRACEPARENT`]);
+//! consumers handle each message in a `consume` span continued from it (see
+//! [`batch`](crate::batch#tracing) for batch handlers), the command bus sends in
+//! `command send` and processes in `command process` spans; the relay, the consumers and
+//! the command processor record the metrics of
+//! [`cqrs_core::telemetry::metric`]. The README's "Observability" section lists them.
+//!
 //! ## Quickstart
 //! ```no_run
 //! # async fn example() -> Result<(), Box<dyn std::error::Error>> {
@@ -80,6 +88,7 @@ pub mod headers;
 mod logging;
 mod relay;
 mod topics;
+mod trace_headers;
 
 pub use admin::{create_topics, AdminError};
 pub use command_bus::{

@@ -15,6 +15,10 @@
 //! 4. `Invalid` and permanent `Failed` outcomes are then rejected: the runner
 //!    dead-letters the command (stage `handler`) before marking its offset.
 //! 5. `Ok`: the runner marks the offset for commit, after the reply is acknowledged.
+//!
+//! All of it runs in the command's `command process` span (see [`trace`](super::trace)):
+//! the dispatch's own task too, so the pipeline's `command` span is its child, and the
+//! reply carries its trace context.
 
 use std::sync::Arc;
 
@@ -22,12 +26,13 @@ use async_trait::async_trait;
 use cqrs_core::{
     CommandEnvelope, CommandOutcome, CommandReply, CommandRouter, FailureKind, InvalidCommand,
 };
+use tracing::{Instrument, Span};
 
 use super::message::{CommandMessage, ReplyAddress};
 use super::producer::Producer;
 use super::reply;
 use crate::consumer::Described;
-use crate::{classify, Batch, BatchHandler, HandlerError, MessageSource};
+use crate::{classify, trace_headers, Batch, BatchHandler, HandlerError, MessageSource};
 
 /// Runs consumed commands and publishes their replies.
 pub(crate) struct CommandHandler {
@@ -70,9 +75,11 @@ impl CommandHandler {
     /// Runs `envelope` through the router in a task of its own: a command whose aggregate
     /// panics gets a permanent `Failed` outcome (replied, then dead-lettered) instead of
     /// stopping the processor, which would meet the same command again after a restart.
+    /// The task runs in the current span (the command's `command process`).
     async fn dispatch(&self, envelope: &CommandEnvelope) -> CommandOutcome {
         let (router, owned) = (self.router.clone(), envelope.clone());
-        match tokio::spawn(async move { router.dispatch(&owned).await }).await {
+        let dispatched = async move { router.dispatch(&owned).await }.instrument(Span::current());
+        match tokio::spawn(dispatched).await {
             Ok(outcome) => outcome,
             Err(ended) => CommandOutcome::Failed {
                 kind: if ended.is_panic() {
@@ -139,7 +146,8 @@ impl CommandHandler {
             .then(|| format!("{}: {outcome}", message.described())))
     }
 
-    /// Publishes the reply and waits for the broker's acknowledgement.
+    /// Publishes the reply, with the current span's trace context, and waits for the
+    /// broker's acknowledgement.
     async fn reply(
         &self,
         address: &ReplyAddress,
@@ -150,9 +158,10 @@ impl CommandHandler {
             correlation_id: address.correlation_id,
             outcome: outcome.clone(),
         };
-        let (value, headers) = reply::encode(&reply).map_err(|error| {
+        let (value, mut headers) = reply::encode(&reply).map_err(|error| {
             ReplyFailure::Permanent(format!("cannot encode its reply: {error}"))
         })?;
+        trace_headers::inject(&Span::current(), &mut headers);
         let key = address.command_id.to_string();
         let sent = self
             .replies

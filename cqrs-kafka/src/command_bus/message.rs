@@ -10,16 +10,19 @@ use std::str::FromStr;
 
 use cqrs_core::{CommandEnvelope, InvalidCommand};
 use rdkafka::message::{Header, OwnedHeaders};
+use tracing::Span;
 use uuid::Uuid;
 
 use super::headers;
 use crate::consumer::Described;
-use crate::{Decoder, IncomingMessage, MessageDecodeError};
+use crate::{trace_headers, Decoder, IncomingMessage, MessageDecodeError};
 
-/// The Kafka headers of `envelope`: its ids, routing and reply-to, then its own headers
-/// (trace context such as `traceparent`) under their own names, except those named like
-/// one of ours ([`headers::RESERVED`]), which stay in the value only.
-pub(crate) fn envelope_headers(envelope: &CommandEnvelope) -> OwnedHeaders {
+/// The Kafka headers of `envelope`: its ids, routing and reply-to, the trace context of
+/// `span` (the sender's `command send`) when it is recorded, then the envelope's own
+/// headers under their own names, except those named like one of ours
+/// ([`headers::RESERVED`]), which stay in the value only, and its trace context when the
+/// span's replaced it.
+pub(crate) fn envelope_headers(envelope: &CommandEnvelope, span: &Span) -> OwnedHeaders {
     let mut out = OwnedHeaders::new_with_capacity(8 + envelope.headers.len());
     let mut add = |key: &str, value: &str| {
         out = std::mem::take(&mut out).insert(Header {
@@ -50,9 +53,14 @@ pub(crate) fn envelope_headers(envelope: &CommandEnvelope) -> OwnedHeaders {
             &deadline.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
         );
     }
+    let traced = trace_headers::inject(span, &mut out);
     for (key, value) in &envelope.headers {
-        if !headers::RESERVED.contains(&key.as_str()) {
-            add(key, value);
+        let replaced = traced && trace_headers::is_trace_header(key);
+        if !replaced && !headers::RESERVED.contains(&key.as_str()) {
+            out = out.insert(Header {
+                key,
+                value: Some(value),
+            });
         }
     }
     out
@@ -202,7 +210,7 @@ mod tests {
     #[test]
     fn an_encoded_envelope_decodes_back_and_carries_its_trace_context_as_headers() {
         let sent = envelope();
-        let headers = parts(&envelope_headers(&sent));
+        let headers = parts(&envelope_headers(&sent, &Span::none()));
         let value = serde_json::to_vec(&sent).unwrap();
         let message =
             IncomingMessage::from_parts(SOURCE, Some(b"a1"), Some(&value), None, &headers);
@@ -223,7 +231,7 @@ mod tests {
     #[test]
     fn a_message_that_is_no_envelope_is_answered_when_its_headers_say_where() {
         let sent = envelope();
-        let headers = parts(&envelope_headers(&sent));
+        let headers = parts(&envelope_headers(&sent, &Span::none()));
         let message = IncomingMessage::from_parts(SOURCE, None, Some(b"{not json"), None, &headers);
         let Ok(CommandMessage::Undecodable { reply, reason }) = CommandDecoder.decode(&message)
         else {

@@ -10,7 +10,11 @@
 //!   processor's dead-letter topic. No topic is created here: see
 //!   [`create_topics`](crate::create_topics).
 //! - **Messages**: the JSON envelope or reply as the value, and [`headers`] for tooling
-//!   and tracing (`traceparent` and the envelope's other headers under their own names).
+//!   and tracing (the envelope's own headers under their own names).
+//! - **Tracing**: the sender publishes in a `command send` span whose context the message
+//!   carries (`traceparent`, `tracestate`), the processor runs each command in a
+//!   `command process` span continued from it, so the command pipeline's spans join the
+//!   sender's trace.
 //! - **Guarantees**: at-least-once delivery of commands, exactly one effect per command id
 //!   (the store recognises a repeat), the processor's offset committed only after the
 //!   reply was acknowledged by the broker, transient failures retried and never skipped.
@@ -26,6 +30,7 @@ mod producer;
 mod reply;
 mod sender;
 mod topics;
+mod trace;
 
 pub use processor::{CommandProcessor, ProcessorConfig, RunningCommandProcessor};
 pub use sender::{KafkaCommandSender, SenderConfig, SenderSetupError};

@@ -9,7 +9,7 @@ use cqrs_core::{CommandRouter, RetryPolicy};
 use super::handler::CommandHandler;
 use super::message::CommandDecoder;
 use super::producer::Producer;
-use super::CommandTopics;
+use super::{trace, CommandTopics};
 use crate::consumer::{Limits, Setup};
 use crate::{ConsumerConfig, ConsumerError, KafkaConfig, RunningConsumer};
 
@@ -123,6 +123,12 @@ impl ProcessorConfig {
 /// - **Crash** between the append and the reply: the command is delivered again and
 ///   executed under its command id, which reports the first outcome (`replayed: true`)
 ///   without a second effect.
+/// - **Tracing and metrics**: each command is run and answered in a `command process`
+///   span (command id, command type, aggregate type and id, correlation id, topic,
+///   partition, offset) continued from the sender's `command send`, so the pipeline's
+///   `command` span is its child; the processor counts its messages in
+///   `cqrs_consumer_messages_total` like every consumer (see the crate README,
+///   "Observability").
 ///
 /// ```no_run
 /// # async fn example(router: cqrs_core::CommandRouter) -> Result<(), Box<dyn std::error::Error>> {
@@ -184,6 +190,7 @@ impl CommandProcessor {
         Setup::new(self.kafka, self.config.consumer_config())
             .with_consumer_property("fetch.wait.max.ms", fetch_wait)
             .with_decoder(CommandDecoder)
+            .with_message_span(trace::process_span)
             .spawn(handler, limits, |_| ())
     }
 }

@@ -10,12 +10,13 @@ use rdkafka::error::KafkaError;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tracing::{Instrument, Span};
 
 use super::listener::{listen, reply_consumer};
 use super::message::envelope_headers;
 use super::pending::Pending;
 use super::producer::Producer;
-use super::CommandTopics;
+use super::{trace, CommandTopics};
 use crate::{classify, KafkaConfig};
 
 /// Where a sender publishes commands and reads replies.
@@ -78,9 +79,15 @@ pub enum SenderSetupError {
 ///
 /// - **Publish**: the envelope as JSON, key = aggregate id (one aggregate's commands on
 ///   one partition, in order), headers for command id, correlation, causation, type,
-///   reply-to, deadline and the envelope's own headers (trace context), to the aggregate
-///   type's topic ([`CommandTopics`]); the broker's acknowledgement is awaited
-///   (idempotent producer, `acks=all`).
+///   reply-to, deadline and the envelope's own headers, to the aggregate type's topic
+///   ([`CommandTopics`]); the broker's acknowledgement is awaited (idempotent producer,
+///   `acks=all`).
+/// - **Tracing**: [`publish`](Self::publish) and [`send`](CommandBus::send) (the wait for
+///   the reply included) run in a `command send` span (command id, command type,
+///   aggregate type and id, correlation id, topic; `outcome` once replied), a child of
+///   the caller's span. When an OpenTelemetry layer records it, the message carries its
+///   context as `traceparent` / `tracestate` headers (instead of any the envelope's own
+///   headers have), which the [`CommandProcessor`](crate::CommandProcessor) continues.
 /// - **Reply**: [`send`](CommandBus::send) sets `reply_to` to this sender's reply topic
 ///   and waits for the reply with the same command id, within its timeout (the publish
 ///   included). Replies are read from every partition of the reply topic, from where it
@@ -167,20 +174,34 @@ impl KafkaCommandSender {
     }
 
     /// Publishes `envelope` as it is (its `reply_to`, if any, is kept) and returns once
-    /// the broker acknowledged it, without waiting for an outcome.
+    /// the broker acknowledged it, without waiting for an outcome; in a `command send`
+    /// span.
     pub async fn publish(&self, envelope: &CommandEnvelope) -> Result<(), SendError> {
+        let topic = self.topic_for(&envelope.aggregate_type);
+        let span = trace::send_span(envelope, &topic);
+        self.publish_in(envelope, &topic, &span)
+            .instrument(span.clone())
+            .await
+    }
+
+    /// Publishes `envelope` to `topic`, with the trace context of `span`.
+    async fn publish_in(
+        &self,
+        envelope: &CommandEnvelope,
+        topic: &str,
+        span: &Span,
+    ) -> Result<(), SendError> {
         let command_id = envelope.command_id;
         let value = serde_json::to_vec(envelope)
             .map_err(|source| SendError::Encode { command_id, source })?;
-        let topic = self.topic_for(&envelope.aggregate_type);
         let sent = self
             .inner
             .producer
             .send(
-                &topic,
+                topic,
                 &envelope.aggregate_id,
                 &value,
-                envelope_headers(envelope),
+                envelope_headers(envelope, span),
             )
             .await;
         sent.map_err(|error| {
@@ -218,9 +239,29 @@ impl CommandBus for KafkaCommandSender {
         envelope: CommandEnvelope,
         timeout: Duration,
     ) -> Result<CommandReply, SendError> {
+        let envelope = envelope.with_reply_to(self.reply_topic());
+        let topic = self.topic_for(&envelope.aggregate_type);
+        let span = trace::send_span(&envelope, &topic);
+        let sent = self
+            .send_in(&envelope, &topic, timeout, &span)
+            .instrument(span.clone())
+            .await;
+        trace::record_sent(&span, &sent);
+        sent
+    }
+}
+
+impl KafkaCommandSender {
+    /// Publishes `envelope` to `topic` in `span` and awaits its reply, within `timeout`.
+    async fn send_in(
+        &self,
+        envelope: &CommandEnvelope,
+        topic: &str,
+        timeout: Duration,
+        span: &Span,
+    ) -> Result<CommandReply, SendError> {
         let give_up_at = Instant::now() + timeout;
         let command_id = envelope.command_id;
-        let envelope = envelope.with_reply_to(self.reply_topic());
         let shut_down = || SendError::Unavailable {
             command_id,
             source: "the command sender is shut down".into(),
@@ -235,7 +276,7 @@ impl CommandBus for KafkaCommandSender {
             command_id,
             waited: timeout,
         };
-        tokio::time::timeout_at(give_up_at, self.publish(&envelope))
+        tokio::time::timeout_at(give_up_at, self.publish_in(envelope, topic, span))
             .await
             .map_err(|_| timed_out())??;
         match tokio::time::timeout_at(give_up_at, &mut waiting.reply).await {

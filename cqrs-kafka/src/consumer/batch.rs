@@ -22,8 +22,25 @@
 //! - **Crash** before the handler returned (or before the commit): nothing of the batch
 //!   is committed, so the whole batch is delivered again. Handlers must be idempotent
 //!   (see [`handler`](crate::handler)).
+//!
+//! # Tracing
+//! Every message has its own `consume` span ([`BatchItem::span`]; `command process` for
+//! the command processor), made when it is received and closed when the runner is done
+//! with it, whose parent is the span named by its `traceparent` header (the relay's
+//! `relay publish`): one message, one trace. A batch of **one** message (every batch of a
+//! [`ConsumerRunner`](crate::ConsumerRunner), and the batches a rejection splits) is
+//! handled inside that span, retries and dead-lettering included, so the spans a
+//! [`MessageHandler`] opens are children of it. A batch of **several** messages belongs to
+//! several traces, so the runner enters none of them around
+//! [`handle_batch`](BatchHandler::handle_batch): a handler that does work for one message
+//! at a time enters that message's span around it, e.g.
+//! `work(item).instrument(item.span().clone()).await` or
+//! `item.span().in_scope(|| ...)`; work for the whole batch (the one multi-row insert)
+//! stays outside every message's trace. Each poison message is dead-lettered inside its
+//! own span.
 
 use async_trait::async_trait;
+use tracing::Span;
 
 use cqrs_core::{BoxError, RecordedEvent};
 
@@ -37,6 +54,7 @@ pub struct BatchItem<'a, T = RecordedEvent> {
     index: usize,
     event: T,
     source: MessageSource<'a>,
+    span: Span,
     rejection: Option<BoxError>,
 }
 
@@ -54,6 +72,32 @@ impl<'a, T> BatchItem<'a, T> {
     /// Where it was consumed from.
     pub fn source(&self) -> MessageSource<'a> {
         self.source
+    }
+
+    /// The span the message is handled in (see [Tracing](self#tracing)): enter it around
+    /// work done for this message alone, so that the spans opened there join its trace.
+    ///
+    /// ```
+    /// use async_trait::async_trait;
+    /// use cqrs_kafka::{Batch, BatchHandler, HandlerError};
+    /// use tracing::Instrument;
+    ///
+    /// /// Calls a service once per event, each call in the trace of its event.
+    /// struct Notify;
+    ///
+    /// #[async_trait]
+    /// impl BatchHandler for Notify {
+    ///     async fn handle_batch(&mut self, batch: &mut Batch<'_>) -> Result<(), HandlerError> {
+    ///         for item in batch.iter() {
+    ///             let call = async { tracing::info!(event = %item.event().event_id, "notified") };
+    ///             call.instrument(item.span().clone()).await;
+    ///         }
+    ///         Ok(())
+    ///     }
+    /// }
+    /// ```
+    pub fn span(&self) -> &Span {
+        &self.span
     }
 
     /// True when the handler rejected it in this attempt.
@@ -77,23 +121,33 @@ pub struct Batch<'a, T = RecordedEvent> {
 }
 
 impl<'a, T> Batch<'a, T> {
-    /// Decoded messages; `received_at` is each one's index among the received messages.
-    pub(crate) fn new(decoded: Vec<(usize, T, MessageSource<'a>)>) -> Self {
+    /// Decoded messages with their spans; `received_at` is each one's index among the
+    /// received messages.
+    pub(crate) fn new(decoded: Vec<(usize, T, MessageSource<'a>, Span)>) -> Self {
         let mut received_at = Vec::with_capacity(decoded.len());
         let items = decoded
             .into_iter()
             .enumerate()
-            .map(|(index, (received, event, source))| {
+            .map(|(index, (received, event, source, span))| {
                 received_at.push(received);
                 BatchItem {
                     index,
                     event,
                     source,
+                    span,
                     rejection: None,
                 }
             })
             .collect();
         Self { items, received_at }
+    }
+
+    /// The span of its only message, for a batch of one: the batch is handled inside it.
+    pub(crate) fn single_span(&self) -> Option<Span> {
+        match self.items.as_slice() {
+            [only] => Some(only.span.clone()),
+            _ => None,
+        }
     }
 
     /// How many messages.
@@ -192,7 +246,8 @@ pub trait BatchHandler<T: Send = RecordedEvent>: Send + 'static {
 }
 
 /// A [`MessageHandler`] run by the batch machinery, with batches of one message: the
-/// results then mean exactly what they mean for a single message.
+/// results then mean exactly what they mean for a single message, and the runner handles
+/// each inside its message's span.
 pub(crate) struct OneAtATime<H>(pub(crate) H);
 
 #[async_trait]

@@ -15,12 +15,14 @@ mod decoder;
 mod error;
 pub mod handler;
 mod message;
+mod metrics;
 mod offsets;
 mod positions;
 mod process;
 mod receive;
 mod runner;
 mod running;
+mod span;
 mod worker;
 
 pub use batch::{Batch, BatchHandler, BatchItem};

@@ -1,20 +1,24 @@
 //! Processing one received batch: decode, hand to the handler (retrying), dead-letter
 //! the poison messages, then mark every offset. See [`batch`](super::batch) for the
-//! semantics.
+//! semantics, the spans each message is handled in included, and
+//! [`metrics`](super::metrics) for what is counted.
 
 use std::collections::VecDeque;
 
+use cqrs_core::telemetry::metric::ConsumerOutcome;
 use cqrs_core::worker::sleep_or_stop;
 use cqrs_core::{FailureKind, RecordedEvent};
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use tokio::sync::watch;
+use tracing::{Instrument, Span};
 
 use super::batch::{Batch, BatchHandler};
 use super::decoder::Decoder;
 use super::error::ConsumerError;
 use super::handler::HandlerError;
 use super::message::IncomingMessage;
+use super::metrics::MessageCounter;
 use super::offsets::OffsetTracker;
 use super::worker::{Outcome, Worker};
 use crate::classify;
@@ -61,13 +65,16 @@ impl<T: Described, H: BatchHandler<T>, D: Decoder<T>> Worker<H, D, T> {
         tracker: &OffsetTracker,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<Outcome, ConsumerError> {
-        let incoming: Vec<IncomingMessage<'_>> =
-            messages.iter().map(IncomingMessage::new).collect();
+        // Each message with the span it is handled in (see `batch`, "Tracing").
+        let incoming: Vec<(IncomingMessage<'_>, Span)> = messages
+            .iter()
+            .map(|message| (IncomingMessage::new(message), (self.message_span)(message)))
+            .collect();
         let mut fates: Vec<Fate> = incoming.iter().map(|_| Fate::Handled).collect();
         let mut decoded = Vec::with_capacity(incoming.len());
-        for (at, message) in incoming.iter().enumerate() {
+        for (at, (message, span)) in incoming.iter().enumerate() {
             match self.decoder.decode(message) {
-                Ok(event) => decoded.push((at, event, message.source())),
+                Ok(event) => decoded.push((at, event, message.source(), span.clone())),
                 Err(error) => {
                     let reason = error.to_string();
                     fates[at] = Fate::Poison {
@@ -82,7 +89,11 @@ impl<T: Described, H: BatchHandler<T>, D: Decoder<T>> Worker<H, D, T> {
             if batch.is_empty() {
                 continue;
             }
-            match self.handle(&mut batch, stop).await {
+            let attempt = match batch.single_span() {
+                Some(span) => self.handle(&mut batch, stop).instrument(span).await,
+                None => self.handle(&mut batch, stop).await,
+            };
+            match attempt {
                 Attempt::Accepted => {
                     for (at, item) in batch.outcomes() {
                         if let Some(error) = item.rejection() {
@@ -111,16 +122,21 @@ impl<T: Described, H: BatchHandler<T>, D: Decoder<T>> Worker<H, D, T> {
                 Attempt::Interrupted => return Ok(Outcome::Interrupted),
             }
         }
-        for (message, fate) in incoming.iter().zip(fates) {
-            if let Fate::Poison { stage, reason } = fate {
-                if let Outcome::Interrupted =
-                    self.dead_letter(message, stage, &reason, stop).await?
-                {
-                    return Ok(Outcome::Interrupted);
-                }
-            }
+        let mut counter = MessageCounter::default();
+        for ((message, span), fate) in incoming.iter().zip(fates) {
             let source = message.source();
+            let outcome = match fate {
+                Fate::Handled => ConsumerOutcome::Handled,
+                Fate::Poison { stage, reason } => {
+                    let sending = self.dead_letter(message, stage, &reason, stop);
+                    if let Outcome::Interrupted = sending.instrument(span.clone()).await? {
+                        return Ok(Outcome::Interrupted);
+                    }
+                    ConsumerOutcome::DeadLettered
+                }
+            };
             tracker.mark(source.topic, source.partition, source.offset);
+            counter.count(source.topic, outcome);
         }
         Ok(Outcome::Done)
     }
@@ -142,6 +158,10 @@ impl<T: Described, H: BatchHandler<T>, D: Decoder<T>> Worker<H, D, T> {
                     return Attempt::Accepted;
                 }
                 Err(HandlerError::Transient(error)) => {
+                    let mut counter = MessageCounter::default();
+                    for item in batch.iter() {
+                        counter.count(item.source().topic, ConsumerOutcome::Retried);
+                    }
                     transient += 1;
                     let delay = self.config.transient_backoff.backoff(transient);
                     tracing::warn!(at = %Position(batch), %error, attempt = transient, retry_in = ?delay, "handler failed transiently, retrying");

@@ -2,7 +2,7 @@
 //! [`BatchConsumerRunner`] feeds a [`BatchHandler`] batches. Both run the same loop
 //! (a message handler gets batches of one).
 
-use cqrs_core::worker::Worker as WorkerHandle;
+use cqrs_core::worker::{LeaseRole, Worker as WorkerHandle};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 
 use super::batch::{BatchHandler, OneAtATime};
@@ -15,6 +15,7 @@ use super::offsets::OffsetTracker;
 use super::process::Described;
 use super::receive::Limits;
 use super::running::{ConsumerStats, RunningConsumer};
+use super::span::{consume_span, MessageSpan};
 use super::worker::Worker;
 use crate::KafkaConfig;
 
@@ -162,6 +163,8 @@ pub(crate) struct Setup<D> {
     decoder: D,
     /// librdkafka properties of the group member only (not of the dead-letter producer).
     consumer_properties: Vec<(&'static str, String)>,
+    /// The span each message is handled in: `consume` unless set.
+    message_span: MessageSpan,
 }
 
 impl Setup<EnvelopeDecoder> {
@@ -171,6 +174,7 @@ impl Setup<EnvelopeDecoder> {
             config,
             decoder: EnvelopeDecoder,
             consumer_properties: Vec::new(),
+            message_span: consume_span,
         }
     }
 }
@@ -182,7 +186,14 @@ impl<D> Setup<D> {
             config: self.config,
             decoder,
             consumer_properties: self.consumer_properties,
+            message_span: self.message_span,
         }
+    }
+
+    /// Handles each message in the span `message_span` makes instead of `consume`.
+    pub(crate) fn with_message_span(mut self, message_span: MessageSpan) -> Self {
+        self.message_span = message_span;
+        self
     }
 
     /// Sets a librdkafka property of the group member (e.g. `fetch.wait.max.ms`), over
@@ -193,7 +204,8 @@ impl<D> Setup<D> {
     }
 
     /// Creates the clients, subscribes, and runs `handler` in a background task, whose
-    /// result is `finish(handler)`. `T` is what the decoder makes of a message.
+    /// result is `finish(handler)`. `T` is what the decoder makes of a message. The worker
+    /// needs no lease: it reports the role `leader` (`cqrs_worker_up`) once its task runs.
     pub(crate) fn spawn<T, B, H>(
         self,
         handler: B,
@@ -226,11 +238,12 @@ impl<D> Setup<D> {
         };
         let topics: Vec<&str> = self.config.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(setup)?;
-        let (config, decoder) = (self.config, self.decoder);
+        let (config, decoder, message_span) = (self.config, self.decoder, self.message_span);
         Ok(WorkerHandle::spawn(
             group,
             ConsumerStats::default(),
-            move |ctx| {
+            move |ctx| async move {
+                ctx.report_role(LeaseRole::Leader);
                 let (stats, stop) = ctx.into_parts();
                 let worker = Worker {
                     config,
@@ -239,9 +252,10 @@ impl<D> Setup<D> {
                     handler,
                     dead_letters,
                     stats,
+                    message_span,
                     items: std::marker::PhantomData,
                 };
-                async move { worker.run(consumer, stop).await.map(finish) }
+                worker.run(consumer, stop).await.map(finish)
             },
         ))
     }

@@ -20,6 +20,7 @@ use super::offsets::OffsetTracker;
 use super::process::Described;
 use super::receive::{self, Limits, Received};
 use super::running::ConsumerStats;
+use super::span::MessageSpan;
 use crate::headers::GLOBAL_POSITION;
 
 /// What became of a batch.
@@ -39,6 +40,8 @@ pub(crate) struct Worker<H, D, T = RecordedEvent> {
     pub(crate) handler: H,
     pub(crate) dead_letters: Option<DeadLetters>,
     pub(crate) stats: watch::Sender<ConsumerStats>,
+    /// The span each message is handled in.
+    pub(crate) message_span: MessageSpan,
     pub(crate) items: PhantomData<fn() -> T>,
 }
 

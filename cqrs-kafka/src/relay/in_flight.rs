@@ -41,6 +41,8 @@ pub(crate) struct InFlight {
     topics: TopicMapping,
     pending: VecDeque<Pending>,
     acked: u64,
+    /// Events (not parking records) acknowledged since [`take_published`](Self::take_published).
+    published: u64,
     /// A delivery failed and was not replaced: nothing more is settled.
     failed: bool,
 }
@@ -54,6 +56,7 @@ impl InFlight {
             topics: config.topics.clone(),
             pending: VecDeque::new(),
             acked,
+            published: 0,
             failed: false,
         }
     }
@@ -61,6 +64,12 @@ impl InFlight {
     /// Everything up to this position (inclusive) was acknowledged by the broker.
     pub(crate) fn acked(&self) -> u64 {
         self.acked
+    }
+
+    /// How many events the broker acknowledged on their topic (parking records not
+    /// included) since the last call.
+    pub(crate) fn take_published(&mut self) -> u64 {
+        std::mem::take(&mut self.published)
     }
 
     /// Events sent and not yet settled.
@@ -146,6 +155,7 @@ impl InFlight {
         let error = match outcome {
             Ok(Ok(_delivery)) => {
                 self.acked = front.position;
+                self.published += u64::from(front.parked.is_none());
                 return Ok(());
             }
             Ok(Err((source, _message))) => match front.parked {

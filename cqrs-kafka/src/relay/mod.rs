@@ -11,8 +11,10 @@ mod config;
 mod error;
 mod in_flight;
 mod lease;
+mod metrics;
 mod running;
 mod session;
+mod trace;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +27,7 @@ pub use error::RelayError;
 pub use running::{RelayProgress, RunningRelay};
 
 use cqrs_core::lease::{LeaseConfig, LeaseStore};
-use cqrs_core::worker::{sleep_or_stop, LeaseRole, Worker};
+use cqrs_core::worker::{sleep_or_stop, LeaseRole, Worker, WorkerContext};
 use cqrs_core::{EventStore, StoreError};
 use lease::{LeaseSettings, RelayLease};
 use session::{Session, SessionEnd};
@@ -162,9 +164,9 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
     pub fn spawn(self) -> RunningRelay {
         let name = self.config.checkpoint_name.clone();
         let store = self.store.clone();
-        Worker::spawn(name, RelayProgress::default(), move |ctx| {
-            let (progress, mut stop) = ctx.into_parts();
-            async move { self.supervise(&progress, &mut stop).await }
+        Worker::spawn(name, RelayProgress::default(), move |ctx| async move {
+            let mut stop = ctx.stop_signal();
+            self.supervise(&ctx, &mut stop).await
         })
         .following(store)
     }
@@ -172,14 +174,18 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
     /// Holds the lease (if the relay has one), then runs publishing sessions from the
     /// stored checkpoint; after a transient failure backs off and starts a new session (new
     /// producer) from the last acknowledged position; after losing the lease stands by
-    /// again.
+    /// again. Every change of role is published in the progress and as the
+    /// `cqrs_worker_up` metric.
     async fn supervise(
         &self,
-        progress: &watch::Sender<RelayProgress>,
+        progress: &WorkerContext<RelayProgress>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), RelayError> {
         let name = &self.config.checkpoint_name;
         let mut lease = RelayLease::new(name, self.lease.as_ref());
+        if self.lease.is_some() {
+            progress.report_role(LeaseRole::Standby);
+        }
         let mut failures = 0;
         loop {
             match lease.stand_by(stop).await {
@@ -202,14 +208,14 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
             }
             let outcome = self.lead(&mut lease, progress, stop).await;
             if let Ok(SessionEnd::LeaseLost) = outcome {
-                progress.send_modify(|p| p.role = lease.role());
+                set_role(progress, lease.role());
                 tracing::warn!(relay = %name, "relay lost its lease: stopped publishing, standing by");
                 failures = 0;
                 continue;
             }
             // Stopped, or failed for good: standby before the release, so this relay never
             // reads as leader once another may hold the lease.
-            progress.send_modify(|p| p.role = LeaseRole::Standby);
+            set_role(progress, LeaseRole::Standby);
             lease.release().await;
             return outcome.map(|_| ());
         }
@@ -221,7 +227,7 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
     async fn lead(
         &self,
         lease: &mut RelayLease,
-        progress: &watch::Sender<RelayProgress>,
+        progress: &WorkerContext<RelayProgress>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<SessionEnd, RelayError> {
         let name = &self.config.checkpoint_name;
@@ -230,12 +236,12 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
             Err(ended) => return Ok(ended),
         };
         tracing::info!(relay = %name, checkpoint = acked, "relay publishing");
-        progress.send_modify(|p| {
-            p.role = LeaseRole::Leader;
+        progress.report(|p| {
             p.checkpoint = acked;
             p.acked_position = acked;
             p.sent_position = acked;
         });
+        set_role(progress, LeaseRole::Leader);
         let mut failures = 0;
         loop {
             let producer = self.producer()?;
@@ -264,7 +270,7 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
     async fn load_checkpoint(
         &self,
         lease: &mut RelayLease,
-        progress: &watch::Sender<RelayProgress>,
+        progress: &WorkerContext<RelayProgress>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<Result<u64, SessionEnd>, RelayError> {
         let name = &self.config.checkpoint_name;
@@ -302,7 +308,7 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
         error: RelayError,
         what: &str,
         failures: &mut u32,
-        progress: &watch::Sender<RelayProgress>,
+        progress: &WorkerContext<RelayProgress>,
     ) -> Result<Duration, RelayError> {
         if !error.is_transient() {
             return Err(error);
@@ -310,7 +316,7 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
         *failures += 1;
         let delay = self.config.retry_backoff.backoff(*failures);
         tracing::warn!(relay = %self.config.checkpoint_name, %error, attempt = *failures, retry_in = ?delay, "{what}, retrying");
-        progress.send_modify(|p| p.last_error = Some(error.to_string().into()));
+        progress.report(|p| p.last_error = Some(error.to_string().into()));
         Ok(delay)
     }
 
@@ -334,4 +340,10 @@ impl<S: EventStore + ?Sized> EventRelay<S> {
             source,
         })
     }
+}
+
+/// Publishes the relay's `role` in its progress and as the `cqrs_worker_up` metric.
+fn set_role(progress: &WorkerContext<RelayProgress>, role: LeaseRole) {
+    progress.report(|p| p.role = role);
+    progress.report_role(role);
 }

@@ -6,16 +6,18 @@ use std::time::{Duration, Instant};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio::sync::watch;
+use tracing::Instrument;
 
-use cqrs_core::worker::{stop_requested, LeaseRole};
+use cqrs_core::worker::{stop_requested, LeaseRole, WorkerContext};
 use cqrs_core::{EventStore, RecordedEvent};
 
 use super::config::RelayConfig;
 use super::error::RelayError;
 use super::in_flight::InFlight;
 use super::lease::{Held, RelayLease};
+use super::metrics::RelayMetrics;
 use super::running::RelayProgress;
-use crate::headers;
+use super::trace;
 
 mod park;
 
@@ -29,8 +31,9 @@ pub(crate) struct Session<'a, S: ?Sized> {
     /// Checkpoint last stored.
     saved: u64,
     last_save: Instant,
-    progress: &'a watch::Sender<RelayProgress>,
+    progress: &'a WorkerContext<RelayProgress>,
     lease: &'a mut RelayLease,
+    metrics: RelayMetrics,
 }
 
 /// Why a session ended without a failure.
@@ -49,7 +52,7 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
         config: &'a RelayConfig,
         producer: FutureProducer,
         acked: u64,
-        progress: &'a watch::Sender<RelayProgress>,
+        progress: &'a WorkerContext<RelayProgress>,
         lease: &'a mut RelayLease,
     ) -> Self {
         Self {
@@ -62,6 +65,7 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
             last_save: Instant::now(),
             progress,
             lease,
+            metrics: RelayMetrics::new(&config.checkpoint_name),
         }
     }
 
@@ -90,15 +94,15 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
             let room = max_in_flight.saturating_sub(self.in_flight.len());
             let mut sent_any = false;
             if room > 0 {
-                let batch = self.read_batch(room).await?;
+                let (batch, full) = self.read_batch(room).await?;
                 sent_any = !batch.is_empty();
                 for event in &batch {
                     self.send(event).await?;
                 }
                 if sent_any {
-                    self.progress
-                        .send_modify(|p| p.sent_position = self.next - 1);
+                    self.progress.report(|p| p.sent_position = self.next - 1);
                 }
+                self.find_head(full, &wakeups).await;
             }
             self.settle_ready().await?;
             if sent_any {
@@ -157,29 +161,73 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
         self.in_flight.acked()
     }
 
-    async fn read_batch(&self, room: usize) -> Result<Vec<RecordedEvent>, RelayError> {
+    /// The next events to send, at most `room`, and whether the read was full (so the
+    /// log's head may be further than the last of them).
+    async fn read_batch(&self, room: usize) -> Result<(Vec<RecordedEvent>, bool), RelayError> {
         let max = self.config.batch_size.max(1).min(room);
-        self.store
+        let batch = self
+            .store
             .read_all(self.next, max)
             .await
             .map_err(|source| RelayError::Store {
                 relay: self.config.checkpoint_name.clone(),
                 source,
-            })
+            })?;
+        let full = batch.len() >= max;
+        Ok((batch, full))
+    }
+
+    /// Updates the log's head for the lag metric after a read (see
+    /// [`metrics`](super::metrics)): the store is asked only after a full read, at most
+    /// once per checkpoint interval.
+    async fn find_head(&mut self, full: bool, wakeups: &cqrs_core::PositionWatch) {
+        self.metrics.saw_head(self.next - 1, wakeups);
+        if !self
+            .metrics
+            .head_query_due(full, self.config.checkpoint_interval)
+        {
+            return;
+        }
+        let head = match self.store.head_position().await {
+            Ok(head) => Some(head),
+            Err(error) => {
+                tracing::debug!(relay = %self.config.checkpoint_name, %error, "cannot read the log's head for the lag metric");
+                None
+            }
+        };
+        self.metrics.asked_head(head);
     }
 
     /// Hands one event to the producer, in order. A full producer queue waits for the
     /// oldest acknowledgement instead of reordering. An event the producer refuses for
     /// good is parked if the relay parks (see [`RefusedEvents`](super::RefusedEvents)).
+    ///
+    /// An event whose metadata carries a trace context is sent inside its `relay publish`
+    /// span, whose context its record carries (see [`trace`]).
     async fn send(&mut self, event: &RecordedEvent) -> Result<(), RelayError> {
+        let topic = self.config.topics.topic_for(event);
+        match trace::publish_span(event, &topic) {
+            None => self.send_to(event, &topic, None).await,
+            Some(span) => {
+                let sending = self.send_to(event, &topic, Some(&span));
+                sending.instrument(span.clone()).await
+            }
+        }
+    }
+
+    async fn send_to(
+        &mut self,
+        event: &RecordedEvent,
+        topic: &str,
+        span: Option<&tracing::Span>,
+    ) -> Result<(), RelayError> {
         let config = self.config;
-        let topic = config.topics.topic_for(event);
         // No timestamp: the producer stamps the send time. The commit time (in
         // `recorded-at`) would make time-based retention delete old events at once.
-        let mut record = FutureRecord::to(topic.as_ref())
+        let mut record = FutureRecord::to(topic)
             .key(event.stream_id.as_bytes())
             .payload(event.payload.as_str())
-            .headers(headers::encode(event));
+            .headers(trace::record_headers(event, span));
         let (delivery, parked) = loop {
             match self.producer.send_result(record) {
                 Ok(delivery) => break (delivery, None),
@@ -197,7 +245,7 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
                         relay: config.checkpoint_name.as_str().into(),
                         position: event.position,
                         stream: event.stream_id.clone(),
-                        topic: topic.as_ref().into(),
+                        topic: topic.into(),
                         source: Box::new(source),
                     };
                     let (delivery, parked) = self.park(event, refused).await?;
@@ -236,10 +284,13 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
     /// Stores the acknowledged position as the checkpoint if it moved and either `force`
     /// is set or the checkpoint interval elapsed; fenced by the lease, if the relay has
     /// one (a refused write marks the session lost).
+    ///
+    /// Also reports the acknowledgements settled since the last call to the metrics.
     async fn save_checkpoint(&mut self, force: bool) -> Result<(), RelayError> {
         let acked = self.in_flight.acked();
+        self.metrics.report(self.in_flight.take_published(), acked);
         self.progress
-            .send_if_modified(|p| std::mem::replace(&mut p.acked_position, acked) != acked);
+            .report_if(|p| std::mem::replace(&mut p.acked_position, acked) != acked);
         if self.lost()
             || acked == self.saved
             || (!force && self.last_save.elapsed() < self.config.checkpoint_interval)
@@ -259,7 +310,7 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
         }
         self.saved = acked;
         self.last_save = Instant::now();
-        self.progress.send_modify(|p| {
+        self.progress.report(|p| {
             p.checkpoint = acked;
             p.last_error = None;
         });

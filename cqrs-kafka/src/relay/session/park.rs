@@ -95,7 +95,7 @@ impl<S: EventStore + ?Sized> Session<'_, S> {
         loop {
             match self.producer.send_result(record) {
                 Ok(delivery) => {
-                    self.progress.send_modify(|p| p.parked += 1);
+                    self.progress.report(|p| p.parked += 1);
                     let parked = Parked {
                         topic: parking.as_str().into(),
                         refused: reason,

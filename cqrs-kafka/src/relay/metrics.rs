@@ -1,0 +1,105 @@
+//! The relay's metrics (see [`metric`]): `cqrs_relay_published_total`, counted per batch of
+//! acknowledgements, and `cqrs_relay_lag_events`, the log's head minus the acknowledged
+//! position.
+//!
+//! The head costs no query per event. It is the highest of:
+//! 1. the last position read: a read that returned fewer events than asked reached the
+//!    head, so a relay that keeps up knows it exactly;
+//! 2. the head the store's wake-ups announced ([`PositionWatch::head`]);
+//! 3. while the relay reads full batches (catching up, so 1. is only a lower bound), the
+//!    store's [`head_position`](cqrs_core::EventStore::head_position), asked at most once
+//!    per checkpoint interval.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cqrs_core::telemetry::metric;
+use cqrs_core::PositionWatch;
+
+/// What the relay knows of the log's head, and what it reported last.
+pub(super) struct RelayMetrics {
+    relay: Arc<str>,
+    /// The highest head seen.
+    head: u64,
+    /// When the store was last asked for its head.
+    asked: Option<Instant>,
+    /// `(acked, head)` as last reported.
+    reported: Option<(u64, u64)>,
+}
+
+impl RelayMetrics {
+    /// The metrics of the relay `relay` (its checkpoint name).
+    pub(super) fn new(relay: &str) -> Self {
+        Self {
+            relay: relay.into(),
+            head: 0,
+            asked: None,
+            reported: None,
+        }
+    }
+
+    /// The head is at least `position` (read, or announced by `wakeups`).
+    pub(super) fn saw_head(&mut self, position: u64, wakeups: &PositionWatch) {
+        self.head = self.head.max(position).max(wakeups.head());
+    }
+
+    /// True when a full batch was read (the head may be further) and the store was not
+    /// asked for its head within `interval`.
+    pub(super) fn head_query_due(&self, full_batch: bool, interval: Duration) -> bool {
+        full_batch && self.asked.map_or(true, |asked| asked.elapsed() >= interval)
+    }
+
+    /// The store answered `head` (or `None`: the query failed; it is asked again after the
+    /// interval).
+    pub(super) fn asked_head(&mut self, head: Option<u64>) {
+        self.asked = Some(Instant::now());
+        if let Some(head) = head {
+            self.head = self.head.max(head);
+        }
+    }
+
+    /// Counts `published` newly acknowledged events and sets the lag behind `acked`, if it
+    /// changed.
+    pub(super) fn report(&mut self, published: u64, acked: u64) {
+        metric::relay_published(&self.relay, published);
+        let head = self.head.max(acked);
+        if self.reported != Some((acked, head)) {
+            self.reported = Some((acked, head));
+            metric::relay_lag(&self.relay, acked, head);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cqrs_core::PositionNotifier;
+
+    use super::*;
+
+    #[test]
+    fn the_head_is_the_highest_position_read_announced_or_asked() {
+        let notifier = PositionNotifier::new();
+        let wakeups = notifier.subscribe();
+        let mut metrics = RelayMetrics::new("relay");
+        metrics.saw_head(5, &wakeups);
+        assert_eq!(metrics.head, 5);
+        notifier.notify(9);
+        metrics.saw_head(6, &wakeups);
+        assert_eq!(metrics.head, 9);
+        metrics.asked_head(Some(12));
+        metrics.asked_head(Some(3));
+        metrics.asked_head(None);
+        assert_eq!(metrics.head, 12);
+    }
+
+    #[test]
+    fn the_head_is_asked_only_after_full_batches_and_once_per_interval() {
+        let mut metrics = RelayMetrics::new("relay");
+        let interval = Duration::from_secs(60);
+        assert!(!metrics.head_query_due(false, interval));
+        assert!(metrics.head_query_due(true, interval));
+        metrics.asked_head(Some(1));
+        assert!(!metrics.head_query_due(true, interval));
+        assert!(metrics.head_query_due(true, Duration::ZERO));
+    }
+}
