@@ -191,3 +191,45 @@ async fn a_projection_reports_its_position_its_lag_and_its_role() {
     assert_eq!(role("leader"), Some(0.0));
     assert_eq!(role("stopped"), Some(1.0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leased_projection_reports_standby_until_it_takes_the_lease_then_leader() {
+    use cqrs_core::lease::{LeaseConfig, LeaseStore};
+    prometheus();
+    let store = Arc::new(InMemoryEventStore::new());
+    let other = store
+        .acquire("standby-view", "other-replica", Duration::from_secs(30))
+        .await
+        .unwrap()
+        .expect("free");
+    let projection = Gated {
+        name: "standby-view",
+        hold_at: 0,
+        gate: Arc::new(Semaphore::new(0)),
+    };
+    let lease = LeaseConfig {
+        retry_every: Duration::from_millis(20),
+        ..LeaseConfig::with_ttl(Duration::from_secs(30))
+    };
+    let running = ProjectionRunner::new(store.clone(), projection)
+        .with_lease(store.clone(), lease)
+        .spawn();
+    let role = |role| {
+        value(
+            "cqrs_worker_up",
+            &[("worker", "standby-view"), ("role", role)],
+        )
+    };
+    let roles = || (role("leader"), role("standby"), role("stopped"));
+    eventually("standby while another replica holds the lease", || {
+        roles() == (Some(0.0), Some(1.0), Some(0.0))
+    })
+    .await;
+    store.release(&other).await.unwrap();
+    eventually("leader once the lease is free", || {
+        roles() == (Some(1.0), Some(0.0), Some(0.0))
+    })
+    .await;
+    running.shutdown().await.expect("graceful");
+    assert_eq!(roles(), (Some(0.0), Some(0.0), Some(1.0)));
+}

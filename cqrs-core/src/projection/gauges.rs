@@ -7,8 +7,9 @@ use super::shard::Shard;
 use crate::store::EventStore;
 use crate::telemetry::metric;
 
-/// How often a runner reads the log's head for its lag, besides the heads its store
-/// announces: one query a second at most.
+/// How often a runner that is behind reads the log's head for its lag, besides the heads
+/// its store announces: one query a second at most, and only after a full batch (an
+/// empty or short read means the runner is caught up with what is readable).
 const HEAD_READ_EVERY: Duration = Duration::from_secs(1);
 
 /// What a runner knows of the log's head, and where it records its gauges.
@@ -33,19 +34,21 @@ impl ProgressGauges {
     }
 
     /// Records `checkpoint` and the lag behind the head: the highest of the head the
-    /// store announced (`announced`), the one read last, and a fresh read when the last
-    /// is older than a second. A failed read keeps the last known head.
+    /// store announced (`announced`), the one read last, and, after a `full_batch`, a
+    /// fresh read when the last is older than a second (other processes' appends are not
+    /// always announced). A failed read keeps the last known head.
     pub(super) async fn record<S: EventStore + ?Sized>(
         &mut self,
         store: &S,
         announced: u64,
         checkpoint: u64,
+        full_batch: bool,
     ) {
         let due = match self.head_read_at {
             None => true,
             Some(at) => at.elapsed() >= HEAD_READ_EVERY,
         };
-        if due {
+        if full_batch && due {
             self.head_read_at = Some(Instant::now());
             match store.head_position().await {
                 Ok(head) => self.head = self.head.max(head),

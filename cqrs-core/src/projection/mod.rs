@@ -59,6 +59,7 @@
 mod attempts;
 mod config;
 mod dedupe;
+mod event_span;
 mod gauges;
 mod lease;
 mod report;

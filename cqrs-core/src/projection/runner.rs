@@ -5,8 +5,10 @@
 use std::sync::Arc;
 
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use super::attempts::Attempts;
+use super::event_span::event_span;
 use super::gauges::ProgressGauges;
 use super::lease::{idle_wait, initial_role, Held, LeaseChoice, LeaseSetup, RunnerLease};
 use super::{
@@ -259,7 +261,7 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
             let batch = self.read_batch(checkpoint).await?;
             if batch.is_empty() {
                 gauges
-                    .record(&*self.store, wakeups.head(), checkpoint)
+                    .record(&*self.store, wakeups.head(), checkpoint, false)
                     .await;
                 tokio::select! {
                     () = stop_requested(&mut stop) => {}
@@ -272,8 +274,9 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
                 BatchEnd::Stored(stored) => {
                     checkpoint = stored;
                     ctx.report(|p| p.checkpoint = checkpoint);
+                    let full = batch.len() >= self.config.batch_size;
                     gauges
-                        .record(&*self.store, wakeups.head(), checkpoint)
+                        .record(&*self.store, wakeups.head(), checkpoint, full)
                         .await;
                 }
                 BatchEnd::Deposed => {
@@ -330,7 +333,11 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
     ) -> Result<BatchEnd, RunnerError> {
         let mut failure = None;
         for event in batch {
-            if let Err(error) = self.apply_with_retry(event).await {
+            let applied = match event_span(self.projection.name(), event) {
+                Some(span) => self.apply_with_retry(event).instrument(span).await,
+                None => self.apply_with_retry(event).await,
+            };
+            if let Err(error) = applied {
                 failure = Some(error);
                 break;
             }

@@ -8,7 +8,7 @@
 //! |---|---|---|---|
 //! | `cqrs_command_duration_seconds` | histogram | `aggregate`, `outcome` | one command through the pipeline, from the first load to its outcome, retries included; `outcome` = `committed` \| `replayed` \| `rejected` \| `failed` |
 //! | `cqrs_command_conflicts_total` | counter | `aggregate` | appends refused for a concurrent write (each one is retried, up to the [`RetryPolicy`](crate::RetryPolicy)) |
-//! | `cqrs_load_duration_seconds` | histogram | `store` | loading one aggregate (snapshot plus tail) for a command |
+//! | `cqrs_load_duration_seconds` | histogram | `store` | loading one aggregate (snapshot plus tail) through a [`Repository`](crate::Repository): for a command, and for [`Repository::load`](crate::Repository::load) |
 //! | `cqrs_append_duration_seconds` | histogram | `store` | one append of a command's events, conflicts included |
 //! | `cqrs_appended_events_total` | counter | `store` | events the command pipeline appended |
 //! | `cqrs_projection_position` | gauge | `projection`, `shard` | the projection's stored checkpoint (a global-log position) |
@@ -26,7 +26,11 @@
 //! spawned under: a projection's (or shard's) name, the relay's checkpoint name, a Kafka
 //! consumer's group id. Durations are in seconds.
 //!
-//! A service exports them by installing a recorder once at start, e.g.:
+//! A service exports them by installing a recorder once at start, **before it runs its
+//! first command**: a [`Repository`](crate::Repository) registers its metric handles at its
+//! first command (so that a command does not look its metrics up by name), and a
+//! repository that ran commands before a recorder was installed keeps recording into the
+//! no-op one. E.g.:
 //!
 //! ```ignore
 //! let prometheus = metrics_exporter_prometheus::PrometheusBuilder::new().install_recorder()?;

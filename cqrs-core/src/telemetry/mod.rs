@@ -11,8 +11,10 @@
 //! (`tracing-opentelemetry`) installed, [`trace_context`] carries the W3C trace context
 //! across process boundaries: the pipeline stores it in each event's
 //! [`Metadata::headers`](crate::Metadata::headers), the Kafka relay and command bus put it
-//! in message headers, and consumers continue the trace from there. Without such a layer
-//! nothing is written or read.
+//! in message headers, and consumers (and the projection runners, for an event that
+//! carries a context) continue the trace from there. Without such a layer the pipeline
+//! stores no context and spans continue none; a context an event already carries is kept
+//! (the relay passes it on to Kafka unchanged).
 
 pub mod metric;
 pub mod trace_context;

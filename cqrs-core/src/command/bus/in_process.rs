@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::{CommandBus, CommandEnvelope, CommandOutcome, CommandReply, CommandRouter, SendError};
 use crate::command::RetryPolicy;
@@ -101,7 +102,9 @@ impl CommandBus for InProcessBus {
                 tracing::debug!(command_id = %envelope.command_id, %outcome, "retrying a transient failure");
                 tokio::time::sleep_until(retry_at).await;
             }
-        });
+        }
+        // The command runs as a child of the sender's span, as over a real bus.
+        .instrument(tracing::Span::current()));
         match tokio::time::timeout_at(give_up_at, task).await {
             Ok(Ok(reply)) => Ok(reply),
             // A panic is the command's own doing (permanent); a task cancelled because the

@@ -289,8 +289,9 @@ where
                 Ok(Outcome::Applied(applied)) => {
                     failures = 0;
                     report(ctx, applied.checkpoint);
+                    let full = applied.events >= self.config.batch_size;
                     gauges
-                        .record(&*self.store, wakeups.head(), applied.checkpoint)
+                        .record(&*self.store, wakeups.head(), applied.checkpoint, full)
                         .await;
                     if applied.events == 0 {
                         tokio::select! {

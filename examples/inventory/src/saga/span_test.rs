@@ -126,4 +126,15 @@ async fn an_order_event_is_handled_in_a_saga_span_that_parents_its_commands() {
             ),
         "the reservation is not a child of the saga span: {children:#?}"
     );
+    // The confirmation goes to the order service over the in-process bus, whose task runs
+    // in the sender's span, as over Kafka.
+    assert!(
+        children
+            .iter()
+            .any(
+                |c| c.fields.get("aggregate_type").map(String::as_str) == Some("Order")
+                    && c.fields.get("aggregate_id").map(String::as_str) == Some("o-7")
+            ),
+        "the order's confirmation is not a child of the saga span: {children:#?}"
+    );
 }

@@ -225,7 +225,9 @@ impl Telemetry {
         &self.prometheus
     }
 
-    /// Exports every span ended so far, blocking until the exporter answers.
+    /// Exports every span ended so far, blocking the calling thread until the exporter
+    /// answers: on a Tokio runtime call it from a blocking thread (`spawn_blocking`), or use
+    /// [`shutdown`](Self::shutdown) at the end.
     pub fn force_flush(&self) -> Result<(), TelemetryError> {
         match &self.provider {
             Some(provider) => provider.force_flush().map_err(TelemetryError::Flush),
@@ -250,10 +252,21 @@ impl Telemetry {
 
 impl Drop for Telemetry {
     /// A `Telemetry` dropped without [`shutdown`](Self::shutdown) (an early return, a
-    /// panic) still flushes its spans, blocking the thread for at most the SDK's 5 s.
+    /// panic) still flushes its spans, blocking the thread for at most the SDK's 5 s (on a
+    /// multi-threaded Tokio runtime through `block_in_place`, so that the runtime's other
+    /// tasks go on meanwhile).
     fn drop(&mut self) {
         if let Some(provider) = self.provider.take() {
-            if let Err(error) = provider.shutdown() {
+            let flush = move || provider.shutdown();
+            let flushed = match tokio::runtime::Handle::try_current() {
+                Ok(runtime)
+                    if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
+                {
+                    tokio::task::block_in_place(flush)
+                }
+                _ => flush(),
+            };
+            if let Err(error) = flushed {
                 tracing::warn!(%error, "flushing the spans at exit failed");
             }
         }
