@@ -1,4 +1,4 @@
-//! The process's one metrics recorder and one tracing subscriber, behind a switch.
+//! The process's one metrics recorder and one tracing subscriber, each behind a switch.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -11,26 +11,42 @@ use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::Layer;
 
-/// Turns the metrics recorder and the span export on and off.
-pub struct Switch {
-    metrics: Arc<AtomicBool>,
-    traces: Arc<AtomicBool>,
-    provider: SdkTracerProvider,
+/// Turns the metrics recorder on and off.
+pub struct MetricsSwitch {
+    on: Arc<AtomicBool>,
 }
 
-impl Switch {
-    /// Installs both, off; spans go to `endpoint` (OTLP/HTTP protobuf).
-    pub fn install(endpoint: &str) -> Self {
-        let metrics_on = Arc::new(AtomicBool::new(false));
+impl MetricsSwitch {
+    /// Installs the Prometheus recorder behind the switch, off, and a task that renders it
+    /// every second as a scrape would.
+    pub fn install() -> Self {
+        let on = Arc::new(AtomicBool::new(false));
         let prometheus = PrometheusBuilder::new().build_recorder();
         let handle = prometheus.handle();
         metrics::set_global_recorder(Switched {
-            on: metrics_on.clone(),
+            on: on.clone(),
             inner: prometheus,
         })
         .expect("the bench's only recorder");
         tokio::spawn(scrape(handle));
+        Self { on }
+    }
 
+    pub fn set(&self, on: bool) {
+        self.on.store(on, Ordering::SeqCst);
+    }
+}
+
+/// Turns the span export on and off.
+pub struct TraceSwitch {
+    on: Arc<AtomicBool>,
+    provider: SdkTracerProvider,
+}
+
+impl TraceSwitch {
+    /// Installs a tracing subscriber whose only layer exports every span over OTLP/HTTP
+    /// (protobuf, batch processor) to `endpoint`, off.
+    pub fn install(endpoint: &str) -> Self {
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_endpoint(endpoint)
@@ -40,8 +56,8 @@ impl Switch {
         let provider = SdkTracerProvider::builder()
             .with_batch_exporter(exporter)
             .build();
-        let traces_on = Arc::new(AtomicBool::new(false));
-        let enabled = traces_on.clone();
+        let on = Arc::new(AtomicBool::new(false));
+        let enabled = on.clone();
         let layer = tracing_opentelemetry::layer()
             .with_tracer(provider.tracer("bench"))
             // Asked for each span, never cached per callsite (a callsite first met while off
@@ -57,16 +73,11 @@ impl Switch {
         opentelemetry::global::set_text_map_propagator(
             opentelemetry_sdk::propagation::TraceContextPropagator::new(),
         );
-        Self {
-            metrics: metrics_on,
-            traces: traces_on,
-            provider,
-        }
+        Self { on, provider }
     }
 
-    pub fn set(&self, metrics: bool, traces: bool) {
-        self.metrics.store(metrics, Ordering::SeqCst);
-        self.traces.store(traces, Ordering::SeqCst);
+    pub fn set(&self, on: bool) {
+        self.on.store(on, Ordering::SeqCst);
     }
 
     /// Waits until the spans of the last round are exported (outside the timed rounds).
