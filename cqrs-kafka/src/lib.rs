@@ -40,7 +40,9 @@
 //! [`batch`](crate::batch#tracing) for batch handlers), the command bus sends in
 //! `command send` and processes in `command process` spans; the relay, the consumers and
 //! the command processor record the metrics of
-//! [`cqrs_core::telemetry::metric`]. The README's "Observability" section lists them.
+//! [`cqrs_core::telemetry::metric`], and a consumer runner feeding a [`ProjectionHandler`]
+//! its projection's position and lag per partition. The README's "Observability" section
+//! lists them.
 //!
 //! ## Quickstart
 //! ```no_run

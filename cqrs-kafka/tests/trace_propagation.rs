@@ -11,7 +11,7 @@
 mod command_bus_support;
 mod support;
 
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -196,16 +196,21 @@ async fn a_consumed_event_continues_the_trace_of_the_command_that_appended_it() 
     assert_eq!(attribute(consume, "topic"), Some(topic));
 }
 
-/// Writes rows a batch at a time; the work for each row runs in its message's span.
+/// Writes rows a batch at a time; the work for each row runs in its message's span. Keeps
+/// the positions of each batch it was given.
 #[derive(Default)]
 struct Rows {
-    batch_sizes: Vec<usize>,
+    batches: Arc<Mutex<Vec<Vec<u64>>>>,
 }
 
 #[async_trait]
 impl BatchHandler for Rows {
     async fn handle_batch(&mut self, batch: &mut Batch<'_>) -> Result<(), HandlerError> {
-        self.batch_sizes.push(batch.len());
+        let positions = batch.iter().map(|item| item.event().position).collect();
+        self.batches
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(positions);
         for item in batch.iter() {
             let row = async { tracing::info_span!("row").in_scope(|| ()) };
             row.instrument(item.span().clone()).await;
@@ -227,51 +232,73 @@ async fn a_batch_handler_does_each_messages_work_in_that_messages_trace() {
 
     let store = Arc::new(InMemoryEventStore::new());
     let accounts = Repository::<Account, _>::new(store.clone());
-    // One stream, so one partition: both messages come in one batch.
-    let roots = ["POST /accounts (batch 1)", "POST /accounts (batch 2)"];
-    for root in roots {
-        let deposit = AccountCommand::Deposit {
-            id: "b1".into(),
-            cents: 5,
-        };
-        accounts
-            .execute(deposit)
-            .instrument(tracing::info_span!("request", otel.name = root))
-            .await
-            .expect("committed");
-    }
-    let traces = roots.map(trace_of);
-
     let relay = EventRelay::new(store.clone(), kafka.clone())
         .with_config(support::publish::relay_config(&prefix))
         .spawn();
-    relay
-        .wait_until_caught_up(Duration::from_secs(60))
-        .await
-        .expect("relayed");
+    // A batch is full at 2 messages, or handed after 5 s with what came.
     let config = ConsumerConfig::new(support::unique("traced-rows"), [topic])
-        .with_batches(10, Duration::from_millis(500));
-    let consumer = BatchConsumerRunner::new(kafka, config, Rows::default())
+        .with_batches(2, Duration::from_secs(5));
+    let rows = Rows::default();
+    let batches = rows.batches.clone();
+    let consumer = BatchConsumerRunner::new(kafka, config, rows)
         .spawn()
         .expect("consumer");
-    consumer
-        .wait_for(Duration::from_secs(60), |stats| stats.handled >= 2)
-        .await
-        .expect("handled");
 
-    for trace in traces {
-        let spans = trace_spans(trace, |spans| has(spans, "consume")).await;
-        let consume = one(&spans, "consume");
-        let row = one(&spans, "row");
-        assert_eq!(
-            row.parent_span_id,
-            id(consume),
-            "row <- its message's consume"
-        );
-        assert_eq!(consume.parent_span_id, id(one(&spans, "relay publish")));
+    // Rounds of two commands on one stream (one partition), each in a trace of its own,
+    // until one batch held both messages of a round: only then does the handler run
+    // outside both traces, so that only the per-message spans put each row in its trace.
+    // Every message, in whatever batch it came, must do its work in its own trace.
+    let mut together = false;
+    for round in 0..3_u64 {
+        let mut traces = Vec::new();
+        let mut positions = Vec::new();
+        for n in 1..=2 {
+            let root = format!("POST /accounts (round {round}, deposit {n})");
+            let deposit = AccountCommand::Deposit {
+                id: "b1".into(),
+                cents: 5,
+            };
+            let committed = accounts
+                .execute(deposit)
+                .instrument(tracing::info_span!("request", otel.name = root.as_str()))
+                .await
+                .expect("committed");
+            positions.push(committed.recorded[0].position);
+            traces.push(trace_of(&root));
+        }
+        consumer
+            .wait_for(Duration::from_secs(60), |stats| {
+                stats.handled >= 2 * (round + 1)
+            })
+            .await
+            .expect("handled");
+        for trace in traces {
+            let spans = trace_spans(trace, |spans| has(spans, "consume")).await;
+            let consume = one(&spans, "consume");
+            let row = one(&spans, "row");
+            assert_eq!(
+                row.parent_span_id,
+                id(consume),
+                "row <- its message's consume"
+            );
+            assert_eq!(consume.parent_span_id, id(one(&spans, "relay publish")));
+        }
+        let batches = batches.lock().unwrap_or_else(PoisonError::into_inner);
+        if batches.iter().any(|batch| batch == &positions) {
+            together = true;
+            break;
+        }
+        eprintln!("round {round}: its two messages came in separate batches: {batches:?}");
     }
-    let rows = consumer.shutdown().await.expect("consumer");
-    assert_eq!(rows.batch_sizes, [2], "both messages in one batch");
+    let batches = batches
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone();
+    assert!(
+        together,
+        "no batch held both messages of a round: {batches:?}"
+    );
+    consumer.shutdown().await.expect("consumer");
     relay.shutdown().await.expect("relay");
 }
 

@@ -11,8 +11,8 @@
 //! | `cqrs_load_duration_seconds` | histogram | `store` | loading one aggregate (snapshot plus tail) through a [`Repository`](crate::Repository): for a command, and for [`Repository::load`](crate::Repository::load) |
 //! | `cqrs_append_duration_seconds` | histogram | `store` | one append of a command's events, conflicts included |
 //! | `cqrs_appended_events_total` | counter | `store` | events the command pipeline appended |
-//! | `cqrs_projection_position` | gauge | `projection`, `shard` | the projection's stored checkpoint (a global-log position) |
-//! | `cqrs_projection_lag_events` | gauge | `projection`, `shard` | positions between the log's head and that checkpoint, read when the runner last looked at the log (0 = caught up) |
+//! | `cqrs_projection_position` | gauge | `projection`, `shard` | the projection's stored checkpoint (a global-log position); for a Kafka-fed projection (cqrs-kafka's `ProjectionHandler` in a consumer runner), `shard` is the partition and the value the global position of the last event done in it (applied or dead-lettered) |
+//! | `cqrs_projection_lag_events` | gauge | `projection`, `shard` | positions between the log's head and that checkpoint, read when the runner last looked at the log (0 = caught up); for a Kafka-fed projection, the messages behind the partition's high watermark (librdkafka's cached one) after the last one done, which on a relay topic are events (0 = caught up) |
 //! | `cqrs_relay_published_total` | counter | `relay` | events the outbox relay published and the broker acknowledged |
 //! | `cqrs_relay_lag_events` | gauge | `relay` | positions between the log's head and the relay's acknowledged checkpoint |
 //! | `cqrs_consumer_messages_total` | counter | `topic`, `outcome` | Kafka messages a consumer finished with: `handled`, `dead_lettered`, or `retried` (counted per attempt that failed transiently and will be tried again) |

@@ -243,6 +243,13 @@ impl<'a, T> Batch<'a, T> {
 pub trait BatchHandler<T: Send = RecordedEvent>: Send + 'static {
     /// Applies a batch. `Ok` lets the runner commit the offsets of all its messages.
     async fn handle_batch(&mut self, batch: &mut Batch<'_, T>) -> Result<(), HandlerError>;
+
+    /// The name of the read model this handler keeps, if it keeps one: the runner then
+    /// reports its progress per partition, as for a
+    /// [`MessageHandler::projection_name`]. `None` (the default): no progress metrics.
+    fn projection_name(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// A [`MessageHandler`] run by the batch machinery, with batches of one message: the
@@ -257,5 +264,9 @@ impl<H: MessageHandler> BatchHandler for OneAtATime<H> {
             self.0.handle(item.event(), &item.source()).await?;
         }
         Ok(())
+    }
+
+    fn projection_name(&self) -> Option<&str> {
+        self.0.projection_name()
     }
 }

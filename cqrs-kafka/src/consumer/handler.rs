@@ -118,6 +118,16 @@ pub trait MessageHandler: Send + 'static {
         event: &RecordedEvent,
         source: &MessageSource<'_>,
     ) -> Result<(), HandlerError>;
+
+    /// The name of the read model this handler keeps, if it keeps one: the runner then
+    /// reports its progress per partition as `cqrs_projection_position` and
+    /// `cqrs_projection_lag_events` (`projection` = this name, `shard` = the partition; see
+    /// [`metric`](cqrs_core::telemetry::metric)). Asked once, when the runner is spawned.
+    /// `None` (the default): no progress metrics. [`ProjectionHandler`] answers its
+    /// projection's [`name`](Projection::name).
+    fn projection_name(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// Feeds a [`Projection`] from Kafka, or a
@@ -131,6 +141,11 @@ pub trait MessageHandler: Send + 'static {
 /// projection, an event of its category that does not decode is permanent and its own
 /// errors are classified by [`TypedProjection::failure_kind`](cqrs_core::TypedProjection::failure_kind).
 /// The projection must be idempotent (see the [module docs](self)).
+///
+/// Its runner reports the projection's progress per partition under its
+/// [`name`](Projection::name): `cqrs_projection_position` (the global position of the last
+/// event done in the partition) and `cqrs_projection_lag_events` (the messages behind the
+/// partition's high watermark); see [`projection_name`](MessageHandler::projection_name).
 ///
 /// ```
 /// use async_trait::async_trait;
@@ -229,5 +244,9 @@ impl<P: Projection> MessageHandler for ProjectionHandler<P> {
             None => self.projection.failure_kind(&error),
         };
         Err(HandlerError::classified(kind, error))
+    }
+
+    fn projection_name(&self) -> Option<&str> {
+        Some(self.projection.name())
     }
 }

@@ -19,6 +19,7 @@ mod metrics;
 mod offsets;
 mod positions;
 mod process;
+mod progress;
 mod receive;
 mod runner;
 mod running;

@@ -8,6 +8,7 @@ use std::collections::VecDeque;
 use cqrs_core::telemetry::metric::ConsumerOutcome;
 use cqrs_core::worker::sleep_or_stop;
 use cqrs_core::{FailureKind, RecordedEvent};
+use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::BorrowedMessage;
 use tokio::sync::watch;
@@ -20,13 +21,18 @@ use super::handler::HandlerError;
 use super::message::IncomingMessage;
 use super::metrics::MessageCounter;
 use super::offsets::OffsetTracker;
-use super::worker::{Outcome, Worker};
+use super::worker::{global_position, Outcome, Worker};
 use crate::classify;
 
 /// What a runner's decoder makes of a message, as a dead letter's reason names it.
 pub(crate) trait Described: Send + Sync + 'static {
     /// E.g. ``event 0190… (`Placed` in stream `Order-1`)``.
     fn described(&self) -> String;
+
+    /// Its global position, if it has one (for a projection's progress gauges).
+    fn position(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl Described for RecordedEvent {
@@ -35,6 +41,10 @@ impl Described for RecordedEvent {
             "event {} (`{}` in stream `{}`)",
             self.event_id, self.event_type, self.stream_id
         )
+    }
+
+    fn position(&self) -> Option<u64> {
+        Some(self.position)
     }
 }
 
@@ -62,9 +72,10 @@ impl<T: Described, H: BatchHandler<T>, D: Decoder<T>> Worker<H, D, T> {
     pub(crate) async fn process(
         &mut self,
         messages: &[BorrowedMessage<'_>],
-        tracker: &OffsetTracker,
+        consumer: &StreamConsumer<OffsetTracker>,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<Outcome, ConsumerError> {
+        let tracker = consumer.context();
         // Each message with the span it is handled in (see `batch`, "Tracing").
         let incoming: Vec<(IncomingMessage<'_>, Span)> = messages
             .iter()
@@ -72,9 +83,19 @@ impl<T: Described, H: BatchHandler<T>, D: Decoder<T>> Worker<H, D, T> {
             .collect();
         let mut fates: Vec<Fate> = incoming.iter().map(|_| Fate::Handled).collect();
         let mut decoded = Vec::with_capacity(incoming.len());
+        // For the progress gauges of a projection: each message's global position.
+        let mut positions: Vec<Option<u64>> = match self.progress {
+            Some(_) => messages.iter().map(global_position).collect(),
+            None => Vec::new(),
+        };
         for (at, (message, span)) in incoming.iter().enumerate() {
             match self.decoder.decode(message) {
-                Ok(event) => decoded.push((at, event, message.source(), span.clone())),
+                Ok(event) => {
+                    if let Some(position) = positions.get_mut(at) {
+                        *position = position.or_else(|| event.position());
+                    }
+                    decoded.push((at, event, message.source(), span.clone()));
+                }
                 Err(error) => {
                     let reason = error.to_string();
                     fates[at] = Fate::Poison {
@@ -123,7 +144,7 @@ impl<T: Described, H: BatchHandler<T>, D: Decoder<T>> Worker<H, D, T> {
             }
         }
         let mut counter = MessageCounter::default();
-        for ((message, span), fate) in incoming.iter().zip(fates) {
+        for (at, ((message, span), fate)) in incoming.iter().zip(fates).enumerate() {
             let source = message.source();
             let outcome = match fate {
                 Fate::Handled => ConsumerOutcome::Handled,
@@ -136,6 +157,16 @@ impl<T: Described, H: BatchHandler<T>, D: Decoder<T>> Worker<H, D, T> {
                 }
             };
             tracker.mark(source.topic, source.partition, source.offset);
+            if let Some(progress) = &mut self.progress {
+                let position = positions.get(at).copied().flatten();
+                progress.done(
+                    consumer,
+                    source.topic,
+                    source.partition,
+                    source.offset,
+                    position,
+                );
+            }
             counter.count(source.topic, outcome);
         }
         Ok(Outcome::Done)

@@ -13,6 +13,7 @@ use super::error::ConsumerError;
 use super::handler::MessageHandler;
 use super::offsets::OffsetTracker;
 use super::process::Described;
+use super::progress::ProjectionProgress;
 use super::receive::Limits;
 use super::running::{ConsumerStats, RunningConsumer};
 use super::span::{consume_span, MessageSpan};
@@ -206,6 +207,8 @@ impl<D> Setup<D> {
     /// Creates the clients, subscribes, and runs `handler` in a background task, whose
     /// result is `finish(handler)`. `T` is what the decoder makes of a message. The worker
     /// needs no lease: it reports the role `leader` (`cqrs_worker_up`) once its task runs.
+    /// A handler naming its projection gets its progress gauges (see
+    /// [`progress`](super::progress)).
     pub(crate) fn spawn<T, B, H>(
         self,
         handler: B,
@@ -239,6 +242,7 @@ impl<D> Setup<D> {
         let topics: Vec<&str> = self.config.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(setup)?;
         let (config, decoder, message_span) = (self.config, self.decoder, self.message_span);
+        let progress = handler.projection_name().map(ProjectionProgress::new);
         Ok(WorkerHandle::spawn(
             group,
             ConsumerStats::default(),
@@ -253,6 +257,7 @@ impl<D> Setup<D> {
                     dead_letters,
                     stats,
                     message_span,
+                    progress,
                     items: std::marker::PhantomData,
                 };
                 worker.run(consumer, stop).await.map(finish)

@@ -1,6 +1,7 @@
 //! The runner's loop: receive a batch, process it (see [`process`](super::process)),
 //! mark its offsets, record what it did per partition (see
-//! [`positions`](super::positions)), commit.
+//! [`positions`](super::positions)) and, for a projection, its progress gauges (see
+//! [`progress`](super::progress)), commit.
 
 use std::marker::PhantomData;
 use std::time::Instant;
@@ -18,6 +19,7 @@ use super::decoder::Decoder;
 use super::error::ConsumerError;
 use super::offsets::OffsetTracker;
 use super::process::Described;
+use super::progress::ProjectionProgress;
 use super::receive::{self, Limits, Received};
 use super::running::ConsumerStats;
 use super::span::MessageSpan;
@@ -42,6 +44,8 @@ pub(crate) struct Worker<H, D, T = RecordedEvent> {
     pub(crate) stats: watch::Sender<ConsumerStats>,
     /// The span each message is handled in.
     pub(crate) message_span: MessageSpan,
+    /// The progress gauges, for a handler that names its projection.
+    pub(crate) progress: Option<ProjectionProgress>,
     pub(crate) items: PhantomData<fn() -> T>,
 }
 
@@ -79,6 +83,9 @@ impl<T: Described, H: BatchHandler<T>, D: Decoder<T>> Worker<H, D, T> {
                 Received::Idle => {}
                 Received::End(partition) => {
                     consumer.context().positions(|p| p.reached_end(partition));
+                    if let Some(progress) = &mut self.progress {
+                        progress.reached_end(partition);
+                    }
                 }
                 Received::Failed(error) => {
                     receive_failures += 1;
@@ -91,7 +98,7 @@ impl<T: Described, H: BatchHandler<T>, D: Decoder<T>> Worker<H, D, T> {
                 }
                 Received::Batch { messages, end } => {
                     receive_failures = 0;
-                    let outcome = self.process(&messages, consumer.context(), stop).await?;
+                    let outcome = self.process(&messages, consumer, stop).await?;
                     since_commit += messages.len() as u64;
                     if let Outcome::Interrupted = outcome {
                         return Ok(());
@@ -105,6 +112,9 @@ impl<T: Described, H: BatchHandler<T>, D: Decoder<T>> Worker<H, D, T> {
                             positions.reached_end(partition);
                         }
                     });
+                    if let (Some(progress), Some(partition)) = (&mut self.progress, end) {
+                        progress.reached_end(partition);
+                    }
                 }
             }
             // Also after an idle wait: a rebalance inside it may have changed the assignment.
@@ -142,7 +152,7 @@ impl<T: Described, H: BatchHandler<T>, D: Decoder<T>> Worker<H, D, T> {
 }
 
 /// The global position the relay stamped on `message` ([`GLOBAL_POSITION`]), if any.
-fn global_position(message: &BorrowedMessage<'_>) -> Option<u64> {
+pub(super) fn global_position(message: &BorrowedMessage<'_>) -> Option<u64> {
     let headers = message.headers()?;
     let value = headers
         .iter()

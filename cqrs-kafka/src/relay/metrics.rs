@@ -5,7 +5,9 @@
 //! The head costs no query per event. It is the highest of:
 //! 1. the last position read: a read that returned fewer events than asked reached the
 //!    head, so a relay that keeps up knows it exactly;
-//! 2. the head the store's wake-ups announced ([`PositionWatch::head`]);
+//! 2. the head the store's wake-ups announced ([`PositionWatch::head`]), looked at on every
+//!    report, so also while the in-flight window is full and the relay reads nothing (a
+//!    relay held back by a slow broker then shows the events appended meanwhile);
 //! 3. while the relay reads full batches (catching up, so 1. is only a lower bound), the
 //!    store's [`head_position`](cqrs_core::EventStore::head_position), asked at most once
 //!    per checkpoint interval.
@@ -19,6 +21,8 @@ use cqrs_core::PositionWatch;
 /// What the relay knows of the log's head, and what it reported last.
 pub(super) struct RelayMetrics {
     relay: Arc<str>,
+    /// The store's wake-ups, for the head they announce.
+    announced: PositionWatch,
     /// The highest head seen.
     head: u64,
     /// When the store was last asked for its head.
@@ -28,19 +32,20 @@ pub(super) struct RelayMetrics {
 }
 
 impl RelayMetrics {
-    /// The metrics of the relay `relay` (its checkpoint name).
-    pub(super) fn new(relay: &str) -> Self {
+    /// The metrics of the relay `relay` (its checkpoint name), with the store's wake-ups.
+    pub(super) fn new(relay: &str, announced: PositionWatch) -> Self {
         Self {
             relay: relay.into(),
+            announced,
             head: 0,
             asked: None,
             reported: None,
         }
     }
 
-    /// The head is at least `position` (read, or announced by `wakeups`).
-    pub(super) fn saw_head(&mut self, position: u64, wakeups: &PositionWatch) {
-        self.head = self.head.max(position).max(wakeups.head());
+    /// The head is at least `position` (the last one read).
+    pub(super) fn saw_head(&mut self, position: u64) {
+        self.head = self.head.max(position);
     }
 
     /// True when a full batch was read (the head may be further) and the store was not
@@ -59,9 +64,10 @@ impl RelayMetrics {
     }
 
     /// Counts `published` newly acknowledged events and sets the lag behind `acked`, if it
-    /// changed.
+    /// changed; the head is at least the one announced now.
     pub(super) fn report(&mut self, published: u64, acked: u64) {
         metric::relay_published(&self.relay, published);
+        self.head = self.head.max(self.announced.head());
         let head = self.head.max(acked);
         if self.reported != Some((acked, head)) {
             self.reported = Some((acked, head));
@@ -79,12 +85,12 @@ mod tests {
     #[test]
     fn the_head_is_the_highest_position_read_announced_or_asked() {
         let notifier = PositionNotifier::new();
-        let wakeups = notifier.subscribe();
-        let mut metrics = RelayMetrics::new("relay");
-        metrics.saw_head(5, &wakeups);
+        let mut metrics = RelayMetrics::new("relay", notifier.subscribe());
+        metrics.saw_head(5);
         assert_eq!(metrics.head, 5);
         notifier.notify(9);
-        metrics.saw_head(6, &wakeups);
+        metrics.saw_head(6);
+        metrics.report(0, 0);
         assert_eq!(metrics.head, 9);
         metrics.asked_head(Some(12));
         metrics.asked_head(Some(3));
@@ -93,8 +99,21 @@ mod tests {
     }
 
     #[test]
+    fn every_report_sees_the_announced_head_without_a_read() {
+        let notifier = PositionNotifier::new();
+        let mut metrics = RelayMetrics::new("relay", notifier.subscribe());
+        metrics.saw_head(2);
+        metrics.report(0, 2);
+        assert_eq!(metrics.reported, Some((2, 2)));
+        // Nothing read since (a full in-flight window), but the store announced 7.
+        notifier.notify(7);
+        metrics.report(0, 2);
+        assert_eq!(metrics.reported, Some((2, 7)), "5 events behind");
+    }
+
+    #[test]
     fn the_head_is_asked_only_after_full_batches_and_once_per_interval() {
-        let mut metrics = RelayMetrics::new("relay");
+        let mut metrics = RelayMetrics::new("relay", PositionNotifier::new().subscribe());
         let interval = Duration::from_secs(60);
         assert!(!metrics.head_query_due(false, interval));
         assert!(metrics.head_query_due(true, interval));

@@ -65,7 +65,7 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
             last_save: Instant::now(),
             progress,
             lease,
-            metrics: RelayMetrics::new(&config.checkpoint_name),
+            metrics: RelayMetrics::new(&config.checkpoint_name, store.subscribe()),
         }
     }
 
@@ -102,7 +102,7 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
                 if sent_any {
                     self.progress.report(|p| p.sent_position = self.next - 1);
                 }
-                self.find_head(full, &wakeups).await;
+                self.find_head(full).await;
             }
             self.settle_ready().await?;
             if sent_any {
@@ -179,9 +179,10 @@ impl<'a, S: EventStore + ?Sized> Session<'a, S> {
 
     /// Updates the log's head for the lag metric after a read (see
     /// [`metrics`](super::metrics)): the store is asked only after a full read, at most
-    /// once per checkpoint interval.
-    async fn find_head(&mut self, full: bool, wakeups: &cqrs_core::PositionWatch) {
-        self.metrics.saw_head(self.next - 1, wakeups);
+    /// once per checkpoint interval. (The head the store announces is looked at on every
+    /// checkpoint save, read or not.)
+    async fn find_head(&mut self, full: bool) {
+        self.metrics.saw_head(self.next - 1);
         if !self
             .metrics
             .head_query_due(full, self.config.checkpoint_interval)

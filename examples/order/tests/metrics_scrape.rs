@@ -2,7 +2,9 @@
 //! view) after a scripted run shows what the run implies: the commands by outcome, the
 //! conflicts forced by concurrent commands on one order (each one cost a reload), the
 //! events appended, published and handled, one dead-lettered message, the relay's lag
-//! back at 0 once caught up, and every worker up as leader.
+//! back at 0 once caught up, the Kafka-fed price-tier view's position (per partition) at
+//! the last event appended and its lag at 0 on every partition, and every worker up as
+//! leader.
 //!
 //! Its own test binary: the metrics recorder is one per process. Needs PostgreSQL and
 //! Kafka; prints SKIPPED without them unless `CI=true`.
@@ -11,6 +13,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use cqrs_core::testing::scraped;
+use order::views::PgPriceTiers;
 use order::{OrderServices, ServicesConfig};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use serde_json::{json, Value};
@@ -21,6 +24,8 @@ const ORDERS: usize = 10;
 /// Concurrent payments of one order per round: one commits, the others conflict or are
 /// refused (already paid).
 const RACERS: usize = 16;
+/// The partitions of the events topic (the view's shards).
+const SHARDS: [&str; 3] = ["0", "1", "2"];
 
 async fn scrape(api: &axum::Router) -> String {
     let (status, body) = call_text(api, "/metrics").await;
@@ -202,22 +207,61 @@ async fn the_metrics_endpoint_shows_what_a_scripted_run_did() {
         )
         .await
         .expect("poison message produced");
-    let (status, _) = call(&api, "POST", "/orders", Some(place("late"))).await;
-    assert_eq!(status, StatusCode::CREATED);
+    let (status, late) = call(&api, "POST", "/orders", Some(place("late"))).await;
+    assert_eq!(status, StatusCode::CREATED, "{late}");
+    // The last command: its event is the highest position appended.
+    let head = late["position"].as_u64().expect("the reply's position") as f64;
+    let view = |text: &str, name: &str, shard: &str| {
+        scraped(
+            text,
+            name,
+            &[("projection", PgPriceTiers::NAME), ("shard", shard)],
+        )
+    };
 
     // Orders o0..o9, one order and one payment per race round, the late order.
     let events = (ORDERS + 2 * paid + 1) as f64;
     let topic = [("topic", events_topic.as_str()), ("outcome", "handled")];
     let text = eventually(
         &api,
-        "every event published and handled, the relay caught up",
+        "every event published and handled, the relay and the view caught up",
         |text| {
             value(text, "cqrs_relay_published_total", &[]) == events
                 && value(text, "cqrs_consumer_messages_total", &topic) == events
                 && scraped(text, "cqrs_relay_lag_events", &[]) == Some(0.0)
+                && SHARDS
+                    .iter()
+                    .any(|shard| view(text, "cqrs_projection_position", shard) == Some(head))
+                && SHARDS.iter().all(|shard| {
+                    matches!(
+                        view(text, "cqrs_projection_lag_events", shard),
+                        None | Some(0.0)
+                    )
+                })
         },
     )
     .await;
+    // The view (a ProjectionHandler fed by Kafka): per partition, the position of the last
+    // event it applied, the highest one appended on the late order's partition, and no
+    // message behind any partition's high watermark. The keys spread over all three.
+    for shard in SHARDS {
+        let position = view(&text, "cqrs_projection_position", shard);
+        assert!(
+            position.is_some_and(|position| position >= 1.0 && position <= head),
+            "shard {shard}: {position:?}\n{text}"
+        );
+        assert_eq!(
+            view(&text, "cqrs_projection_lag_events", shard),
+            Some(0.0),
+            "shard {shard} caught up"
+        );
+    }
+    assert!(
+        SHARDS
+            .iter()
+            .any(|shard| view(&text, "cqrs_projection_position", shard) == Some(head)),
+        "the late order's partition is at the last position appended, {head}"
+    );
     assert_eq!(
         value(
             &text,
