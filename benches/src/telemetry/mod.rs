@@ -29,7 +29,7 @@ use switch::{MetricsSwitch, TraceSwitch};
 const GROUP: &str = "telemetry";
 /// Alternating rounds of each setting; each figure is the median.
 const ROUNDS: usize = 7;
-const MEMORY_COMMANDS: usize = 50_000;
+const MEMORY_COMMANDS: usize = 200_000;
 const PG_AGGREGATES: usize = 200;
 const PG_COMMANDS: usize = 2_000;
 
