@@ -121,6 +121,14 @@ pub trait Projection: Send + Sync + 'static {
     /// Applies one recorded event. Called in position order, at least once per event.
     async fn apply(&mut self, event: &RecordedEvent) -> Result<(), Self::Error>;
 
+    /// Whether `event` is this projection's to apply (default: every event). The runner
+    /// applies a traced event in a `project` span only when it is: a shard of a
+    /// [sharded](shard) projection answers no for the streams of the other shards.
+    fn applies_to(&self, event: &RecordedEvent) -> bool {
+        let _ = event;
+        true
+    }
+
     /// Clears the read model before a rebuild. The default does nothing.
     async fn reset(&mut self) -> Result<(), Self::Error> {
         Ok(())

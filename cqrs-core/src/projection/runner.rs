@@ -332,8 +332,13 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
         fence: Option<(&dyn LeaseStore, &Lease)>,
     ) -> Result<BatchEnd, RunnerError> {
         let mut failure = None;
+        // A full batch is a catch-up: no spans for it (see event_span).
+        let live = batch.len() < self.config.batch_size;
         for event in batch {
-            let applied = match event_span(self.projection.name(), event) {
+            let span = (live && self.projection.applies_to(event))
+                .then(|| event_span(self.projection.name(), event))
+                .flatten();
+            let applied = match span {
                 Some(span) => self.apply_with_retry(event).instrument(span).await,
                 None => self.apply_with_retry(event).await,
             };

@@ -11,7 +11,7 @@
 //! | `cqrs_load_duration_seconds` | histogram | `store` | loading one aggregate (snapshot plus tail) through a [`Repository`](crate::Repository): for a command, and for [`Repository::load`](crate::Repository::load) |
 //! | `cqrs_append_duration_seconds` | histogram | `store` | one append of a command's events, conflicts included |
 //! | `cqrs_appended_events_total` | counter | `store` | events the command pipeline appended |
-//! | `cqrs_projection_position` | gauge | `projection`, `shard` | the projection's stored checkpoint (a global-log position); for a Kafka-fed projection (cqrs-kafka's `ProjectionHandler` in a consumer runner), `shard` is the partition and the value the global position of the last event done in it (applied or dead-lettered) |
+//! | `cqrs_projection_position` | gauge | `projection`, `shard` | the projection's stored checkpoint (a global-log position); for a Kafka-fed projection (cqrs-kafka's `ProjectionHandler` in a consumer runner), `shard` is the partition and the value the highest global position done in it (applied or dead-lettered) |
 //! | `cqrs_projection_lag_events` | gauge | `projection`, `shard` | positions between the log's head and that checkpoint, read when the runner last looked at the log (0 = caught up); for a Kafka-fed projection, the messages behind the partition's high watermark (librdkafka's cached one) after the last one done, which on a relay topic are events (0 = caught up) |
 //! | `cqrs_relay_published_total` | counter | `relay` | events the outbox relay published and the broker acknowledged |
 //! | `cqrs_relay_lag_events` | gauge | `relay` | positions between the log's head and the relay's acknowledged checkpoint |
@@ -28,7 +28,7 @@
 //!
 //! A service exports them by installing a recorder once at start, **before it runs its
 //! first command**: a [`Repository`](crate::Repository) registers its metric handles at its
-//! first command (so that a command does not look its metrics up by name), and a
+//! first command or load (so that a command does not look its metrics up by name), and a
 //! repository that ran commands before a recorder was installed keeps recording into the
 //! no-op one. E.g.:
 //!
@@ -47,7 +47,7 @@ use crate::worker::LeaseRole;
 pub const COMMAND_DURATION_SECONDS: &str = "cqrs_command_duration_seconds";
 /// Counter: appends refused for a concurrent write (`aggregate`).
 pub const COMMAND_CONFLICTS_TOTAL: &str = "cqrs_command_conflicts_total";
-/// Histogram: loading one aggregate for a command (`store`).
+/// Histogram: loading one aggregate through a `Repository` (`store`).
 pub const LOAD_DURATION_SECONDS: &str = "cqrs_load_duration_seconds";
 /// Histogram: one append of a command's events (`store`).
 pub const APPEND_DURATION_SECONDS: &str = "cqrs_append_duration_seconds";
@@ -133,7 +133,7 @@ pub fn relay_lag(relay: &str, checkpoint: u64, head: u64) {
 }
 
 /// The command pipeline's metric handles for one aggregate type on one store, registered
-/// once (a [`Repository`](crate::Repository) registers them at its first command) so that
+/// once (a [`Repository`](crate::Repository) registers them at its first command or load) so that
 /// a command does not look its metrics up by name: install the recorder before the first
 /// command runs.
 pub(crate) struct CommandMetrics {

@@ -4,7 +4,7 @@
 //! [`ProjectionHandler`](crate::ProjectionHandler) does), per partition:
 //!
 //! - `projection` is that name, `shard` the partition number;
-//! - `cqrs_projection_position` is the global position of the last message done in the
+//! - `cqrs_projection_position` is the highest global position done in the
 //!   partition (applied, or dead-lettered): its [`global-position`](crate::headers::GLOBAL_POSITION)
 //!   header, else the position its decoder gave it; a message with neither moves nothing;
 //! - `cqrs_projection_lag_events` is the partition's high watermark minus the offset after
@@ -47,8 +47,10 @@ impl<C: ConsumerContext + 'static> Watermarks for StreamConsumer<C> {
         let (mut low, mut high) = (-1_i64, -1_i64);
         // SAFETY: the client pointer stays valid while `self` is borrowed; `topic` is a
         // NUL-terminated string that outlives the call; `low` and `high` are valid for
-        // writes. The function only reads the partition's cached offsets under its lock
-        // (no request, no callback), and answers an error for an unknown partition.
+        // writes. The function sends no request and runs no callback: it looks the
+        // partition up under the client's lock (creating a local placeholder for one it
+        // does not know, whose offsets read as invalid, negative) and copies its cached
+        // offsets.
         let error = unsafe {
             rd_kafka_get_watermark_offsets(
                 self.client().native_ptr(),

@@ -137,6 +137,10 @@ impl<P: Projection> Projection for Sharded<P> {
         &self.name
     }
 
+    fn applies_to(&self, event: &RecordedEvent) -> bool {
+        self.shard.owns(&event.stream_id)
+    }
+
     async fn apply(&mut self, event: &RecordedEvent) -> Result<(), Self::Error> {
         if self.shard.owns(&event.stream_id) {
             self.inner.apply(event).await
@@ -168,6 +172,10 @@ where
 
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn applies_to(&self, event: &RecordedEvent) -> bool {
+        self.shard.owns(&event.stream_id)
     }
 
     async fn apply(

@@ -1,10 +1,13 @@
 //! One transaction of a [`TransactionalRunner`](super::TransactionalRunner): a batch, or a
 //! reset for a rebuild. Each either commits as a whole or is rolled back as a whole.
 
+use tracing::Instrument;
+
 use super::{TransactionalProjection, TransactionalStore};
 use crate::error::StoreError;
 use crate::failure::FailureKind;
 use crate::lease::Lease;
+use crate::projection::event_span::event_span;
 use crate::projection::RunnerError;
 
 /// What a committed (or empty) batch did.
@@ -119,8 +122,18 @@ where
             events: 0,
         }));
     };
+    // A full batch is a catch-up: no spans for it (see event_span).
+    let live = events.len() < scope.batch_size.max(1);
     for event in &events {
-        if let Err(error) = projection.apply(event, S::connection(tx)).await {
+        let span = (live && projection.applies_to(event))
+            .then(|| event_span(name, event))
+            .flatten();
+        let applying = projection.apply(event, S::connection(tx));
+        let applied = match span {
+            Some(span) => applying.instrument(span).await,
+            None => applying.await,
+        };
+        if let Err(error) = applied {
             return Err(BatchFailure {
                 kind: classify(store, projection, &error),
                 poison: Some(event.position),

@@ -108,6 +108,13 @@ pub trait TransactionalProjection<C: ?Sized + Send>: Send + 'static {
     /// [`EventStore::load_checkpoint`](crate::EventStore::load_checkpoint)).
     fn name(&self) -> &str;
 
+    /// Whether `event` is this projection's to apply (default: every event); see
+    /// [`Projection::applies_to`](crate::Projection::applies_to).
+    fn applies_to(&self, event: &RecordedEvent) -> bool {
+        let _ = event;
+        true
+    }
+
     /// Applies one event through the batch's transaction. Called in position order; as far
     /// as committed effects go, exactly once per event.
     async fn apply(&mut self, event: &RecordedEvent, connection: &mut C)

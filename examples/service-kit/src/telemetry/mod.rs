@@ -252,20 +252,19 @@ impl Telemetry {
 
 impl Drop for Telemetry {
     /// A `Telemetry` dropped without [`shutdown`](Self::shutdown) (an early return, a
-    /// panic) still flushes its spans, blocking the thread for at most the SDK's 5 s (on a
-    /// multi-threaded Tokio runtime through `block_in_place`, so that the runtime's other
-    /// tasks go on meanwhile).
+    /// panic) still flushes its spans, on a thread of its own (within the SDK's 5 s) that
+    /// the dropping thread waits for: safe from any context, a runtime's worker included.
     fn drop(&mut self) {
         if let Some(provider) = self.provider.take() {
-            let flush = move || provider.shutdown();
-            let flushed = match tokio::runtime::Handle::try_current() {
-                Ok(runtime)
-                    if runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread =>
-                {
-                    tokio::task::block_in_place(flush)
-                }
-                _ => flush(),
-            };
+            let flushed = std::thread::Builder::new()
+                .name("otel-flush".into())
+                .spawn(move || provider.shutdown())
+                .map_err(|error| OTelSdkError::InternalFailure(error.to_string()))
+                .and_then(|flush| {
+                    flush.join().unwrap_or_else(|_| {
+                        Err(OTelSdkError::InternalFailure("the flush panicked".into()))
+                    })
+                });
             if let Err(error) = flushed {
                 tracing::warn!(%error, "flushing the spans at exit failed");
             }
