@@ -235,3 +235,114 @@ async fn a_leased_projection_reports_standby_until_it_takes_the_lease_then_leade
     running.shutdown().await.expect("graceful");
     assert_eq!(roles(), (Some(0.0), Some(0.0), Some(1.0)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_behind_reads_the_head_after_full_batches_and_not_while_idle() {
+    prometheus();
+    // The store announces nothing: the head comes from reading it.
+    let store = Arc::new(FaultyStore::default());
+    store.silent.store(true, Ordering::SeqCst);
+    append_pings(&store.inner, 5).await;
+    let gate = Arc::new(Semaphore::new(0));
+    let projection = Gated {
+        name: "unannounced-view",
+        hold_at: 3,
+        gate: gate.clone(),
+    };
+    let config = RunnerConfig {
+        batch_size: 2,
+        idle_poll: Duration::from_millis(20),
+        ..RunnerConfig::default()
+    };
+    let running = ProjectionRunner::new(store.clone(), projection)
+        .with_config(config)
+        .spawn();
+    let labels = [("projection", "unannounced-view"), ("shard", "0")];
+    eventually(
+        "lag 3 after the first full batch, from a read of the head",
+        || {
+            value("cqrs_projection_position", &labels) == Some(2.0)
+                && value("cqrs_projection_lag_events", &labels) == Some(3.0)
+        },
+    )
+    .await;
+    gate.add_permits(1);
+    eventually("caught up", || {
+        value("cqrs_projection_position", &labels) == Some(5.0)
+            && value("cqrs_projection_lag_events", &labels) == Some(0.0)
+    })
+    .await;
+    // Idle (short reads every 20 ms) for longer than the 1 s between reads: no more reads.
+    let reads = store.head_reads.load(Ordering::SeqCst);
+    assert!(reads >= 1, "the lag of 3 came from a read of the head");
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    assert_eq!(
+        store.head_reads.load(Ordering::SeqCst),
+        reads,
+        "an idle runner reads no head"
+    );
+    running.shutdown().await.expect("graceful");
+}
+
+/// Fails transiently at position `fail_at` while `failing` is set.
+struct Flaky {
+    fail_at: u64,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("database down (injected)")]
+struct Down;
+
+#[async_trait]
+impl Projection for Flaky {
+    type Error = Down;
+    fn name(&self) -> &str {
+        "flaky-view"
+    }
+    async fn apply(&mut self, event: &RecordedEvent) -> Result<(), Down> {
+        if event.position == self.fail_at && self.failing.load(Ordering::SeqCst) {
+            return Err(Down);
+        }
+        Ok(())
+    }
+    async fn reset(&mut self) -> Result<(), Down> {
+        Ok(())
+    }
+    fn persistence(&self) -> Persistence {
+        Persistence::Durable
+    }
+    fn failure_kind(&self, _: &Down) -> cqrs_core::FailureKind {
+        cqrs_core::FailureKind::Transient
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lag_keeps_growing_while_a_failing_event_holds_the_runner() {
+    prometheus();
+    let store = Arc::new(InMemoryEventStore::new());
+    append_pings(&store, 5).await;
+    let failing = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let projection = Flaky {
+        fail_at: 3,
+        failing: failing.clone(),
+    };
+    let running = ProjectionRunner::new(store.clone(), projection).spawn();
+    let labels = [("projection", "flaky-view"), ("shard", "0")];
+    eventually("lag 3 while position 3 fails", || {
+        value("cqrs_projection_lag_events", &labels) == Some(3.0)
+    })
+    .await;
+    append_pings(&store, 4).await;
+    eventually("lag 7 once 4 more events are appended behind it", || {
+        value("cqrs_projection_lag_events", &labels) == Some(7.0)
+    })
+    .await;
+    failing.store(false, Ordering::SeqCst);
+    eventually("caught up", || {
+        value("cqrs_projection_position", &labels) == Some(9.0)
+            && value("cqrs_projection_lag_events", &labels) == Some(0.0)
+    })
+    .await;
+    running.shutdown().await.expect("graceful");
+}

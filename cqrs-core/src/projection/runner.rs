@@ -63,6 +63,8 @@ pub struct ProjectionRunner<P: Projection, S: EventStore + ?Sized = dyn EventSto
     applied: Option<u64>,
     /// The lease a spawned runner works under, if any.
     lease: LeaseChoice,
+    /// Set while spawned: the position and lag gauges.
+    gauges: Option<ProgressGauges>,
 }
 
 /// How a batch ended.
@@ -83,6 +85,7 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
             stop: None,
             applied: None,
             lease: LeaseChoice::default(),
+            gauges: None,
         }
     }
 
@@ -234,7 +237,7 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
         let mut stop = ctx.stop_signal();
         self.stop = Some(stop.clone());
         let mut wakeups = self.store.subscribe();
-        let mut gauges = ProgressGauges::new(ctx.name());
+        self.gauges = Some(ProgressGauges::new(ctx.name()));
         let mut checkpoint = 0;
         ctx.report_role(initial_role(lease));
         if lease.is_none() {
@@ -260,8 +263,7 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
             };
             let batch = self.read_batch(checkpoint).await?;
             if batch.is_empty() {
-                gauges
-                    .record(&*self.store, wakeups.head(), checkpoint, false)
+                self.record_progress(wakeups.head(), checkpoint, false)
                     .await;
                 tokio::select! {
                     () = stop_requested(&mut stop) => {}
@@ -275,9 +277,7 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
                     checkpoint = stored;
                     ctx.report(|p| p.checkpoint = checkpoint);
                     let full = batch.len() >= self.config.batch_size;
-                    gauges
-                        .record(&*self.store, wakeups.head(), checkpoint, full)
-                        .await;
+                    self.record_progress(wakeups.head(), checkpoint, full).await;
                 }
                 BatchEnd::Deposed => {
                     if let Some(lease) = lease {
@@ -339,8 +339,12 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
                 .then(|| event_span(self.projection.name(), event))
                 .flatten();
             let applied = match span {
-                Some(span) => self.apply_with_retry(event).instrument(span).await,
-                None => self.apply_with_retry(event).await,
+                Some(span) => {
+                    self.apply_with_retry(event, checkpoint)
+                        .instrument(span)
+                        .await
+                }
+                None => self.apply_with_retry(event, checkpoint).await,
             };
             if let Err(error) = applied {
                 failure = Some(error);
@@ -371,7 +375,22 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
         }
     }
 
-    async fn apply_with_retry(&mut self, event: &RecordedEvent) -> Result<(), RunnerError> {
+    /// Records the gauges (a spawned runner's): `checkpoint` against the announced head.
+    async fn record_progress(&mut self, announced: u64, checkpoint: u64, full_batch: bool) {
+        if let Some(gauges) = &mut self.gauges {
+            gauges
+                .record(&*self.store, announced, checkpoint, full_batch)
+                .await;
+        }
+    }
+
+    /// Applies `event`, retrying transient failures; `checkpoint` is where the runner is
+    /// (for the lag gauge, kept up to date while a failing event holds the runner).
+    async fn apply_with_retry(
+        &mut self,
+        event: &RecordedEvent,
+        checkpoint: u64,
+    ) -> Result<(), RunnerError> {
         let mut attempts = Attempts::default();
         loop {
             let error = match self.projection.apply(event).await {
@@ -397,6 +416,8 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
                 attempt,
                 "projection failed, retrying"
             );
+            let announced = self.store.subscribe().head();
+            self.record_progress(announced, checkpoint, false).await;
             self.pause(attempt).await?;
         }
     }

@@ -138,6 +138,12 @@ pub struct FaultyStore {
     pub lean_loads: AtomicU32,
     pub down: AtomicBool,
     pub blind_lookups: AtomicU32,
+    /// While set, `subscribe` hands out a watch that announces nothing (as a store that
+    /// does not hear of another process's appends).
+    pub silent: AtomicBool,
+    /// How many times `head_position` was called.
+    pub head_reads: AtomicU32,
+    quiet: cqrs_core::PositionNotifier,
 }
 
 impl FaultyStore {
@@ -219,10 +225,15 @@ impl EventStore for FaultyStore {
     }
     async fn head_position(&self) -> Result<u64, StoreError> {
         self.guard("head_position")?;
+        self.head_reads.fetch_add(1, Ordering::SeqCst);
         self.inner.head_position().await
     }
     fn subscribe(&self) -> PositionWatch {
-        self.inner.subscribe()
+        if self.silent.load(Ordering::SeqCst) {
+            self.quiet.subscribe()
+        } else {
+            self.inner.subscribe()
+        }
     }
     async fn load_snapshot(&self, stream_id: &str) -> Result<Option<Snapshot>, StoreError> {
         self.guard("load_snapshot")?;

@@ -275,6 +275,8 @@ where
         ctx.report_role(initial_role(lease));
         let idle = idle_wait(lease, self.config.idle_poll);
         let mut failures: u32 = 0;
+        // The last checkpoint committed by this runner, for the lag while a batch fails.
+        let mut known_checkpoint = None;
         while !ctx.stop_requested() {
             // The checkpoint is read in each batch's transaction: a runner that just took
             // the lease resumes where the previous holder committed.
@@ -288,6 +290,7 @@ where
             match self.advance(failures + 1, held.as_ref()).await {
                 Ok(Outcome::Applied(applied)) => {
                     failures = 0;
+                    known_checkpoint = Some(applied.checkpoint);
                     report(ctx, applied.checkpoint);
                     let full = applied.events >= self.config.batch_size;
                     gauges
@@ -308,7 +311,13 @@ where
                 }
                 Err(Failure { failure, committed }) => {
                     if let Some(checkpoint) = committed {
+                        known_checkpoint = Some(checkpoint);
                         report(ctx, checkpoint);
+                    }
+                    if let Some(checkpoint) = known_checkpoint {
+                        gauges
+                            .record(&*self.store, wakeups.head(), checkpoint, false)
+                            .await;
                     }
                     if failure.kind == FailureKind::Permanent {
                         return Err(failure.error);
