@@ -192,6 +192,13 @@ async fn a_projection_reports_its_position_its_lag_and_its_role() {
     running.shutdown().await.expect("graceful");
     assert_eq!(role("leader"), Some(0.0));
     assert_eq!(role("stopped"), Some(1.0));
+    // A stopped runner's progress is unknown, not its last lag.
+    for gauge in ["cqrs_projection_position", "cqrs_projection_lag_events"] {
+        assert!(
+            value(gauge, &labels).is_some_and(f64::is_nan),
+            "{gauge} after the stop"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -232,8 +239,15 @@ async fn a_leased_projection_reports_standby_until_it_takes_the_lease_then_leade
         roles() == (Some(1.0), Some(0.0), Some(0.0))
     })
     .await;
+    let labels = [("projection", "standby-view"), ("shard", "0")];
+    eventually("a leader's lag", || {
+        value("cqrs_projection_lag_events", &labels) == Some(0.0)
+    })
+    .await;
     running.shutdown().await.expect("graceful");
     assert_eq!(roles(), (Some(0.0), Some(0.0), Some(1.0)));
+    // Given up with the lease (standby, then stopped): the lag is unknown.
+    assert!(value("cqrs_projection_lag_events", &labels).is_some_and(f64::is_nan));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -61,3 +61,11 @@ impl ProgressGauges {
         metric::projection_progress(&self.projection, self.shard, checkpoint, self.head);
     }
 }
+
+/// Marks the gauges of the runner named `name` unknown (NaN) once it no longer works: it
+/// stopped, or stands by while another instance holds the lease. A former leader's last
+/// lag would otherwise stay exported and keep an alert on `lag > N` firing.
+pub(super) fn forget(name: &str) {
+    let (projection, shard) = Shard::parse_name(name);
+    metric::projection_progress_unknown(projection, shard);
+}

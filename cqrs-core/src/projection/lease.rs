@@ -235,6 +235,9 @@ fn publish(ctx: &WorkerContext<ProjectionProgress>, role: LeaseRole) {
     });
     if changed {
         ctx.report_role(role);
+        if role == LeaseRole::Standby {
+            super::gauges::forget(ctx.name());
+        }
     }
 }
 

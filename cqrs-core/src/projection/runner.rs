@@ -223,6 +223,7 @@ impl<P: Projection, S: EventStore + ?Sized> ProjectionRunner<P, S> {
         if let Some(lease) = &mut lease {
             lease.release(&ctx).await;
         }
+        super::gauges::forget(ctx.name());
         match followed {
             Ok(()) | Err(RunnerError::Stopped { .. }) => Ok(self.projection),
             Err(error) => Err(error),

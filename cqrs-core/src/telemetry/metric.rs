@@ -12,7 +12,7 @@
 //! | `cqrs_append_duration_seconds` | histogram | `store` | one append of a command's events, conflicts included |
 //! | `cqrs_appended_events_total` | counter | `store` | events the command pipeline appended |
 //! | `cqrs_projection_position` | gauge | `projection`, `shard` | the projection's stored checkpoint (a global-log position); for a Kafka-fed projection (cqrs-kafka's `ProjectionHandler` in a consumer runner), `shard` is the partition and the value the highest global position done in it (applied or dead-lettered) |
-//! | `cqrs_projection_lag_events` | gauge | `projection`, `shard` | positions between the log's head and that checkpoint, read when the runner last looked at the log (0 = caught up); for a Kafka-fed projection, the messages behind the partition's high watermark (librdkafka's cached one) after the last one done, which on a relay topic are events (0 = caught up) |
+//! | `cqrs_projection_lag_events` | gauge | `projection`, `shard` | positions between the log's head and that checkpoint, read when the runner last looked at the log (0 = caught up); for a Kafka-fed projection, the messages behind the partition's high watermark (librdkafka's cached one) after the last one done, which on a relay topic are events (0 = caught up); a projection runner that stopped or stands by sets its position and lag to NaN (unknown), so that a former leader's last lag does not stay exported |
 //! | `cqrs_relay_published_total` | counter | `relay` | events the outbox relay published and the broker acknowledged |
 //! | `cqrs_relay_lag_events` | gauge | `relay` | positions between the log's head and the relay's acknowledged checkpoint |
 //! | `cqrs_consumer_messages_total` | counter | `topic`, `outcome` | Kafka messages a consumer finished with: `handled`, `dead_lettered`, or `retried` (counted per attempt that failed transiently and will be tried again) |
@@ -117,6 +117,15 @@ pub fn projection_progress(projection: &str, shard: u32, checkpoint: u64, head: 
         .set(checkpoint as f64);
     metrics::gauge!(PROJECTION_LAG_EVENTS, "projection" => projection.to_owned(), "shard" => shard)
         .set(head.saturating_sub(checkpoint) as f64);
+}
+
+/// Sets a projection's position and lag to NaN (unknown): the runner stopped or stands by.
+pub fn projection_progress_unknown(projection: &str, shard: u32) {
+    let shard = shard.to_string();
+    metrics::gauge!(PROJECTION_POSITION, "projection" => projection.to_owned(), "shard" => shard.clone())
+        .set(f64::NAN);
+    metrics::gauge!(PROJECTION_LAG_EVENTS, "projection" => projection.to_owned(), "shard" => shard)
+        .set(f64::NAN);
 }
 
 /// Counts `events` the relay `relay` published ([`RELAY_PUBLISHED_TOTAL`]).

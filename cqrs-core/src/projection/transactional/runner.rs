@@ -260,6 +260,7 @@ where
         if let Some(lease) = &mut lease {
             lease.release(&ctx).await;
         }
+        crate::projection::gauges::forget(ctx.name());
         followed?;
         Ok(self.projection)
     }
