@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use super::shard::Shard;
 use crate::store::EventStore;
-use crate::telemetry::metric;
+use crate::telemetry::metric::ProjectionGauges;
 
 /// How often a runner that is behind reads the log's head for its lag, besides the heads
 /// its store announces: one query a second at most, and only after a full batch (an
@@ -15,7 +15,7 @@ const HEAD_READ_EVERY: Duration = Duration::from_secs(1);
 /// What a runner knows of the log's head, and where it records its gauges.
 pub(super) struct ProgressGauges {
     projection: String,
-    shard: u32,
+    gauges: ProjectionGauges,
     head: u64,
     head_read_at: Option<Instant>,
 }
@@ -27,7 +27,7 @@ impl ProgressGauges {
         let (projection, shard) = Shard::parse_name(name);
         Self {
             projection: projection.to_owned(),
-            shard,
+            gauges: ProjectionGauges::register(projection, shard),
             head: 0,
             head_read_at: None,
         }
@@ -58,7 +58,8 @@ impl ProgressGauges {
             }
         }
         self.head = self.head.max(announced);
-        metric::projection_progress(&self.projection, self.shard, checkpoint, self.head);
+        self.gauges.set_position(checkpoint);
+        self.gauges.set_lag(self.head.saturating_sub(checkpoint));
     }
 }
 
@@ -67,5 +68,5 @@ impl ProgressGauges {
 /// lag would otherwise stay exported and keep an alert on `lag > N` firing.
 pub(super) fn forget(name: &str) {
     let (projection, shard) = Shard::parse_name(name);
-    metric::projection_progress_unknown(projection, shard);
+    ProjectionGauges::register(projection, shard).unknown();
 }

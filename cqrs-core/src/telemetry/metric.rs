@@ -109,23 +109,40 @@ pub fn worker_role(worker: &str, role: Option<LeaseRole>) {
     }
 }
 
-/// A projection's checkpoint and lag behind `head` ([`PROJECTION_POSITION`],
-/// [`PROJECTION_LAG_EVENTS`]).
-pub fn projection_progress(projection: &str, shard: u32, checkpoint: u64, head: u64) {
-    let shard = shard.to_string();
-    metrics::gauge!(PROJECTION_POSITION, "projection" => projection.to_owned(), "shard" => shard.clone())
-        .set(checkpoint as f64);
-    metrics::gauge!(PROJECTION_LAG_EVENTS, "projection" => projection.to_owned(), "shard" => shard)
-        .set(head.saturating_sub(checkpoint) as f64);
+/// The two gauges of one projection shard ([`PROJECTION_POSITION`],
+/// [`PROJECTION_LAG_EVENTS`]), registered once so that recording builds no labels.
+#[derive(Debug, Clone)]
+pub struct ProjectionGauges {
+    position: metrics::Gauge,
+    lag: metrics::Gauge,
 }
 
-/// Sets a projection's position and lag to NaN (unknown): the runner stopped or stands by.
-pub fn projection_progress_unknown(projection: &str, shard: u32) {
-    let shard = shard.to_string();
-    metrics::gauge!(PROJECTION_POSITION, "projection" => projection.to_owned(), "shard" => shard.clone())
-        .set(f64::NAN);
-    metrics::gauge!(PROJECTION_LAG_EVENTS, "projection" => projection.to_owned(), "shard" => shard)
-        .set(f64::NAN);
+impl ProjectionGauges {
+    /// The gauges of `shard` of `projection` (shard 0 for an unsharded projection, the
+    /// partition for a Kafka-fed one).
+    pub fn register(projection: &str, shard: u32) -> Self {
+        let (projection, shard) = (projection.to_owned(), shard.to_string());
+        Self {
+            position: metrics::gauge!(PROJECTION_POSITION, "projection" => projection.clone(), "shard" => shard.clone()),
+            lag: metrics::gauge!(PROJECTION_LAG_EVENTS, "projection" => projection, "shard" => shard),
+        }
+    }
+
+    /// The global position done up to.
+    pub fn set_position(&self, position: u64) {
+        self.position.set(position as f64);
+    }
+
+    /// How many positions (or messages) are behind it.
+    pub fn set_lag(&self, lag: u64) {
+        self.lag.set(lag as f64);
+    }
+
+    /// Both unknown (NaN): the runner stopped or stands by.
+    pub fn unknown(&self) {
+        self.position.set(f64::NAN);
+        self.lag.set(f64::NAN);
+    }
 }
 
 /// Counts `events` the relay `relay` published ([`RELAY_PUBLISHED_TOTAL`]).

@@ -30,8 +30,7 @@
 
 use std::ffi::{CStr, CString};
 
-use cqrs_core::telemetry::metric::{PROJECTION_LAG_EVENTS, PROJECTION_POSITION};
-use metrics::Gauge;
+use cqrs_core::telemetry::metric::ProjectionGauges;
 use rdkafka::consumer::{Consumer, ConsumerContext, StreamConsumer};
 
 /// The high watermarks a consumer knows without asking the broker.
@@ -87,8 +86,7 @@ struct TopicPartition {
 
 struct Shard {
     partition: i32,
-    position: Gauge,
-    lag: Gauge,
+    gauges: ProjectionGauges,
 }
 
 impl ProjectionProgress {
@@ -169,20 +167,17 @@ impl ProjectionProgress {
         let shard = match self.shards.iter().position(|s| s.partition == partition) {
             Some(at) => &self.shards[at],
             None => {
-                let (projection, shard) = (self.projection.clone(), partition.to_string());
-                self.shards.push(Shard {
-                    partition,
-                    position: metrics::gauge!(PROJECTION_POSITION, "projection" => projection.clone(), "shard" => shard.clone()),
-                    lag: metrics::gauge!(PROJECTION_LAG_EVENTS, "projection" => projection, "shard" => shard),
-                });
+                // Kafka partition numbers are never negative.
+                let gauges = ProjectionGauges::register(&self.projection, partition.max(0) as u32);
+                self.shards.push(Shard { partition, gauges });
                 &self.shards[self.shards.len() - 1]
             }
         };
         if let Some(position) = position {
-            shard.position.set(position as f64);
+            shard.gauges.set_position(position);
         }
         if let Some(lag) = lag {
-            shard.lag.set(lag as f64);
+            shard.gauges.set_lag(lag);
         }
     }
 }
@@ -194,6 +189,7 @@ mod tests {
     use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 
     use super::*;
+    use cqrs_core::telemetry::metric::{PROJECTION_LAG_EVENTS, PROJECTION_POSITION};
 
     /// Cached high watermarks by (topic, partition).
     #[derive(Default)]
